@@ -1,0 +1,28 @@
+"""bulk: asynchronous bulk linking of phone numbers to US 10DLC campaigns."""
+
+from __future__ import annotations
+
+from bulk._errors import (
+    AuthenticationError,
+    BulkError,
+    ConfigError,
+    IllegalTransition,
+    InputError,
+    JournalError,
+    ProviderError,
+    ProviderUnreachable,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthenticationError",
+    "BulkError",
+    "ConfigError",
+    "IllegalTransition",
+    "InputError",
+    "JournalError",
+    "ProviderError",
+    "ProviderUnreachable",
+    "__version__",
+]
