@@ -1,0 +1,365 @@
+"""Row checks across the file (campaigns, actions, duplicates, conflicts) and the summary."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from bulk._errors import InputError
+from bulk.inputs._read import read_table
+from bulk.inputs._reasons import REASONS
+
+ACTIONS = ("link", "unlink", "move")
+_NULL = pl.lit(None, dtype=pl.Utf8)
+_MAX_LINES_SHOWN = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Campaigns:
+    """The campaigns file: ids (case-sensitive) and aliases (case-insensitive)."""
+
+    ids: list[str]
+    aliases: dict[str, str]  # lower-cased alias -> id
+    alias_of: dict[str, str]  # id -> alias as written
+    path: str | None = None
+
+    def resolve(self, value: str) -> str | None:
+        value = value.strip()
+        if value in self.alias_of or value in self.ids:
+            return value
+        return self.aliases.get(value.lower())
+
+
+def _key(name: str) -> str:
+    return "_".join(name.strip().lower().replace("-", " ").split())
+
+
+def read_campaigns(path: str | Path) -> Campaigns:
+    """Read a ``campaign_id[,alias]`` file."""
+    table = read_table(path, what="campaigns file")
+    by_key = {_key(h): h for h in reversed(table.headers)}
+    id_col = by_key.get("campaign_id") or by_key.get("id") or by_key.get("campaign")
+    if id_col is None:
+        raise InputError(
+            f"no campaign_id column; headers seen: {', '.join(table.headers)} "
+            "(expected campaign_id and optionally alias)",
+            path=table.path,
+            line=1,
+        )
+    alias_col = by_key.get("alias") or by_key.get("name")
+    ids: list[str] = []
+    aliases: dict[str, str] = {}
+    alias_of: dict[str, str] = {}
+    alias_lines: dict[str, int] = {}
+    columns = [table.frame.get_column(c) for c in (id_col, alias_col) if c is not None]
+    lines = table.frame.get_column("__bulk_line__").to_list()
+    for index, line in enumerate(lines):
+        campaign = (columns[0][index] or "").strip()
+        alias = (columns[1][index] or "").strip() if len(columns) > 1 else ""
+        if not campaign:
+            if alias:
+                raise InputError(
+                    f"alias {alias!r} has no campaign_id", path=table.path, line=line,
+                    column=id_col,
+                )
+            continue
+        if campaign not in alias_of:
+            ids.append(campaign)
+            alias_of.setdefault(campaign, "")
+        if alias:
+            lowered = alias.lower()
+            if lowered in aliases and aliases[lowered] != campaign:
+                raise InputError(
+                    f"alias {alias!r} names two campaigns ({aliases[lowered]} on line "
+                    f"{alias_lines[lowered]}, {campaign} here)",
+                    path=table.path,
+                    line=line,
+                    column=alias_col,
+                )
+            aliases[lowered] = campaign
+            alias_lines[lowered] = line
+            alias_of[campaign] = alias_of[campaign] or alias
+    return Campaigns(ids=ids, aliases=aliases, alias_of=alias_of, path=table.path)
+
+
+def resolve_option(value: str | None, campaigns: Campaigns | None, flag: str) -> str | None:
+    """Resolve a --campaign / --from value (alias or id). Unknown with a campaigns file = error."""
+    if value is None or not value.strip():
+        return None
+    if campaigns is None:
+        return value.strip()
+    resolved = campaigns.resolve(value)
+    if resolved is None:
+        known = ", ".join(
+            f"{alias} ({cid})" if alias else cid for cid, alias in campaigns.alias_of.items()
+        )
+        raise InputError(
+            f"{flag} {value.strip()!r} is neither a campaign id nor an alias in this file "
+            f"(known: {known or 'none'})",
+            path=campaigns.path,
+        )
+    return resolved
+
+
+def _resolve_expr(raw: pl.Expr, campaigns: Campaigns | None) -> pl.Expr:
+    stripped = raw.str.strip_chars()
+    if campaigns is None:
+        return pl.when(stripped == "").then(_NULL).otherwise(stripped)
+    by_id = stripped.replace_strict(
+        campaigns.ids, campaigns.ids, default=None, return_dtype=pl.Utf8
+    )
+    by_alias = stripped.str.to_lowercase().replace_strict(
+        list(campaigns.aliases), list(campaigns.aliases.values()), default=None,
+        return_dtype=pl.Utf8,
+    )
+    return pl.coalesce(by_id, by_alias)
+
+
+def apply_row_checks(
+    frame: pl.DataFrame,
+    *,
+    campaigns: Campaigns | None,
+    default_campaign: str | None,
+    default_action: str | None,
+    default_from_campaign: str | None,
+    has_campaign_column: bool,
+) -> pl.DataFrame:
+    """Add ``campaign_id``, ``action``, ``from_campaign`` and the request reasons.
+
+    ``frame`` has ``line``, ``e164``, ``reason``, ``detail`` and the raw text columns
+    ``_campaign``, ``_action``, ``_from`` (empty strings where the file has no such column).
+    """
+    raw_campaign = pl.col("_campaign").str.strip_chars()
+    raw_from = pl.col("_from").str.strip_chars()
+    raw_action = pl.col("_action").str.strip_chars().str.to_lowercase()
+
+    if default_campaign is not None:
+        campaign = pl.lit(default_campaign, dtype=pl.Utf8)
+    else:
+        campaign = _resolve_expr(pl.col("_campaign"), campaigns)
+    if default_from_campaign is not None:
+        from_campaign = pl.lit(default_from_campaign, dtype=pl.Utf8)
+    else:
+        from_campaign = _resolve_expr(pl.col("_from"), campaigns)
+    action_given = raw_action != ""
+    known_action = raw_action.is_in(list(ACTIONS))
+    action = (
+        pl.when(~action_given)
+        .then(pl.lit(default_action or "link"))
+        .when(known_action)
+        .then(raw_action)
+        .otherwise(_NULL)
+    )
+    frame = frame.with_columns(campaign_id=campaign, action=action)
+    frame = frame.with_columns(
+        from_campaign=pl.when(pl.col("action") == "move").then(from_campaign).otherwise(_NULL)
+    )
+
+    checks: list[tuple[pl.Expr, str, pl.Expr]] = []
+    if default_campaign is None:
+        missing_detail = (
+            "no campaign on this row; add a campaign column or pass --campaign"
+            if has_campaign_column
+            else "the file has no campaign column (campaign_id or campaign); pass --campaign"
+        )
+        checks.append((raw_campaign == "", "missing_campaign", pl.lit(missing_detail)))
+        if campaigns is not None:
+            checks.append(
+                (
+                    pl.col("campaign_id").is_null(),
+                    "unknown_campaign",
+                    pl.format("campaign '{}' is not in the campaigns file", raw_campaign),
+                )
+            )
+    checks.append(
+        (
+            pl.col("action").is_null(),
+            "unknown_action",
+            pl.format("action '{}' is not link, unlink or move", pl.col("_action").str.strip_chars()),
+        )
+    )
+    if default_action is not None:
+        checks.append(
+            (
+                action_given & (raw_action != default_action),
+                "action_mismatch",
+                pl.format(f"the row says {{}} but this command is {default_action}", raw_action),
+            )
+        )
+    is_move = pl.col("action") == "move"
+    if default_from_campaign is None:
+        checks.append(
+            (
+                is_move & (raw_from == ""),
+                "missing_from_campaign",
+                pl.lit("a move needs the campaign it leaves: add from_campaign or pass --from"),
+            )
+        )
+        if campaigns is not None:
+            checks.append(
+                (
+                    is_move & pl.col("from_campaign").is_null(),
+                    "unknown_campaign",
+                    pl.format("from campaign '{}' is not in the campaigns file", raw_from),
+                )
+            )
+    checks.append(
+        (
+            is_move & (pl.col("from_campaign") == pl.col("campaign_id")),
+            "same_campaign",
+            pl.format("moves from {} to the same campaign", pl.col("campaign_id")),
+        )
+    )
+    reason: pl.Expr = pl.when(pl.col("reason").is_not_null()).then(pl.col("reason"))
+    detail: pl.Expr = pl.when(pl.col("reason").is_not_null()).then(pl.col("detail"))
+    for cond, code, text in checks:
+        reason = reason.when(cond).then(pl.lit(code))  # type: ignore[attr-defined]
+        detail = detail.when(cond).then(text)  # type: ignore[attr-defined]
+    frame = frame.with_columns(
+        reason=reason.otherwise(_NULL),  # type: ignore[attr-defined]
+        detail=detail.otherwise(_NULL),  # type: ignore[attr-defined]
+    )
+    # an unknown or mismatched action keeps what the row asked for in `action` when known
+    frame = frame.with_columns(
+        action=pl.when(pl.col("reason") == "action_mismatch")
+        .then(raw_action)
+        .otherwise(pl.col("action"))
+    )
+    return _cross_row_checks(frame)
+
+
+def _describe(action: str, campaign: str | None, from_campaign: str | None) -> str:
+    if action == "move":
+        return f"move {from_campaign} -> {campaign}"
+    if action == "unlink":
+        return f"unlink from {campaign}"
+    return f"link to {campaign}"
+
+
+def _lines(lines: list[int]) -> str:
+    shown = ", ".join(str(n) for n in lines[:_MAX_LINES_SHOWN])
+    if len(lines) > _MAX_LINES_SHOWN:
+        shown += f" and {len(lines) - _MAX_LINES_SHOWN} more"
+    return shown
+
+
+def _cross_row_checks(frame: pl.DataFrame) -> pl.DataFrame:
+    request = ["action", "campaign_id", "from_campaign"]
+    frame = frame.with_columns(_valid=pl.col("reason").is_null())
+    frame = frame.with_columns(
+        _conflict=pl.col("_valid")
+        & (pl.struct(request).n_unique().over(["_valid", "e164"]) > 1)
+    )
+    conflict_detail: pl.DataFrame | None = None
+    if frame.get_column("_conflict").any():
+        rows = frame.filter("_conflict").select("line", "e164", *request)
+        by_number: dict[str, list[tuple[int, str]]] = {}
+        for line, e164, action, campaign, from_campaign in rows.iter_rows():
+            by_number.setdefault(e164, []).append(
+                (line, _describe(action, campaign, from_campaign))
+            )
+        detail_lines: list[int] = []
+        details: list[str] = []
+        for entries in by_number.values():
+            for line, what in entries:
+                others = [n for n, other in entries if n != line and other != what]
+                different = sorted({other for n, other in entries if n != line and other != what})
+                detail_lines.append(line)
+                details.append(
+                    f"this row asks to {what}; line(s) {_lines(others)} ask to "
+                    f"{' / '.join(different)} for the same number"
+                )
+        conflict_detail = pl.DataFrame(
+            {"line": detail_lines, "_cdetail": details},
+            schema={"line": pl.Int64, "_cdetail": pl.Utf8},
+        )
+    keep = pl.col("_valid") & ~pl.col("_conflict")
+    frame = frame.with_columns(
+        _first=pl.col("line").min().over(["_valid", "_conflict", "e164", *request])
+    )
+    duplicate = keep & (pl.col("line") != pl.col("_first"))
+    if conflict_detail is not None:
+        frame = frame.join(conflict_detail, on="line", how="left", maintain_order="left")
+    else:
+        frame = frame.with_columns(_cdetail=_NULL)
+    return frame.with_columns(
+        reason=pl.when(pl.col("_conflict"))
+        .then(pl.lit("conflict"))
+        .when(duplicate)
+        .then(pl.lit("duplicate"))
+        .otherwise(pl.col("reason")),
+        detail=pl.when(pl.col("_conflict"))
+        .then(pl.col("_cdetail"))
+        .when(duplicate)
+        .then(pl.format("duplicate of line {}", pl.col("_first")))
+        .otherwise(pl.col("detail")),
+    ).drop("_valid", "_conflict", "_first", "_cdetail")
+
+
+# --- summary -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Counts for the terminal and the report header."""
+
+    rows: int
+    valid: int
+    rejected: dict[str, int]  # reason -> rows, in REASONS order
+    campaigns: dict[str, int]  # campaign_id -> valid rows
+    planned: dict[str, int]  # action -> valid rows
+    aliases: dict[str, str] = field(default_factory=dict)  # campaign_id -> alias, when known
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    def to_text(self) -> str:
+        """Plain-text rendering (the CLI uses rich for the same content)."""
+        return render_summary(self)
+
+
+def summarise(frame: pl.DataFrame, aliases: Mapping[str, str] | None = None) -> Summary:
+    reasons = frame.get_column("reason").drop_nulls().value_counts()
+    counts = dict(zip(reasons["reason"].to_list(), reasons["count"].to_list(), strict=True))
+    rejected = {code: counts.pop(code) for code in REASONS if code in counts}
+    rejected.update(counts)
+    valid = frame.filter(pl.col("reason").is_null())
+    by_campaign = valid.group_by("campaign_id").len().sort(["len", "campaign_id"], descending=[True, False])
+    planned_frame = valid.group_by("action").len()
+    planned_counts = dict(zip(planned_frame["action"].to_list(), planned_frame["len"].to_list(), strict=True))
+    planned = {action: planned_counts[action] for action in ACTIONS if action in planned_counts}
+    return Summary(
+        rows=frame.height,
+        valid=valid.height,
+        rejected=rejected,
+        campaigns=dict(zip(by_campaign["campaign_id"].to_list(), by_campaign["len"].to_list(), strict=True)),
+        planned=planned,
+        aliases={k: v for k, v in (aliases or {}).items() if v},
+    )
+
+
+def render_summary(summary: Summary) -> str:
+    """The summary as plain text."""
+    out = [f"{summary.rows} rows: {summary.valid} valid, {summary.rejected_total} rejected"]
+    if summary.rejected:
+        out.append("Rejected:")
+        width = max(len(code) for code in summary.rejected)
+        for code, count in summary.rejected.items():
+            out.append(f"  {code:<{width}}  {count:>8}  {REASONS.get(code, '')}")
+    if summary.campaigns:
+        out.append("Campaigns (valid rows):")
+        for campaign, count in summary.campaigns.items():
+            alias = summary.aliases.get(campaign)
+            name = f"{campaign} ({alias})" if alias else str(campaign)
+            out.append(f"  {name:<30}  {count:>8}")
+    if summary.planned:
+        out.append("A run would plan:")
+        for action, count in summary.planned.items():
+            out.append(f"  {action:<8}  {count:>8}")
+    elif summary.rows:
+        out.append("A run would plan nothing: no valid rows.")
+    return "\n".join(out)

@@ -1,0 +1,39 @@
+"""Neutralise spreadsheet formulas in CSV output (CSV/formula injection).
+
+A cell that starts with ``=``, ``+``, ``-``, ``@``, TAB or CR is run as a formula by Excel,
+LibreOffice and Google Sheets. Such a cell gets a leading ``'`` (which spreadsheets show as
+"text"), except a cell that is entirely a number (``+14155550100``, ``-3``, ``+1.5``), which is
+harmless and is left alone so phone numbers stay readable.
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
+_NUMBER_RE = re.compile(_NUMBER)
+
+
+def neutralise_formula(value: str) -> str:
+    """Return ``value`` with a leading ``'`` if a spreadsheet would run it as a formula."""
+    if value.startswith(_TRIGGERS) and _NUMBER_RE.fullmatch(value) is None:
+        return "'" + value
+    return value
+
+
+def neutralise_formula_expr(expr: pl.Expr) -> pl.Expr:
+    """The polars version of :func:`neutralise_formula` for a Utf8 expression (nulls stay null)."""
+    risky = expr.str.contains(r"^[=+\-@\t\r]") & ~expr.str.contains(f"^{_NUMBER}$")
+    return pl.when(risky).then(pl.lit("'") + expr).otherwise(expr)
+
+
+def neutralise_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """Apply :func:`neutralise_formula_expr` to every Utf8 column of ``frame``."""
+    return frame.with_columns(
+        neutralise_formula_expr(pl.col(name)).alias(name)
+        for name, dtype in frame.schema.items()
+        if dtype == pl.Utf8
+    )
