@@ -1,0 +1,60 @@
+"""The admin API under ``/_sandbox``: no auth, no faults, no rate limit."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bulk.sandbox._config import FaultConfig
+from bulk.sandbox._sandbox import SANDBOX_KEY, read_json
+
+PREFIX = "/_sandbox"
+
+
+async def get_state(request: web.Request) -> web.Response:
+    sb = request.app[SANDBOX_KEY]
+    return web.json_response(sb.state.snapshot())
+
+
+async def get_counters(request: web.Request) -> web.Response:
+    sb = request.app[SANDBOX_KEY]
+    sb.state.advance()
+    return web.json_response(sb.counters())
+
+
+async def post_reset(request: web.Request) -> web.Response:
+    sb = request.app[SANDBOX_KEY]
+    sb.reset()
+    return web.json_response({"reset": True})
+
+
+async def get_faults(request: web.Request) -> web.Response:
+    sb = request.app[SANDBOX_KEY]
+    return web.json_response(sb.faults.config.to_dict())
+
+
+async def post_faults(request: web.Request) -> web.Response:
+    sb = request.app[SANDBOX_KEY]
+    ok, body = await read_json(request)
+    if not ok or not isinstance(body, dict):
+        return web.json_response({"error": "expected a JSON object of fault options"},
+                                 status=400)
+    try:
+        faults = FaultConfig.from_dict(body)
+    except (ValueError, TypeError) as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    sb.set_faults(faults)
+    return web.json_response(faults.to_dict())
+
+
+async def get_callbacks(request: web.Request) -> web.Response:
+    sb = request.app[SANDBOX_KEY]
+    return web.json_response({"attempts": sb.callbacks.log})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get(PREFIX + "/state", get_state)
+    app.router.add_get(PREFIX + "/counters", get_counters)
+    app.router.add_post(PREFIX + "/reset", post_reset)
+    app.router.add_get(PREFIX + "/faults", get_faults)
+    app.router.add_post(PREFIX + "/faults", post_faults)
+    app.router.add_get(PREFIX + "/callbacks", get_callbacks)

@@ -1,0 +1,70 @@
+"""Assembling the aiohttp application and running it on a loopback port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+
+from bulk.sandbox import _admin, _agentmessage, _plivo
+from bulk.sandbox._config import SandboxConfig
+from bulk.sandbox._sandbox import SANDBOX_KEY, Sandbox
+
+SHUTDOWN_TIMEOUT = 2.0
+
+
+def build_app(
+    config: SandboxConfig | None = None, *, sandbox: Sandbox | None = None
+) -> web.Application:
+    """The aiohttp application serving both providers and the admin API.
+
+    The :class:`Sandbox` handle is ``app[SANDBOX_KEY]``; its background work (settling on
+    time, callbacks) starts and stops with the application.
+    """
+    sb = sandbox if sandbox is not None else Sandbox(config)
+    app = web.Application()
+    app[SANDBOX_KEY] = sb
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await sb.start()
+        yield
+        await sb.stop()
+
+    async def on_shutdown(app: web.Application) -> None:
+        sb.begin_closing()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(on_shutdown)
+    _plivo.add_routes(app)
+    _agentmessage.add_routes(app)
+    _admin.add_routes(app)
+    return app
+
+
+def _url_host(host: str) -> str:
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+@asynccontextmanager
+async def run_sandbox(
+    config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[Sandbox]:
+    """Serve a sandbox on ``host:port`` (port 0: a free port) until the block exits."""
+    sb = Sandbox(config)
+    app = build_app(sandbox=sb)
+    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = runner.addresses[0]
+        sb.base_url = f"http://{_url_host(host)}:{bound[1]}"
+        yield sb
+    finally:
+        sb.begin_closing()
+        await runner.cleanup()

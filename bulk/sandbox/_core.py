@@ -1,0 +1,265 @@
+"""Pure building blocks of the sandbox state: clock, settle draws, pending operations,
+sliding-window rate limits and counters. No aiohttp here."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+
+class Clock(Protocol):
+    """A monotonic clock plus the wall time of any of its readings."""
+
+    def now(self) -> float: ...
+
+    def wall(self, t: float) -> datetime: ...
+
+
+class SystemClock:
+    """``time.monotonic`` anchored to the wall clock at construction."""
+
+    def __init__(self) -> None:
+        self._mono0 = time.monotonic()
+        self._wall0 = datetime.now(UTC)
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def wall(self, t: float) -> datetime:
+        return self._wall0 + timedelta(seconds=t - self._mono0)
+
+
+class ManualClock:
+    """A clock that only moves when told to (for tests of the pure state)."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self._t = start
+        self._wall0 = datetime(2025, 1, 1, tzinfo=UTC)
+        self._t0 = start
+
+    def now(self) -> float:
+        return self._t
+
+    def advance(self, seconds: float) -> None:
+        self._t += seconds
+
+    def wall(self, t: float) -> datetime:
+        return self._wall0 + timedelta(seconds=t - self._t0)
+
+
+def iso(dt: datetime) -> str:
+    """``2025-01-01T00:00:00.000Z``."""
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Callback:
+    """Where a Plivo status callback goes."""
+
+    url: str
+    method: str  # "GET" or "POST"
+
+
+@dataclass(eq=False)
+class Op:
+    """One pending change of one number (link, unlink, attach or detach)."""
+
+    provider: str  # "plivo" or "agentmessage"
+    kind: str  # "link", "unlink", "attach", "detach"
+    number: str  # E.164
+    campaign_id: str | None
+    requested_at: float
+    settle_at: float | None  # None: never settles
+    failed: bool
+    request_id: str
+    callback: Callback | None = None
+    seq: int = 0
+
+
+class Settler:
+    """Draws when and how an operation settles, from the one seeded RNG."""
+
+    def __init__(
+        self,
+        rng: random.Random,
+        *,
+        settle_min: float,
+        settle_max: float,
+        fail_rate: float,
+        slow_tail_rate: float,
+        slow_tail_min: float,
+        slow_tail_max: float,
+        always_fail: set[str],
+        never_settle: set[str],
+    ) -> None:
+        self.rng = rng
+        self.settle_min = settle_min
+        self.settle_max = settle_max
+        self.fail_rate = fail_rate
+        self.slow_tail_rate = slow_tail_rate
+        self.slow_tail_min = slow_tail_min
+        self.slow_tail_max = slow_tail_max
+        self.always_fail = always_fail
+        self.never_settle = never_settle
+
+    def draw(self, number: str, now: float, *, can_fail: bool) -> tuple[float | None, bool]:
+        """``(settle_at, failed)``; ``settle_at`` is None for a never-settling number."""
+        if self.slow_tail_rate > 0 and self.rng.random() < self.slow_tail_rate:
+            duration = self.rng.uniform(self.slow_tail_min, self.slow_tail_max)
+        else:
+            duration = self.rng.uniform(self.settle_min, self.settle_max)
+        failed = False
+        if can_fail:
+            if self.fail_rate > 0 and self.rng.random() < self.fail_rate:
+                failed = True
+            if number in self.always_fail:
+                failed = True
+        if number in self.never_settle:
+            return None, failed
+        return now + duration, failed
+
+
+class Scheduler:
+    """A heap of pending operations by settle time."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Op]] = []
+        self._seq = itertools.count()
+
+    def add(self, op: Op) -> None:
+        op.seq = next(self._seq)
+        if op.settle_at is not None:
+            heapq.heappush(self._heap, (op.settle_at, op.seq, op))
+
+    def due(self, now: float) -> list[Op]:
+        out = []
+        while self._heap and self._heap[0][0] <= now:
+            out.append(heapq.heappop(self._heap)[2])
+        return out
+
+    def next_due(self) -> float | None:
+        return self._heap[0][0] if self._heap else None
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
+class SlidingWindow:
+    """At most ``limit`` admitted requests in any ``window`` seconds (0 = unlimited)."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self._times: deque[float] = deque()
+
+    def try_acquire(self, now: float) -> bool:
+        if self.limit <= 0 or self.window <= 0:
+            return True
+        while self._times and self._times[0] <= now - self.window:
+            self._times.popleft()
+        if len(self._times) >= self.limit:
+            return False
+        self._times.append(now)
+        return True
+
+    def retry_in(self, now: float) -> float:
+        """Seconds until the next request would be admitted."""
+        if self.limit <= 0 or self.window <= 0 or len(self._times) < self.limit:
+            return 0.0
+        return max(0.0, self._times[0] + self.window - now)
+
+
+ACCEPTED_KINDS = ("link", "unlink", "attach", "detach")
+
+
+@dataclass
+class EndpointCounter:
+    requests: int = 0
+    rate_limited: int = 0
+    faults: int = 0
+    status: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class NumberCounter:
+    requests: int = 0
+    link_accepted: int = 0
+    unlink_accepted: int = 0
+    attach_accepted: int = 0
+    detach_accepted: int = 0
+
+
+class Counters:
+    """Request, fault and state-change counters exposed by ``GET /_sandbox/counters``."""
+
+    def __init__(self) -> None:
+        self.endpoints: dict[str, EndpointCounter] = {}
+        self.numbers: dict[str, NumberCounter] = {}
+
+    def _ep(self, endpoint: str) -> EndpointCounter:
+        counter = self.endpoints.get(endpoint)
+        if counter is None:
+            counter = self.endpoints[endpoint] = EndpointCounter()
+        return counter
+
+    def _num(self, number: str) -> NumberCounter:
+        counter = self.numbers.get(number)
+        if counter is None:
+            counter = self.numbers[number] = NumberCounter()
+        return counter
+
+    def request(self, endpoint: str) -> None:
+        self._ep(endpoint).requests += 1
+
+    def rate_limited(self, endpoint: str) -> None:
+        self._ep(endpoint).rate_limited += 1
+
+    def fault(self, endpoint: str) -> None:
+        self._ep(endpoint).faults += 1
+
+    def status(self, endpoint: str, status: int | str) -> None:
+        st = self._ep(endpoint).status
+        st[str(status)] = st.get(str(status), 0) + 1
+
+    def number_request(self, number: str) -> None:
+        self._num(number).requests += 1
+
+    def accepted(self, number: str, kind: str) -> None:
+        if kind not in ACCEPTED_KINDS:
+            raise ValueError(kind)
+        counter = self._num(number)
+        setattr(counter, f"{kind}_accepted", getattr(counter, f"{kind}_accepted") + 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        totals: dict[str, int] = {"requests": 0, "rate_limited": 0, "faults": 0}
+        for kind in ACCEPTED_KINDS:
+            totals[f"{kind}_accepted"] = 0
+        endpoints = {}
+        for name, ep in sorted(self.endpoints.items()):
+            endpoints[name] = {
+                "requests": ep.requests,
+                "rate_limited": ep.rate_limited,
+                "faults": ep.faults,
+                "status": dict(sorted(ep.status.items())),
+            }
+            totals["requests"] += ep.requests
+            totals["rate_limited"] += ep.rate_limited
+            totals["faults"] += ep.faults
+        numbers = {}
+        for number, nc in sorted(self.numbers.items()):
+            numbers[number] = {
+                "requests": nc.requests,
+                "link_accepted": nc.link_accepted,
+                "unlink_accepted": nc.unlink_accepted,
+                "attach_accepted": nc.attach_accepted,
+                "detach_accepted": nc.detach_accepted,
+            }
+            for kind in ACCEPTED_KINDS:
+                totals[f"{kind}_accepted"] += getattr(nc, f"{kind}_accepted")
+        return {"endpoints": endpoints, "numbers": numbers, "totals": totals}

@@ -1,0 +1,235 @@
+"""Plivo 10DLC number-linking endpoints (thin aiohttp handlers over :mod:`_plivo_state`)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from aiohttp import web
+from yarl import URL
+
+from bulk.sandbox._core import Callback
+from bulk.sandbox._numbers import digits
+from bulk.sandbox._plivo_state import MAX_PAGE, NUMBER_POOL_LIMIT, PlivoRefusal
+from bulk.sandbox._sandbox import Provider, Sandbox, provider_route, read_json
+
+BASE = "/v1/Account/{auth_id}/10dlc/Campaign/{campaign_id}"
+AUTH_ERROR = "Authentication credentials invalid"
+RATE_ERROR = "Too many requests"
+
+
+class PlivoProvider(Provider):
+    name = "plivo"
+
+    def json_5xx(self, status: int, request_id: str) -> web.Response:
+        return error(status, "Internal server error" if status == 500 else "Service unavailable",
+                     request_id)
+
+    def burst_429(self, sb: Sandbox, request_id: str) -> web.Response:
+        return error(429, RATE_ERROR, request_id)
+
+
+PLIVO = PlivoProvider()
+
+
+def error(status: int, message: str, api_id: str) -> web.Response:
+    return web.json_response({"api_id": api_id, "error": message}, status=status)
+
+
+def _basic_auth(header: str | None) -> tuple[str | None, str | None]:
+    """``(user, password)`` from an HTTP Basic Authorization header, else ``(None, None)``."""
+    if not header:
+        return None, None
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None, None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else (None, None)
+
+
+def _preamble(request: web.Request, sb: Sandbox, endpoint: str) -> web.Response | None:
+    """Settle due operations, then check credentials and the account's rate limit."""
+    state = sb.state
+    state.advance()
+    api_id: str = request["request_id"]
+    user, password = _basic_auth(request.headers.get("Authorization"))
+    if not state.plivo.check_credentials(user, password, request.match_info["auth_id"]):
+        return error(401, AUTH_ERROR, api_id)
+    if not state.plivo.rate.try_acquire(state.now()):
+        state.counters.rate_limited(endpoint)
+        return error(429, RATE_ERROR, api_id)
+    return None
+
+
+def _callback(data: dict[str, Any]) -> Callback | None:
+    """The callback named by ``url``/``method``; empty ``url`` means none."""
+    url = data.get("url")
+    method = data.get("method") or "POST"
+    if not isinstance(method, str) or method.upper() not in ("GET", "POST"):
+        raise PlivoRefusal(400, "method must be GET or POST")
+    if url is None or url == "":
+        return None
+    if not isinstance(url, str):
+        raise PlivoRefusal(400, "url is not a valid URL")
+    parsed = URL(url)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise PlivoRefusal(400, "url is not a valid URL")
+    return Callback(url, method.upper())
+
+
+def _campaign_header(sb: Sandbox, campaign_id: str, api_id: str) -> dict[str, Any]:
+    campaign = sb.state.plivo.campaign(campaign_id)
+    return {
+        "api_id": api_id,
+        "campaign_alias": campaign.alias,
+        "campaign_id": campaign.campaign_id,
+        "usecase": campaign.usecase,
+    }
+
+
+async def link(request: web.Request, sb: Sandbox) -> web.Response:
+    refused = _preamble(request, sb, "plivo.link")
+    if refused is not None:
+        return refused
+    api_id: str = request["request_id"]
+    campaign_id = request.match_info["campaign_id"]
+    try:
+        sb.state.plivo.campaign(campaign_id)
+        ok, body = await read_json(request)
+        if not ok or not isinstance(body, dict):
+            raise PlivoRefusal(400, "Invalid request body: expected a JSON object")
+        callback = _callback(body)
+        numbers, ops = sb.state.plivo.link(
+            campaign_id, body.get("numbers"), now=sb.state.now(), request_id=api_id,
+            callback=callback,
+        )
+    except PlivoRefusal as exc:
+        return error(exc.status, exc.message, api_id)
+    sb.created(ops)
+    shown = ", ".join(digits(n) for n in numbers)
+    return web.json_response(
+        {
+            "api_id": api_id,
+            "message": f"Request to link {shown} to campaign {campaign_id} was received and is "
+            "being processed",
+        },
+        status=202,
+    )
+
+
+def _int_param(request: web.Request, name: str, default: int, low: int, high: int | None) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise PlivoRefusal(400, f"{name} must be an integer {bound}")
+    return value
+
+
+async def list_numbers(request: web.Request, sb: Sandbox) -> web.Response:
+    refused = _preamble(request, sb, "plivo.list")
+    if refused is not None:
+        return refused
+    api_id: str = request["request_id"]
+    campaign_id = request.match_info["campaign_id"]
+    try:
+        header = _campaign_header(sb, campaign_id, api_id)
+        limit = _int_param(request, "limit", MAX_PAGE, 1, MAX_PAGE)
+        offset = _int_param(request, "offset", 0, 0, None)
+        links = sb.state.plivo.page(campaign_id, limit, offset)
+    except PlivoRefusal as exc:
+        return error(exc.status, exc.message, api_id)
+    counts = sb.state.plivo.campaigns[campaign_id].counts
+    return web.json_response(
+        {
+            **header,
+            "phone_numbers": [{"number": digits(x.number), "status": x.status} for x in links],
+            "phone_numbers_summary": dict(counts),
+            "number_pool_limit": NUMBER_POOL_LIMIT,
+        }
+    )
+
+
+async def get_number(request: web.Request, sb: Sandbox) -> web.Response:
+    refused = _preamble(request, sb, "plivo.get")
+    if refused is not None:
+        return refused
+    api_id: str = request["request_id"]
+    campaign_id = request.match_info["campaign_id"]
+    try:
+        header = _campaign_header(sb, campaign_id, api_id)
+        found = sb.state.plivo.get(campaign_id, request.match_info["number"])
+    except PlivoRefusal as exc:
+        return error(exc.status, exc.message, api_id)
+    return web.json_response(
+        {**header, "phone_numbers": [{"number": digits(found.number), "status": found.status}]}
+    )
+
+
+async def unlink(request: web.Request, sb: Sandbox) -> web.Response:
+    refused = _preamble(request, sb, "plivo.unlink")
+    if refused is not None:
+        return refused
+    api_id: str = request["request_id"]
+    campaign_id = request.match_info["campaign_id"]
+    try:
+        sb.state.plivo.campaign(campaign_id)
+        ok, body = await read_json(request)
+        if not ok or not (body is None or isinstance(body, dict)):
+            raise PlivoRefusal(400, "Invalid request body: expected a JSON object")
+        data: dict[str, Any] = dict(request.query)
+        data.update(body or {})
+        callback = _callback(data)
+        number, op = sb.state.plivo.unlink(
+            campaign_id, request.match_info["number"], now=sb.state.now(), request_id=api_id,
+            callback=callback,
+        )
+    except PlivoRefusal as exc:
+        return error(exc.status, exc.message, api_id)
+    if op is not None:
+        sb.created([op])
+    return web.json_response(
+        {
+            "api_id": api_id,
+            "message": f"Request to unlink {digits(number)} from campaign {campaign_id} was "
+            "received and is being processed",
+        },
+        status=202,
+    )
+
+
+async def get_campaign(request: web.Request, sb: Sandbox) -> web.Response:
+    refused = _preamble(request, sb, "plivo.campaign")
+    if refused is not None:
+        return refused
+    api_id: str = request["request_id"]
+    try:
+        campaign = sb.state.plivo.campaign(request.match_info["campaign_id"])
+    except PlivoRefusal as exc:
+        return error(exc.status, exc.message, api_id)
+    return web.json_response({"api_id": api_id, "campaign": campaign.to_dict(
+        "2025-01-01T00:00:00.000000Z")})
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the Plivo paths, with and without the SDK's trailing slash."""
+    routes = [
+        ("POST", "/Number/", "plivo.link", link),
+        ("GET", "/Number/", "plivo.list", list_numbers),
+        ("GET", "/Number/{number}/", "plivo.get", get_number),
+        ("DELETE", "/Number/{number}/", "plivo.unlink", unlink),
+        ("GET", "/", "plivo.campaign", get_campaign),
+    ]
+    for method, tail, endpoint, handler in routes:
+        wrapped = provider_route(endpoint, PLIVO, handler)
+        app.router.add_route(method, BASE + tail, wrapped)
+        app.router.add_route(method, BASE + tail.rstrip("/"), wrapped)

@@ -1,0 +1,214 @@
+"""The :class:`Sandbox` handle and the request pipeline every provider path goes through."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from bulk.sandbox._callbacks import CallbackDispatcher
+from bulk.sandbox._config import FaultConfig, SandboxConfig
+from bulk.sandbox._core import Op
+from bulk.sandbox._faults import FaultInjector, execute
+from bulk.sandbox._seed import DEFAULT_AGENTMESSAGE_KEY, DEFAULT_ORG
+from bulk.sandbox._state import SandboxState
+
+ProviderHandler = Callable[[web.Request, "Sandbox"], Awaitable[web.Response]]
+
+
+class Sandbox:
+    """A running (or buildable) sandbox: state, faults, callbacks and its URLs."""
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+        self.state = SandboxState(self.config)
+        self.faults = FaultInjector(self.state, self.config.faults)
+        self.callbacks = CallbackDispatcher(
+            clock=self.state.clock,
+            auth_token=lambda: self.state.plivo.auth_token,
+            time_factor=self.config.time_factor,
+            sleep=self.sleep,
+        )
+        self.state.on_settled = self.callbacks.on_settled
+        self.base_url = ""
+        self._closing: asyncio.Event | None = None
+        self._wake: asyncio.Event | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+
+    # -- public handle -------------------------------------------------------------------
+    @property
+    def admin_url(self) -> str:
+        return self.base_url + "/_sandbox"
+
+    @property
+    def plivo_auth_id(self) -> str:
+        return self.state.plivo.auth_id
+
+    @property
+    def plivo_auth_token(self) -> str:
+        return self.state.plivo.auth_token
+
+    @property
+    def agentmessage_api_key(self) -> str:
+        keys = self.state.agentmessage.keys
+        if DEFAULT_AGENTMESSAGE_KEY in keys:
+            return DEFAULT_AGENTMESSAGE_KEY
+        full = [k.key for k in keys.values() if k.org_id == DEFAULT_ORG and len(k.scopes) == 3]
+        return full[0] if full else next(iter(keys), "")
+
+    def counters(self) -> dict[str, Any]:
+        """Request, fault and state-change counters (``GET /_sandbox/counters``)."""
+        return self.state.counters.to_dict()
+
+    def set_faults(self, faults: FaultConfig) -> None:
+        """Replace the fault configuration; an ongoing 429 burst ends."""
+        self.faults.set(faults)
+
+    def reset(self) -> None:
+        """Back to the seeded state, the configured faults, zero counters, no callbacks."""
+        self.callbacks.cancel_all()
+        self.callbacks.log.clear()
+        self.state.reset()
+        self.faults = FaultInjector(self.state, self.config.faults)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        self._closing = asyncio.Event()
+        self._wake = asyncio.Event()
+        await self.callbacks.start()
+        self._loop_task = asyncio.get_running_loop().create_task(self._settle_loop())
+
+    async def stop(self) -> None:
+        if self._closing is not None:
+            self._closing.set()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+        await self.callbacks.close()
+
+    def begin_closing(self) -> None:
+        """Cut short every latency, hang and callback wait (used on shutdown)."""
+        if self._closing is not None:
+            self._closing.set()
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep, returning early when the sandbox shuts down."""
+        if seconds <= 0:
+            return
+        if self._closing is None:
+            await asyncio.sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), seconds)
+
+    def kick(self) -> None:
+        """Wake the settle loop (a new operation may settle sooner than it planned)."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _settle_loop(self) -> None:
+        """Settles operations on time so that callbacks go out when they should."""
+        assert self._wake is not None
+        while True:
+            self.state.advance()
+            due = self.state.next_due()
+            delay = 1.0 if due is None else min(1.0, max(0.0, due - self.state.now()))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay + 0.001)
+
+    def created(self, ops: list[Op]) -> None:
+        """Report new operations: ``created`` callbacks, and wake the settle loop."""
+        for op in ops:
+            if op.callback is not None:
+                self.callbacks.send(op, "created")
+        if ops:
+            self.kick()
+
+
+SANDBOX_KEY = web.AppKey("sandbox", Sandbox)
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Provider:
+    """How one provider words the responses the pipeline makes up."""
+
+    name: str
+
+    def json_5xx(self, status: int, request_id: str) -> web.Response:
+        raise NotImplementedError
+
+    def burst_429(self, sb: Sandbox, request_id: str) -> web.Response:
+        raise NotImplementedError
+
+    def fault_headers(self, request_id: str) -> dict[str, str]:
+        return {}
+
+
+def provider_route(endpoint: str, provider: Provider, handler: ProviderHandler) -> Callable[
+    [web.Request], Awaitable[web.StreamResponse]
+]:
+    """Wrap ``handler`` in the fault pipeline and the counters for ``endpoint``."""
+
+    async def route(request: web.Request) -> web.StreamResponse:
+        sb = request.app[SANDBOX_KEY]
+        counters = sb.state.counters
+        counters.request(endpoint)
+        plan = sb.faults.plan(endpoint)
+        request_id = new_request_id()
+        request["request_id"] = request_id
+        if plan.latency:
+            await sb.sleep(plan.latency)
+        if plan.burst_429:
+            counters.fault(endpoint)
+            counters.status(endpoint, 429)
+            return provider.burst_429(sb, request_id)
+        if plan.kind is not None and not plan.after:
+            counters.fault(endpoint)
+            resp, label = await execute(
+                plan, request, None,
+                json_5xx=lambda status: provider.json_5xx(status, request_id),
+                extra_headers=provider.fault_headers(request_id),
+                sleep=sb.sleep,
+                hang_seconds=sb.faults.config.hang_seconds,
+            )
+            counters.status(endpoint, label)
+            return resp
+        response = await handler(request, sb)
+        if plan.kind is not None:
+            counters.fault(endpoint)
+            resp, label = await execute(
+                plan, request, response,
+                json_5xx=lambda status: provider.json_5xx(status, request_id),
+                extra_headers=provider.fault_headers(request_id),
+                sleep=sb.sleep,
+                hang_seconds=sb.faults.config.hang_seconds,
+            )
+            counters.status(endpoint, label)
+            return resp
+        counters.status(endpoint, response.status)
+        return response
+
+    return route
+
+
+async def read_json(request: web.Request) -> tuple[bool, Any]:
+    """``(True, value)`` for a JSON body, ``(True, None)`` for no body, ``(False, None)`` for a
+    body that is not JSON."""
+    raw = await request.read()
+    if not raw.strip():
+        return True, None
+    try:
+        return True, json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return False, None

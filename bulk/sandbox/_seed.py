@@ -1,0 +1,357 @@
+"""The default sandbox state and the JSON state-file format that can replace parts of it."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bulk.sandbox._numbers import number_range, to_e164
+
+DEFAULT_PLIVO_AUTH_ID = "MASANDBOXAUTHID00001"
+DEFAULT_PLIVO_AUTH_TOKEN = "sandbox-auth-token"
+DEFAULT_AGENTMESSAGE_KEY = "am_live_sandboxkey0000000000000000"
+READONLY_AGENTMESSAGE_KEY = "am_live_sandboxreadonly000000000000"
+OTHER_ORG_AGENTMESSAGE_KEY = "am_live_sandboxotherorg000000000000"
+DEFAULT_ORG = "org_sandbox"
+OTHER_ORG = "org_other"
+ALL_SCOPES = ("numbers:read", "numbers:write", "campaigns:read")
+
+CAMPAIGN_ID_RE = re.compile(r"^C[A-Z0-9]{6}$")
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+PLIVO_STATUSES = ("PROCESSING", "COMPLETED", "FAILED")
+AM_CAMPAIGN_STATUSES = ("PENDING", "ACTIVE", "REJECTED", "EXPIRED")
+NUMBER_TYPES = ("local", "toll_free", "short_code")
+
+AM_CAMPAIGN_MARKETING = "4f1c2d3e-0000-4000-8000-000000000001"
+AM_CAMPAIGN_ALERTS = "4f1c2d3e-0000-4000-8000-000000000002"
+AM_CAMPAIGN_LEGACY = "4f1c2d3e-0000-4000-8000-000000000003"
+AM_CAMPAIGN_SEASONAL = "4f1c2d3e-0000-4000-8000-000000000004"
+
+#: Area code + exchange prefixes whose numbers ``...0100`` to ``...0199`` the AgentMessage org
+#: owns by default.
+SAMPLE_PREFIXES = ("+1415555", "+1212555", "+1312555", "+1650555", "+1206555", "+1303555",
+                   "+1617555", "+1512555")
+
+
+def is_uuid(value: object) -> bool:
+    return isinstance(value, str) and _UUID_RE.match(value) is not None
+
+
+@dataclass
+class PlivoCampaignSeed:
+    campaign_id: str
+    alias: str
+    usecase: str
+    registration_status: str = "ACTIVE"
+    brand_id: str = "BSANDBX"
+
+
+@dataclass
+class PlivoSeed:
+    auth_id: str = DEFAULT_PLIVO_AUTH_ID
+    auth_token: str = DEFAULT_PLIVO_AUTH_TOKEN
+    campaigns: list[PlivoCampaignSeed] = field(default_factory=list)
+    unowned: set[str] = field(default_factory=set)
+    links: list[tuple[str, str, str]] = field(default_factory=list)  # (e164, campaign, status)
+
+
+@dataclass
+class AMKeySeed:
+    key: str
+    org_id: str
+    scopes: tuple[str, ...]
+
+
+@dataclass
+class AMCampaignSeed:
+    id: str
+    name: str
+    status: str
+    org_id: str = DEFAULT_ORG
+    brand_verified: bool = True
+    use_case: str = "MIXED"
+
+
+@dataclass
+class AMNumberSeed:
+    number: str
+    org_id: str = DEFAULT_ORG
+    assigned: bool = True
+    number_type: str = "local"
+
+
+@dataclass
+class AMSeed:
+    keys: list[AMKeySeed] = field(default_factory=list)
+    campaigns: list[AMCampaignSeed] = field(default_factory=list)
+    numbers: list[AMNumberSeed] = field(default_factory=list)
+    own_all: bool = False
+    # (e164, campaign uuid, carrier_line_option_status)
+    attachments: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Seed:
+    plivo: PlivoSeed
+    agentmessage: AMSeed
+    always_fail: set[str]
+    never_settle: set[str]
+
+
+def _sample_numbers() -> list[str]:
+    return [f"{prefix}{i:04d}" for prefix in SAMPLE_PREFIXES for i in range(100, 200)]
+
+
+def _pre_links() -> list[tuple[str, str]]:
+    """(e164, alias) linked and settled at start."""
+    out = [(f"+1415555{i:04d}", "marketing") for i in (100, 101, 102)]
+    out += [(f"+1212555{i:04d}", "legacy") for i in range(110, 130)]
+    out += [(f"+1312555{i:04d}", "alerts") for i in range(150, 170)]
+    return out
+
+
+def default_seed() -> Seed:
+    """The state every sample and test of the project relies on (see WIRE.md)."""
+    plivo_campaigns = [
+        PlivoCampaignSeed("CUOGHIN", "marketing", "MARKETING"),
+        PlivoCampaignSeed("CRIGC80", "alerts", "ACCOUNT_NOTIFICATION"),
+        PlivoCampaignSeed("CMIGOLD", "legacy", "MIXED"),
+    ]
+    by_alias = {c.alias: c.campaign_id for c in plivo_campaigns}
+    plivo = PlivoSeed(
+        campaigns=plivo_campaigns,
+        unowned={"+14155550144"},
+        links=[(n, by_alias[a], "COMPLETED") for n, a in _pre_links()],
+    )
+    am_campaigns = [
+        AMCampaignSeed(AM_CAMPAIGN_MARKETING, "marketing", "ACTIVE", use_case="MARKETING"),
+        AMCampaignSeed(AM_CAMPAIGN_ALERTS, "alerts", "ACTIVE", use_case="ACCOUNT_NOTIFICATION"),
+        AMCampaignSeed(AM_CAMPAIGN_LEGACY, "legacy", "ACTIVE", use_case="MIXED"),
+        AMCampaignSeed(AM_CAMPAIGN_SEASONAL, "seasonal", "PENDING", use_case="MARKETING"),
+    ]
+    am_by_alias = {c.name: c.id for c in am_campaigns}
+    numbers = [AMNumberSeed(n) for n in _sample_numbers() if n != "+14155550144"]
+    numbers.append(AMNumberSeed("+14155550144", org_id=OTHER_ORG))
+    am = AMSeed(
+        keys=[
+            AMKeySeed(DEFAULT_AGENTMESSAGE_KEY, DEFAULT_ORG, ALL_SCOPES),
+            AMKeySeed(READONLY_AGENTMESSAGE_KEY, DEFAULT_ORG, ("numbers:read", "campaigns:read")),
+            AMKeySeed(OTHER_ORG_AGENTMESSAGE_KEY, OTHER_ORG, ALL_SCOPES),
+        ],
+        campaigns=am_campaigns,
+        numbers=numbers,
+        attachments=[(n, am_by_alias[a], "active") for n, a in _pre_links()],
+    )
+    return Seed(
+        plivo=plivo,
+        agentmessage=am,
+        always_fail={"+14155550142"},
+        never_settle={"+14155550143"},
+    )
+
+
+class StateFileError(ValueError):
+    """The state file cannot be used; the message names the file and the problem."""
+
+
+def _e164(value: object, where: str) -> str:
+    e164 = to_e164(value)
+    if e164 is None:
+        raise StateFileError(f"{where}: not a valid-looking US number: {value!r}")
+    return e164
+
+
+def _list(data: dict[str, Any], key: str, where: str) -> list[Any]:
+    value = data[key]
+    if not isinstance(value, list):
+        raise StateFileError(f"{where}.{key} must be a list")
+    return value
+
+
+def _obj(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise StateFileError(f"{where} must be an object")
+    return value
+
+
+def apply_state_data(seed: Seed, data: object) -> Seed:
+    """Replace the parts of ``seed`` that ``data`` (a parsed state file) names."""
+    root = _obj(data, "state file")
+    unknown = set(root) - {"plivo", "agentmessage", "always_fail", "never_settle"}
+    if unknown:
+        raise StateFileError(f"unknown top-level keys: {sorted(unknown)}")
+    if "always_fail" in root:
+        seed.always_fail = {_e164(n, "always_fail") for n in _list(root, "always_fail", "")}
+    if "never_settle" in root:
+        seed.never_settle = {_e164(n, "never_settle") for n in _list(root, "never_settle", "")}
+    if "plivo" in root:
+        _apply_plivo(seed.plivo, _obj(root["plivo"], "plivo"))
+    if "agentmessage" in root:
+        _apply_am(seed.agentmessage, _obj(root["agentmessage"], "agentmessage"))
+    _check(seed)
+    return seed
+
+
+def _apply_plivo(p: PlivoSeed, d: dict[str, Any]) -> None:
+    unknown = set(d) - {"auth_id", "auth_token", "campaigns", "unowned", "links"}
+    if unknown:
+        raise StateFileError(f"plivo: unknown keys {sorted(unknown)}")
+    if "auth_id" in d:
+        auth_id = d["auth_id"]
+        if not (isinstance(auth_id, str) and len(auth_id) == 20 and auth_id[:2] in ("MA", "SA")):
+            raise StateFileError("plivo.auth_id must be 20 characters starting MA or SA")
+        p.auth_id = auth_id
+    if "auth_token" in d:
+        if not isinstance(d["auth_token"], str) or not d["auth_token"]:
+            raise StateFileError("plivo.auth_token must be a non-empty string")
+        p.auth_token = d["auth_token"]
+    if "campaigns" in d:
+        p.campaigns = []
+        for i, raw in enumerate(_list(d, "campaigns", "plivo")):
+            c = _obj(raw, f"plivo.campaigns[{i}]")
+            cid = c.get("campaign_id")
+            if not isinstance(cid, str) or not CAMPAIGN_ID_RE.match(cid):
+                raise StateFileError(f"plivo.campaigns[{i}].campaign_id must match C[A-Z0-9]{{6}}")
+            p.campaigns.append(
+                PlivoCampaignSeed(
+                    campaign_id=cid,
+                    alias=str(c.get("alias", cid.lower())),
+                    usecase=str(c.get("usecase", "MIXED")),
+                    registration_status=str(c.get("registration_status", "ACTIVE")),
+                    brand_id=str(c.get("brand_id", "BSANDBX")),
+                )
+            )
+    if "unowned" in d:
+        p.unowned = {_e164(n, "plivo.unowned") for n in _list(d, "unowned", "plivo")}
+    if "links" in d:
+        p.links = []
+        for i, raw in enumerate(_list(d, "links", "plivo")):
+            link = _obj(raw, f"plivo.links[{i}]")
+            status = link.get("status", "COMPLETED")
+            if status not in PLIVO_STATUSES:
+                raise StateFileError(f"plivo.links[{i}].status must be one of {PLIVO_STATUSES}")
+            p.links.append(
+                (_e164(link.get("number"), f"plivo.links[{i}]"), str(link.get("campaign_id")),
+                 status)
+            )
+
+
+def _apply_am(a: AMSeed, d: dict[str, Any]) -> None:
+    known = {"keys", "campaigns", "numbers", "number_ranges", "own_all", "attachments"}
+    unknown = set(d) - known
+    if unknown:
+        raise StateFileError(f"agentmessage: unknown keys {sorted(unknown)}")
+    if "keys" in d:
+        a.keys = []
+        for i, raw in enumerate(_list(d, "keys", "agentmessage")):
+            k = _obj(raw, f"agentmessage.keys[{i}]")
+            key = k.get("key")
+            if not isinstance(key, str) or not key:
+                raise StateFileError(f"agentmessage.keys[{i}].key must be a non-empty string")
+            scopes = k.get("scopes", list(ALL_SCOPES))
+            if not isinstance(scopes, list) or not set(scopes) <= set(ALL_SCOPES):
+                raise StateFileError(f"agentmessage.keys[{i}].scopes must be a subset of "
+                                     f"{ALL_SCOPES}")
+            a.keys.append(AMKeySeed(key, str(k.get("org", DEFAULT_ORG)), tuple(scopes)))
+    if "campaigns" in d:
+        a.campaigns = []
+        for i, raw in enumerate(_list(d, "campaigns", "agentmessage")):
+            c = _obj(raw, f"agentmessage.campaigns[{i}]")
+            if not is_uuid(c.get("id")):
+                raise StateFileError(f"agentmessage.campaigns[{i}].id must be a lower-case uuid")
+            status = c.get("status", "ACTIVE")
+            if status not in AM_CAMPAIGN_STATUSES:
+                raise StateFileError(f"agentmessage.campaigns[{i}].status must be one of "
+                                     f"{AM_CAMPAIGN_STATUSES}")
+            a.campaigns.append(
+                AMCampaignSeed(
+                    id=c["id"],
+                    name=str(c.get("name", c["id"])),
+                    status=status,
+                    org_id=str(c.get("org", DEFAULT_ORG)),
+                    brand_verified=bool(c.get("brand_verified", True)),
+                    use_case=str(c.get("use_case", "MIXED")),
+                )
+            )
+    if "numbers" in d or "number_ranges" in d:
+        a.numbers = []
+        for i, raw in enumerate(d.get("numbers", [])):
+            where = f"agentmessage.numbers[{i}]"
+            if isinstance(raw, str):
+                a.numbers.append(AMNumberSeed(_e164(raw, where)))
+                continue
+            n = _obj(raw, where)
+            number_type = n.get("number_type", "local")
+            if number_type not in NUMBER_TYPES:
+                raise StateFileError(f"{where}.number_type must be one of {NUMBER_TYPES}")
+            a.numbers.append(
+                AMNumberSeed(
+                    _e164(n.get("number"), where),
+                    org_id=str(n.get("org", DEFAULT_ORG)),
+                    assigned=bool(n.get("assigned", True)),
+                    number_type=number_type,
+                )
+            )
+        for i, raw in enumerate(d.get("number_ranges", [])):
+            r = _obj(raw, f"agentmessage.number_ranges[{i}]")
+            count = r.get("count")
+            if not isinstance(count, int) or count < 0:
+                raise StateFileError(f"agentmessage.number_ranges[{i}].count must be an int")
+            try:
+                numbers = number_range(str(r.get("start")), count)
+            except ValueError as exc:
+                raise StateFileError(f"agentmessage.number_ranges[{i}]: {exc}") from None
+            org = str(r.get("org", DEFAULT_ORG))
+            a.numbers.extend(AMNumberSeed(n, org_id=org) for n in numbers)
+    if "own_all" in d:
+        if not isinstance(d["own_all"], bool):
+            raise StateFileError("agentmessage.own_all must be true or false")
+        a.own_all = d["own_all"]
+    if "attachments" in d:
+        a.attachments = []
+        for i, raw in enumerate(_list(d, "attachments", "agentmessage")):
+            att = _obj(raw, f"agentmessage.attachments[{i}]")
+            status = att.get("carrier_line_option_status", "active")
+            a.attachments.append(
+                (_e164(att.get("number"), f"agentmessage.attachments[{i}]"),
+                 str(att.get("campaign_id")), str(status))
+            )
+
+
+def _check(seed: Seed) -> None:
+    plivo_ids = {c.campaign_id for c in seed.plivo.campaigns}
+    seen: set[str] = set()
+    for number, cid, _ in seed.plivo.links:
+        if cid not in plivo_ids:
+            raise StateFileError(f"plivo.links: {number} names unknown campaign {cid!r}")
+        if number in seen:
+            raise StateFileError(f"plivo.links: {number} is linked twice")
+        seen.add(number)
+    am_ids = {c.id for c in seed.agentmessage.campaigns}
+    am_numbers = {n.number for n in seed.agentmessage.numbers}
+    for number, cid, _ in seed.agentmessage.attachments:
+        if cid not in am_ids:
+            raise StateFileError(f"agentmessage.attachments: {number} names unknown campaign "
+                                 f"{cid!r}")
+        if number not in am_numbers and not seed.agentmessage.own_all:
+            raise StateFileError(f"agentmessage.attachments: {number} is not an owned number")
+
+
+def load_seed(state_file: Path | None) -> Seed:
+    """The default seed, with the parts named by ``state_file`` replaced."""
+    seed = default_seed()
+    if state_file is None:
+        return seed
+    try:
+        data = json.loads(Path(state_file).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise StateFileError(f"{state_file}: cannot read: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise StateFileError(f"{state_file}: not JSON: {exc}") from None
+    try:
+        return apply_state_data(seed, data)
+    except StateFileError as exc:
+        raise StateFileError(f"{state_file}: {exc}") from None
