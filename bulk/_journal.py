@@ -1,0 +1,254 @@
+"""The journal: every row's state in SQLite (WAL), written before and after each request.
+
+Running the same job again with the same journal resumes it. The journal stores no
+credentials: only the job's fingerprint (command, provider, options, the input's hash) and
+each row's state. Every change goes through the transition table in :mod:`bulk._states`;
+an illegal one raises :class:`~bulk.IllegalTransition` and writes nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bulk._errors import IllegalTransition, JournalError
+from bulk._states import TERMINAL, Event, State, next_state
+
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rows (
+    line INTEGER PRIMARY KEY,
+    e164 TEXT,
+    action TEXT NOT NULL,
+    campaign_id TEXT,
+    from_campaign TEXT,
+    state TEXT NOT NULL,
+    provider_status TEXT,
+    reason TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    submitted_at REAL,
+    settled_at REAL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rows_state ON rows(state);
+"""
+
+
+@dataclass(slots=True)
+class RowRecord:
+    line: int
+    e164: str | None
+    action: str
+    campaign_id: str | None
+    from_campaign: str | None
+    state: State = State.PLANNED
+    provider_status: str | None = None
+    reason: str | None = None
+    attempts: int = 0
+    submitted_at: float | None = None
+    settled_at: float | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL
+
+
+@dataclass(slots=True)
+class Change:
+    """One row's transition, with the fields it sets (None leaves a field as it is)."""
+
+    line: int
+    event: Event
+    reason: str | None = None
+    provider_status: str | None = None
+    attempts: int = 0  #: added to the row's count
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class Journal:
+    """One job's rows. Not thread-safe: used from the event loop's thread only."""
+
+    def __init__(
+        self, path: Path, connection: sqlite3.Connection, rows: dict[int, RowRecord], new: bool
+    ) -> None:
+        self.path = path
+        self._db = connection
+        self._rows = rows
+        self.new = new
+
+    @classmethod
+    def open(cls, path: str | Path, fingerprint: Mapping[str, str]) -> Journal:
+        """Open (or create) the journal at ``path`` for the job described by ``fingerprint``."""
+        path = Path(path)
+        try:
+            db = sqlite3.connect(path, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(f"{path}: not a usable bulk journal ({exc})") from None
+        wanted = {"schema": SCHEMA_VERSION, **fingerprint}
+        if not meta:
+            db.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", sorted(wanted.items()))
+            return cls(path, db, {}, new=True)
+        for key, value in wanted.items():
+            if meta.get(key) != value:
+                db.close()
+                raise JournalError(
+                    f"{path} belongs to another job ({key}: journal has {meta.get(key)!r}, "
+                    f"this run has {value!r}); use another --journal or delete it to start over"
+                )
+        rows = {
+            r[0]: RowRecord(
+                r[0], r[1], r[2], r[3], r[4], State(r[5]), r[6], r[7], r[8], r[9], r[10]
+            )
+            for r in db.execute(
+                "SELECT line, e164, action, campaign_id, from_campaign, state, provider_status,"
+                " reason, attempts, submitted_at, settled_at FROM rows ORDER BY line"
+            )
+        }
+        return cls(path, db, rows, new=not rows)
+
+    def seed(self, records: Iterable[RowRecord]) -> None:
+        """Write the job's rows once, at the start of a new job."""
+        now = time.time()
+        batch = list(records)
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO rows(line, e164, action, campaign_id, from_campaign, state,"
+                " provider_status, reason, attempts, submitted_at, settled_at, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        r.line,
+                        r.e164,
+                        r.action,
+                        r.campaign_id,
+                        r.from_campaign,
+                        r.state.value,
+                        r.provider_status,
+                        r.reason,
+                        r.attempts,
+                        r.submitted_at,
+                        r.settled_at,
+                        now,
+                    )
+                    for r in batch
+                ],
+            )
+        for r in batch:
+            self._rows[r.line] = r
+
+    @property
+    def rows(self) -> Mapping[int, RowRecord]:
+        return self._rows
+
+    def get(self, line: int) -> RowRecord:
+        return self._rows[line]
+
+    def in_state(self, *states: State) -> list[RowRecord]:
+        return [r for r in self._rows.values() if r.state in states]
+
+    def apply(self, changes: Sequence[Change]) -> None:
+        """Apply every change in one transaction, or none if any is illegal."""
+        if not changes:
+            return
+        now = time.time()
+        current: dict[int, State] = {}
+        planned: list[tuple[RowRecord, Change, State]] = []
+        for change in changes:
+            record = self._rows[change.line]
+            state = current.get(change.line, record.state)
+            target = next_state(record.action, state, change.event)
+            if target is None:
+                raise IllegalTransition(change.line, state.value, change.event.value)
+            current[change.line] = target
+            planned.append((record, change, target))
+        shadow = {line: copy.copy(self._rows[line]) for line in current}
+        params = []
+        for record, change, target in planned:
+            row = shadow[record.line]
+            row.state = target
+            if change.provider_status is not None:
+                row.provider_status = change.provider_status
+            if change.reason is not None:
+                row.reason = change.reason
+            row.attempts += change.attempts
+            if "submitted_at" in change.fields:
+                row.submitted_at = change.fields["submitted_at"]
+            if target in TERMINAL and row.settled_at is None:
+                row.settled_at = now
+        for row in shadow.values():
+            params.append(
+                (
+                    row.state.value,
+                    row.provider_status,
+                    row.reason,
+                    row.attempts,
+                    row.submitted_at,
+                    row.settled_at,
+                    now,
+                    row.line,
+                )
+            )
+        with self._transaction():
+            self._db.executemany(
+                "UPDATE rows SET state=?, provider_status=?, reason=?, attempts=?, submitted_at=?,"
+                " settled_at=?, updated_at=? WHERE line=?",
+                params,
+            )
+        for line, row in shadow.items():  # in place: callers may hold these records
+            record = self._rows[line]
+            for name in (
+                "state",
+                "provider_status",
+                "reason",
+                "attempts",
+                "submitted_at",
+                "settled_at",
+            ):
+                setattr(record, name, getattr(row, name))
+
+    def transition(self, lines: Iterable[int], event: Event, **kwargs: Any) -> None:
+        """The same event for several rows, in one transaction."""
+        self.apply([Change(line, event, **kwargs) for line in lines])
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _transaction(self) -> _Tx:
+        return _Tx(self._db)
+
+
+class _Tx:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self._db.execute("COMMIT")
+        else:
+            self._db.execute("ROLLBACK")
+
+
+def fingerprint_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,158 @@
+"""The results report: one row per input data row, in input order.
+
+Columns (the public contract): ``line, number, e164, campaign_id, action, outcome,
+provider_status, reason, attempts, submitted_at, settled_at``, then the input's other
+columns. CSV by default; ``.json`` writes a JSON array of objects, ``.parquet`` Parquet.
+
+In CSV, a cell a spreadsheet would run as a formula (starting ``=``, ``+``, ``-``, ``@``, TAB
+or CR) gets a leading ``'``, unless the whole cell is a plain number such as
+``+14155550100``. bulk's own readers strip that ``'`` again, so a report can be re-fed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import polars as pl
+
+from bulk._journal import RowRecord, iso
+from bulk._states import SUCCESS, TERMINAL, State
+from bulk.inputs._csvsafe import neutralise_frame
+
+REPORT_COLUMNS = (
+    "line",
+    "number",
+    "e164",
+    "campaign_id",
+    "action",
+    "outcome",
+    "provider_status",
+    "reason",
+    "attempts",
+    "submitted_at",
+    "settled_at",
+)
+OUTCOMES = ("linked", "unlinked", "moved", "already", "failed", "rejected", "unknown")
+SUCCESS_OUTCOMES = frozenset(s.value for s in SUCCESS)
+#: columns a failures file adds to the input's own; dropped from re-fed input first
+PREVIOUS = ("previous_outcome", "previous_reason")
+
+
+def outcome_of(row: RowRecord) -> tuple[str, str | None]:
+    """A row's outcome and reason; a row not yet terminal (interrupted) is unknown."""
+    if row.state in TERMINAL:
+        return row.state.value, row.reason
+    where = f"interrupted while {row.state.value}"
+    hint = "run the same command again to resume"
+    return "unknown", f"{where}; {hint}" + (f" (last: {row.reason})" if row.reason else "")
+
+
+def build(
+    frame: pl.DataFrame, extra_columns: Sequence[str], rows: Mapping[int, RowRecord]
+) -> pl.DataFrame:
+    """Join the validated input with the journal's rows into the report frame."""
+    lines = frame.get_column("line").to_list()
+    outcome: list[str] = []
+    reason: list[str | None] = []
+    status: list[str | None] = []
+    attempts: list[int] = []
+    submitted: list[str | None] = []
+    settled: list[str | None] = []
+    campaign: list[str | None] = []
+    action: list[str | None] = []
+    for line in lines:
+        row = rows[line]
+        o, r = outcome_of(row)
+        outcome.append(o)
+        reason.append(r)
+        status.append(row.provider_status)
+        attempts.append(row.attempts)
+        submitted.append(iso(row.submitted_at))
+        settled.append(iso(row.settled_at))
+        campaign.append(row.campaign_id)
+        action.append(row.action if row.action != "none" else None)
+    base = frame.select(
+        pl.col("line"),
+        pl.col("number"),
+        pl.col("e164"),
+    )
+    report = base.with_columns(
+        pl.Series("campaign_id", campaign, dtype=pl.Utf8),
+        pl.Series("action", action, dtype=pl.Utf8),
+        pl.Series("outcome", outcome, dtype=pl.Utf8),
+        pl.Series("provider_status", status, dtype=pl.Utf8),
+        pl.Series("reason", reason, dtype=pl.Utf8),
+        pl.Series("attempts", attempts, dtype=pl.Int64),
+        pl.Series("submitted_at", submitted, dtype=pl.Utf8),
+        pl.Series("settled_at", settled, dtype=pl.Utf8),
+    )
+    extras = [c for c in extra_columns if c not in REPORT_COLUMNS]
+    if extras:
+        report = pl.concat([report, frame.select(extras)], how="horizontal")
+    return report
+
+
+def write(frame: pl.DataFrame, path: str | Path) -> Path:
+    """Write a frame by the path's extension: .json, .parquet, else CSV (neutralised)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        frame.write_json(tmp)
+    elif suffix in (".parquet", ".pq"):
+        frame.write_parquet(tmp)
+    else:
+        neutralise_frame(frame).write_csv(tmp)
+    tmp.replace(path)  # never leave a half-written report behind
+    return path
+
+
+def failures(
+    report: pl.DataFrame,
+    frame: pl.DataFrame,
+    columns: Mapping[str, str],
+    extra_columns: Sequence[str],
+) -> pl.DataFrame:
+    """The rows that did not succeed, shaped as input bulk reads again."""
+    failed = report.filter(~pl.col("outcome").is_in(sorted(SUCCESS_OUTCOMES)))
+    keep = [c for c in extra_columns if c not in PREVIOUS and c not in REPORT_COLUMNS]
+    out = failed.select(
+        pl.col("number"),
+        pl.col("campaign_id"),
+        pl.col("action"),
+    )
+    from_campaign = frame.filter(pl.col("line").is_in(failed.get_column("line").implode())).select(
+        "from_campaign"
+    )
+    out = pl.concat([out, from_campaign], how="horizontal")
+    if keep:
+        out = pl.concat([out, failed.select(keep)], how="horizontal")
+    return out.with_columns(
+        failed.get_column("outcome").alias("previous_outcome"),
+        failed.get_column("reason").alias("previous_reason"),
+    )
+
+
+def counts(report: pl.DataFrame) -> dict[str, int]:
+    got = dict(report.group_by("outcome").len().iter_rows())
+    return {o: int(got.get(o, 0)) for o in OUTCOMES}
+
+
+def exit_code(outcome_counts: Mapping[str, int]) -> int:
+    """0 when every row succeeded (linked, unlinked, moved, already), else 1."""
+    bad = sum(n for o, n in outcome_counts.items() if o not in SUCCESS_OUTCOMES)
+    return 1 if bad else 0
+
+
+__all__ = [
+    "OUTCOMES",
+    "REPORT_COLUMNS",
+    "State",
+    "build",
+    "counts",
+    "exit_code",
+    "failures",
+    "write",
+]

@@ -1,0 +1,377 @@
+"""``bulk link|unlink|move|status|apply``: the pipeline from the command line."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import click
+import stamina
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bulk._errors import BulkError
+from bulk._job import JobResult, JobSpec, default_paths, run_job
+from bulk.providers import REGISTRY
+
+EXIT_INTERRUPTED = 130
+
+_COMMON_HELP = """
+\b
+Credentials come from the environment (or the options):
+  Plivo         PLIVO_AUTH_ID, PLIVO_AUTH_TOKEN
+  AgentMessage  AGENTMESSAGE_API_KEY
+--sandbox runs against bulk's built-in provider simulator instead: no credentials, no network.
+
+\b
+Exit codes: 0 every row linked/unlinked/moved/already; 1 some row failed, rejected or unknown;
+2 the run could not start (file, options, credentials, provider unreachable); 130 interrupted.
+Run the same command again with the same --journal to resume an interrupted run.
+"""
+
+
+def _options(func: Callable[..., Any]) -> Callable[..., Any]:
+    decorators = [
+        click.argument("input", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
+        click.option(
+            "--provider",
+            type=click.Choice(sorted(REGISTRY)),
+            default="plivo",
+            show_default=True,
+            help="Which provider's API to call.",
+        ),
+        click.option(
+            "--campaigns",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="CSV of campaign_id[,alias] so the input may name campaigns by alias.",
+        ),
+        click.option(
+            "--campaign",
+            "campaign",
+            metavar="ID",
+            help="Apply this campaign (id or alias) to every row instead of the file's column.",
+        ),
+        click.option(
+            "--base-url",
+            metavar="URL",
+            help="Provider API base URL (default: the provider's production URL). "
+            "Plain http is refused except to loopback.",
+        ),
+        click.option(
+            "--auth-id",
+            envvar="PLIVO_AUTH_ID",
+            show_envvar=True,
+            metavar="ID",
+            help="Plivo auth id (20 characters, MA... or SA...).",
+        ),
+        click.option(
+            "--auth-token",
+            envvar="PLIVO_AUTH_TOKEN",
+            show_envvar=True,
+            metavar="TOKEN",
+            help="Plivo auth token. Prefer the environment variable.",
+        ),
+        click.option(
+            "--api-key",
+            envvar="AGENTMESSAGE_API_KEY",
+            show_envvar=True,
+            metavar="KEY",
+            help="AgentMessage API key (am_live_...). Prefer the environment variable.",
+        ),
+        click.option(
+            "--rate",
+            type=click.FloatRange(min=0.01),
+            metavar="REQ_PER_S",
+            help="Requests per second, evenly spaced. Default: the provider's limit with "
+            "headroom (Plivo 58/s of its documented 300 per 5 s).",
+        ),
+        click.option(
+            "--concurrency",
+            type=click.IntRange(1, 256),
+            default=8,
+            show_default=True,
+            help="Requests in flight at once (the connection pool is a little larger).",
+        ),
+        click.option(
+            "--batch-size",
+            type=click.IntRange(1, 1000),
+            metavar="B",
+            help="Numbers per link request (Plivo default 20; AgentMessage is always 1).",
+        ),
+        click.option(
+            "--poll-interval",
+            type=click.FloatRange(min=0.05),
+            metavar="S",
+            help="Seconds between a submission and its first status check; rounds back "
+            "off up to 8x this while nothing settles. [default: 30; 1 with --sandbox]",
+        ),
+        click.option(
+            "--settle-timeout",
+            type=click.FloatRange(min=0.1),
+            metavar="S",
+            help="A number still unsettled this long after its request ends as 'unknown'. "
+            "[default: 3600; 15 with --sandbox]",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0.1),
+            default=30.0,
+            show_default=True,
+            metavar="S",
+            help="Seconds one HTTP request may take.",
+        ),
+        click.option(
+            "--attempts",
+            type=click.IntRange(1, 20),
+            default=5,
+            show_default=True,
+            help="Tries per request for 5xx, timeouts, resets and unreadable bodies.",
+        ),
+        click.option(
+            "--report",
+            type=click.Path(dir_okay=False, path_type=Path),
+            metavar="PATH",
+            help="Results report; .csv (default), .json or .parquet. "
+            "[default: <input>.<command>.report.csv]",
+        ),
+        click.option(
+            "--failures",
+            type=click.Path(dir_okay=False, path_type=Path),
+            metavar="PATH",
+            help="Rows that did not succeed, as input for the next run. "
+            "[default: <input>.<command>.failed.csv]",
+        ),
+        click.option(
+            "--journal",
+            type=click.Path(dir_okay=False, path_type=Path),
+            metavar="PATH",
+            help="SQLite journal; the same command with the same journal resumes. "
+            "[default: <input>.<command>.<provider>.journal]",
+        ),
+        click.option(
+            "--region",
+            "regions",
+            multiple=True,
+            default=("US",),
+            show_default=True,
+            help="Allowed number region (repeatable).",
+        ),
+        click.option(
+            "--number-type",
+            type=click.Choice(["either", "fixed_line", "mobile"]),
+            default="either",
+            show_default=True,
+            help="Which US number types to accept.",
+        ),
+        click.option(
+            "--callback-url",
+            metavar="URL",
+            help="Plivo status callback URL sent with each link request.",
+        ),
+        click.option(
+            "--dry-run",
+            is_flag=True,
+            help="Validate and plan (reads the provider's current state), send nothing "
+            "that changes anything.",
+        ),
+        click.option(
+            "--sandbox",
+            is_flag=True,
+            help="Run against an in-process provider sandbox on loopback: no credentials.",
+        ),
+        click.option("--yes", "-y", is_flag=True, help="Do not ask before sending."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def _spec(command: str, input: Path, **kw: Any) -> JobSpec:
+    token = kw.pop("api_key") if kw["provider"] == "agentmessage" else kw.pop("auth_token")
+    kw.pop("api_key", None)
+    kw.pop("auth_token", None)
+    account = kw.pop("auth_id") if kw["provider"] == "plivo" else None
+    kw.pop("auth_id", None)
+    kw.pop("yes", None)
+    kw.pop("quiet", None)
+    kw["regions"] = tuple(kw["regions"])
+    return JobSpec(command=command, input=input, account=account, token=token, **kw)  # type: ignore[arg-type]
+
+
+def _run(spec: JobSpec, *, yes: bool, quiet: bool) -> None:
+    err = Console(stderr=True)
+    out = Console()
+    stamina.instrumentation.set_on_retry_hooks([])  # bulk counts retries itself; no log spam
+    if not (yes or spec.dry_run or spec.sandbox) and sys.stdin.isatty():
+        report, _, journal = default_paths(spec)
+        click.confirm(
+            f"Send {spec.command} requests to {spec.provider} for {spec.input}? "
+            f"(report {report}, journal {journal}; --dry-run shows the plan first)",
+            abort=True,
+            err=True,
+        )
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=quiet,
+        transient=False,
+    )
+    task = progress.add_task(f"{spec.command} via {spec.provider}", total=None)
+
+    def on_progress(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    try:
+        with progress:
+            result = anyio.run(_call, spec, on_progress, backend="asyncio")
+    except KeyboardInterrupt:
+        report, _, journal = default_paths(spec)
+        err.print(
+            f"[yellow]Interrupted.[/] The journal {journal} is consistent; run the same command "
+            f"again to resume. Report so far: {report}"
+        )
+        sys.exit(EXIT_INTERRUPTED)
+    except BulkError as exc:
+        err.print(f"[red]bulk: {exc}[/]", highlight=False)
+        sys.exit(exc.exit_code)
+    _summary(out, spec, result)
+    sys.exit(result.exit_code)
+
+
+async def _call(spec: JobSpec, on_progress: Callable[[int, int], None]) -> JobResult:
+    return await run_job(spec, on_progress=on_progress)
+
+
+def _summary(out: Console, spec: JobSpec, result: JobResult) -> None:
+    table = Table(
+        title=f"bulk {spec.command}: {result.rows} rows" + (" (dry run)" if spec.dry_run else ""),
+        show_header=True,
+    )
+    table.add_column("outcome")
+    table.add_column("rows", justify="right")
+    for outcome, n in result.counts.items():
+        if n or outcome in ("failed", "unknown"):
+            table.add_row(outcome, str(n))
+    out.print(table)
+    plan = result.plan
+    if plan is not None and spec.dry_run:
+        batch = spec.batch_size or REGISTRY[spec.provider].default_batch
+        out.print(
+            f"Plan: {plan.link_requests(batch)} link requests for "
+            f"{sum(len(v) for v in plan.to_link.values())} numbers, {len(plan.to_unlink)} unlinks, "
+            f"{len(plan.to_release)} two-step moves; {plan.already} already in place, "
+            f"{plan.unusable} not possible. Nothing was sent."
+        )
+    stats = result.stats
+    by_kind = ", ".join(f"{k} {v}" for k, v in sorted(stats.requests.items()))
+    out.print(
+        f"Requests: {stats.total} ({by_kind or 'none'}); 429s: {stats.rate_limited}; "
+        f"retries: {stats.retries}; elapsed {result.elapsed:.1f} s; "
+        f"effective rate {stats.effective_rate():.1f} req/s"
+    )
+    if result.report:
+        out.print(f"Report: {result.report}")
+    if result.failures:
+        out.print(f"Rows to retry: {result.failures}  (re-feed it as INPUT)")
+    if result.journal:
+        out.print(f"Journal: {result.journal}")
+
+
+def _command(name: str, doc: str) -> click.Command:
+    def callback(input: Path, **kw: Any) -> None:
+        yes, quiet = kw["yes"], kw["quiet"]
+        _run(_spec(name, input, **kw), yes=yes, quiet=quiet)
+
+    callback.__doc__ = doc + _COMMON_HELP
+    return click.command(name)(_options(callback))
+
+
+link = _command(
+    "link",
+    """Link every row's number to its campaign.
+
+\b
+Examples:
+  bulk link samples/onboarding.csv --campaigns samples/campaigns.csv --sandbox
+  bulk link numbers.csv --campaign CUOGHIN --dry-run
+  PLIVO_AUTH_ID=MA... PLIVO_AUTH_TOKEN=... bulk link numbers.csv --campaigns campaigns.csv
+
+Numbers already linked are reported 'already' with no request. Links go out in batches per
+campaign; a batch refused for one number is resent without it.
+""",
+)
+
+unlink = _command(
+    "unlink",
+    """Unlink every row's number from its campaign.
+
+\b
+Examples:
+  bulk unlink samples/cleanup.csv --campaigns samples/campaigns.csv --sandbox
+  bulk unlink old.csv --campaign CMIGOLD --yes
+""",
+)
+
+
+def _move_command() -> click.Command:
+    def callback(input: Path, **kw: Any) -> None:
+        yes, quiet = kw["yes"], kw["quiet"]
+        source, target = kw.pop("source"), kw.pop("target")
+        if target:
+            kw["campaign"] = target
+        kw["from_campaign"] = source
+        _run(_spec("move", input, **kw), yes=yes, quiet=quiet)
+
+    callback.__doc__ = (
+        """Move every row's number from one campaign to another.
+
+\b
+Examples:
+  bulk move samples/migration.csv --campaigns samples/campaigns.csv --sandbox
+  bulk move numbers.csv --from CMIGOLD --to CRIGC80
+
+With Plivo a move unlinks from the old campaign, waits until that settles, then links to the
+new one: a number is never linked to two campaigns. With AgentMessage it is one attach.
+"""
+        + _COMMON_HELP
+    )
+    command = _options(callback)
+    command = click.option(
+        "--to", "target", metavar="ID", help="Destination campaign (id or alias)."
+    )(command)
+    command = click.option(
+        "--from", "source", metavar="ID", help="Campaign the numbers leave (id or alias)."
+    )(command)
+    return click.command("move")(command)
+
+
+status = _command(
+    "status",
+    """Read-only: report each row's current link status in its campaign.
+
+\b
+Examples:
+  bulk status samples/onboarding.csv --campaigns samples/campaigns.csv --sandbox
+  bulk status numbers.csv --campaign CUOGHIN --report status.json
+""",
+)
+
+apply = _command(
+    "apply",
+    """Run each row's own action column (link, unlink or move; default link).
+
+\b
+Example:
+  bulk apply changes.csv --campaigns campaigns.csv --dry-run
+""",
+)
+
+COMMANDS = [link, unlink, _move_command(), status, apply]

@@ -1,0 +1,201 @@
+"""The thin I/O adapter: executes :class:`Request` values over aiohttp.
+
+It gates each request with the :class:`Meter`, turns transport failures into ``RETRY``
+verdicts, classifies responses with the provider's pure function, pauses every sender on 429
+and retries transient failures with stamina (exponential backoff with jitter, capped
+attempts; ``stamina.set_testing`` removes the waits in tests). Credentials travel only in the
+``Authorization`` header given at construction; no message it builds contains them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from ipaddress import ip_address
+from urllib.parse import urlsplit
+
+import aiohttp
+import stamina
+
+from bulk._errors import AuthenticationError, ConfigError
+from bulk.engine._limits import Meter
+from bulk.providers._base import Kind, Request, Response, Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 5  #: tries for 5xx, timeouts, resets and unreadable bodies
+    wait_initial: float = 0.5
+    wait_max: float = 10.0
+    wait_jitter: float = 0.5
+    max_rate_limited: int = 50  #: 429s one request may meet before bulk gives up on it
+    timeout: float = 30.0  #: seconds for one request, connect to last byte
+
+
+@dataclass(slots=True)
+class Stats:
+    """What went over the wire."""
+
+    requests: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[int] = field(default_factory=Counter)
+    rate_limited: int = 0
+    retries: int = 0
+    transport_errors: int = 0
+    attempts_by_line: Counter[int] = field(default_factory=Counter)
+    first_at: float | None = None
+    last_at: float | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.requests.values())
+
+    def effective_rate(self) -> float:
+        if self.first_at is None or self.last_at is None or self.last_at <= self.first_at:
+            return 0.0
+        return self.total / (self.last_at - self.first_at)
+
+
+class _Transient(Exception):
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(verdict.reason)
+        self.verdict = verdict
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(url: str) -> str:
+    """A base URL bulk will talk to: https anywhere, plain http only to loopback."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"base URL {url!r} is not an http(s) URL")
+    if parts.username or parts.password:
+        raise ConfigError("put credentials in the environment or options, not in the base URL")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(
+            f"refusing plain http to {parts.hostname}: credentials would cross the network "
+            "unencrypted (http is allowed only to loopback, e.g. the sandbox)"
+        )
+    return url.rstrip("/")
+
+
+class HttpSender:
+    """Sends requests for one provider. Use as ``await sender(request, classify)``."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        meter: Meter,
+        *,
+        headers: Mapping[str, str],
+        provider: str,
+        policy: RetryPolicy | None = None,
+        stats: Stats | None = None,
+    ) -> None:
+        self._session = session
+        self._base = check_base_url(base_url)
+        self._meter = meter
+        self._headers = dict(headers)
+        self._provider = provider
+        self.policy = policy or RetryPolicy()
+        self.stats = stats or Stats()
+        self._timeout = aiohttp.ClientTimeout(total=self.policy.timeout)
+
+    async def __call__(
+        self, request: Request, classify: Callable[[Request, Response], Verdict]
+    ) -> Verdict:
+        try:
+            async for attempt in stamina.retry_context(
+                on=_Transient,
+                attempts=self.policy.attempts,
+                timeout=None,
+                wait_initial=self.policy.wait_initial,
+                wait_max=self.policy.wait_max,
+                wait_jitter=self.policy.wait_jitter,
+            ):
+                with attempt:
+                    if attempt.num > 1:
+                        self.stats.retries += 1
+                    verdict = await self._until_not_rate_limited(request, classify)
+                    if verdict.kind is Kind.RETRY:
+                        raise _Transient(verdict)
+                    return verdict
+        except _Transient as exc:
+            last = exc.verdict
+            reason = f"no usable answer after {self.policy.attempts} attempts (last: {last.reason})"
+            return Verdict(Kind.RETRY, last.status, reason=reason)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _until_not_rate_limited(
+        self, request: Request, classify: Callable[[Request, Response], Verdict]
+    ) -> Verdict:
+        gate = self._meter.gate
+        for _ in range(self.policy.max_rate_limited):
+            verdict = await self._once(request, classify)
+            if verdict.kind is not Kind.RATE_LIMITED:
+                if verdict.kind is not Kind.RETRY:
+                    gate.clear_streak()
+                if verdict.kind is Kind.AUTH:
+                    raise AuthenticationError(
+                        f"{self._provider} refused the credentials: HTTP {verdict.status} "
+                        f"{verdict.reason or ''}".rstrip()
+                    )
+                return verdict
+            self.stats.rate_limited += 1
+            gate.pause(verdict.retry_after)
+        return Verdict(
+            Kind.RATE_LIMITED,
+            429,
+            reason=f"still rate limited after {self.policy.max_rate_limited} tries",
+        )
+
+    async def _once(
+        self, request: Request, classify: Callable[[Request, Response], Verdict]
+    ) -> Verdict:
+        async with self._meter.slot():
+            now = time.monotonic()
+            if self.stats.first_at is None:
+                self.stats.first_at = now
+            self.stats.requests[request.endpoint] += 1
+            for line in request.lines:
+                self.stats.attempts_by_line[line] += 1
+            try:
+                async with self._session.request(
+                    request.method,
+                    self._base + request.path,
+                    params=request.params,
+                    json=request.json,
+                    headers=self._headers,
+                    timeout=self._timeout,
+                ) as raw:
+                    body = await raw.read()
+                    response = Response(
+                        raw.status, {k.lower(): v for k, v in raw.headers.items()}, body
+                    )
+            except TimeoutError:
+                return self._transport_failure(f"no answer within {self.policy.timeout:g} s")
+            except aiohttp.ClientPayloadError:
+                return self._transport_failure("the response body was cut off")
+            except aiohttp.ClientConnectorError as exc:
+                return self._transport_failure(
+                    f"cannot connect ({exc.os_error.strerror or 'refused'})"
+                )
+            except (aiohttp.ClientError, ConnectionError, OSError) as exc:
+                return self._transport_failure(f"connection lost ({type(exc).__name__})")
+            finally:
+                self.stats.last_at = time.monotonic()
+        self.stats.statuses[response.status] += 1
+        return classify(request, response)
+
+    def _transport_failure(self, reason: str) -> Verdict:
+        self.stats.transport_errors += 1
+        return Verdict(Kind.RETRY, 0, reason=reason)

@@ -1,0 +1,473 @@
+"""The engine: plan against the provider's current state, fan out, poll to settlement.
+
+Data flows one way: the journal's rows in, provider requests out, journal transitions back.
+The engine knows providers only through :class:`bulk.providers.Provider`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from bulk._errors import ProviderUnreachable
+from bulk._journal import Change, Journal, RowRecord
+from bulk._states import TERMINAL, Event, State
+from bulk.providers._base import (
+    CampaignCheck,
+    NumberState,
+    Provider,
+    ProviderUnavailable,
+    Settlement,
+)
+
+#: how many times a request that got no usable answer (after all its retries) is sent again
+#: later before its row ends as ``unknown``
+RESEND_ROUNDS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    poll_interval: float = 30.0  #: first poll this long after a submission; rounds start here
+    poll_max_interval: float = 300.0  #: rounds back off up to this
+    settle_timeout: float = 3600.0  #: a row unsettled this long after submission is unknown
+    workers: int = 16  #: concurrent senders (the meter's cap applies below them)
+    resend_delay: float = 5.0  #: wait before resending a request that got no usable answer
+
+
+@dataclass(slots=True)
+class Plan:
+    """What the run will do, computed by reading only."""
+
+    campaigns: dict[str, CampaignCheck] = field(default_factory=dict)
+    members: dict[str, dict[str, NumberState]] = field(default_factory=dict)
+    already: int = 0
+    unusable: int = 0
+    adopted: int = 0
+    to_link: dict[str, list[int]] = field(default_factory=dict)
+    to_unlink: list[int] = field(default_factory=list)
+    to_release: list[int] = field(default_factory=list)
+    read_requests: int = 0
+
+    def link_requests(self, batch: int) -> int:
+        return sum(math.ceil(len(lines) / batch) for lines in self.to_link.values())
+
+
+@dataclass(frozen=True, slots=True)
+class _LinkWork:
+    campaign: str
+    lines: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _UnlinkWork:
+    campaign: str
+    line: int
+    release: bool  #: move step one
+
+
+_Work = _LinkWork | _UnlinkWork
+
+
+class Engine:
+    def __init__(
+        self,
+        provider: Provider,
+        journal: Journal,
+        config: EngineConfig,
+        *,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.provider = provider
+        self.journal = journal
+        self.config = config
+        self._on_change = on_change or (lambda: None)
+        self._resends: dict[int, int] = defaultdict(int)
+        self._campaign_size: dict[str, int] = {}
+        self._work_send: MemoryObjectSendStream[_Work] | None = None
+        self._active: set[int] = set()
+        self._done = anyio.Event()
+
+    # --- planning ---------------------------------------------------------------------------
+
+    def _campaigns_of(self, row: RowRecord) -> list[str]:
+        ids = [row.campaign_id] if row.campaign_id else []
+        if row.action == "move" and row.from_campaign and not self.provider.move_in_one_step:
+            ids.append(row.from_campaign)
+        return ids
+
+    async def plan(self) -> Plan:
+        """Read campaigns and their numbers; settle what needs no request; queue the rest."""
+        plan = Plan()
+        live = [r for r in self.journal.rows.values() if not r.terminal]
+        needed = sorted({c for r in live for c in self._campaigns_of(r)})
+        try:
+            for campaign in needed:
+                plan.campaigns[campaign] = await self.provider.check_campaign(campaign)
+            unresolved = await self.provider.resolve(sorted({r.e164 for r in live if r.e164}))
+            for campaign in needed:
+                if plan.campaigns[campaign].usable:
+                    plan.members[campaign] = await self.provider.campaign_numbers(campaign)
+                    self._campaign_size[campaign] = len(plan.members[campaign])
+        except ProviderUnavailable as exc:
+            raise ProviderUnreachable(f"{self.provider.name}: {exc.reason}") from None
+
+        changes: list[Change] = []
+        for row in live:
+            problem = self._plan_problem(row, plan.campaigns, unresolved)
+            if problem is not None:
+                if row.state in (State.PLANNED, State.RELEASED):
+                    changes.append(Change(row.line, Event.PLAN_FAIL, reason=problem))
+                    plan.unusable += 1
+                    continue
+            changes.extend(self._plan_row(row, plan))
+        self.journal.apply(changes)
+        for row in self.journal.rows.values():
+            one_request = row.action == "link" or (
+                row.action == "move" and self.provider.move_in_one_step
+            )
+            if row.state is State.RELEASED or (row.state is State.PLANNED and one_request):
+                plan.to_link.setdefault(str(row.campaign_id), []).append(row.line)
+            elif row.state is State.PLANNED and row.action == "unlink":
+                plan.to_unlink.append(row.line)
+            elif row.state is State.PLANNED and row.action == "move":
+                plan.to_release.append(row.line)
+        plan.already = sum(1 for r in self.journal.rows.values() if r.state is State.ALREADY)
+        plan.adopted = sum(1 for c in changes if c.event is Event.ADOPT)
+        return plan
+
+    def _plan_problem(
+        self, row: RowRecord, campaigns: dict[str, CampaignCheck], unresolved: dict[str, str]
+    ) -> str | None:
+        for campaign in self._campaigns_of(row):
+            check = campaigns.get(campaign)
+            if check is not None and not check.usable:
+                return check.reason or f"campaign {campaign} cannot be used"
+        if row.e164 in unresolved:
+            return unresolved[row.e164]
+        return None
+
+    def _plan_row(self, row: RowRecord, plan: Plan) -> list[Change]:
+        n = str(row.e164)
+        target = plan.members.get(str(row.campaign_id), {}).get(n, NumberState(Settlement.ABSENT))
+        source = (
+            plan.members.get(str(row.from_campaign), {}).get(n, NumberState(Settlement.ABSENT))
+            if row.from_campaign
+            else NumberState(Settlement.ABSENT)
+        )
+        two_step = row.action == "move" and not self.provider.move_in_one_step
+        now = time.time()
+        status = target.provider_status
+        # rows whose request was in flight when a previous run stopped: look before resending
+        if row.state is State.SENDING:
+            if row.action == "unlink":
+                gone = target.settlement is Settlement.ABSENT
+                return [Change(row.line, Event.ACCEPT if gone else Event.REQUEUE)]
+            if target.settlement is Settlement.ABSENT:
+                return [Change(row.line, Event.REQUEUE)]
+            return [
+                Change(
+                    row.line,
+                    Event.ACCEPT,
+                    provider_status=status,
+                    fields={"submitted_at": row.submitted_at or now},
+                )
+            ]
+        if row.state is State.RELEASING:
+            if source.settlement is Settlement.ABSENT:
+                return [
+                    Change(row.line, Event.ACCEPT, fields={"submitted_at": row.submitted_at or now})
+                ]
+            return [Change(row.line, Event.REQUEUE)]
+        if row.state is not State.PLANNED:
+            return []  # SUBMITTED / RELEASE_SUBMITTED: the poller; RELEASED: the senders
+        if row.action == "unlink":
+            if target.settlement is Settlement.ABSENT:
+                return [Change(row.line, Event.ALREADY, reason=f"not linked to {row.campaign_id}")]
+            return []
+        in_source = source.settlement is not Settlement.ABSENT
+        if target.settlement is Settlement.ACTIVE and not (two_step and in_source):
+            return [
+                Change(
+                    row.line,
+                    Event.ALREADY,
+                    provider_status=status,
+                    reason=f"already linked to {row.campaign_id}",
+                )
+            ]
+        if target.settlement is Settlement.PENDING and not (two_step and in_source):
+            return [
+                Change(
+                    row.line,
+                    Event.ADOPT,
+                    provider_status=status,
+                    reason="a link was already in progress",
+                    fields={"submitted_at": now},
+                )
+            ]
+        if two_step and not in_source:
+            return [
+                Change(
+                    row.line,
+                    Event.SKIP_RELEASE,
+                    reason=f"not in {row.from_campaign}; linked directly",
+                )
+            ]
+        return []
+
+    # --- execution --------------------------------------------------------------------------
+
+    async def execute(self, plan: Plan) -> None:
+        """Send everything the plan queued, poll until every row is terminal."""
+        self._active = {r.line for r in self.journal.rows.values() if not r.terminal}
+        if not self._active:
+            return
+        send, receive = anyio.create_memory_object_stream[_Work](math.inf)
+        self._work_send = send
+        for campaign, lines in plan.to_link.items():
+            self._queue_links(campaign, lines)
+        for line in plan.to_unlink:
+            send.send_nowait(_UnlinkWork(str(self.journal.get(line).campaign_id), line, False))
+        for line in plan.to_release:
+            send.send_nowait(_UnlinkWork(str(self.journal.get(line).from_campaign), line, True))
+        async with anyio.create_task_group() as tg:
+            for _ in range(self.config.workers):
+                tg.start_soon(self._worker, receive.clone())
+            tg.start_soon(self._poller)
+            await self._done.wait()
+            tg.cancel_scope.cancel()
+        receive.close()
+        send.close()
+
+    def _queue_links(self, campaign: str, lines: Sequence[int]) -> None:
+        assert self._work_send is not None
+        size = self.provider.max_batch
+        for i in range(0, len(lines), size):
+            self._work_send.send_nowait(_LinkWork(campaign, tuple(lines[i : i + size])))
+
+    async def _worker(self, receive: MemoryObjectReceiveStream[_Work]) -> None:
+        async with receive:
+            async for work in receive:
+                if isinstance(work, _LinkWork):
+                    await self._link(work)
+                else:
+                    await self._unlink(work)
+
+    def _apply(self, changes: Sequence[Change]) -> None:
+        self.journal.apply(changes)
+        for change in changes:
+            if self.journal.get(change.line).terminal:
+                self._active.discard(change.line)
+        self._on_change()
+        if not self._active:
+            self._done.set()
+
+    def _attempts(self, lines: Iterable[int]) -> dict[int, int]:
+        return dict.fromkeys(lines, 1)
+
+    async def _link(self, work: _LinkWork) -> None:
+        by_number = {str(self.journal.get(line).e164): line for line in work.lines}
+        pending = list(work.lines)
+        while pending:
+            self._apply([Change(line, Event.SEND) for line in pending])
+            numbers = [str(self.journal.get(line).e164) for line in pending]
+            outcome = await self.provider.link(work.campaign, numbers, pending)
+            now = time.time()
+            changes: list[Change] = []
+            for n in outcome.accepted:
+                changes.append(
+                    Change(by_number[n], Event.ACCEPT, attempts=1, fields={"submitted_at": now})
+                )
+            for n in outcome.already:
+                changes.append(
+                    Change(by_number[n], Event.ACCEPT, attempts=1, fields={"submitted_at": now})
+                )
+            for n, reason in outcome.refused.items():
+                changes.append(Change(by_number[n], Event.REFUSE, attempts=1, reason=reason))
+            for n in outcome.resend:
+                changes.append(Change(by_number[n], Event.REQUEUE, attempts=1))
+            retry_later: list[int] = []
+            for n, reason in outcome.unanswered.items():
+                line = by_number[n]
+                self._resends[line] += 1
+                if self._resends[line] > RESEND_ROUNDS:
+                    changes.append(Change(line, Event.TIME_OUT, attempts=1, reason=reason))
+                else:
+                    changes.append(Change(line, Event.REQUEUE, attempts=1, reason=reason))
+                    retry_later.append(line)
+            if changes:
+                self._campaign_size[work.campaign] = self._campaign_size.get(
+                    work.campaign, 0
+                ) + len(outcome.accepted)
+                self._apply(changes)
+            pending = [by_number[n] for n in outcome.resend]
+            if retry_later:
+                await anyio.sleep(self.config.resend_delay)
+                pending.extend(retry_later)
+
+    async def _unlink(self, work: _UnlinkWork) -> None:
+        line = work.line
+        send_event = Event.RELEASE if work.release else Event.SEND
+        while True:
+            self._apply([Change(line, send_event)])
+            row = self.journal.get(line)
+            outcome = await self.provider.unlink(work.campaign, str(row.e164), line)
+            if outcome.accepted or outcome.already:
+                note = f"not linked to {work.campaign} when unlinked" if outcome.already else None
+                if work.release and note:
+                    note = f"not in {work.campaign} when released"
+                self._apply(
+                    [
+                        Change(
+                            line,
+                            Event.ACCEPT,
+                            attempts=1,
+                            reason=note,
+                            fields={"submitted_at": time.time()},
+                        )
+                    ]
+                )
+                return
+            if outcome.refused is not None:
+                reason = outcome.refused
+                if work.release:
+                    reason = f"unlink from {work.campaign} failed, not moved: {reason}"
+                self._apply([Change(line, Event.REFUSE, attempts=1, reason=reason)])
+                return
+            self._resends[line] += 1
+            if self._resends[line] > RESEND_ROUNDS:
+                self._apply([Change(line, Event.TIME_OUT, attempts=1, reason=outcome.unanswered)])
+                return
+            self._apply([Change(line, Event.REQUEUE, attempts=1, reason=outcome.unanswered)])
+            await anyio.sleep(self.config.resend_delay)
+
+    # --- polling ----------------------------------------------------------------------------
+
+    async def _poller(self) -> None:
+        interval = self.config.poll_interval
+        while self._active:
+            await anyio.sleep(self._next_poll_delay(interval))
+            settled = await self._poll_round()
+            interval = (
+                self.config.poll_interval
+                if settled
+                else min(interval * 1.5, self.config.poll_max_interval)
+            )
+
+    def _awaiting(self) -> list[RowRecord]:
+        return [
+            self.journal.get(line)
+            for line in self._active
+            if self.journal.get(line).state in (State.SUBMITTED, State.RELEASE_SUBMITTED)
+        ]
+
+    def _next_poll_delay(self, interval: float) -> float:
+        awaiting = self._awaiting()
+        if not awaiting:
+            return min(interval, self.config.poll_interval)
+        now = time.time()
+        earliest = min((r.submitted_at or now) for r in awaiting) + self.config.poll_interval
+        return max(0.05, min(interval, earliest - now) if earliest > now else 0.05)
+
+    async def _poll_round(self) -> bool:
+        now = time.time()
+        groups: dict[str, list[RowRecord]] = defaultdict(list)
+        for row in self._awaiting():
+            if now - (row.submitted_at or now) < self.config.poll_interval:
+                continue
+            campaign = (
+                row.from_campaign if row.state is State.RELEASE_SUBMITTED else row.campaign_id
+            )
+            groups[str(campaign)].append(row)
+        settled_any = False
+        for campaign, rows in groups.items():
+            states = await self._read_states(campaign, rows)
+            if states is None:
+                continue
+            settled_any |= self._settle(rows, states)
+        return settled_any
+
+    async def _read_states(
+        self, campaign: str, rows: list[RowRecord]
+    ) -> dict[str, NumberState] | None:
+        pages = max(1, math.ceil(self._campaign_size.get(campaign, 0) / self.provider.page_size))
+        try:
+            if pages < len(rows):
+                members = await self.provider.campaign_numbers(campaign)
+                self._campaign_size[campaign] = len(members)
+                return members
+            states: dict[str, NumberState] = {}
+            for row in rows:
+                states[str(row.e164)] = await self.provider.number_state(
+                    campaign, str(row.e164), row.line
+                )
+            return states
+        except ProviderUnavailable:
+            return None  # try again next round
+
+    def _settle(self, rows: list[RowRecord], states: dict[str, NumberState]) -> bool:
+        now = time.time()
+        changes: list[Change] = []
+        released: dict[str, list[int]] = defaultdict(list)
+        for row in rows:
+            state = states.get(str(row.e164), NumberState(Settlement.ABSENT))
+            s = state.settlement
+            raw = state.provider_status
+            if row.state is State.RELEASE_SUBMITTED or row.action == "unlink":
+                if s is Settlement.ABSENT:
+                    changes.append(Change(row.line, Event.SETTLE, provider_status=raw))
+                    if row.state is State.RELEASE_SUBMITTED:
+                        released[str(row.campaign_id)].append(row.line)
+                    continue
+            elif s is Settlement.ACTIVE:
+                changes.append(Change(row.line, Event.SETTLE, provider_status=raw))
+                continue
+            elif s is Settlement.FAILED:
+                changes.append(
+                    Change(
+                        row.line,
+                        Event.SETTLE_FAIL,
+                        provider_status=raw,
+                        reason=f"the provider settled the link as {raw or 'failed'}",
+                    )
+                )
+                continue
+            elif s is Settlement.UNRECOGNISED:
+                changes.append(
+                    Change(
+                        row.line,
+                        Event.TIME_OUT,
+                        provider_status=raw,
+                        reason=f"unrecognised provider status {raw!r}: not counted as success",
+                    )
+                )
+                continue
+            if now - (row.submitted_at or now) > self.config.settle_timeout:
+                what = (
+                    "unlink from the old campaign"
+                    if row.state is State.RELEASE_SUBMITTED
+                    else row.action
+                )
+                changes.append(
+                    Change(
+                        row.line,
+                        Event.TIME_OUT,
+                        provider_status=raw,
+                        reason=f"{what} not settled after {self.config.settle_timeout:g} s"
+                        f" (last status {raw or s.value})",
+                    )
+                )
+        if changes:
+            self._apply(changes)
+        for campaign, lines in released.items():
+            self._queue_links(campaign, lines)
+        return bool(changes)
+
+
+def live_rows(journal: Journal) -> list[RowRecord]:
+    return [r for r in journal.rows.values() if r.state not in TERMINAL]

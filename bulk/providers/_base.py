@@ -1,0 +1,185 @@
+"""What every provider adapter speaks: requests, responses, verdicts, number states.
+
+Nothing here touches a socket. A provider module turns intentions into :class:`Request` values
+and classifies :class:`Response` values into :class:`Verdict` values with pure functions; the
+engine's HTTP adapter executes requests and applies limits and retries.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One HTTP request, described without performing it."""
+
+    method: str
+    path: str
+    endpoint: str
+    params: Mapping[str, str] | None = None
+    json: Any = None
+    #: rows (input lines) this request is on behalf of, for per-row attempt counts
+    lines: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """What came back: status, headers (lower-cased names) and the raw body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body as JSON; raises ``ValueError`` when it is not."""
+        return json.loads(self.body)
+
+
+class Kind(enum.Enum):
+    """How the engine must treat a response."""
+
+    OK = "ok"  #: it worked; ``data`` holds the parsed body
+    ALREADY = "already"  #: the request had already taken effect: success
+    REFUSED = "refused"  #: permanent refusal; ``reason`` says why, ``numbers`` whom
+    RETRY = "retry"  #: transient (5xx, unreadable body): retry with backoff
+    RATE_LIMITED = "rate_limited"  #: 429: pause every sender, then retry
+    AUTH = "auth"  #: credentials or scope refused: stop the run
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A classified response."""
+
+    kind: Kind
+    status: int = 0
+    data: Any = None
+    reason: str | None = None
+    numbers: tuple[str, ...] = ()
+    retry_after: float | None = None
+    request_id: str | None = None
+
+
+class Settlement(enum.Enum):
+    """Where one number stands with respect to one campaign."""
+
+    ABSENT = "absent"  #: not in the campaign, nothing pending
+    PENDING = "pending"  #: a link or unlink is still propagating
+    ACTIVE = "active"  #: linked and settled
+    FAILED = "failed"  #: the link settled as failed
+    UNRECOGNISED = "unrecognised"  #: a status value bulk does not know
+
+
+@dataclass(frozen=True, slots=True)
+class NumberState:
+    settlement: Settlement
+    provider_status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignCheck:
+    """Whether rows may be sent to a campaign; ``reason`` when not."""
+
+    campaign_id: str
+    usable: bool
+    reason: str | None = None
+    status: str | None = None
+
+
+@dataclass(slots=True)
+class LinkOutcome:
+    """What one link (or attach) request did for the numbers it carried."""
+
+    accepted: list[str] = field(default_factory=list)
+    #: numbers the provider says were already requested/linked: success, poll them
+    already: list[str] = field(default_factory=list)
+    #: numbers refused for themselves, with the provider's text
+    refused: dict[str, str] = field(default_factory=dict)
+    #: numbers to send again in a new request (the batch was refused for another number)
+    resend: list[str] = field(default_factory=list)
+    #: numbers whose fate is unknown: no usable answer after every retry
+    unanswered: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class UnlinkOutcome:
+    accepted: bool = False
+    already: bool = False
+    refused: str | None = None
+    unanswered: str | None = None
+
+
+class Send(Protocol):
+    """The engine's HTTP adapter: send a request, retrying and rate limiting as needed."""
+
+    def __call__(
+        self, request: Request, classify: Callable[[Request, Response], Verdict]
+    ) -> Awaitable[Verdict]: ...
+
+
+class Provider(Protocol):
+    """One provider, as the engine sees it. Numbers are always E.164 (``+14155550100``)."""
+
+    name: str
+    #: numbers per link request
+    max_batch: int
+    #: entries per page of a campaign's number list
+    page_size: int
+    #: True when a move is one request (attach to the new campaign); False when it is an
+    #: unlink from the old campaign, settled, then a link to the new one
+    move_in_one_step: bool
+    #: the provider's documented request limit, as (requests, seconds), or None
+    documented_rate: tuple[int, float] | None
+    #: the default request rate bulk uses (requests per second), with headroom
+    default_rate: float
+
+    async def check_campaign(self, campaign_id: str) -> CampaignCheck: ...
+
+    async def campaign_numbers(self, campaign_id: str) -> dict[str, NumberState]:
+        """Every number in the campaign, by paging its list."""
+        ...
+
+    async def resolve(self, numbers: Sequence[str]) -> dict[str, str]:
+        """Prepare to address these numbers; returns number -> reason for those that cannot be."""
+        ...
+
+    async def link(
+        self, campaign_id: str, numbers: Sequence[str], lines: Sequence[int]
+    ) -> LinkOutcome: ...
+
+    async def unlink(self, campaign_id: str, number: str, line: int) -> UnlinkOutcome: ...
+
+    async def number_state(self, campaign_id: str, number: str, line: int) -> NumberState: ...
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON, as bulk sends it."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+class ProviderUnavailable(Exception):
+    """A read got no usable answer after every retry (internal: the engine decides what follows)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+__all__ = [
+    "CampaignCheck",
+    "Kind",
+    "LinkOutcome",
+    "NumberState",
+    "Provider",
+    "ProviderUnavailable",
+    "Request",
+    "Response",
+    "Send",
+    "Settlement",
+    "UnlinkOutcome",
+    "Verdict",
+]

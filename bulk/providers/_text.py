@@ -1,0 +1,29 @@
+"""Small pure helpers the provider modules share for reading bodies."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bulk.providers._base import Response
+
+_TITLE = re.compile(rb"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def json_or_none(response: Response) -> Any:
+    """The body as JSON, or None when it is not JSON (truncated, HTML, empty)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def describe_unreadable(response: Response) -> str:
+    """A short, safe description of a body that is not the JSON we expected."""
+    if not response.body:
+        return f"HTTP {response.status} with an empty body"
+    title = _TITLE.search(response.body[:4096])
+    if title:
+        text = title.group(1).decode("utf-8", "replace").strip()
+        return f"HTTP {response.status} with a non-JSON body ({text[:80]})"
+    return f"HTTP {response.status} with an unreadable body ({len(response.body)} bytes)"

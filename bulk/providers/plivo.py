@@ -1,0 +1,327 @@
+"""Plivo 10DLC number linking.
+
+The wire, as ``shared/providers.md`` §1 describes it:
+
+* ``POST   /v1/Account/{auth_id}/10dlc/Campaign/{campaign_id}/Number/``  link a batch
+* ``GET    /v1/Account/{auth_id}/10dlc/Campaign/{campaign_id}/Number/?limit=20&offset=N``
+* ``GET    /v1/Account/{auth_id}/10dlc/Campaign/{campaign_id}/Number/{number}/``
+* ``DELETE /v1/Account/{auth_id}/10dlc/Campaign/{campaign_id}/Number/{number}/``
+* ``GET    /v1/Account/{auth_id}/10dlc/Campaign/{campaign_id}/``
+
+The request builders and the ``classify_*`` functions are pure: they never touch a socket and
+are tested against recorded bodies. :class:`PlivoProvider` is the thin async adapter that
+hands requests to the engine's ``send``.
+
+Choices where the wire is not documented (also in the README):
+
+* numbers go out as digits without ``+`` (every example and fixture does so);
+* a link batch carries at most ``DEFAULT_BATCH_SIZE`` = 20 numbers by default (no maximum is
+  published; 20 is the documented page size, a conservative bound);
+* the status codes of the error texts are not documented, so classification keys on the
+  text: ``already requested for linking`` is success, ``not linked to this campaign`` is
+  success for an unlink and "absent" for a read, anything naming a number refuses that
+  number alone so the rest of its batch can be resent;
+* an unreadable body (truncated, HTML) is retried whatever its status.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from bulk.providers._base import (
+    CampaignCheck,
+    Kind,
+    LinkOutcome,
+    NumberState,
+    ProviderUnavailable,
+    Request,
+    Response,
+    Send,
+    Settlement,
+    UnlinkOutcome,
+    Verdict,
+)
+from bulk.providers._text import describe_unreadable, json_or_none
+
+DEFAULT_BASE_URL = "https://api.plivo.com"
+DEFAULT_BATCH_SIZE = 20
+PAGE_SIZE = 20
+#: 300 requests per 5 seconds per account
+DOCUMENTED_RATE = (300, 5.0)
+#: 58 requests/s: 96.7 % of the documented 60/s, leaving room for latency jitter
+DEFAULT_RATE = 58.0
+
+_AUTH_ID = re.compile(r"^(MA|SA)[A-Z0-9]{18}$")
+_NUMBER_IN_TEXT = re.compile(r"(?<!\d)\+?(1\d{10})(?!\d)")
+
+STATUS_SETTLEMENT = {
+    "PROCESSING": Settlement.PENDING,
+    "COMPLETED": Settlement.ACTIVE,
+    "FAILED": Settlement.FAILED,
+}
+
+
+def is_valid_auth_id(auth_id: str) -> bool:
+    """Plivo auth ids are 20 characters starting MA (main account) or SA (subaccount)."""
+    return bool(_AUTH_ID.match(auth_id))
+
+
+def to_wire(number: str) -> str:
+    """``+14155550100`` -> ``14155550100``."""
+    return number[1:] if number.startswith("+") else number
+
+
+def from_wire(number: str) -> str:
+    """``14155550100`` -> ``+14155550100``."""
+    digits = number.strip()
+    return digits if digits.startswith("+") else "+" + digits
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+def _numbers_path(auth_id: str, campaign_id: str) -> str:
+    return f"/v1/Account/{auth_id}/10dlc/Campaign/{campaign_id}/Number/"
+
+
+def campaign_request(auth_id: str, campaign_id: str) -> Request:
+    return Request("GET", f"/v1/Account/{auth_id}/10dlc/Campaign/{campaign_id}/", "campaign")
+
+
+def link_request(
+    auth_id: str,
+    campaign_id: str,
+    numbers: Sequence[str],
+    *,
+    lines: Sequence[int] = (),
+    url: str | None = None,
+    method: str = "POST",
+) -> Request:
+    body: dict[str, Any] = {"numbers": [to_wire(n) for n in numbers]}
+    if url:
+        body["url"] = url
+        body["method"] = method
+    return Request(
+        "POST", _numbers_path(auth_id, campaign_id), "link", json=body, lines=tuple(lines)
+    )
+
+
+def list_request(auth_id: str, campaign_id: str, offset: int, limit: int = PAGE_SIZE) -> Request:
+    return Request(
+        "GET",
+        _numbers_path(auth_id, campaign_id),
+        "list",
+        params={"limit": str(limit), "offset": str(offset)},
+    )
+
+
+def get_request(auth_id: str, campaign_id: str, number: str, *, line: int = 0) -> Request:
+    path = _numbers_path(auth_id, campaign_id) + to_wire(number) + "/"
+    return Request("GET", path, "get", lines=(line,) if line else ())
+
+
+def unlink_request(auth_id: str, campaign_id: str, number: str, *, line: int = 0) -> Request:
+    path = _numbers_path(auth_id, campaign_id) + to_wire(number) + "/"
+    return Request("DELETE", path, "unlink", lines=(line,) if line else ())
+
+
+# --- classification (pure) ------------------------------------------------------------------
+
+
+def _error_text(body: Any) -> str | None:
+    if isinstance(body, dict):
+        for key in ("error", "message"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, dict):  # tolerate {"error": {"message": ...}}
+                inner = value.get("message") or value.get("error")
+                if isinstance(inner, str):
+                    return inner
+    return None
+
+
+def _api_id(body: Any, response: Response) -> str | None:
+    if isinstance(body, dict) and isinstance(body.get("api_id"), str):
+        return str(body["api_id"])
+    return response.headers.get("x-request-id")
+
+
+def numbers_named(text: str) -> tuple[str, ...]:
+    """The E.164 numbers an error text names (``The number 14155550100 is ...``)."""
+    return tuple(dict.fromkeys("+" + m for m in _NUMBER_IN_TEXT.findall(text)))
+
+
+def classify(request: Request, response: Response) -> Verdict:
+    """Classify any Plivo response. Pure: status, headers and body in, a verdict out."""
+    status = response.status
+    body = json_or_none(response)
+    if status == 429:
+        retry_after = _retry_after(response)
+        text = _error_text(body) or "rate limited (HTTP 429)"
+        return Verdict(Kind.RATE_LIMITED, status, reason=text, retry_after=retry_after)
+    if status >= 500:
+        server_text = _error_text(body) if body is not None else None
+        return Verdict(Kind.RETRY, status, reason=server_text or describe_unreadable(response))
+    if not isinstance(body, dict):
+        # a truncated or non-JSON body: we cannot know what happened; ask again
+        return Verdict(Kind.RETRY, status, reason=describe_unreadable(response))
+    api_id = _api_id(body, response)
+    if 200 <= status < 300:
+        return Verdict(Kind.OK, status, data=body, request_id=api_id)
+    text = _error_text(body) or f"HTTP {status}"
+    if status in (401, 403):
+        return Verdict(Kind.AUTH, status, reason=text, request_id=api_id)
+    lowered = text.lower()
+    named = numbers_named(text)
+    if "already requested for linking" in lowered or "already linked to this campaign" in lowered:
+        return Verdict(Kind.ALREADY, status, reason=text, numbers=named, request_id=api_id)
+    if "not linked to this campaign" in lowered and request.endpoint in ("unlink", "get"):
+        return Verdict(Kind.ALREADY, status, reason=text, numbers=named, request_id=api_id)
+    return Verdict(Kind.REFUSED, status, reason=text, numbers=named, request_id=api_id)
+
+
+def _retry_after(response: Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def with_request_id(verdict: Verdict) -> str:
+    """The provider's text for a report, with its api_id for support tickets."""
+    text = verdict.reason or f"HTTP {verdict.status}"
+    return f"{text} (api_id {verdict.request_id})" if verdict.request_id else text
+
+
+def parse_numbers_page(body: Any) -> dict[str, NumberState]:
+    """``phone_numbers`` of a list or get body, as number -> state."""
+    result: dict[str, NumberState] = {}
+    entries = body.get("phone_numbers") if isinstance(body, dict) else None
+    for entry in entries or ():
+        if not isinstance(entry, dict) or not isinstance(entry.get("number"), str):
+            continue
+        status = str(entry.get("status") or "").upper()
+        settlement = STATUS_SETTLEMENT.get(status, Settlement.UNRECOGNISED)
+        result[from_wire(entry["number"])] = NumberState(settlement, status or None)
+    return result
+
+
+def link_outcome(numbers: Sequence[str], verdict: Verdict) -> LinkOutcome:
+    """What a link verdict means for each number of its batch."""
+    outcome = LinkOutcome()
+    if verdict.kind is Kind.OK:
+        outcome.accepted = list(numbers)
+        return outcome
+    if verdict.kind in (Kind.RETRY, Kind.RATE_LIMITED):
+        reason = verdict.reason or "no usable answer"
+        outcome.unanswered = {n: reason for n in numbers}
+        return outcome
+    named = [n for n in verdict.numbers if n in numbers]
+    if not named:
+        if verdict.kind is Kind.ALREADY and len(numbers) == 1:
+            outcome.already = list(numbers)
+        else:
+            text = with_request_id(verdict)
+            outcome.refused = {n: text for n in numbers}
+        return outcome
+    if verdict.kind is Kind.ALREADY:
+        outcome.already = named
+    else:
+        text = with_request_id(verdict)
+        outcome.refused = {n: text for n in named}
+    outcome.resend = [n for n in numbers if n not in named]
+    return outcome
+
+
+# --- the adapter ----------------------------------------------------------------------------
+
+
+class PlivoProvider:
+    """Plivo behind the engine's provider protocol."""
+
+    name = "plivo"
+    page_size = PAGE_SIZE
+    move_in_one_step = False
+    documented_rate: tuple[int, float] | None = DOCUMENTED_RATE
+    default_rate = DEFAULT_RATE
+
+    def __init__(
+        self,
+        send: Send,
+        auth_id: str,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        callback_url: str | None = None,
+    ) -> None:
+        self._send = send
+        self._auth_id = auth_id
+        self.max_batch = batch_size
+        self._callback_url = callback_url
+
+    async def check_campaign(self, campaign_id: str) -> CampaignCheck:
+        verdict = await self._send(campaign_request(self._auth_id, campaign_id), classify)
+        if verdict.kind is Kind.OK:
+            data = (
+                verdict.data.get("campaign", verdict.data) if isinstance(verdict.data, dict) else {}
+            )
+            status = data.get("registration_status") if isinstance(data, dict) else None
+            return CampaignCheck(campaign_id, True, status=str(status) if status else None)
+        if verdict.kind in (Kind.RETRY, Kind.RATE_LIMITED):
+            raise ProviderUnavailable(verdict.reason or "no usable answer")
+        return CampaignCheck(
+            campaign_id, False, reason=f"campaign {campaign_id}: {with_request_id(verdict)}"
+        )
+
+    async def campaign_numbers(self, campaign_id: str) -> dict[str, NumberState]:
+        found: dict[str, NumberState] = {}
+        offset = 0
+        while True:
+            verdict = await self._send(list_request(self._auth_id, campaign_id, offset), classify)
+            if verdict.kind is not Kind.OK:
+                raise ProviderUnavailable(with_request_id(verdict))
+            page = parse_numbers_page(verdict.data)
+            entries = verdict.data.get("phone_numbers") or []
+            found.update(page)
+            if len(entries) < PAGE_SIZE:
+                return found
+            offset += PAGE_SIZE
+
+    async def resolve(self, numbers: Sequence[str]) -> dict[str, str]:
+        return {}  # Plivo addresses numbers by the number itself
+
+    async def link(
+        self, campaign_id: str, numbers: Sequence[str], lines: Sequence[int]
+    ) -> LinkOutcome:
+        request = link_request(
+            self._auth_id, campaign_id, numbers, lines=lines, url=self._callback_url
+        )
+        return link_outcome(numbers, await self._send(request, classify))
+
+    async def unlink(self, campaign_id: str, number: str, line: int) -> UnlinkOutcome:
+        verdict = await self._send(
+            unlink_request(self._auth_id, campaign_id, number, line=line), classify
+        )
+        if verdict.kind is Kind.OK:
+            return UnlinkOutcome(accepted=True)
+        if verdict.kind is Kind.ALREADY:
+            return UnlinkOutcome(already=True)
+        if verdict.kind in (Kind.RETRY, Kind.RATE_LIMITED):
+            return UnlinkOutcome(unanswered=verdict.reason or "no usable answer")
+        return UnlinkOutcome(refused=with_request_id(verdict))
+
+    async def number_state(self, campaign_id: str, number: str, line: int) -> NumberState:
+        verdict = await self._send(
+            get_request(self._auth_id, campaign_id, number, line=line), classify
+        )
+        if verdict.kind is Kind.OK:
+            state = parse_numbers_page(verdict.data).get(number)
+            return state or NumberState(Settlement.ABSENT)
+        if verdict.kind is Kind.ALREADY:  # "not linked to this campaign"
+            return NumberState(Settlement.ABSENT)
+        raise ProviderUnavailable(with_request_id(verdict))
