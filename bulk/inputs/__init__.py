@@ -144,10 +144,10 @@ def _match_roles(headers: list[str]) -> dict[str, str]:
     used: set[str] = set()
     for role, names in ROLE_NAMES.items():
         for name in names:
-            header = keys.get(name)
-            if header is not None and header not in used:
-                roles[role] = header
-                used.add(header)
+            found = keys.get(name)
+            if found is not None and found not in used:
+                roles[role] = found
+                used.add(found)
                 break
     return roles
 

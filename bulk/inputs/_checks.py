@@ -62,7 +62,9 @@ def read_campaigns(path: str | Path) -> Campaigns:
         if not campaign:
             if alias:
                 raise InputError(
-                    f"alias {alias!r} has no campaign_id", path=table.path, line=line,
+                    f"alias {alias!r} has no campaign_id",
+                    path=table.path,
+                    line=line,
                     column=id_col,
                 )
             continue
@@ -112,7 +114,9 @@ def _resolve_expr(raw: pl.Expr, campaigns: Campaigns | None) -> pl.Expr:
         campaigns.ids, campaigns.ids, default=None, return_dtype=pl.Utf8
     )
     by_alias = stripped.str.to_lowercase().replace_strict(
-        list(campaigns.aliases), list(campaigns.aliases.values()), default=None,
+        list(campaigns.aliases),
+        list(campaigns.aliases.values()),
+        default=None,
         return_dtype=pl.Utf8,
     )
     return pl.coalesce(by_id, by_alias)
@@ -178,7 +182,9 @@ def apply_row_checks(
         (
             pl.col("action").is_null(),
             "unknown_action",
-            pl.format("action '{}' is not link, unlink or move", pl.col("_action").str.strip_chars()),
+            pl.format(
+                "action '{}' is not link, unlink or move", pl.col("_action").str.strip_chars()
+            ),
         )
     )
     if default_action is not None:
@@ -250,8 +256,7 @@ def _cross_row_checks(frame: pl.DataFrame) -> pl.DataFrame:
     request = ["action", "campaign_id", "from_campaign"]
     frame = frame.with_columns(_valid=pl.col("reason").is_null())
     frame = frame.with_columns(
-        _conflict=pl.col("_valid")
-        & (pl.struct(request).n_unique().over(["_valid", "e164"]) > 1)
+        _conflict=pl.col("_valid") & (pl.struct(request).n_unique().over(["_valid", "e164"]) > 1)
     )
     conflict_detail: pl.DataFrame | None = None
     if frame.get_column("_conflict").any():
@@ -328,15 +333,21 @@ def summarise(frame: pl.DataFrame, aliases: Mapping[str, str] | None = None) -> 
     rejected = {code: counts.pop(code) for code in REASONS if code in counts}
     rejected.update(counts)
     valid = frame.filter(pl.col("reason").is_null())
-    by_campaign = valid.group_by("campaign_id").len().sort(["len", "campaign_id"], descending=[True, False])
+    by_campaign = (
+        valid.group_by("campaign_id").len().sort(["len", "campaign_id"], descending=[True, False])
+    )
     planned_frame = valid.group_by("action").len()
-    planned_counts = dict(zip(planned_frame["action"].to_list(), planned_frame["len"].to_list(), strict=True))
+    planned_counts = dict(
+        zip(planned_frame["action"].to_list(), planned_frame["len"].to_list(), strict=True)
+    )
     planned = {action: planned_counts[action] for action in ACTIONS if action in planned_counts}
     return Summary(
         rows=frame.height,
         valid=valid.height,
         rejected=rejected,
-        campaigns=dict(zip(by_campaign["campaign_id"].to_list(), by_campaign["len"].to_list(), strict=True)),
+        campaigns=dict(
+            zip(by_campaign["campaign_id"].to_list(), by_campaign["len"].to_list(), strict=True)
+        ),
         planned=planned,
         aliases={k: v for k, v in (aliases or {}).items() if v},
     )

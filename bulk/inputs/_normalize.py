@@ -52,7 +52,7 @@ _TYPE_NAMES: dict[int, str] = {
 
 @dataclass(frozen=True, slots=True)
 class Normalized:
-    """The outcome for one number cell: an E.164 string when it parsed, and a reason when rejected."""
+    """One cell's outcome: E.164 text when it parsed, and a reason when rejected."""
 
     e164: str | None
     reason: str | None = None
@@ -62,7 +62,9 @@ class Normalized:
 def check_options(regions: Sequence[str], number_type: str) -> tuple[str, ...]:
     """Validate ``regions`` and ``number_type``; return the regions upper-cased."""
     if number_type not in NUMBER_TYPES:
-        raise ValueError(f"number_type must be one of {', '.join(NUMBER_TYPES)}, not {number_type!r}")
+        raise ValueError(
+            f"number_type must be one of {', '.join(NUMBER_TYPES)}, not {number_type!r}"
+        )
     if isinstance(regions, str):
         regions = (regions,)
     cleaned = tuple(r.strip().upper() for r in regions if r.strip())
@@ -81,9 +83,7 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
 _PUNCTUATION = re.compile(r"[\s()\-./" + _DASHES + "]")
 _EXCEL_GUARD = re.compile(r'=\s*"(.*)"', re.S)
-_EXTENSION = re.compile(
-    r"(?:;\s*ext\s*=\s*|[\s,]*(?:extension|ext\.?|x|#)\s*)(\d{1,10})\s*$", re.I
-)
+_EXTENSION = re.compile(r"(?:;\s*ext\s*=\s*|[\s,]*(?:extension|ext\.?|x|#)\s*)(\d{1,10})\s*$", re.I)
 _SCIENTIFIC = re.compile(r"([+-]?)(\d+)(?:\.(\d*))?[eE]\+?(\d+)")
 _TRAILING_ZERO_DECIMALS = re.compile(r"(\+?\d+)\.0*")
 _DECIMAL = re.compile(r"\+?\d{10,}\.\d+")
@@ -136,7 +136,9 @@ def clean_number(raw: str | None) -> Normalized:
     if zeros:
         text = zeros.group(1)
     elif _DECIMAL.fullmatch(text):
-        return Normalized(None, "invalid", f"{raw.strip()!r} is a decimal number, not a phone number")
+        return Normalized(
+            None, "invalid", f"{raw.strip()!r} is a decimal number, not a phone number"
+        )
 
     text = _PUNCTUATION.sub("", text)
     if not _DIGITS.fullmatch(text):
@@ -198,7 +200,9 @@ def validate_dialable(
     return _judge(e164, region, kind, regions, number_type)
 
 
-def _judge(e164: str, region: str, kind: int, regions: Sequence[str], number_type: str) -> Normalized:
+def _judge(
+    e164: str, region: str, kind: int, regions: Sequence[str], number_type: str
+) -> Normalized:
     if region not in regions:
         return Normalized(
             e164,
@@ -213,8 +217,7 @@ def _judge(e164: str, region: str, kind: int, regions: Sequence[str], number_typ
         return Normalized(
             e164,
             "not_geographic",
-            f"{e164} is a {_TYPE_NAMES.get(kind, 'unknown')} number, "
-            "not fixed line or mobile",
+            f"{e164} is a {_TYPE_NAMES.get(kind, 'unknown')} number, not fixed line or mobile",
         )
     if kind not in _ACCEPTED_TYPES[number_type]:
         return Normalized(
@@ -237,6 +240,11 @@ def normalize_number(
 
 # --- vectorised fast path ----------------------------------------------------------------------
 
+# Cells made only of these characters are pre-cleaned with polars exactly as clean_number() would
+# (strip spaces, one leading apostrophe, drop ( ) - . and spaces); cells with anything else take
+# the per-value path.
+_FAST_CHARS = r"^[0-9+() .\-']+$"
+_DECIMALISH = r"^\+?\d+\.\d*$"  # 14156667778.0 and 4155550100.5: the per-value path decides
 _CLEAN_SHAPE = r"^(?:\+1|1)?(\d{10})$"
 # the order of phonenumbers' _number_type_helper
 _HELPER_ORDER = (
@@ -249,6 +257,7 @@ _HELPER_ORDER = (
     ("uan", PhoneNumberType.UAN),
     ("voicemail", PhoneNumberType.VOICEMAIL),
 )
+_NO_KIND = pl.lit(None, dtype=pl.Int32)
 
 
 def _desc_matches(national: pl.Expr, desc: Any, length: int) -> pl.Expr | None:
@@ -260,18 +269,16 @@ def _desc_matches(national: pl.Expr, desc: Any, length: int) -> pl.Expr | None:
     return national.str.contains(f"^(?:{desc.national_number_pattern})$")
 
 
-def us_type_expr(national: pl.Expr) -> pl.Expr:
-    """The phonenumbers type (as an Int32 code) of 10-digit US national numbers; null = UNKNOWN.
-
-    Built from phonenumbers' own US metadata, in the order of ``_number_type_helper``. US is the
-    first region of country code 1 and has no leading-digits rule, so any number whose US type is
-    not UNKNOWN is a US number for phonenumbers.
-    """
-    metadata = PhoneMetadata.metadata_for_region("US")
-    assert metadata is not None and metadata.leading_digits is None
+def type_expr(national: pl.Expr, region: str = "US") -> pl.Expr:
+    """phonenumbers' ``_number_type_helper`` for 10-digit national numbers of a NANP region, as
+    a polars expression built from phonenumbers' own metadata: the type code (Int32), or null
+    for UNKNOWN."""
+    metadata = PhoneMetadata.metadata_for_region(region)
+    if metadata is None:  # pragma: no cover - regions come from phonenumbers itself
+        return _NO_KIND
     general = _desc_matches(national, metadata.general_desc, 10)
-    if general is None:  # pragma: no cover - metadata always has a general description
-        return pl.lit(None, dtype=pl.Int32)
+    if general is None:
+        return _NO_KIND
     branches: list[tuple[pl.Expr, int]] = []
     for name, kind in _HELPER_ORDER:
         cond = _desc_matches(national, getattr(metadata, name), 10)
@@ -279,62 +286,149 @@ def us_type_expr(national: pl.Expr) -> pl.Expr:
             branches.append((cond, kind))
     fixed = _desc_matches(national, metadata.fixed_line, 10)
     mobile = _desc_matches(national, metadata.mobile, 10)
+    same = bool(metadata.same_mobile_and_fixed_line_pattern)
     if fixed is not None:
-        if metadata.same_mobile_and_fixed_line_pattern or mobile is None:
-            both = PhoneNumberType.FIXED_LINE_OR_MOBILE if metadata.same_mobile_and_fixed_line_pattern else PhoneNumberType.FIXED_LINE
-            branches.append((fixed, both))
+        if same:
+            branches.append((fixed, PhoneNumberType.FIXED_LINE_OR_MOBILE))
         else:
-            branches.append((fixed & mobile, PhoneNumberType.FIXED_LINE_OR_MOBILE))
+            if mobile is not None:
+                branches.append((fixed & mobile, PhoneNumberType.FIXED_LINE_OR_MOBILE))
             branches.append((fixed, PhoneNumberType.FIXED_LINE))
-    if mobile is not None and not metadata.same_mobile_and_fixed_line_pattern:
+    if mobile is not None and not same:
         branches.append((mobile, PhoneNumberType.MOBILE))
-    expr: Any = pl.when(~general).then(pl.lit(None, dtype=pl.Int32))
+    expr: Any = pl.when(~general).then(_NO_KIND)
     for cond, kind in branches:
         expr = expr.when(cond).then(pl.lit(kind, dtype=pl.Int32))
-    return expr.otherwise(pl.lit(None, dtype=pl.Int32))  # type: ignore[no-any-return]
+    return expr.otherwise(_NO_KIND)  # type: ignore[no-any-return]
+
+
+def _nanp_regions(frame: pl.DataFrame) -> pl.DataFrame:
+    """phonenumbers' region_code_for_number + number_type for 10-digit numbers of country code 1.
+
+    ``frame`` has ``national``; returns it with ``region`` (Utf8, null = none) and ``kind``.
+    Regions are tried in phonenumbers' order: a region with leading digits claims a number by
+    its leading digits, the others by having a type that is not UNKNOWN.
+    """
+    national = pl.col("national")
+    region: Any = None
+    kind: Any = None
+    for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1]:
+        metadata = PhoneMetadata.metadata_for_region(code)
+        if metadata is None:  # pragma: no cover
+            continue
+        region_kind = type_expr(national, code)
+        claims = (
+            national.str.contains(f"^(?:{metadata.leading_digits})")
+            if metadata.leading_digits is not None
+            else region_kind.is_not_null()
+        )
+        region = (pl.when(claims) if region is None else region.when(claims)).then(pl.lit(code))
+        kind = (pl.when(claims) if kind is None else kind.when(claims)).then(region_kind)
+    return frame.with_columns(
+        region=region.otherwise(pl.lit(None, dtype=pl.Utf8)),
+        kind=kind.otherwise(_NO_KIND),
+    )
+
+
+def _judge_expr(regions: Sequence[str], number_type: str) -> tuple[pl.Expr, pl.Expr]:
+    """The vectorised :func:`_judge` on ``e164``/``region``/``kind``: (reason, detail)."""
+    e164, region, kind = pl.col("e164"), pl.col("region"), pl.col("kind")
+    type_name = kind.replace_strict(
+        list(_TYPE_NAMES), list(_TYPE_NAMES.values()), default="unknown", return_dtype=pl.Utf8
+    )
+    allowed = ", ".join(regions)
+    rules: list[tuple[pl.Expr, str, pl.Expr]] = [
+        (
+            e164.is_null(),
+            "invalid",
+            pl.format(
+                "'{}' is not a valid number: not an assigned area code / exchange",
+                pl.col("raw").str.strip_chars(),
+            ),
+        ),
+        (
+            ~region.is_in(list(regions)),
+            "not_us",
+            pl.format(f"{{}} is a valid {{}} number; allowed region(s): {allowed}", e164, region),
+        ),
+        (
+            kind == PhoneNumberType.TOLL_FREE,
+            "toll_free",
+            pl.format("{} is toll-free, not a 10DLC number", e164),
+        ),
+        (
+            kind == PhoneNumberType.PREMIUM_RATE,
+            "premium_rate",
+            pl.format("{} is a premium-rate number", e164),
+        ),
+        (
+            ~kind.is_in(list(_GEOGRAPHIC)),
+            "not_geographic",
+            pl.format("{} is a {} number, not fixed line or mobile", e164, type_name),
+        ),
+        (
+            ~kind.is_in(list(_ACCEPTED_TYPES[number_type])),
+            "wrong_type",
+            pl.format(f"{{}} is {{}}; --number-type is {number_type}", e164, type_name),
+        ),
+    ]
+    reason: Any = pl
+    detail: Any = pl
+    for cond, code, text in rules:
+        reason = reason.when(cond).then(pl.lit(code))
+        detail = detail.when(cond).then(text)
+    return (
+        reason.otherwise(pl.lit(None, dtype=pl.Utf8)),
+        detail.otherwise(pl.lit(None, dtype=pl.Utf8)),
+    )
 
 
 def normalize_numbers(
     numbers: pl.Series, *, regions: Sequence[str] = ("US",), number_type: str = "either"
 ) -> pl.DataFrame:
-    """Normalise and validate a whole column. Returns ``e164``, ``reason``, ``detail`` (Utf8),
-    one row per input value, in order."""
+    """Normalise and validate a whole column: ``e164``, ``reason``, ``detail`` (Utf8), one row
+    per input value, in order. Same answers as :func:`normalize_number` on each value."""
     regions = check_options(regions, number_type)
-    frame = pl.DataFrame({"raw": numbers.cast(pl.Utf8)}).with_columns(
-        national=pl.col("raw").str.extract(_CLEAN_SHAPE, 1)
+    raw = pl.col("raw")
+    stripped = raw.str.strip_chars(" ")
+    unquoted = (
+        pl.when(stripped.str.starts_with("'"))
+        .then(stripped.str.slice(1).str.strip_chars(" "))
+        .otherwise(stripped)
     )
-    frame = frame.with_columns(kind=us_type_expr(pl.col("national")))
-    fast = pl.col("kind").is_not_null()
-    e164 = pl.lit("+1") + pl.col("national")
-    accepted = list(_ACCEPTED_TYPES[number_type])
-    us_allowed = "US" in regions
-    reason = (
-        pl.when(~fast)
-        .then(pl.lit(None, dtype=pl.Utf8))
-        .when(pl.lit(not us_allowed))
-        .then(pl.lit("not_us"))
-        .when(pl.col("kind") == PhoneNumberType.TOLL_FREE)
-        .then(pl.lit("toll_free"))
-        .when(pl.col("kind") == PhoneNumberType.PREMIUM_RATE)
-        .then(pl.lit("premium_rate"))
-        .when(~pl.col("kind").is_in(list(_GEOGRAPHIC)))
-        .then(pl.lit("not_geographic"))
-        .when(~pl.col("kind").is_in(accepted))
-        .then(pl.lit("wrong_type"))
+    frame = pl.DataFrame({"raw": numbers.cast(pl.Utf8)}).with_columns(
+        national=pl.when(raw.str.contains(_FAST_CHARS) & ~unquoted.str.contains(_DECIMALISH))
+        .then(unquoted.str.replace_all(r"[ ().\-]", "").str.extract(_CLEAN_SHAPE, 1))
         .otherwise(pl.lit(None, dtype=pl.Utf8))
     )
+    us_kind = type_expr(pl.col("national"), "US")
     frame = frame.with_columns(
-        e164=pl.when(fast).then(e164).otherwise(pl.lit(None, dtype=pl.Utf8)),
-        reason=reason,
+        kind=us_kind,
+        region=pl.when(us_kind.is_not_null()).then(pl.lit("US")).otherwise(pl.lit(None, pl.Utf8)),
     )
-    # details for the (few) clean-shaped rejections and everything else: per distinct value
-    slow_mask = frame.select((~fast) | pl.col("reason").is_not_null()).to_series()
-    distinct = frame.filter(slow_mask).get_column("raw").unique(maintain_order=True)
+    # clean-shaped but not US (Canada, the Caribbean, unassigned): the other NANP regions
+    rest_mask = pl.col("national").is_not_null() & pl.col("kind").is_null()
+    frame = frame.with_row_index("_idx")
+    rest = frame.filter(rest_mask)
+    if rest.height:
+        rest = _nanp_regions(rest.select("_idx", "national"))
+        frame = frame.update(rest.select("_idx", "region", "kind"), on="_idx")
+    fast = pl.col("national").is_not_null()
+    frame = frame.with_columns(
+        e164=pl.when(fast & pl.col("region").is_not_null() & pl.col("kind").is_not_null())
+        .then(pl.lit("+1") + pl.col("national"))
+        .otherwise(pl.lit(None, dtype=pl.Utf8))
+    )
+    reason, detail = _judge_expr(regions, number_type)
+    frame = frame.with_columns(
+        reason=pl.when(fast).then(reason).otherwise(pl.lit(None, dtype=pl.Utf8)),
+        detail=pl.when(fast).then(detail).otherwise(pl.lit(None, dtype=pl.Utf8)),
+    )
+    # everything else: per distinct value
+    distinct = frame.filter(~fast).get_column("raw").unique(maintain_order=True)
     if distinct.len() == 0:
-        return frame.select(
-            "e164", "reason", detail=pl.lit(None, dtype=pl.Utf8)
-        )
-    results = [normalize_number(value, regions=regions, number_type=number_type) for value in distinct]
+        return frame.select("e164", "reason", "detail")
+    results = [normalize_number(v, regions=regions, number_type=number_type) for v in distinct]
     lookup = pl.DataFrame(
         {
             "raw": distinct,
@@ -344,12 +438,9 @@ def normalize_numbers(
         },
         schema={"raw": pl.Utf8, "_e164": pl.Utf8, "_reason": pl.Utf8, "_detail": pl.Utf8},
     )
-    frame = frame.with_columns(_slow=slow_mask).join(
-        lookup, on="raw", how="left", maintain_order="left", nulls_equal=True
-    )
-    slow = pl.col("_slow")
+    frame = frame.join(lookup, on="raw", how="left", maintain_order="left", nulls_equal=True)
     return frame.select(
-        e164=pl.when(slow).then(pl.col("_e164")).otherwise(pl.col("e164")),
-        reason=pl.when(slow).then(pl.col("_reason")).otherwise(pl.col("reason")),
-        detail=pl.when(slow).then(pl.col("_detail")).otherwise(pl.lit(None, dtype=pl.Utf8)),
+        e164=pl.when(fast).then(pl.col("e164")).otherwise(pl.col("_e164")),
+        reason=pl.when(fast).then(pl.col("reason")).otherwise(pl.col("_reason")),
+        detail=pl.when(fast).then(pl.col("detail")).otherwise(pl.col("_detail")),
     )

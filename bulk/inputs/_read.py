@@ -149,7 +149,7 @@ def read_table(path: str | Path, *, what: str = "file") -> Table:
     if int(lines.get_column("quotes").sum()) % 2 == 1:
         opened = lines.filter(pl.col("start")).get_column("line")[-1]
         raise InputError(
-            "a quoted field opened on this line is never closed (unbalanced \")",
+            'a quoted field opened on this line is never closed (unbalanced ")',
             path=where,
             line=int(opened),
         )
@@ -184,9 +184,7 @@ def read_table(path: str | Path, *, what: str = "file") -> Table:
     width = len(headers)
 
     body = lines.filter(pl.col("record") > 1)
-    simple = body.filter(pl.col("simple")).select(
-        "line", text=pl.col("raw").str.strip_suffix("\r")
-    )
+    simple = body.filter(pl.col("simple")).select("line", text=pl.col("raw").str.strip_suffix("\r"))
     complex_lines = body.filter(~pl.col("simple"))
     del lines, body
 
