@@ -1,0 +1,241 @@
+"""``bulk validate``: check a numbers file offline and write a per-row report."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+from bulk._errors import BulkError
+from bulk.inputs import (
+    ACTIONS,
+    NUMBER_TYPES,
+    REASONS,
+    Loaded,
+    Summary,
+    load_rows,
+    neutralise_frame,
+    render_summary,
+)
+
+REPORT_FORMATS = (".csv", ".json", ".jsonl", ".ndjson", ".parquet")
+_EXAMPLES_SHOWN = 10
+
+
+def default_report_path(input_path: Path) -> Path:
+    """``numbers.csv`` -> ``numbers.validated.csv`` beside it."""
+    return input_path.with_name(f"{input_path.stem}.validated.csv")
+
+
+def write_report(frame: pl.DataFrame, path: Path) -> None:
+    """Write ``frame`` as CSV (UTF-8 with BOM, formulas neutralised), JSON, JSON lines or
+    Parquet, chosen by the extension. Written to a temporary file then renamed into place."""
+    suffix = path.suffix.lower()
+    directory = path.parent if str(path.parent) else Path(".")
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    os.close(handle)
+    temp = Path(temp_name)
+    try:
+        if suffix == ".parquet":
+            frame.write_parquet(temp)
+        elif suffix == ".json":
+            frame.write_json(temp)
+        elif suffix in (".jsonl", ".ndjson"):
+            frame.write_ndjson(temp)
+        else:
+            neutralise_frame(frame).write_csv(temp, include_bom=True)
+        temp.replace(path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _print_summary(console: Console, loaded: Loaded, summary: Summary) -> None:
+    if not console.is_terminal:
+        console.print(render_summary(summary), markup=False, highlight=False, soft_wrap=True)
+        _print_examples(console, loaded, plain=True)
+        return
+    console.print(
+        f"[bold]{summary.rows}[/] rows: [green]{summary.valid} valid[/], "
+        f"[red]{summary.rejected_total} rejected[/]"
+    )
+    if summary.rejected:
+        table = Table(title="Rejected", title_justify="left")
+        table.add_column("reason", style="red")
+        table.add_column("rows", justify="right")
+        table.add_column("meaning")
+        for code, count in summary.rejected.items():
+            table.add_row(code, str(count), REASONS.get(code, ""))
+        console.print(table)
+    if summary.campaigns:
+        table = Table(title="Campaigns (valid rows)", title_justify="left")
+        table.add_column("campaign")
+        table.add_column("alias")
+        table.add_column("rows", justify="right")
+        for campaign, count in summary.campaigns.items():
+            table.add_row(str(campaign), summary.aliases.get(campaign, ""), str(count))
+        console.print(table)
+    if summary.planned:
+        planned = ", ".join(f"{count} {action}" for action, count in summary.planned.items())
+        console.print(f"A run would plan: [bold]{planned}[/]")
+    elif summary.rows:
+        console.print("A run would plan nothing: no valid rows.")
+    _print_examples(console, loaded, plain=False)
+
+
+def _print_examples(console: Console, loaded: Loaded, *, plain: bool) -> None:
+    rejected = (
+        loaded.frame.filter(pl.col("reason").is_not_null())
+        .select("line", "number", "reason", "detail")
+        .head(_EXAMPLES_SHOWN)
+    )
+    if rejected.height == 0:
+        return
+    if plain:
+        console.print(f"First rejected rows (all {len(loaded.frame)} rows are in the report):")
+        for line, number, reason, detail in rejected.iter_rows():
+            console.print(
+                f"  line {line}: {number!r} {reason}: {detail or ''}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+        return
+    table = Table(title="First rejected rows", title_justify="left")
+    table.add_column("line", justify="right")
+    table.add_column("number")
+    table.add_column("reason", style="red")
+    table.add_column("detail")
+    for line, number, reason, detail in rejected.iter_rows():
+        table.add_row(str(line), number, reason, detail or "")
+    console.print(table)
+
+
+@click.command(
+    "validate",
+    epilog="""\b
+Examples:
+  bulk validate samples/onboarding.csv --campaigns samples/campaigns.csv
+  bulk validate numbers.csv --campaign CUOGHIN --action link --report checked.parquet
+  bulk validate moves.csv --campaigns campaigns.csv --action move
+  bulk validate numbers.csv --campaign marketing --campaigns campaigns.csv --region US --region CA
+
+\b
+Exit status: 0 every row is valid, 1 some rows are rejected (see the report),
+2 the file cannot be used (the message names the line or column).""",
+)
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option(
+    "--campaigns",
+    "campaigns_path",
+    type=click.Path(path_type=Path),
+    help="CSV of campaign_id[,alias]: lets INPUT name campaigns by alias, and rejects "
+    "campaigns that are not in it (unknown_campaign).",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(path_type=Path),
+    help="Where to write one row per input row with line, the original columns, e164, "
+    "campaign_id, action, from_campaign, reason and detail. Format by extension: .csv "
+    "(default), .json, .jsonl, .parquet. Default: <INPUT stem>.validated.csv beside INPUT.",
+)
+@click.option("--no-report", is_flag=True, help="Only print the summary.")
+@click.option(
+    "--campaign",
+    "--to",
+    "campaign",
+    metavar="ID",
+    help="Apply this campaign (id or alias) to every row, overriding the file's column.",
+)
+@click.option(
+    "--action",
+    type=click.Choice(ACTIONS),
+    help="The command you will run: rows whose action column says otherwise are rejected "
+    "(action_mismatch). Default: each row's action column, else link.",
+)
+@click.option(
+    "--from",
+    "from_campaign",
+    metavar="ID",
+    help="For moves: the campaign (id or alias) the numbers leave, overriding from_campaign.",
+)
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    default=("US",),
+    show_default=True,
+    metavar="CC",
+    help="Allowed region (ISO code); repeat for several. Others are rejected as not_us.",
+)
+@click.option(
+    "--number-type",
+    type=click.Choice(NUMBER_TYPES),
+    default="either",
+    show_default=True,
+    help="fixed_line or mobile restricts the type; most US numbers are "
+    "FIXED_LINE_OR_MOBILE for phonenumbers and pass either way.",
+)
+def validate(
+    input_path: Path,
+    campaigns_path: Path | None,
+    report_path: Path | None,
+    no_report: bool,
+    campaign: str | None,
+    action: str | None,
+    from_campaign: str | None,
+    regions: tuple[str, ...],
+    number_type: str,
+) -> None:
+    """Check INPUT offline (no network) and report every row.
+
+    Reads the CSV (UTF-8 or Windows-1252; comma, semicolon or tab), finds the number column
+    (number, phone, phone number, tn, did, msisdn, e164), normalises each number to E.164,
+    and checks it is a valid US 10DLC-capable number; then checks each row's campaign and
+    action, and finds duplicates and conflicts across rows. Prints a summary and writes a
+    report with one row per input row.
+    """
+    report = None if no_report else (report_path or default_report_path(input_path))
+    try:
+        if report is not None:
+            if report.suffix.lower() not in REPORT_FORMATS:
+                raise click.UsageError(
+                    f"--report must end with one of {', '.join(REPORT_FORMATS)}: {report}"
+                )
+            if report.exists() and input_path.exists() and report.samefile(input_path):
+                raise click.UsageError("--report would overwrite INPUT; choose another path")
+        loaded = load_rows(
+            input_path,
+            campaigns_path=campaigns_path,
+            default_campaign=campaign,
+            default_action=action,
+            default_from_campaign=from_campaign,
+            regions=regions,
+            number_type=number_type,
+        )
+        summary = loaded.summary()
+        _print_summary(Console(highlight=False), loaded, summary)
+        if report is not None:
+            write_report(loaded.report_frame(), report)
+            click.echo(f"Report: {report}")
+    except click.UsageError:
+        raise
+    except (BulkError, ValueError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:
+        click.echo(f"error: cannot write {report}: {exc.strerror or exc}", err=True)
+        sys.exit(2)
+    except Exception as exc:  # never a traceback for the user
+        click.echo(f"error: unexpected {type(exc).__name__}: {exc}", err=True)
+        sys.exit(2)
+    sys.exit(0 if summary.rejected_total == 0 else 1)
+
+
+COMMANDS = [validate]
