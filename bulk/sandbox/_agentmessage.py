@@ -9,6 +9,7 @@ from aiohttp import web
 
 from bulk.sandbox._am_state import AMError, ApiKey
 from bulk.sandbox._sandbox import (
+    REQUEST_ID,
     Provider,
     ProviderHandler,
     Sandbox,
@@ -134,7 +135,7 @@ def _handle(endpoint: str, scope: str) -> Callable[[AMHandler], ProviderHandler]
 
     def wrap(fn: AMHandler) -> ProviderHandler:
         async def handler(request: web.Request, sb: Sandbox) -> web.Response:
-            request_id: str = request["request_id"]
+            request_id = request[REQUEST_ID]
             try:
                 key = _preamble(request, sb, endpoint, scope)
                 return await fn(request, sb, key, request_id)

@@ -11,7 +11,7 @@ from yarl import URL
 from bulk.sandbox._core import Callback
 from bulk.sandbox._numbers import digits
 from bulk.sandbox._plivo_state import MAX_PAGE, NUMBER_POOL_LIMIT, PlivoRefusal
-from bulk.sandbox._sandbox import Provider, Sandbox, provider_route, read_json
+from bulk.sandbox._sandbox import REQUEST_ID, Provider, Sandbox, provider_route, read_json
 
 BASE = "/v1/Account/{auth_id}/10dlc/Campaign/{campaign_id}"
 AUTH_ERROR = "Authentication credentials invalid"
@@ -55,7 +55,7 @@ def _preamble(request: web.Request, sb: Sandbox, endpoint: str) -> web.Response 
     """Settle due operations, then check credentials and the account's rate limit."""
     state = sb.state
     state.advance()
-    api_id: str = request["request_id"]
+    api_id = request[REQUEST_ID]
     user, password = _basic_auth(request.headers.get("Authorization"))
     if not state.plivo.check_credentials(user, password, request.match_info["auth_id"]):
         return error(401, AUTH_ERROR, api_id)
@@ -95,7 +95,7 @@ async def link(request: web.Request, sb: Sandbox) -> web.Response:
     refused = _preamble(request, sb, "plivo.link")
     if refused is not None:
         return refused
-    api_id: str = request["request_id"]
+    api_id = request[REQUEST_ID]
     campaign_id = request.match_info["campaign_id"]
     try:
         sb.state.plivo.campaign(campaign_id)
@@ -139,7 +139,7 @@ async def list_numbers(request: web.Request, sb: Sandbox) -> web.Response:
     refused = _preamble(request, sb, "plivo.list")
     if refused is not None:
         return refused
-    api_id: str = request["request_id"]
+    api_id = request[REQUEST_ID]
     campaign_id = request.match_info["campaign_id"]
     try:
         header = _campaign_header(sb, campaign_id, api_id)
@@ -163,7 +163,7 @@ async def get_number(request: web.Request, sb: Sandbox) -> web.Response:
     refused = _preamble(request, sb, "plivo.get")
     if refused is not None:
         return refused
-    api_id: str = request["request_id"]
+    api_id = request[REQUEST_ID]
     campaign_id = request.match_info["campaign_id"]
     try:
         header = _campaign_header(sb, campaign_id, api_id)
@@ -179,7 +179,7 @@ async def unlink(request: web.Request, sb: Sandbox) -> web.Response:
     refused = _preamble(request, sb, "plivo.unlink")
     if refused is not None:
         return refused
-    api_id: str = request["request_id"]
+    api_id = request[REQUEST_ID]
     campaign_id = request.match_info["campaign_id"]
     try:
         sb.state.plivo.campaign(campaign_id)
@@ -211,7 +211,7 @@ async def get_campaign(request: web.Request, sb: Sandbox) -> web.Response:
     refused = _preamble(request, sb, "plivo.campaign")
     if refused is not None:
         return refused
-    api_id: str = request["request_id"]
+    api_id = request[REQUEST_ID]
     try:
         campaign = sb.state.plivo.campaign(request.match_info["campaign_id"])
     except PlivoRefusal as exc:

@@ -134,6 +134,7 @@ class Sandbox:
 
 
 SANDBOX_KEY = web.AppKey("sandbox", Sandbox)
+REQUEST_ID = web.RequestKey("request_id", str)
 
 
 def new_request_id() -> str:
@@ -166,7 +167,7 @@ def provider_route(endpoint: str, provider: Provider, handler: ProviderHandler) 
         counters.request(endpoint)
         plan = sb.faults.plan(endpoint)
         request_id = new_request_id()
-        request["request_id"] = request_id
+        request[REQUEST_ID] = request_id
         if plan.latency:
             await sb.sleep(plan.latency)
         if plan.burst_429:

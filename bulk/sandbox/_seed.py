@@ -209,6 +209,7 @@ def _apply_plivo(p: PlivoSeed, d: dict[str, Any]) -> None:
             raise StateFileError("plivo.auth_token must be a non-empty string")
         p.auth_token = d["auth_token"]
     if "campaigns" in d:
+        p.links = []  # the default links belong to the default campaigns
         p.campaigns = []
         for i, raw in enumerate(_list(d, "campaigns", "plivo")):
             c = _obj(raw, f"plivo.campaigns[{i}]")
@@ -257,6 +258,7 @@ def _apply_am(a: AMSeed, d: dict[str, Any]) -> None:
                                      f"{ALL_SCOPES}")
             a.keys.append(AMKeySeed(key, str(k.get("org", DEFAULT_ORG)), tuple(scopes)))
     if "campaigns" in d:
+        a.attachments = []  # the default attachments belong to the default campaigns
         a.campaigns = []
         for i, raw in enumerate(_list(d, "campaigns", "agentmessage")):
             c = _obj(raw, f"agentmessage.campaigns[{i}]")
@@ -277,6 +279,7 @@ def _apply_am(a: AMSeed, d: dict[str, Any]) -> None:
                 )
             )
     if "numbers" in d or "number_ranges" in d:
+        a.attachments = []
         a.numbers = []
         for i, raw in enumerate(d.get("numbers", [])):
             where = f"agentmessage.numbers[{i}]"
