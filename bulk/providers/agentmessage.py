@@ -1,0 +1,616 @@
+"""AgentMessage phone numbers: attach and detach 10DLC campaigns.
+
+The wire, as ``shared/providers.md`` §2 describes it (base ``https://api.agentmsg.io``):
+
+* ``GET    /v1/phone-numbers?limit=100&cursor=...[&campaign_id=...]``  list (``meta.next_cursor``)
+* ``GET    /v1/phone-numbers/{id}``                                    one number
+* ``POST   /v1/phone-numbers/{id}/campaign``  ``{"campaign_id": ...}``  attach (replaces any other)
+* ``DELETE /v1/phone-numbers/{id}/campaign``                            detach (idempotent)
+* ``GET    /v1/campaigns?limit=100&cursor=...``                         list (``X-Next-Cursor``)
+
+Every answer is an envelope ``{"success", "error": {"code", "message", "request_id",
+"details"}, "meta", "data"}``. The request builders, :func:`classify` and :func:`settlement`
+are pure and tested against recorded bodies; :class:`AgentMessageProvider` is the thin async
+adapter that hands requests to the engine's ``send``.
+
+Numbers are addressed by resource id. :meth:`AgentMessageProvider.resolve` pages the
+organisation's whole number list once (100 per page, following ``meta.next_cursor`` until it
+is null, whatever a page's length) and caches number -> id, campaign and carrier status;
+numbers the organisation does not own are refused before any mutating request.
+
+Choices where the wire is not documented:
+
+* **Rate.** No limit is documented for the phone-number endpoints. ``default_rate`` is 10
+  requests/s: conservative, and what the sandbox's per-organisation window (100 per 10 s)
+  allows.
+* **Status values.** Only ``pending`` is documented for ``carrier_line_option_status``. The
+  settled values below are the ones the project's sandbox uses (``bulk/sandbox``); any other
+  value is reported raw as unrecognised, never as success. Settlement of a number *relative
+  to campaign C* (``provider_status`` always records the raw value):
+
+  ======================  ==============================  ================
+  number's campaign_id    carrier_line_option_status      settlement
+  ======================  ==============================  ================
+  C                       ``pending``                     PENDING
+  C                       ``active``                      ACTIVE
+  C                       ``failed``                      FAILED
+  C                       anything else, or null          UNRECOGNISED
+  null                    ``pending``                     PENDING (a detach propagating)
+  null                    anything else (``detached``)    ABSENT
+  another campaign        any                             ABSENT (not C's pending)
+  ======================  ==============================  ================
+
+  Values are compared case-insensitively.
+* **Errors.** Classification keys on ``error.code``, never on ``message``. ``UNAUTHORIZED``
+  (401) and ``FORBIDDEN`` (403, a missing scope such as ``numbers:write``) stop the run
+  (``Kind.AUTH``): every later row would meet the same refusal. ``RATE_LIMITED`` (429) pauses
+  every sender for the ``Retry-After`` seconds. 5xx, an unreadable body (truncated, HTML) and
+  an envelope without ``success`` are retried. Every other error refuses the row, with the
+  code, the message and the request id (``error.request_id``, else ``X-Request-Id``) in the
+  reason. After ``CAMPAIGN_NOT_ACTIVE`` or ``BRAND_NOT_VERIFIED`` the adapter refuses later
+  rows of that campaign itself, with the same reason, instead of sending them.
+* **Detach.** A row's detach is sent only when the number is attached to the row's campaign
+  (or to none: detach is idempotent). A number attached to *another* campaign is confirmed
+  with a read and then refused, never detached. A detach made by this run that is still
+  ``pending`` is reported as PENDING by :meth:`AgentMessageProvider.campaign_numbers` too,
+  although the campaign's filtered list no longer shows the number.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from bulk.providers._base import (
+    CampaignCheck,
+    Kind,
+    LinkOutcome,
+    NumberState,
+    ProviderUnavailable,
+    Request,
+    Response,
+    Send,
+    Settlement,
+    UnlinkOutcome,
+    Verdict,
+)
+from bulk.providers._text import describe_unreadable, json_or_none
+
+DEFAULT_BASE_URL = "https://api.agentmsg.io"
+PAGE_SIZE = 100
+#: requests per second: no limit is documented; conservative (see the module docstring)
+DEFAULT_RATE = 10.0
+
+NOT_OWNED = "not owned by this AgentMessage organisation"
+
+PENDING = "pending"
+#: carrier_line_option_status of a number attached to the campaign in question
+STATUS_SETTLEMENT: Mapping[str, Settlement] = {
+    "pending": Settlement.PENDING,
+    "active": Settlement.ACTIVE,
+    "failed": Settlement.FAILED,
+}
+
+#: codes after which no other number can be attached to the same campaign
+CAMPAIGN_CODES = frozenset({"CAMPAIGN_NOT_ACTIVE", "BRAND_NOT_VERIFIED"})
+AUTH_CODES = frozenset({"UNAUTHORIZED", "FORBIDDEN"})
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+
+def is_campaign_id(value: str) -> bool:
+    """AgentMessage campaign ids are uuids."""
+    return bool(_UUID.match(value))
+
+
+def to_e164(number: str) -> str:
+    """The wire's number as bulk spells it (``+14155550100``); tolerates a missing ``+``."""
+    text = number.strip()
+    return text if text.startswith("+") else "+" + text
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+def _page_params(limit: int, cursor: str | None) -> dict[str, str]:
+    params = {"limit": str(limit)}
+    if cursor:
+        params["cursor"] = cursor
+    return params
+
+
+def list_numbers_request(
+    cursor: str | None = None, *, campaign_id: str | None = None, limit: int = PAGE_SIZE
+) -> Request:
+    params = _page_params(limit, cursor)
+    if campaign_id is not None:
+        params["campaign_id"] = campaign_id
+    return Request("GET", "/v1/phone-numbers", "list", params=params)
+
+
+def get_number_request(number_id: str, *, line: int = 0) -> Request:
+    return Request("GET", f"/v1/phone-numbers/{number_id}", "get", lines=(line,) if line else ())
+
+
+def attach_request(number_id: str, campaign_id: str, *, line: int = 0) -> Request:
+    return Request(
+        "POST",
+        f"/v1/phone-numbers/{number_id}/campaign",
+        "attach",
+        json={"campaign_id": campaign_id},
+        lines=(line,) if line else (),
+    )
+
+
+def detach_request(number_id: str, *, line: int = 0) -> Request:
+    return Request(
+        "DELETE",
+        f"/v1/phone-numbers/{number_id}/campaign",
+        "detach",
+        lines=(line,) if line else (),
+    )
+
+
+def list_campaigns_request(cursor: str | None = None, *, limit: int = PAGE_SIZE) -> Request:
+    return Request("GET", "/v1/campaigns", "campaigns", params=_page_params(limit, cursor))
+
+
+# --- classification (pure) ------------------------------------------------------------------
+
+
+def _error(body: Any) -> Mapping[str, Any]:
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def request_id_of(body: Any, response: Response) -> str | None:
+    """The failure's request id: the envelope's ``error.request_id``, else ``X-Request-Id``."""
+    value = _error(body).get("request_id")
+    if isinstance(value, str) and value:
+        return value
+    return response.headers.get("x-request-id") or None
+
+
+def error_code(verdict: Verdict) -> str | None:
+    """The envelope's stable ``error.code`` of a classified response, if it had one."""
+    code = _error(verdict.data).get("code")
+    return code if isinstance(code, str) and code else None
+
+
+def _with_id(text: str, request_id: str | None) -> str:
+    return f"{text} (request_id {request_id})" if request_id else text
+
+
+def _error_text(body: Any, status: int) -> str:
+    error = _error(body)
+    code = error.get("code")
+    message = error.get("message")
+    code_text = code if isinstance(code, str) and code else f"HTTP {status}"
+    if isinstance(message, str) and message:
+        return f"{code_text}: {message}"
+    return code_text
+
+
+def retry_after(response: Response, body: Any = None) -> float | None:
+    """``Retry-After`` in seconds (whole seconds on the wire; tolerant of fractions)."""
+    raw: Any = response.headers.get("retry-after")
+    if raw is None:
+        details = _error(body).get("details")
+        raw = details.get("retry_after") if isinstance(details, dict) else None
+    if raw is None or isinstance(raw, bool):
+        return None
+    try:
+        return max(0.0, float(raw))
+    except (TypeError, ValueError):
+        return None
+
+
+def classify(request: Request, response: Response) -> Verdict:
+    """Classify any AgentMessage response. Pure: status, headers and body in, a verdict out.
+
+    ``data`` holds the parsed envelope whenever the body was JSON (also for refusals, so
+    :func:`error_code` can read the code).
+    """
+    status = response.status
+    body = json_or_none(response)
+    envelope = body if isinstance(body, dict) else None
+    rid = request_id_of(envelope, response)
+    code = _error(envelope).get("code")
+    if status == 429 or code == "RATE_LIMITED":
+        return Verdict(
+            Kind.RATE_LIMITED,
+            status,
+            data=envelope,
+            reason=_with_id(_error_text(envelope, status), rid),
+            retry_after=retry_after(response, envelope),
+            request_id=rid,
+        )
+    if status >= 500:
+        text = _error_text(envelope, status) if envelope is not None else None
+        return Verdict(
+            Kind.RETRY,
+            status,
+            data=envelope,
+            reason=_with_id(text or describe_unreadable(response), rid),
+            request_id=rid,
+        )
+    if envelope is None:
+        # truncated, HTML, empty: we cannot know what happened; ask again
+        return Verdict(Kind.RETRY, status, reason=_with_id(describe_unreadable(response), rid))
+    if not isinstance(envelope.get("success"), bool):
+        return Verdict(
+            Kind.RETRY,
+            status,
+            reason=_with_id(f"HTTP {status} with a body that is not an AgentMessage envelope", rid),
+            request_id=rid,
+        )
+    if envelope["success"] and 200 <= status < 300:
+        return Verdict(Kind.OK, status, data=envelope, request_id=rid)
+    reason = _with_id(_error_text(envelope, status), rid)
+    if code in AUTH_CODES or status in (401, 403):
+        return Verdict(Kind.AUTH, status, data=envelope, reason=reason, request_id=rid)
+    return Verdict(Kind.REFUSED, status, data=envelope, reason=reason, request_id=rid)
+
+
+# --- reading bodies (pure) ------------------------------------------------------------------
+
+
+def settlement(resource: Mapping[str, Any], campaign_id: str) -> NumberState:
+    """Where a phone-number resource stands with respect to ``campaign_id`` (see the table)."""
+    raw = resource.get("carrier_line_option_status")
+    status = raw if isinstance(raw, str) and raw else None
+    value = status.strip().lower() if status else None
+    attached = resource.get("campaign_id")
+    if attached == campaign_id:
+        known = STATUS_SETTLEMENT.get(value) if value is not None else None
+        return NumberState(known or Settlement.UNRECOGNISED, status)
+    if attached is None and value == PENDING:
+        return NumberState(Settlement.PENDING, status)
+    return NumberState(Settlement.ABSENT, status)
+
+
+def page_items(verdict: Verdict) -> list[Mapping[str, Any]]:
+    """The resources of a list answer (``data`` is a list)."""
+    data = verdict.data.get("data") if isinstance(verdict.data, dict) else None
+    if not isinstance(data, list):
+        return []
+    return [item for item in data if isinstance(item, dict)]
+
+
+def resource_of(verdict: Verdict) -> Mapping[str, Any] | None:
+    """The one resource of a get/attach/detach answer."""
+    data = verdict.data.get("data") if isinstance(verdict.data, dict) else None
+    return data if isinstance(data, dict) else None
+
+
+def next_numbers_cursor(verdict: Verdict) -> str | None:
+    """``meta.next_cursor`` of a number list; None on the last page."""
+    meta = verdict.data.get("meta") if isinstance(verdict.data, dict) else None
+    cursor = meta.get("next_cursor") if isinstance(meta, dict) else None
+    return cursor if isinstance(cursor, str) and cursor else None
+
+
+def next_campaigns_cursor(response_headers: Mapping[str, str]) -> str | None:
+    """``X-Next-Cursor`` of a campaign list; absent on the last page."""
+    return response_headers.get("x-next-cursor") or None
+
+
+@dataclass(slots=True)
+class NumberRecord:
+    """What bulk last saw of one phone-number resource."""
+
+    id: str
+    campaign_id: str | None
+    status: str | None
+
+    @classmethod
+    def of(cls, resource: Mapping[str, Any]) -> NumberRecord | None:
+        number_id = resource.get("id")
+        if not isinstance(number_id, str) or not number_id:
+            return None
+        campaign = resource.get("campaign_id")
+        status = resource.get("carrier_line_option_status")
+        return cls(
+            number_id,
+            campaign if isinstance(campaign, str) and campaign else None,
+            status if isinstance(status, str) and status else None,
+        )
+
+    def as_resource(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "campaign_id": self.campaign_id,
+            "carrier_line_option_status": self.status,
+        }
+
+
+def link_outcome(number: str, campaign_id: str, verdict: Verdict) -> LinkOutcome:
+    """What one attach verdict means for its number."""
+    outcome = LinkOutcome()
+    if verdict.kind is Kind.OK:
+        resource = resource_of(verdict) or {}
+        state = settlement(resource, campaign_id)
+        if state.settlement is Settlement.ACTIVE:
+            outcome.already = [number]  # re-attaching the same campaign changes nothing
+        else:
+            outcome.accepted = [number]
+    elif verdict.kind in (Kind.RETRY, Kind.RATE_LIMITED):
+        outcome.unanswered = {number: verdict.reason or "no usable answer"}
+    else:
+        outcome.refused = {number: verdict.reason or f"HTTP {verdict.status}"}
+    return outcome
+
+
+# --- the adapter ----------------------------------------------------------------------------
+
+
+class _HeaderKeeper:
+    """Keeps the response headers a page's cursor lives in (``X-Next-Cursor``)."""
+
+    def __init__(self) -> None:
+        self.headers: Mapping[str, str] = {}
+
+    def __call__(self, request: Request, response: Response) -> Verdict:
+        self.headers = response.headers
+        return classify(request, response)
+
+
+class AgentMessageProvider:
+    """AgentMessage behind the engine's provider protocol."""
+
+    name = "agentmessage"
+    max_batch = 1  # attach is per number
+    page_size = PAGE_SIZE
+    move_in_one_step = True  # attaching another campaign replaces the old one
+    documented_rate: tuple[int, float] | None = None
+    default_rate = DEFAULT_RATE
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._numbers: dict[str, NumberRecord] = {}  # E.164 -> last seen
+        self._listed = False
+        self._list_lock = anyio.Lock()
+        self._campaigns: dict[str, Mapping[str, Any]] | None = None
+        self._campaign_lock = anyio.Lock()
+        self._blocked: dict[str, str] = {}  # campaign -> reason every attach is refused
+        self._detaching: dict[str, set[str]] = {}  # campaign -> numbers detached, unsettled
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def _read(self, request: Request) -> tuple[Verdict, Mapping[str, str]]:
+        keeper = _HeaderKeeper()
+        verdict = await self._send(request, keeper)
+        if verdict.kind is not Kind.OK:
+            raise ProviderUnavailable(
+                f"{request.method} {request.path}: {verdict.reason or f'HTTP {verdict.status}'}"
+            )
+        return verdict, keeper.headers
+
+    async def _page_numbers(self, campaign_id: str | None) -> list[Mapping[str, Any]]:
+        """Every resource of the organisation (or of one campaign), by cursor."""
+        found: list[Mapping[str, Any]] = []
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            verdict, _ = await self._read(list_numbers_request(cursor, campaign_id=campaign_id))
+            found.extend(page_items(verdict))
+            cursor = next_numbers_cursor(verdict)
+            if cursor is None:
+                return found
+            if cursor in seen:
+                raise ProviderUnavailable(f"the number list repeated cursor {cursor!r}")
+            seen.add(cursor)
+
+    def _remember(self, resource: Mapping[str, Any]) -> NumberRecord | None:
+        number = resource.get("number")
+        record = NumberRecord.of(resource)
+        if record is None or not isinstance(number, str) or not number:
+            return None
+        self._numbers[to_e164(number)] = record
+        return record
+
+    async def _list_organisation(self) -> None:
+        async with self._list_lock:
+            if self._listed:
+                return
+            for resource in await self._page_numbers(None):
+                self._remember(resource)
+            self._listed = True
+
+    async def _campaign_list(self) -> Mapping[str, Mapping[str, Any]]:
+        async with self._campaign_lock:
+            if self._campaigns is None:
+                campaigns: dict[str, Mapping[str, Any]] = {}
+                cursor: str | None = None
+                seen: set[str] = set()
+                while True:
+                    verdict, headers = await self._read(list_campaigns_request(cursor))
+                    for item in page_items(verdict):
+                        if isinstance(item.get("id"), str):
+                            campaigns[str(item["id"])] = item
+                    cursor = next_campaigns_cursor(headers)
+                    if cursor is None:
+                        break
+                    if cursor in seen:
+                        raise ProviderUnavailable(f"the campaign list repeated cursor {cursor!r}")
+                    seen.add(cursor)
+                self._campaigns = campaigns
+            return self._campaigns
+
+    async def check_campaign(self, campaign_id: str) -> CampaignCheck:
+        if not is_campaign_id(campaign_id):
+            return CampaignCheck(
+                campaign_id,
+                False,
+                reason=f"campaign {campaign_id} is not an AgentMessage campaign id (a uuid)",
+            )
+        campaign = (await self._campaign_list()).get(campaign_id)
+        if campaign is None:
+            return CampaignCheck(
+                campaign_id,
+                False,
+                reason=f"campaign {campaign_id} not found in this AgentMessage organisation",
+            )
+        raw = campaign.get("status")
+        status = str(raw) if raw is not None else None
+        if status != "ACTIVE":
+            return CampaignCheck(
+                campaign_id,
+                False,
+                reason=f"campaign {campaign_id} is {status or 'without a status'}, not ACTIVE",
+                status=status,
+            )
+        return CampaignCheck(campaign_id, True, status=status)
+
+    async def campaign_numbers(self, campaign_id: str) -> dict[str, NumberState]:
+        found: dict[str, NumberState] = {}
+        for resource in await self._page_numbers(campaign_id):
+            if self._remember(resource) is None:
+                continue
+            found[to_e164(str(resource["number"]))] = settlement(resource, campaign_id)
+        await self._add_detaching(campaign_id, found)
+        return found
+
+    async def _add_detaching(self, campaign_id: str, found: dict[str, NumberState]) -> None:
+        """Numbers this run detached from the campaign leave its filtered list at once; report
+        those whose detach is still propagating as PENDING (reading them the cheaper way)."""
+        waiting = sorted(self._detaching.get(campaign_id, set()) - set(found))
+        if not waiting:
+            return
+        org_pages = max(1, -(-len(self._numbers) // PAGE_SIZE))
+        if org_pages < len(waiting):
+            for item in await self._page_numbers(None):
+                self._remember(item)
+        else:
+            for number in waiting:
+                verdict = await self._send(get_number_request(self._numbers[number].id), classify)
+                if verdict.kind is Kind.OK and (fresh := resource_of(verdict)) is not None:
+                    self._remember(fresh)
+                elif verdict.kind is Kind.REFUSED and error_code(verdict) == "NOT_FOUND":
+                    self._numbers[number].campaign_id = None  # left the organisation
+                    self._numbers[number].status = None
+                else:
+                    raise ProviderUnavailable(verdict.reason or f"HTTP {verdict.status}")
+        for number in waiting:
+            state = settlement(self._numbers[number].as_resource(), campaign_id)
+            if state.settlement is Settlement.PENDING:
+                found[number] = state
+            else:
+                self._detaching[campaign_id].discard(number)
+
+    async def resolve(self, numbers: Sequence[str]) -> dict[str, str]:
+        if not numbers:
+            return {}
+        await self._list_organisation()
+        return {n: NOT_OWNED for n in numbers if n not in self._numbers}
+
+    async def _record(self, number: str) -> NumberRecord | None:
+        if number not in self._numbers and not self._listed:
+            await self._list_organisation()
+        return self._numbers.get(number)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def link(
+        self, campaign_id: str, numbers: Sequence[str], lines: Sequence[int]
+    ) -> LinkOutcome:
+        total = LinkOutcome()
+        for i, number in enumerate(numbers):
+            line = lines[i] if i < len(lines) else 0
+            outcome = await self._attach(campaign_id, number, line)
+            total.accepted += outcome.accepted
+            total.already += outcome.already
+            total.refused.update(outcome.refused)
+            total.unanswered.update(outcome.unanswered)
+        return total
+
+    async def _attach(self, campaign_id: str, number: str, line: int) -> LinkOutcome:
+        record = await self._record(number)
+        if record is None:
+            return LinkOutcome(refused={number: NOT_OWNED})
+        if campaign_id in self._blocked:
+            return LinkOutcome(refused={number: self._blocked[campaign_id]})
+        verdict = await self._send(attach_request(record.id, campaign_id, line=line), classify)
+        if verdict.kind is Kind.OK and (resource := resource_of(verdict)) is not None:
+            self._remember(resource)
+            for detaching in self._detaching.values():
+                detaching.discard(number)
+        elif verdict.kind is Kind.REFUSED and error_code(verdict) in CAMPAIGN_CODES:
+            self._blocked[campaign_id] = verdict.reason or str(error_code(verdict))
+        return link_outcome(number, campaign_id, verdict)
+
+    async def unlink(self, campaign_id: str, number: str, line: int) -> UnlinkOutcome:
+        record = await self._record(number)
+        if record is None:
+            return UnlinkOutcome(refused=NOT_OWNED)
+        if record.campaign_id != campaign_id:
+            # not in the campaign when last seen (the cache may be stale): look before
+            # sending, so that a number attached to another campaign is never detached
+            verdict = await self._send(get_number_request(record.id, line=line), classify)
+            if verdict.kind in (Kind.RETRY, Kind.RATE_LIMITED):
+                return UnlinkOutcome(unanswered=verdict.reason or "no usable answer")
+            if verdict.kind is not Kind.OK:
+                return UnlinkOutcome(refused=verdict.reason or f"HTTP {verdict.status}")
+            resource = resource_of(verdict)
+            fresh = self._remember(resource) if resource is not None else None
+            if fresh is None:
+                return UnlinkOutcome(unanswered="the number's read had no resource")
+            record = fresh
+            if record.campaign_id not in (None, campaign_id):
+                return UnlinkOutcome(
+                    refused=f"attached to campaign {record.campaign_id}, not {campaign_id}: "
+                    "left attached (not detached)"
+                )
+        verdict = await self._send(detach_request(record.id, line=line), classify)
+        if verdict.kind is Kind.OK:
+            resource = resource_of(verdict) or {}
+            self._remember(resource)
+            state = settlement(resource, campaign_id)
+            if state.settlement is Settlement.PENDING:
+                self._detaching.setdefault(campaign_id, set()).add(number)
+                return UnlinkOutcome(accepted=True)
+            if state.settlement is Settlement.ABSENT:
+                return UnlinkOutcome(already=True)  # no campaign: idempotent success
+            return UnlinkOutcome(accepted=True)  # still shows the campaign: poll it
+        if verdict.kind in (Kind.RETRY, Kind.RATE_LIMITED):
+            return UnlinkOutcome(unanswered=verdict.reason or "no usable answer")
+        return UnlinkOutcome(refused=verdict.reason or f"HTTP {verdict.status}")
+
+    async def number_state(self, campaign_id: str, number: str, line: int) -> NumberState:
+        record = await self._record(number)
+        if record is None:
+            return NumberState(Settlement.ABSENT)  # not the organisation's: in no campaign
+        verdict = await self._send(get_number_request(record.id, line=line), classify)
+        if verdict.kind is Kind.OK and (resource := resource_of(verdict)) is not None:
+            self._remember(resource)
+            state = settlement(resource, campaign_id)
+            if state.settlement is not Settlement.PENDING:
+                self._detaching.get(campaign_id, set()).discard(number)
+            return state
+        if verdict.kind is Kind.REFUSED and error_code(verdict) == "NOT_FOUND":
+            return NumberState(Settlement.ABSENT)  # left the organisation
+        raise ProviderUnavailable(verdict.reason or f"HTTP {verdict.status}")
+
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_RATE",
+    "NOT_OWNED",
+    "PAGE_SIZE",
+    "STATUS_SETTLEMENT",
+    "AgentMessageProvider",
+    "attach_request",
+    "classify",
+    "detach_request",
+    "error_code",
+    "get_number_request",
+    "is_campaign_id",
+    "link_outcome",
+    "list_campaigns_request",
+    "list_numbers_request",
+    "settlement",
+]
