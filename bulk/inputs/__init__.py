@@ -228,10 +228,9 @@ def load_rows(
         name = _unique_name(header, taken)
         taken.add(name)
         extras.append(source.get_column(header).alias(name))
-    frame = pl.concat(
-        [work.select(BASE_COLUMNS), pl.DataFrame(extras, height=source.height)],
-        how="horizontal",
-    )
+    frame = work.select(BASE_COLUMNS)
+    if extras:
+        frame = frame.with_columns(extras)
     raw = work.select(
         campaign=pl.col("_campaign"), action=pl.col("_action"), from_campaign=pl.col("_from")
     )
