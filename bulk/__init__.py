@@ -15,14 +15,20 @@ from bulk._errors import (
 
 __version__ = "0.1.0"
 
+from bulk._job import JobResult, JobSpec, run_job, run_job_sync  # noqa: E402
+
 __all__ = [
     "AuthenticationError",
     "BulkError",
     "ConfigError",
     "IllegalTransition",
     "InputError",
+    "JobResult",
+    "JobSpec",
     "JournalError",
     "ProviderError",
     "ProviderUnreachable",
+    "run_job",
+    "run_job_sync",
     "__version__",
 ]

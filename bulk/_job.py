@@ -18,7 +18,16 @@ from bulk import _report
 from bulk._errors import ConfigError, ProviderUnreachable
 from bulk._journal import Journal, RowRecord, fingerprint_json
 from bulk._states import State
-from bulk.engine import Engine, EngineConfig, HttpSender, Meter, Plan, RetryPolicy, Stats
+from bulk.engine import (
+    Engine,
+    EngineConfig,
+    HttpSender,
+    Meter,
+    PauseGate,
+    Plan,
+    RetryPolicy,
+    Stats,
+)
 from bulk.inputs import Loaded, load_rows
 from bulk.providers import Credentials, Provider, Secret, Settlement, credentials_from_env, entry
 from bulk.providers._base import ProviderUnavailable
@@ -49,6 +58,7 @@ class JobSpec:
     settle_timeout: float | None = None
     timeout: float = 30.0
     attempts: int = 5
+    backoff_base: float = 1.0  #: first pause after a 429 with no Retry-After (doubles per 429)
     report: Path | None = None
     failures: Path | None = None
     journal: Path | None = None
@@ -162,7 +172,7 @@ async def run_job(
         stats = Stats()
         connector = aiohttp.TCPConnector(limit=spec.concurrency + 4)
         async with aiohttp.ClientSession(connector=connector, raise_for_status=False) as session:
-            meter = Meter(spec.rate, spec.concurrency)
+            meter = Meter(spec.rate, spec.concurrency, gate=PauseGate(base=spec.backoff_base))
             sender = HttpSender(
                 session,
                 base_url,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bulk.providers import Kind, Response, Settlement
-from bulk.providers import plivo
+from bulk.providers import Kind, Response, Settlement, plivo
 
 AUTH = "MASANDBOXAUTHID00001"
 
@@ -34,7 +33,8 @@ def test_unlink_and_get_paths_end_with_a_slash_like_the_sdks() -> None:
 def test_accepted_link_is_ok() -> None:
     body = {
         "api_id": "a1",
-        "message": "Request to link 14156667778 to campaign CUOGHIN was received and is being processed",
+        "message": "Request to link 14156667778 to campaign CUOGHIN was received"
+        " and is being processed",
     }
     verdict = plivo.classify(LINK, _resp(202, body))
     assert verdict.kind is Kind.OK and verdict.request_id == "a1"

@@ -132,6 +132,15 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Tries per request for 5xx, timeouts, resets and unreadable bodies.",
         ),
         click.option(
+            "--backoff-base",
+            type=click.FloatRange(min=0.01),
+            default=1.0,
+            show_default=True,
+            metavar="S",
+            help="First shared pause after a 429 without Retry-After; doubles with each 429 in "
+            "a row (jittered, capped at 30 s).",
+        ),
+        click.option(
             "--report",
             type=click.Path(dir_okay=False, path_type=Path),
             metavar="PATH",

@@ -89,6 +89,8 @@ class Engine:
         self._on_change = on_change or (lambda: None)
         self._resends: dict[int, int] = defaultdict(int)
         self._campaign_size: dict[str, int] = {}
+        self._campaign_next: dict[str, float] = {}
+        self._campaign_interval: dict[str, float] = {}
         self._work_send: MemoryObjectSendStream[_Work] | None = None
         self._active: set[int] = set()
         self._done = anyio.Event()
@@ -349,48 +351,50 @@ class Engine:
     # --- polling ----------------------------------------------------------------------------
 
     async def _poller(self) -> None:
-        interval = self.config.poll_interval
         while self._active:
-            await anyio.sleep(self._next_poll_delay(interval))
-            settled = await self._poll_round()
-            interval = (
-                self.config.poll_interval
-                if settled
-                else min(interval * 1.5, self.config.poll_max_interval)
-            )
+            now = time.time()
+            await anyio.sleep(max(0.02, self._next_wake(now) - now))
+            await self._poll_round()
 
-    def _awaiting(self) -> list[RowRecord]:
-        return [
-            self.journal.get(line)
-            for line in self._active
-            if self.journal.get(line).state in (State.SUBMITTED, State.RELEASE_SUBMITTED)
-        ]
-
-    def _next_poll_delay(self, interval: float) -> float:
-        awaiting = self._awaiting()
-        if not awaiting:
-            return min(interval, self.config.poll_interval)
-        now = time.time()
-        earliest = min((r.submitted_at or now) for r in awaiting) + self.config.poll_interval
-        return max(0.05, min(interval, earliest - now) if earliest > now else 0.05)
-
-    async def _poll_round(self) -> bool:
-        now = time.time()
+    def _groups(self) -> dict[str, list[RowRecord]]:
+        """Rows awaiting settlement, by the campaign to read them in."""
         groups: dict[str, list[RowRecord]] = defaultdict(list)
-        for row in self._awaiting():
-            if now - (row.submitted_at or now) < self.config.poll_interval:
+        for line in self._active:
+            row = self.journal.get(line)
+            if row.state is State.SUBMITTED:
+                groups[str(row.campaign_id)].append(row)
+            elif row.state is State.RELEASE_SUBMITTED:
+                groups[str(row.from_campaign)].append(row)
+        return groups
+
+    def _ready_at(self, campaign: str, rows: list[RowRecord]) -> float:
+        """When a campaign is worth reading: its newest submission has had ``poll_interval``
+        to settle (one read then confirms the whole campaign), or its oldest has waited
+        ``poll_max_interval``; never before its own back-off allows."""
+        stamps = [r.submitted_at or 0.0 for r in rows]
+        ready = min(
+            max(stamps) + self.config.poll_interval, min(stamps) + self.config.poll_max_interval
+        )
+        return max(ready, self._campaign_next.get(campaign, 0.0))
+
+    def _next_wake(self, now: float) -> float:
+        times = [self._ready_at(c, rows) for c, rows in self._groups().items()]
+        return min(times) if times else now + self.config.poll_interval
+
+    async def _poll_round(self) -> None:
+        now = time.time()
+        for campaign, rows in self._groups().items():
+            if self._ready_at(campaign, rows) > now:
                 continue
-            campaign = (
-                row.from_campaign if row.state is State.RELEASE_SUBMITTED else row.campaign_id
-            )
-            groups[str(campaign)].append(row)
-        settled_any = False
-        for campaign, rows in groups.items():
-            states = await self._read_states(campaign, rows)
-            if states is None:
-                continue
-            settled_any |= self._settle(rows, states)
-        return settled_any
+            due = [r for r in rows if (r.submitted_at or 0.0) + self.config.poll_interval <= now]
+            states = await self._read_states(campaign, due)
+            interval = self._campaign_interval.get(campaign, self.config.poll_interval)
+            if states is not None and self._settle(due, states):
+                interval = self.config.poll_interval
+            else:
+                interval = min(interval * 1.5, self.config.poll_max_interval)
+            self._campaign_interval[campaign] = interval
+            self._campaign_next[campaign] = time.time() + interval
 
     async def _read_states(
         self, campaign: str, rows: list[RowRecord]

@@ -1,0 +1,123 @@
+"""Shared fixtures: a real sandbox on loopback in a background thread, for CLI-level tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import stamina
+
+from bulk.sandbox import FaultConfig, SandboxConfig, run_sandbox
+
+
+@dataclass
+class ThreadedSandbox:
+    base_url: str
+    plivo_auth_id: str
+    plivo_auth_token: str
+    agentmessage_api_key: str
+
+    def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"{self.base_url}/_sandbox/{path}",
+            data=data,
+            method="POST" if data is not None else "GET",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"null")
+
+    def counters(self) -> Any:
+        return self.admin("counters")
+
+    def state(self) -> Any:
+        return self.admin("state")
+
+    def env(self, provider: str) -> dict[str, str]:
+        if provider == "plivo":
+            return {"PLIVO_AUTH_ID": self.plivo_auth_id, "PLIVO_AUTH_TOKEN": self.plivo_auth_token}
+        return {"AGENTMESSAGE_API_KEY": self.agentmessage_api_key}
+
+
+@contextmanager
+def threaded_sandbox(config: SandboxConfig) -> Iterator[ThreadedSandbox]:
+    """Serve a sandbox from its own event loop in a daemon thread."""
+    ready = threading.Event()
+    stop: asyncio.Event | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    holder: dict[str, ThreadedSandbox] = {}
+    failure: list[BaseException] = []
+
+    async def serve() -> None:
+        nonlocal stop, loop
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        async with run_sandbox(config) as sb:
+            holder["sb"] = ThreadedSandbox(
+                sb.base_url, sb.plivo_auth_id, sb.plivo_auth_token, sb.agentmessage_api_key
+            )
+            ready.set()
+            await stop.wait()
+
+    def main() -> None:
+        try:
+            asyncio.run(serve())
+        except BaseException as exc:  # pragma: no cover - surfaced below
+            failure.append(exc)
+            ready.set()
+
+    thread = threading.Thread(target=main, daemon=True)
+    thread.start()
+    ready.wait(15)
+    if failure:
+        raise failure[0]
+    try:
+        yield holder["sb"]
+    finally:
+        assert loop is not None and stop is not None
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+
+
+@pytest.fixture
+def sandbox_factory() -> Iterator[Callable[..., ThreadedSandbox]]:
+    stack: list[Any] = []
+
+    def make(**kwargs: Any) -> ThreadedSandbox:
+        faults = kwargs.pop("faults", None)
+        config = SandboxConfig(
+            settle_min=kwargs.pop("settle_min", 0.05),
+            settle_max=kwargs.pop("settle_max", 0.3),
+            faults=FaultConfig(**faults) if isinstance(faults, dict) else (faults or FaultConfig()),
+            **kwargs,
+        )
+        cm = threaded_sandbox(config)
+        sb = cm.__enter__()
+        stack.append(cm)
+        return sb
+
+    yield make
+    for cm in reversed(stack):
+        cm.__exit__(None, None, None)
+
+
+@pytest.fixture
+def no_retry_waits() -> Iterator[None]:
+    """stamina's testing switch: retries happen at once (attempt counts stay as configured)."""
+    stamina.set_testing(True, attempts=5, cap=True)
+    yield
+    stamina.set_testing(False)
+
+
+def write_csv(path: Path, header: str, rows: list[str]) -> Path:
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path

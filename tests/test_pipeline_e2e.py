@@ -1,0 +1,445 @@
+"""The whole pipeline through the CLI against the sandbox on loopback, faults on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from bulk.cli import main
+from tests.conftest import ThreadedSandbox, write_csv
+
+PROVIDERS = ["plivo"]
+CAMPAIGNS = {
+    "plivo": {"marketing": "CUOGHIN", "alerts": "CRIGC80", "legacy": "CMIGOLD"},
+    "agentmessage": {
+        "marketing": "4f1c2d3e-0000-4000-8000-000000000001",
+        "alerts": "4f1c2d3e-0000-4000-8000-000000000002",
+        "legacy": "4f1c2d3e-0000-4000-8000-000000000003",
+    },
+}
+FAULTS = {
+    "error_5xx_rate": 0.08,
+    "reset_rate": 0.04,
+    "truncated_rate": 0.04,
+    "non_json_rate": 0.04,
+    "hang_rate": 0.03,
+    "hang_seconds": 2.0,
+    "burst_429_rate": 0.03,
+    "burst_429_length": 3,
+    "after_rate": 0.5,
+}
+FAST = [
+    "--poll-interval",
+    "0.2",
+    "--settle-timeout",
+    "4",
+    "--timeout",
+    "0.5",
+    "--backoff-base",
+    "0.05",
+    "--concurrency",
+    "4",
+    "--yes",
+    "--quiet",
+]
+
+
+@pytest.fixture(autouse=True)
+def _work_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # default report/journal paths land in the test's folder
+
+
+def campaigns_file(tmp_path: Path, provider: str) -> Path:
+    rows = [f"{cid},{alias}" for alias, cid in CAMPAIGNS[provider].items()]
+    return write_csv(tmp_path / "campaigns.csv", "campaign_id,alias", rows)
+
+
+def run_cli(sb: ThreadedSandbox, provider: str, args: list[str]) -> Any:
+    runner = CliRunner()
+    return runner.invoke(
+        main,
+        [*args, "--provider", provider, "--base-url", sb.base_url],
+        env=sb.env(provider),
+        catch_exceptions=False,
+    )
+
+
+def read_report(path: Path) -> dict[int, dict[str, Any]]:
+    frame = pl.read_csv(path, infer_schema=False)
+    return {int(r["line"]): r for r in frame.iter_rows(named=True)}
+
+
+def assert_no_number_changed_twice(sb: ThreadedSandbox) -> None:
+    for number, c in sb.counters()["numbers"].items():
+        for key in ("link_accepted", "unlink_accepted", "attach_accepted", "detach_accepted"):
+            assert c.get(key, 0) <= 1, (number, key, c)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_link_through_faults_ends_every_row_with_the_right_outcome(
+    provider: str,
+    tmp_path: Path,
+    sandbox_factory: Callable[..., ThreadedSandbox],
+    no_retry_waits: None,
+) -> None:
+    sb = sandbox_factory(seed=7, faults=FAULTS)
+    regular = [f"+1415555{n:04d}" for n in range(103, 142)]
+    rows = [f"{n},marketing,r{i}" for i, n in enumerate(regular)]
+    rows += [
+        "(415) 555-0100,marketing,pre",
+        "4155550142,marketing,fails",
+        "4155550143,marketing,stuck",
+        "4155550144,marketing,unowned",
+        "800-555-1234,marketing,tollfree",
+    ]
+    src = write_csv(tmp_path / "in.csv", "phone,campaign,tag", rows)
+    report = tmp_path / "out.csv"
+    result = run_cli(
+        sb,
+        provider,
+        [
+            "link",
+            str(src),
+            "--campaigns",
+            str(campaigns_file(tmp_path, provider)),
+            "--report",
+            str(report),
+            "--journal",
+            str(tmp_path / "j"),
+            *FAST,
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    got = read_report(report)
+    assert len(got) == len(rows)
+    by_tag = {r["tag"]: r for r in got.values()}
+    for i in range(len(regular)):
+        assert by_tag[f"r{i}"]["outcome"] == "linked", by_tag[f"r{i}"]
+    assert by_tag["pre"]["outcome"] == "already"
+    assert by_tag["fails"]["outcome"] == "failed"
+    assert by_tag["stuck"]["outcome"] == "unknown"
+    assert by_tag["unowned"]["outcome"] == "failed" and by_tag["unowned"]["reason"]
+    assert (
+        by_tag["tollfree"]["outcome"] == "rejected" and "toll_free" in by_tag["tollfree"]["reason"]
+    )
+    assert list(got) == sorted(got)  # input order
+    assert_no_number_changed_twice(sb)
+    counters = sb.counters()
+    assert counters["totals"]["faults"] > 0  # the faults really struck
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_unlink_through_faults_unlinks_and_treats_not_linked_as_already(
+    provider: str,
+    tmp_path: Path,
+    sandbox_factory: Callable[..., ThreadedSandbox],
+    no_retry_waits: None,
+) -> None:
+    sb = sandbox_factory(seed=3, faults=FAULTS)
+    linked = [f"+1312555{n:04d}" for n in range(150, 170)]  # pre-linked to alerts in the sandbox
+    rows = [f"{n},alerts" for n in linked] + ["+13125550101,alerts"]
+    src = write_csv(tmp_path / "cleanup.csv", "number,campaign_id", rows)
+    report = tmp_path / "out.csv"
+    result = run_cli(
+        sb,
+        provider,
+        [
+            "unlink",
+            str(src),
+            "--campaigns",
+            str(campaigns_file(tmp_path, provider)),
+            "--report",
+            str(report),
+            "--journal",
+            str(tmp_path / "j"),
+            *FAST,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    got = read_report(report)
+    outcomes = [r["outcome"] for r in got.values()]
+    assert outcomes[:-1] == ["unlinked"] * 20
+    assert outcomes[-1] == "already"
+    assert_no_number_changed_twice(sb)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_move_through_faults_never_leaves_a_number_in_two_campaigns(
+    provider: str,
+    tmp_path: Path,
+    sandbox_factory: Callable[..., ThreadedSandbox],
+    no_retry_waits: None,
+) -> None:
+    sb = sandbox_factory(seed=5, faults=FAULTS)
+    moving = [f"+1212555{n:04d}" for n in range(110, 130)]  # pre-linked to legacy
+    src = write_csv(tmp_path / "migration.csv", "number", moving)
+    report = tmp_path / "out.csv"
+    result = run_cli(
+        sb,
+        provider,
+        [
+            "move",
+            str(src),
+            "--campaigns",
+            str(campaigns_file(tmp_path, provider)),
+            "--from",
+            "legacy",
+            "--to",
+            "alerts",
+            "--report",
+            str(report),
+            "--journal",
+            str(tmp_path / "j"),
+            *FAST,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert [r["outcome"] for r in read_report(report).values()] == ["moved"] * 20
+    assert_no_number_changed_twice(sb)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_dry_run_plans_without_sending_anything_that_changes_state(
+    provider: str, tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    sb = sandbox_factory()
+    src = write_csv(
+        tmp_path / "in.csv", "number,campaign", ["+14155550100,marketing", "+14155550120,marketing"]
+    )
+    result = run_cli(
+        sb,
+        provider,
+        [
+            "link",
+            str(src),
+            "--campaigns",
+            str(campaigns_file(tmp_path, provider)),
+            "--dry-run",
+            *FAST,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Nothing was sent" in result.output
+    totals = sb.counters()["totals"]
+    assert all(
+        totals.get(k, 0) == 0 for k in ("link_accepted", "attach_accepted", "unlink_accepted")
+    )
+    assert not any(
+        k.endswith((".link", ".attach", ".unlink", ".detach")) for k in sb.counters()["endpoints"]
+    )
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_429_storm_pauses_every_sender_and_every_row_still_links(
+    provider: str,
+    tmp_path: Path,
+    sandbox_factory: Callable[..., ThreadedSandbox],
+    no_retry_waits: None,
+) -> None:
+    sb = sandbox_factory(faults={"burst_429_rate": 0.15, "burst_429_length": 4})
+    rows = [f"+1650555{n:04d},marketing" for n in range(100, 140)]
+    src = write_csv(tmp_path / "in.csv", "number,campaign", rows)
+    report = tmp_path / "out.csv"
+    result = run_cli(
+        sb,
+        provider,
+        [
+            "link",
+            str(src),
+            "--campaigns",
+            str(campaigns_file(tmp_path, provider)),
+            "--batch-size",
+            "5",
+            "--report",
+            str(report),
+            *FAST,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert {r["outcome"] for r in read_report(report).values()} == {"linked"}
+    sent_429 = sum(ep["status"].get("429", 0) for ep in sb.counters()["endpoints"].values())
+    assert sent_429 > 0
+    assert "429s: 0" not in result.output
+
+
+def test_status_is_read_only_and_reports_each_numbers_state(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    sb = sandbox_factory()
+    src = write_csv(
+        tmp_path / "in.csv", "number,campaign", ["+14155550100,marketing", "+14155550120,marketing"]
+    )
+    report = tmp_path / "status.json"
+    result = run_cli(
+        sb,
+        "plivo",
+        [
+            "status",
+            str(src),
+            "--campaigns",
+            str(campaigns_file(tmp_path, "plivo")),
+            "--report",
+            str(report),
+            *FAST,
+        ],
+    )
+    frame = pl.read_json(report)
+    assert frame.get_column("outcome").to_list() == ["linked", "unlinked"]
+    assert frame.get_column("provider_status").to_list()[0] == "COMPLETED"
+    assert result.exit_code == 0
+    assert sb.counters()["totals"].get("link_accepted", 0) == 0
+
+
+def test_tokens_never_reach_output_report_failures_or_journal(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox], no_retry_waits: None
+) -> None:
+    sb = sandbox_factory(faults={"error_5xx_rate": 0.2})
+    src = write_csv(
+        tmp_path / "in.csv", "number,campaign", ["+14155550120,marketing", "+14155550144,marketing"]
+    )
+    result = run_cli(
+        sb,
+        "plivo",
+        [
+            "link",
+            str(src),
+            "--campaigns",
+            str(campaigns_file(tmp_path, "plivo")),
+            "--report",
+            str(tmp_path / "r.csv"),
+            "--journal",
+            str(tmp_path / "j"),
+            "--failures",
+            str(tmp_path / "f.csv"),
+            *FAST,
+        ],
+    )
+    token = sb.plivo_auth_token
+    assert token not in result.output
+    for path in tmp_path.iterdir():
+        assert token.encode() not in path.read_bytes(), path
+
+
+def test_wrong_credentials_stop_the_run_with_exit_2_and_no_token_in_the_message(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    sb = sandbox_factory()
+    src = write_csv(tmp_path / "in.csv", "number,campaign", ["+14155550120,CUOGHIN"])
+    result = CliRunner().invoke(
+        main,
+        ["link", str(src), "--base-url", sb.base_url, *FAST],
+        env={"PLIVO_AUTH_ID": sb.plivo_auth_id, "PLIVO_AUTH_TOKEN": "wrong-secret-value"},
+    )
+    assert result.exit_code == 2
+    assert "refused the credentials" in result.output
+    assert "wrong-secret-value" not in result.output
+
+
+def test_unreachable_provider_exits_2(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "in.csv", "number,campaign", ["+14155550120,CUOGHIN"])
+    result = CliRunner().invoke(
+        main,
+        ["link", str(src), "--base-url", "http://127.0.0.1:9", "--attempts", "1", *FAST],
+        env={"PLIVO_AUTH_ID": "MASANDBOXAUTHID00001", "PLIVO_AUTH_TOKEN": "x"},
+    )
+    assert result.exit_code == 2, result.output
+    assert "cannot connect" in result.output
+
+
+def test_plain_http_to_a_remote_host_is_refused(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "in.csv", "number,campaign", ["+14155550120,CUOGHIN"])
+    result = CliRunner().invoke(
+        main,
+        ["link", str(src), "--base-url", "http://api.example.com", *FAST],
+        env={"PLIVO_AUTH_ID": "MASANDBOXAUTHID00001", "PLIVO_AUTH_TOKEN": "x"},
+    )
+    assert result.exit_code == 2
+    assert "refusing plain http" in result.output
+
+
+def test_missing_credentials_exit_2_with_a_hint(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "in.csv", "number,campaign", ["+14155550120,CUOGHIN"])
+    result = CliRunner().invoke(
+        main, ["link", str(src), *FAST], env={"PLIVO_AUTH_ID": "", "PLIVO_AUTH_TOKEN": ""}
+    )
+    assert result.exit_code == 2
+    assert "PLIVO_AUTH_TOKEN" in result.output
+
+
+def test_failures_file_feeds_the_next_run(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    sb = sandbox_factory()
+    src = write_csv(
+        tmp_path / "in.csv",
+        "number,campaign,store",
+        ["+14155550121,marketing,a", "+14155550142,marketing,b", "=HYPERLINK(1),marketing,c"],
+    )
+    cf = campaigns_file(tmp_path, "plivo")
+    failures = tmp_path / "f.csv"
+    result = run_cli(
+        sb,
+        "plivo",
+        [
+            "link",
+            str(src),
+            "--campaigns",
+            str(cf),
+            "--report",
+            str(tmp_path / "r.csv"),
+            "--failures",
+            str(failures),
+            "--journal",
+            str(tmp_path / "j"),
+            *FAST,
+        ],
+    )
+    assert result.exit_code == 1
+    text = (tmp_path / "r.csv").read_text()
+    assert "'=HYPERLINK(1)" in text  # neutralised for spreadsheets
+    again = run_cli(
+        sb,
+        "plivo",
+        [
+            "link",
+            str(failures),
+            "--campaigns",
+            str(cf),
+            "--report",
+            str(tmp_path / "r2.csv"),
+            "--journal",
+            str(tmp_path / "j2"),
+            *FAST,
+        ],
+    )
+    got = read_report(tmp_path / "r2.csv")
+    assert [r["store"] for r in got.values()] == ["b", "c"]
+    assert [r["previous_outcome"] for r in got.values()] == ["failed", "rejected"]
+    assert again.exit_code == 1
+
+
+def test_python_api_runs_a_job_against_the_in_process_sandbox(tmp_path: Path) -> None:
+    from bulk import JobSpec, run_job_sync
+
+    src = write_csv(
+        tmp_path / "in.csv", "number,campaign", ["+14155550122,CUOGHIN", "+14155550100,CUOGHIN"]
+    )
+    result = run_job_sync(
+        JobSpec(
+            command="link",
+            input=src,
+            sandbox=True,
+            poll_interval=0.3,
+            report=tmp_path / "r.parquet",
+            journal=tmp_path / "j",
+        )
+    )
+    assert result.exit_code == 0
+    assert result.counts["linked"] == 1 and result.counts["already"] == 1
+    frame = pl.read_parquet(tmp_path / "r.parquet")
+    assert frame.get_column("outcome").to_list() == ["linked", "already"]
