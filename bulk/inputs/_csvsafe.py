@@ -27,7 +27,7 @@ def neutralise_formula(value: str) -> str:
 def neutralise_formula_expr(expr: pl.Expr) -> pl.Expr:
     """The polars version of :func:`neutralise_formula` for a Utf8 expression (nulls stay null)."""
     risky = expr.str.contains(r"^[=+\-@\t\r]") & ~expr.str.contains(f"^{_NUMBER}$")
-    return pl.when(risky).then(pl.lit("'") + expr).otherwise(expr)
+    return pl.when(risky).then(expr.str.replace(r"^", "'")).otherwise(expr)
 
 
 def neutralise_frame(frame: pl.DataFrame) -> pl.DataFrame:
