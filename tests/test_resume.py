@@ -1,0 +1,120 @@
+"""Real runs in a subprocess, killed (SIGKILL) or interrupted (SIGINT) mid-way, then resumed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+
+from tests.conftest import ThreadedSandbox, write_csv
+
+NUMBERS = [f"+1206555{n:04d}" for n in range(100, 200)]
+
+
+def _command(sb: ThreadedSandbox, tmp_path: Path) -> list[str]:
+    src = write_csv(tmp_path / "in.csv", "number,campaign_id", [f"{n},CUOGHIN" for n in NUMBERS])
+    return [
+        sys.executable,
+        "-m",
+        "bulk",
+        "link",
+        str(src),
+        "--base-url",
+        sb.base_url,
+        "--rate",
+        "25",
+        "--batch-size",
+        "1",
+        "--concurrency",
+        "4",
+        "--poll-interval",
+        "0.3",
+        "--settle-timeout",
+        "20",
+        "--report",
+        str(tmp_path / "report.csv"),
+        "--journal",
+        str(tmp_path / "run.journal"),
+        "--yes",
+        "--quiet",
+    ]
+
+
+def _env(sb: ThreadedSandbox) -> dict[str, str]:
+    return {**os.environ, **sb.env("plivo")}
+
+
+def _journal_states(path: Path) -> dict[str, int]:
+    with sqlite3.connect(path) as db:
+        return dict(db.execute("SELECT state, count(*) FROM rows GROUP BY state").fetchall())
+
+
+def _wait_for_progress(path: Path, at_least: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if path.exists():
+            try:
+                states = _journal_states(path)
+            except sqlite3.Error:
+                states = {}
+            if sum(n for s, n in states.items() if s != "planned") >= at_least:
+                return
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        time.sleep(0.05)
+    raise AssertionError("the run made no progress")
+
+
+def _assert_complete(sb: ThreadedSandbox, tmp_path: Path) -> None:
+    report = pl.read_csv(tmp_path / "report.csv", infer_schema=False)
+    assert report.height == len(NUMBERS)
+    assert report.get_column("outcome").to_list() == ["linked"] * len(NUMBERS)
+    assert report.get_column("e164").to_list() == NUMBERS
+    for number in NUMBERS:
+        counters = sb.counters()["numbers"].get(number, {})
+        assert counters.get("link_accepted", 0) == 1, (number, counters)
+
+
+def test_sigkill_mid_run_then_resume_links_every_number_exactly_once(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    sb = sandbox_factory(settle_min=0.2, settle_max=0.8)
+    command = _command(sb, tmp_path)
+    proc = subprocess.Popen(
+        command, env=_env(sb), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    _wait_for_progress(tmp_path / "run.journal", 30, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    states = _journal_states(tmp_path / "run.journal")
+    assert states.get("planned", 0) > 0, states  # really killed mid-way
+    resumed = subprocess.run(command, env=_env(sb), cwd=tmp_path, capture_output=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stdout.decode() + resumed.stderr.decode()
+    _assert_complete(sb, tmp_path)
+
+
+def test_ctrl_c_exits_130_with_a_consistent_journal_and_a_report_then_resumes(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    sb = sandbox_factory(settle_min=0.2, settle_max=0.8)
+    command = _command(sb, tmp_path)
+    proc = subprocess.Popen(
+        command, env=_env(sb), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    _wait_for_progress(tmp_path / "run.journal", 20, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err.decode()
+    assert "resume" in err.decode()
+    partial = pl.read_csv(tmp_path / "report.csv", infer_schema=False)
+    assert partial.height == len(NUMBERS)  # every row, interrupted ones as unknown
+    assert "interrupted" in " ".join(r or "" for r in partial.get_column("reason").to_list())
+    resumed = subprocess.run(command, env=_env(sb), cwd=tmp_path, capture_output=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stdout.decode() + resumed.stderr.decode()
+    _assert_complete(sb, tmp_path)
