@@ -9,6 +9,7 @@ import pytest
 from bulk._errors import InputError
 from bulk.inputs import REASONS, Loaded, load_rows
 
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 CAMPAIGNS = "campaign_id,alias\nCUOGHIN,marketing\nCRIGC80,alerts\nCMIGOLD,legacy\n"
 
 
@@ -119,7 +120,8 @@ def test_move_to_the_same_campaign_is_same_campaign(tmp_path: Path) -> None:
 
 def test_exact_duplicate_keeps_the_first_and_names_it(tmp_path: Path) -> None:
     loaded = _load(
-        tmp_path, "number,campaign\n4155550100,alerts\n(415) 555-0100,Alerts\n+14155550100,CRIGC80\n"
+        tmp_path,
+        "number,campaign\n4155550100,alerts\n(415) 555-0100,Alerts\n+14155550100,CRIGC80\n",
     )
     assert _reasons(loaded) == [None, "duplicate", "duplicate"]
     assert loaded.frame["detail"].to_list()[1:] == ["duplicate of line 2", "duplicate of line 2"]
@@ -180,8 +182,8 @@ def test_summary_counts_reasons_campaigns_and_planned_actions(tmp_path: Path) ->
     assert REASONS["toll_free"] in text and "CUOGHIN (marketing)" in text
 
 
-def test_every_reason_in_the_frame_is_documented(tmp_path: Path) -> None:
-    loaded = load_rows("samples/onboarding.csv", campaigns_path="samples/campaigns.csv")
+def test_every_reason_in_the_frame_is_documented() -> None:
+    loaded = load_rows(SAMPLES / "onboarding.csv", campaigns_path=SAMPLES / "campaigns.csv")
     assert set(loaded.frame["reason"].drop_nulls()) <= set(REASONS)
 
 

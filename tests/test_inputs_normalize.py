@@ -194,10 +194,12 @@ def test_column_path_gives_the_same_answers_as_the_per_value_path() -> None:
         "+1-415-555-0100", "4155550100'", "++14155550100",
     ]  # fmt: skip
     values += [_random_nanp(rng) for _ in range(500)]
-    for regions, number_type in [(("US",), "either"), (("US", "CA"), "mobile"), (("CA",), "either")]:
+    for regions, number_type in [
+        (("US",), "either"),
+        (("US", "CA"), "mobile"),
+        (("CA",), "either"),
+    ]:
         column = normalize_numbers(pl.Series(values), regions=regions, number_type=number_type)
-        for value, e164, reason in zip(
-            values, column["e164"], column["reason"], strict=True
-        ):
+        for value, e164, reason in zip(values, column["e164"], column["reason"], strict=True):
             expected = normalize_number(value, regions=regions, number_type=number_type)
             assert (e164, reason) == (expected.e164, expected.reason), (value, regions)
