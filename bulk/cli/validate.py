@@ -50,6 +50,9 @@ def write_report(frame: pl.DataFrame, path: Path) -> None:
             frame.write_ndjson(temp)
         else:
             neutralise_frame(frame).write_csv(temp, include_bom=True)
+        umask = os.umask(0)
+        os.umask(umask)
+        temp.chmod(0o666 & ~umask)  # mkstemp creates 0600; give the report normal permissions
         temp.replace(path)
     finally:
         temp.unlink(missing_ok=True)
