@@ -15,7 +15,7 @@ from bulk._errors import (
 
 __version__ = "0.1.0"
 
-from bulk._job import JobResult, JobSpec, run_job, run_job_sync  # noqa: E402
+from bulk._job import JobResult, JobSpec, run_job, run_job_sync
 
 __all__ = [
     "AuthenticationError",
@@ -28,7 +28,7 @@ __all__ = [
     "JournalError",
     "ProviderError",
     "ProviderUnreachable",
+    "__version__",
     "run_job",
     "run_job_sync",
-    "__version__",
 ]

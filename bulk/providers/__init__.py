@@ -93,7 +93,8 @@ def _plivo_create(
 def _agentmessage_headers(creds: Credentials) -> Mapping[str, str]:
     if not creds.token:
         raise ConfigError(
-            "AgentMessage needs an API key: set AGENTMESSAGE_API_KEY (or --api-key), or use --sandbox"
+            "AgentMessage needs an API key: set AGENTMESSAGE_API_KEY (or --api-key), "
+            "or use --sandbox"
         )
     return {"Authorization": "Bearer " + creds.token.reveal(), "Accept": "application/json"}
 
