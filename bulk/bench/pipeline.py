@@ -1,0 +1,651 @@
+"""Benchmark the whole pipeline against the sandbox on loopback (not a test).
+
+    python -m bulk.bench.pipeline [--json bench-results.json] [--quick]
+
+Four sections, printed as a table and written as JSON:
+
+1. throughput: ``run_job`` links N numbers over 20 campaigns under Plivo's limit (300 requests
+   per 5 s sliding window), 20-50 ms latency, settle 1-3 s: wall time, requests by kind,
+   effective rate as a share of the limit, 429s, requests vs the fewest the plan needs;
+2. client overhead: HttpSender + PlivoProvider + an unlimited Meter against a sandbox with no
+   limit and no latency; requests/s and client CPU seconds per 1,000 requests;
+3. memory: peak RSS of a dry run (validate + plan) of 100,000 and 1,000,000 rows, each in a
+   fresh process;
+4. the SDK baseline: the official ``plivo`` SDK, one link + get-polling per number, sequential
+   and with 16 threads, against the same sandbox settings, and bulk on the same numbers.
+
+Every sandbox runs in its own process (``--serve-sandbox``), so the client's CPU is measured
+alone and the synchronous SDK never blocks the sandbox's event loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+#: Plivo's documented limit, the sandbox's default: 300 requests per 5 s
+LIMIT_REQUESTS = 300
+LIMIT_WINDOW = 5.0
+LIMIT_RATE = LIMIT_REQUESTS / LIMIT_WINDOW
+PAGE = 20
+AREA_CODES = ("415", "212", "312", "650", "206", "303", "617", "512", "305", "404", "702", "213")
+#: exchanges 220..999 without N11 and 555: 770 per area code, 10,000 lines each
+EXCHANGES = tuple(e for e in range(220, 1000) if e % 100 != 11 and e != 555)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Sizes and sandbox behaviour of one benchmark run."""
+
+    numbers: int = 10_000
+    campaigns: int = 20
+    latency_min: float = 0.020
+    latency_max: float = 0.050
+    settle_min: float = 1.0
+    settle_max: float = 3.0
+    #: > settle_max: one list round per campaign confirms every link of the campaign
+    poll_interval: float = 3.5
+    concurrency: int = 8
+    overhead_requests: int = 5_000
+    overhead_concurrency: int = 8
+    memory_rows: tuple[int, ...] = (100_000, 1_000_000)
+    sdk_sequential: int = 20
+    sdk_threaded: int = 320
+    sdk_threads: int = 16
+    sdk_poll: float = 1.0
+
+
+QUICK = Settings(
+    numbers=400,
+    settle_min=0.1,
+    settle_max=0.4,
+    poll_interval=0.5,
+    overhead_requests=400,
+    memory_rows=(2_000, 10_000),
+    sdk_sequential=4,
+    sdk_threaded=32,
+    sdk_poll=0.2,
+)
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+
+def campaign_ids(count: int) -> list[str]:
+    return [f"CBEN{i:03d}" for i in range(count)]
+
+
+def number(i: int) -> str:
+    """The i-th distinct valid US number (E.164)."""
+    line = i % 10_000
+    exchange = EXCHANGES[(i // 10_000) % len(EXCHANGES)]
+    area = AREA_CODES[i // (10_000 * len(EXCHANGES))]
+    return f"+1{area}{exchange}{line:04d}"
+
+
+def write_inputs(folder: Path, rows: int, campaigns: Sequence[str], stem: str) -> Path:
+    """``number,campaign`` rows, campaigns round-robin (by alias), written in chunks."""
+    path = folder / f"{stem}.csv"
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("number,campaign\n")
+        chunk: list[str] = []
+        for i in range(rows):
+            chunk.append(f"{number(i)[2:]},c{i % len(campaigns)}\n")
+            if len(chunk) >= 50_000:
+                out.write("".join(chunk))
+                chunk.clear()
+        out.write("".join(chunk))
+    return path
+
+
+def write_campaigns(folder: Path, campaigns: Sequence[str]) -> Path:
+    path = folder / "campaigns.csv"
+    lines = ["campaign_id,alias", *(f"{cid},c{i}" for i, cid in enumerate(campaigns))]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_state(folder: Path, campaigns: Sequence[str]) -> Path:
+    """A sandbox state file: these Plivo campaigns, all ACTIVE and empty."""
+    path = folder / "state.json"
+    data = {
+        "plivo": {
+            "campaigns": [
+                {"campaign_id": cid, "alias": f"c{i}", "usecase": "MIXED"}
+                for i, cid in enumerate(campaigns)
+            ]
+        }
+    }
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def fewest_requests(per_campaign: Sequence[int], batch: int, existing: int = 0) -> int:
+    """Campaign checks + initial list pages + link batches + one list round, per campaign."""
+    total = 0
+    for n in per_campaign:
+        if n == 0:
+            continue
+        total += 1 + max(1, math.ceil(existing / PAGE)) + math.ceil(n / batch)
+        total += math.ceil((existing + n) / PAGE)
+    return total
+
+
+def split(rows: int, campaigns: int) -> list[int]:
+    return [rows // campaigns + (1 if i < rows % campaigns else 0) for i in range(campaigns)]
+
+
+# --- the sandbox in its own process -----------------------------------------------------------
+
+
+def _serve(config_json: str) -> int:
+    """Child process: serve a sandbox, print ``READY url auth_id token``, stop on stdin EOF."""
+    from bulk.sandbox import FaultConfig, SandboxConfig, run_sandbox
+
+    options = json.loads(config_json)
+    faults = FaultConfig(**options.pop("faults", {}))
+    if options.get("state_file"):
+        options["state_file"] = Path(options["state_file"])
+    config = SandboxConfig(faults=faults, **options)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+
+        def wait_for_eof() -> None:
+            sys.stdin.read()
+            loop.call_soon_threadsafe(stop.set)
+
+        threading.Thread(target=wait_for_eof, daemon=True).start()
+        async with run_sandbox(config) as sb:
+            print(f"READY {sb.base_url} {sb.plivo_auth_id} {sb.plivo_auth_token}", flush=True)
+            await stop.wait()
+
+    asyncio.run(main())
+    return 0
+
+
+@dataclass(slots=True)
+class RemoteSandbox:
+    base_url: str
+    auth_id: str
+    token: str
+    pid: int
+
+    def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"{self.base_url}/_sandbox/{path}",
+            data=data,
+            method="POST" if data is not None else "GET",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+
+    def reset(self) -> None:
+        self.admin("reset", {})
+
+    def totals(self) -> dict[str, Any]:
+        counters = self.admin("counters")
+        totals: dict[str, Any] = counters["totals"]
+        return totals
+
+
+@contextmanager
+def sandbox_process(**options: Any) -> Iterator[RemoteSandbox]:
+    """A sandbox in a child process on a free loopback port."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bulk.bench.pipeline", "--serve-sandbox", json.dumps(options)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().split()
+        if not line or line[0] != "READY":
+            raise RuntimeError(f"the sandbox process did not start: {line!r}")
+        yield RemoteSandbox(line[1], line[2], line[3], process.pid)
+    finally:
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            process.terminate()
+            process.wait(timeout=10)
+
+
+# --- 1. throughput (and bulk on the SDK's numbers) ---------------------------------------------
+
+
+def run_bulk(
+    sb: RemoteSandbox, folder: Path, s: Settings, rows: int, stem: str
+) -> dict[str, Any]:
+    """``run_job`` on ``rows`` numbers round-robin over the campaigns; the sandbox is reset."""
+    from bulk import JobSpec, run_job
+
+    campaigns = campaign_ids(s.campaigns)
+    source = write_inputs(folder, rows, campaigns, stem)
+    sb.reset()
+    spec = JobSpec(
+        command="link",
+        input=source,
+        campaigns=folder / "campaigns.csv",
+        base_url=sb.base_url,
+        account=sb.auth_id,
+        token=sb.token,
+        concurrency=s.concurrency,
+        poll_interval=s.poll_interval,
+        settle_timeout=60.0,
+        report=folder / f"{stem}.report.csv",
+        journal=folder / f"{stem}.journal",
+    )
+    cpu = time.process_time()
+    started = time.perf_counter()
+    result = asyncio.run(run_job(spec))
+    wall = time.perf_counter() - started
+    cpu = time.process_time() - cpu
+    stats = result.stats
+    from bulk.providers.plivo import DEFAULT_BATCH_SIZE
+
+    fewest = fewest_requests(split(rows, s.campaigns), DEFAULT_BATCH_SIZE)
+    rate = stats.effective_rate()
+    server = sb.totals()
+    return {
+        "numbers": rows,
+        "campaigns": min(rows, s.campaigns),
+        "wall_s": wall,
+        "client_cpu_s": cpu,
+        "requests": dict(sorted(stats.requests.items())),
+        "requests_total": stats.total,
+        "fewest_requests": fewest,
+        "requests_vs_fewest": stats.total / fewest if fewest else 0.0,
+        "active_s": (stats.last_at or 0.0) - (stats.first_at or 0.0),
+        "effective_rate": rate,
+        "share_of_limit": rate / LIMIT_RATE,
+        "rate_limited": stats.rate_limited,
+        "retries": stats.retries,
+        "transport_errors": stats.transport_errors,
+        "server_requests": server["requests"],
+        "server_rate_limited": server["rate_limited"],
+        "outcomes": result.counts,
+        "linked": result.counts.get("linked", 0),
+        "errors_total": sum(
+            n for o, n in result.counts.items() if o not in ("linked", "already")
+        ),
+    }
+
+
+# --- 2. client overhead -----------------------------------------------------------------------
+
+
+async def _overhead(base_url: str, auth_id: str, token: str, kind: str, n: int, conc: int
+                    ) -> dict[str, Any]:
+    import aiohttp
+
+    from bulk.engine import HttpSender, Meter
+    from bulk.providers import Credentials, Secret, entry
+    from bulk.providers.plivo import PlivoProvider, classify, get_request, list_request
+
+    creds = Credentials(auth_id, Secret(token))
+    headers = entry("plivo").headers(creds)
+    connector = aiohttp.TCPConnector(limit=conc + 4)
+    async with aiohttp.ClientSession(connector=connector, raise_for_status=False) as session:
+        sender = HttpSender(session, base_url, Meter(None, conc), headers=headers,
+                            provider="plivo")
+        PlivoProvider(sender, auth_id)  # built as run_job builds it (no request)
+        # CMIGOLD holds 20 settled numbers in the default state: full pages, real bodies
+        requests = {
+            "get": get_request(auth_id, "CMIGOLD", "+12125550110"),
+            "list": list_request(auth_id, "CMIGOLD", 0),
+        }
+        request = requests[kind]
+        remaining = n
+        statuses: dict[int, int] = {}
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                verdict = await sender(request, classify)
+                statuses[verdict.status] = statuses.get(verdict.status, 0) + 1
+
+        # warm up the connection pool outside the measurement
+        await asyncio.gather(*(sender(request, classify) for _ in range(conc)))
+        cpu = time.process_time()
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(conc)))
+        wall = time.perf_counter() - started
+        cpu = time.process_time() - cpu
+    return {
+        "kind": kind,
+        "requests": n,
+        "concurrency": conc,
+        "wall_s": wall,
+        "requests_per_s": n / wall,
+        "client_cpu_s": cpu,
+        "cpu_s_per_1000": cpu / n * 1000,
+        "requests_per_cpu_s": n / cpu if cpu else 0.0,
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+    }
+
+
+def bench_overhead(s: Settings) -> list[dict[str, Any]]:
+    out = []
+    with sandbox_process(plivo_rate_limit=0, settle_min=0.0, settle_max=0.0) as sb:
+        for kind in ("get", "list"):
+            out.append(
+                asyncio.run(
+                    _overhead(sb.base_url, sb.auth_id, sb.token, kind, s.overhead_requests,
+                              s.overhead_concurrency)
+                )
+            )
+    return out
+
+
+# --- 3. memory --------------------------------------------------------------------------------
+
+
+def _peak_rss_mib() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    if sys.platform == "darwin":  # pragma: no cover
+        peak //= 1024
+    return float(peak) / 1024.0
+
+
+def _memory_child(options_json: str) -> int:
+    """Child process: a dry run of ``input``; prints its own peak RSS as JSON."""
+    o = json.loads(options_json)
+    baseline = _peak_rss_mib()
+    from bulk import JobSpec, run_job
+
+    imported = _peak_rss_mib()
+    spec = JobSpec(
+        command="link",
+        input=Path(o["input"]),
+        campaigns=Path(o["campaigns"]),
+        base_url=o["base_url"],
+        account=o["auth_id"],
+        token=o["token"],
+        dry_run=True,
+    )
+    started = time.perf_counter()
+    result = asyncio.run(run_job(spec))
+    print(
+        json.dumps(
+            {
+                "rows": result.rows,
+                "wall_s": time.perf_counter() - started,
+                "peak_rss_mib": _peak_rss_mib(),
+                "rss_after_imports_mib": imported,
+                "rss_at_start_mib": baseline,
+                "requests": result.stats.total,
+                "planned_links": sum(len(v) for v in result.plan.to_link.values())
+                if result.plan
+                else 0,
+                "rejected": result.counts.get("rejected", 0),
+            }
+        )
+    )
+    return 0
+
+
+def bench_memory(folder: Path, s: Settings, sb: RemoteSandbox) -> list[dict[str, Any]]:
+    out = []
+    campaigns = campaign_ids(s.campaigns)
+    for rows in s.memory_rows:
+        source = write_inputs(folder, rows, campaigns, f"memory-{rows}")
+        sb.reset()
+        options = {
+            "input": str(source),
+            "campaigns": str(folder / "campaigns.csv"),
+            "base_url": sb.base_url,
+            "auth_id": sb.auth_id,
+            "token": sb.token,
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "bulk.bench.pipeline", "--memory-child", json.dumps(options)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=900,
+        )
+        record: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        record["input_mb"] = source.stat().st_size / 1e6
+        source.unlink()
+        out.append(record)
+    return out
+
+
+# --- 4. the SDK baseline ----------------------------------------------------------------------
+
+
+def bench_sdk(sb: RemoteSandbox, folder: Path, s: Settings) -> dict[str, Any]:
+    from bulk.bench._sdk_baseline import run_sdk
+
+    campaigns = campaign_ids(s.campaigns)
+    out: dict[str, Any] = {}
+    for name, n, threads in (
+        ("sequential", s.sdk_sequential, 1),
+        ("threaded", s.sdk_threaded, s.sdk_threads),
+    ):
+        sb.reset()
+        work = [(campaigns[i % len(campaigns)], number(i)) for i in range(n)]
+        sdk = run_sdk(sb.base_url, sb.auth_id, sb.token, work, threads=threads, poll=s.sdk_poll)
+        sdk["server_rate_limited"] = sb.totals()["rate_limited"]
+        bulk = run_bulk(sb, folder, s, n, f"sdk-{name}")
+        ratios = {
+            key: (sdk[key] / bulk[key] if bulk[key] else None)
+            for key in ("wall_s", "requests_total", "client_cpu_s")
+        }
+        ratios["errors_total"] = (
+            sdk["errors_total"] / bulk["errors_total"] if bulk["errors_total"] else None
+        )
+        out[name] = {"sdk": sdk, "bulk": bulk, "sdk_over_bulk": ratios}
+    return out
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def aims(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    t = results["throughput"]
+    overhead = results["overhead"]
+    memory = results["memory"]
+    biggest = max(memory, key=lambda m: m["rows"]) if memory else None
+    worst_cpu = min(o["requests_per_cpu_s"] for o in overhead) if overhead else 0.0
+    return {
+        "share_of_limit >= 95%": {"value": t["share_of_limit"], "met": t["share_of_limit"] >= 0.95},
+        "no 429 after the first pause": {
+            "value": t["rate_limited"],
+            "met": t["rate_limited"] <= 1,
+        },
+        "requests <= 1.1 x fewest": {
+            "value": t["requests_vs_fewest"],
+            "met": t["requests_vs_fewest"] <= 1.1,
+        },
+        "client >= 2,000 requests per CPU-second": {"value": worst_cpu, "met": worst_cpu >= 2000},
+        "peak RSS < 1 GB at the largest size": {
+            "value": biggest["peak_rss_mib"] if biggest else None,
+            "rows": biggest["rows"] if biggest else None,
+            "met": bool(biggest and biggest["peak_rss_mib"] < 1000),
+        },
+    }
+
+
+def _fmt_requests(requests: dict[str, int]) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(requests.items()))
+
+
+def render(results: dict[str, Any]) -> str:
+    lines: list[str] = []
+    add = lines.append
+    cfg = results["settings"]
+    t = results["throughput"]
+    add(
+        f"bulk pipeline benchmark ({'quick' if results['quick'] else 'full'}); sandbox: "
+        f"{LIMIT_REQUESTS} req/{LIMIT_WINDOW:g} s, latency {cfg['latency_min'] * 1000:.0f}-"
+        f"{cfg['latency_max'] * 1000:.0f} ms, settle {cfg['settle_min']:g}-{cfg['settle_max']:g} s,"
+        f" poll interval {cfg['poll_interval']:g} s"
+    )
+    add("")
+    add(f"1. throughput: {t['numbers']:,} numbers over {t['campaigns']} campaigns (run_job)")
+    rows = [
+        ("wall time", f"{t['wall_s']:.1f} s"),
+        ("requests", f"{t['requests_total']} ({_fmt_requests(t['requests'])})"),
+        ("fewest the plan needs", f"{t['fewest_requests']}  -> x{t['requests_vs_fewest']:.3f}"),
+        (
+            "effective rate",
+            f"{t['effective_rate']:.1f} req/s over {t['active_s']:.1f} s = "
+            f"{t['share_of_limit'] * 100:.1f} % of {LIMIT_RATE:g}/s",
+        ),
+        ("429s received", f"{t['rate_limited']} (sandbox counted {t['server_rate_limited']})"),
+        ("retries / transport errors", f"{t['retries']} / {t['transport_errors']}"),
+        ("outcomes", ", ".join(f"{k} {v}" for k, v in t["outcomes"].items() if v)),
+        ("client CPU", f"{t['client_cpu_s']:.1f} s"),
+    ]
+    lines += [f"   {k:<28} {v}" for k, v in rows]
+    add("")
+    add("2. client overhead (no limit, no latency; sandbox in another process)")
+    add(f"   {'kind':<6} {'requests':>8} {'conc':>4} {'req/s wall':>11} {'CPU s/1000':>11}"
+        f" {'req/CPU-s':>10}")
+    for o in results["overhead"]:
+        add(
+            f"   {o['kind']:<6} {o['requests']:>8} {o['concurrency']:>4} "
+            f"{o['requests_per_s']:>11.0f} {o['cpu_s_per_1000']:>11.3f} "
+            f"{o['requests_per_cpu_s']:>10.0f}"
+        )
+    add("")
+    add("3. memory: dry run (validate + plan), fresh process each")
+    add(f"   {'rows':>10} {'input MB':>9} {'wall s':>7} {'peak RSS MiB':>13} {'after imports':>14}"
+        f" {'requests':>9}")
+    for m in results["memory"]:
+        add(
+            f"   {m['rows']:>10,} {m['input_mb']:>9.1f} {m['wall_s']:>7.1f} "
+            f"{m['peak_rss_mib']:>13.0f} {m['rss_after_imports_mib']:>14.0f} {m['requests']:>9}"
+        )
+    add("")
+    add(f"4. the official plivo SDK (link one number, get_number every {cfg['sdk_poll']:g} s until "
+        "settled) vs bulk on the same numbers")
+    add(f"   {'run':<22} {'numbers':>7} {'wall s':>8} {'requests':>9} {'429s':>5} {'errors':>7}"
+        f" {'linked':>7} {'CPU s':>6}")
+    for name, r in results["sdk"].items():
+        for who in ("sdk", "bulk"):
+            x = r[who]
+            label = f"{who} {name}" + (f" ({x['threads']} threads)" if who == "sdk" and
+                                        x["threads"] > 1 else "")
+            add(
+                f"   {label:<22} {x['numbers']:>7} {x['wall_s']:>8.1f} {x['requests_total']:>9} "
+                f"{x['rate_limited']:>5} {x['errors_total']:>7} {x['linked']:>7} "
+                f"{x['client_cpu_s']:>6.2f}"
+            )
+        ratio = r["sdk_over_bulk"]
+        parts = []
+        for key, label in (
+            ("wall_s", "wall"),
+            ("requests_total", "requests"),
+            ("client_cpu_s", "CPU"),
+            ("errors_total", "errors"),
+        ):
+            value = ratio[key]
+            parts.append(f"{label} x{value:.2f}" if value is not None else f"{label} n/a")
+        add(f"   {'sdk / bulk':<22} " + ", ".join(parts))
+    add("")
+    add("aims")
+    for name, a in results["aims"].items():
+        value = a["value"]
+        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+        add(f"   {'met ' if a['met'] else 'MISS'}  {name:<42} {shown}")
+    return "\n".join(lines)
+
+
+def run(s: Settings, quick: bool) -> dict[str, Any]:
+    folder = Path(tempfile.mkdtemp(prefix="bulk-bench-pipeline-"))
+    campaigns = campaign_ids(s.campaigns)
+    write_campaigns(folder, campaigns)
+    state = write_state(folder, campaigns)
+    sandbox = {
+        "settle_min": s.settle_min,
+        "settle_max": s.settle_max,
+        "plivo_rate_limit": LIMIT_REQUESTS,
+        "plivo_rate_window": LIMIT_WINDOW,
+        "state_file": str(state),
+        "faults": {"latency_min": s.latency_min, "latency_max": s.latency_max},
+    }
+    results: dict[str, Any] = {"quick": quick, "settings": asdict(s), "sandbox": sandbox}
+    with sandbox_process(**sandbox) as sb:
+        progress(f"throughput: {s.numbers:,} numbers")
+        results["throughput"] = run_bulk(sb, folder, s, s.numbers, "throughput")
+        progress("memory: " + ", ".join(f"{n:,}" for n in s.memory_rows) + " rows")
+        results["memory"] = bench_memory(folder, s, sb)
+        progress(f"SDK baseline: {s.sdk_sequential} sequential, {s.sdk_threaded} threaded")
+        results["sdk"] = bench_sdk(sb, folder, s)
+    progress(f"client overhead: {s.overhead_requests:,} requests per kind")
+    results["overhead"] = bench_overhead(s)
+    results["aims"] = aims(results)
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
+    return results
+
+
+def progress(text: str) -> None:
+    print(f"... {text}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bulk.bench.pipeline", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", type=Path, default=Path("bench-results.json"),
+                        help="where to write the results [default: bench-results.json]")
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
+    parser.add_argument("--numbers", type=int, help="throughput run size")
+    parser.add_argument("--sdk-sequential", type=int, help="numbers for the sequential SDK run")
+    parser.add_argument("--sdk-threaded", type=int, help="numbers for the threaded SDK run")
+    parser.add_argument("--serve-sandbox", help=argparse.SUPPRESS)
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_sandbox:
+        return _serve(args.serve_sandbox)
+    if args.memory_child:
+        return _memory_child(args.memory_child)
+    s = QUICK if args.quick else Settings()
+    changes = {
+        k: v
+        for k, v in (
+            ("numbers", args.numbers),
+            ("sdk_sequential", args.sdk_sequential),
+            ("sdk_threaded", args.sdk_threaded),
+        )
+        if v is not None
+    }
+    if changes:
+        s = Settings(**{**asdict(s), **changes})
+    results = run(s, args.quick)
+    print(render(results))
+    args.json.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    print(f"\nwrote {args.json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+__all__ = ["QUICK", "Settings", "main", "number", "run"]
