@@ -155,9 +155,16 @@ async def _endpoint(spec: JobSpec) -> AsyncIterator[tuple[str, Credentials, dict
 
 
 async def run_job(
-    spec: JobSpec, *, on_progress: Callable[[int, int], None] | None = None
+    spec: JobSpec,
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+    on_plan: Callable[[Plan], bool] | None = None,
 ) -> JobResult:
-    """Run one job to the end (async). Raises :class:`bulk.BulkError` when it cannot start."""
+    """Run one job to the end (async). Raises :class:`bulk.BulkError` when it cannot start.
+
+    ``on_progress(done, total)`` is called as rows settle; ``on_plan(plan)`` once the plan is
+    known and before anything is sent (return False to stop there).
+    """
     started = time.monotonic()
     if spec.command not in COMMANDS:
         raise ConfigError(f"unknown command {spec.command!r}")
@@ -229,6 +236,10 @@ async def run_job(
                 plan = await engine.plan()
                 progress()
                 interrupted = False
+                if on_plan is not None and not spec.dry_run:
+                    # in a worker thread: the callback may prompt on the terminal
+                    if not await anyio.to_thread.run_sync(on_plan, plan):
+                        raise ConfigError("not confirmed: nothing was sent")
                 if not spec.dry_run:
                     try:
                         await engine.execute(plan)

@@ -97,6 +97,7 @@ def sandbox_factory() -> Iterator[Callable[..., ThreadedSandbox]]:
         config = SandboxConfig(
             settle_min=kwargs.pop("settle_min", 0.05),
             settle_max=kwargs.pop("settle_max", 0.3),
+            agentmessage_rate_limit=kwargs.pop("agentmessage_rate_limit", 1000),
             faults=FaultConfig(**faults) if isinstance(faults, dict) else (faults or FaultConfig()),
             **kwargs,
         )

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from bulk.cli import main
 from tests.conftest import ThreadedSandbox, write_csv
 
-PROVIDERS = ["plivo"]
+PROVIDERS = ["plivo", "agentmessage"]
 CAMPAIGNS = {
     "plivo": {"marketing": "CUOGHIN", "alerts": "CRIGC80", "legacy": "CMIGOLD"},
     "agentmessage": {
@@ -61,9 +61,11 @@ def campaigns_file(tmp_path: Path, provider: str) -> Path:
 
 def run_cli(sb: ThreadedSandbox, provider: str, args: list[str]) -> Any:
     runner = CliRunner()
+    # AgentMessage's default rate is a conservative 9.5/s; the test sandbox allows more
+    rate = ["--rate", "60"] if provider == "agentmessage" and "--rate" not in args else []
     return runner.invoke(
         main,
-        [*args, "--provider", provider, "--base-url", sb.base_url],
+        [*args, *rate, "--provider", provider, "--base-url", sb.base_url],
         env=sb.env(provider),
         catch_exceptions=False,
     )
@@ -241,8 +243,12 @@ def test_429_storm_pauses_every_sender_and_every_row_still_links(
     sandbox_factory: Callable[..., ThreadedSandbox],
     no_retry_waits: None,
 ) -> None:
-    sb = sandbox_factory(faults={"burst_429_rate": 0.15, "burst_429_length": 4})
-    rows = [f"+1650555{n:04d},marketing" for n in range(100, 140)]
+    # AgentMessage answers 429 with Retry-After (whole seconds): fewer, shorter storms
+    burst = {"burst_429_rate": 0.3, "burst_429_length": 3}
+    if provider == "agentmessage":
+        burst = {"burst_429_rate": 0.08, "burst_429_length": 2}
+    sb = sandbox_factory(seed=2, faults=burst)
+    rows = [f"+1650555{n:04d},marketing" for n in range(100, 124)]
     src = write_csv(tmp_path / "in.csv", "number,campaign", rows)
     report = tmp_path / "out.csv"
     result = run_cli(
@@ -295,8 +301,12 @@ def test_status_is_read_only_and_reports_each_numbers_state(
     assert sb.counters()["totals"].get("link_accepted", 0) == 0
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_tokens_never_reach_output_report_failures_or_journal(
-    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox], no_retry_waits: None
+    provider: str,
+    tmp_path: Path,
+    sandbox_factory: Callable[..., ThreadedSandbox],
+    no_retry_waits: None,
 ) -> None:
     sb = sandbox_factory(faults={"error_5xx_rate": 0.2})
     src = write_csv(
@@ -304,12 +314,12 @@ def test_tokens_never_reach_output_report_failures_or_journal(
     )
     result = run_cli(
         sb,
-        "plivo",
+        provider,
         [
             "link",
             str(src),
             "--campaigns",
-            str(campaigns_file(tmp_path, "plivo")),
+            str(campaigns_file(tmp_path, provider)),
             "--report",
             str(tmp_path / "r.csv"),
             "--journal",
@@ -319,7 +329,8 @@ def test_tokens_never_reach_output_report_failures_or_journal(
             *FAST,
         ],
     )
-    token = sb.plivo_auth_token
+    token = sb.plivo_auth_token if provider == "plivo" else sb.agentmessage_api_key
+    assert result.exit_code == 1, result.output
     assert token not in result.output
     for path in tmp_path.iterdir():
         assert token.encode() not in path.read_bytes(), path

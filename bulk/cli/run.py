@@ -16,6 +16,7 @@ from rich.table import Table
 
 from bulk._errors import BulkError
 from bulk._job import JobResult, JobSpec, default_paths, run_job
+from bulk.engine import Plan
 from bulk.providers import REGISTRY
 
 EXIT_INTERRUPTED = 130
@@ -216,14 +217,6 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool) -> None:
     err = Console(stderr=True)
     out = Console()
     stamina.instrumentation.set_on_retry_hooks([])  # bulk counts retries itself; no log spam
-    if not (yes or spec.dry_run or spec.sandbox) and sys.stdin.isatty():
-        report, _, journal = default_paths(spec)
-        click.confirm(
-            f"Send {spec.command} requests to {spec.provider} for {spec.input}? "
-            f"(report {report}, journal {journal}; --dry-run shows the plan first)",
-            abort=True,
-            err=True,
-        )
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -238,9 +231,19 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool) -> None:
     def on_progress(done: int, total: int) -> None:
         progress.update(task, completed=done, total=total)
 
+    ask = not (yes or spec.dry_run or spec.sandbox) and sys.stdin.isatty()
+
+    def on_plan(plan: Plan) -> bool:
+        progress.stop()
+        err.print(_plan_text(spec, plan))
+        if ask and not click.confirm("Send these requests?", default=False, err=True):
+            return False
+        progress.start()
+        return True
+
     try:
         with progress:
-            result = anyio.run(_call, spec, on_progress, backend="asyncio")
+            result = anyio.run(_call, spec, on_progress, on_plan, backend="asyncio")
     except KeyboardInterrupt:
         report, _, journal = default_paths(spec)
         err.print(
@@ -255,8 +258,21 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool) -> None:
     sys.exit(result.exit_code)
 
 
-async def _call(spec: JobSpec, on_progress: Callable[[int, int], None]) -> JobResult:
-    return await run_job(spec, on_progress=on_progress)
+async def _call(
+    spec: JobSpec, on_progress: Callable[[int, int], None], on_plan: Callable[[Plan], bool]
+) -> JobResult:
+    return await run_job(spec, on_progress=on_progress, on_plan=on_plan)
+
+
+def _plan_text(spec: JobSpec, plan: Plan) -> str:
+    batch = spec.batch_size or REGISTRY[spec.provider].default_batch
+    linking = sum(len(v) for v in plan.to_link.values())
+    return (
+        f"Plan: {plan.link_requests(batch)} link requests for {linking} numbers in "
+        f"{len(plan.to_link)} campaigns, {len(plan.to_unlink)} unlinks, "
+        f"{len(plan.to_release)} two-step moves; {plan.already} already in place, "
+        f"{plan.adopted} already in progress, {plan.unusable} not possible."
+    )
 
 
 def _summary(out: Console, spec: JobSpec, result: JobResult) -> None:
@@ -272,13 +288,7 @@ def _summary(out: Console, spec: JobSpec, result: JobResult) -> None:
     out.print(table)
     plan = result.plan
     if plan is not None and spec.dry_run:
-        batch = spec.batch_size or REGISTRY[spec.provider].default_batch
-        out.print(
-            f"Plan: {plan.link_requests(batch)} link requests for "
-            f"{sum(len(v) for v in plan.to_link.values())} numbers, {len(plan.to_unlink)} unlinks, "
-            f"{len(plan.to_release)} two-step moves; {plan.already} already in place, "
-            f"{plan.unusable} not possible. Nothing was sent."
-        )
+        out.print(_plan_text(spec, plan) + " Nothing was sent (dry run).")
     stats = result.stats
     by_kind = ", ".join(f"{k} {v}" for k, v in sorted(stats.requests.items()))
     out.print(
