@@ -41,7 +41,7 @@ def _error_kind(exc: BaseException) -> str:
 
 def point_sdk_at(base_url: str) -> None:
     """The SDK builds every URL from this module constant (read by ``RestClient()``)."""
-    plivo.rest.client.PLIVO_API_BASE_URI = f"{base_url}/v1/Account"  # type: ignore[attr-defined]
+    plivo.rest.client.PLIVO_API_BASE_URI = f"{base_url}/v1/Account"
 
 
 def _one(
