@@ -454,3 +454,37 @@ def test_python_api_runs_a_job_against_the_in_process_sandbox(tmp_path: Path) ->
     assert result.counts["linked"] == 1 and result.counts["already"] == 1
     frame = pl.read_parquet(tmp_path / "r.parquet")
     assert frame.get_column("outcome").to_list() == ["linked", "already"]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_number_in_another_campaign_is_neither_linked_away_nor_moved_from_the_wrong_one(
+    provider: str, tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    sb = sandbox_factory()
+    # +12125550110 and +12125550111 sit in "legacy" in the sandbox's default state
+    rows = ["+12125550110,marketing,link,", "+12125550111,marketing,move,alerts"]
+    src = write_csv(tmp_path / "in.csv", "number,campaign,action,from_campaign", rows)
+    report = tmp_path / "out.csv"
+    result = run_cli(
+        sb,
+        provider,
+        [
+            "apply",
+            str(src),
+            "--campaigns",
+            str(campaigns_file(tmp_path, provider)),
+            "--report",
+            str(report),
+            *FAST,
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    got = list(read_report(report).values())
+    assert [r["outcome"] for r in got] == ["failed", "failed"]
+    legacy = CAMPAIGNS[provider]["legacy"]
+    if provider == "agentmessage":
+        assert f"in campaign {legacy}" in got[0]["reason"]
+        assert "not in" in got[1]["reason"]
+    for number in ("+12125550110", "+12125550111"):
+        counters = sb.counters()["numbers"].get(number, {})
+        assert counters.get("link_accepted", 0) == counters.get("attach_accepted", 0) == 0

@@ -125,7 +125,6 @@ class Engine:
             if problem is not None:
                 if row.state in (State.PLANNED, State.RELEASED):
                     changes.append(Change(row.line, Event.PLAN_FAIL, reason=problem))
-                    plan.unusable += 1
                     continue
             changes.extend(self._plan_row(row, plan))
         self.journal.apply(changes)
@@ -141,6 +140,7 @@ class Engine:
                 plan.to_release.append(row.line)
         plan.already = sum(1 for r in self.journal.rows.values() if r.state is State.ALREADY)
         plan.adopted = sum(1 for c in changes if c.event is Event.ADOPT)
+        plan.unusable = sum(1 for c in changes if c.event is Event.PLAN_FAIL)
         return plan
 
     def _plan_problem(
@@ -188,6 +188,9 @@ class Engine:
             return [Change(row.line, Event.REQUEUE)]
         if row.state is not State.PLANNED:
             return []  # SUBMITTED / RELEASE_SUBMITTED: the poller; RELEASED: the senders
+        elsewhere = self._elsewhere(row)
+        if elsewhere is not None:
+            return [Change(row.line, Event.PLAN_FAIL, reason=elsewhere)]
         if row.action == "unlink":
             if target.settlement is Settlement.ABSENT:
                 return [Change(row.line, Event.ALREADY, reason=f"not linked to {row.campaign_id}")]
@@ -221,6 +224,28 @@ class Engine:
                 )
             ]
         return []
+
+    def _elsewhere(self, row: RowRecord) -> str | None:
+        """A reason to refuse a row whose number sits in a campaign the row does not name.
+
+        Only for providers that know each number's campaign (AgentMessage): there an attach
+        replaces the old campaign, so a plain link would silently move the number, and a
+        one-step move would take it out of a campaign the file never mentioned. (Plivo
+        refuses such a link itself; its two-step move checks the old campaign's list.)
+        """
+        if not self.provider.knows_current_campaign or row.action == "unlink":
+            return None
+        current = self.provider.current_campaign(str(row.e164))
+        if current is None or current == row.campaign_id:
+            return None
+        if row.action == "link":
+            return (
+                f"in campaign {current}: linking would move it out of that campaign; "
+                f"use move (from {current}) if that is intended"
+            )
+        if row.from_campaign and current != row.from_campaign:
+            return f"in campaign {current}, not in {row.from_campaign}: not moved"
+        return None
 
     # --- execution --------------------------------------------------------------------------
 

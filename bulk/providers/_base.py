@@ -136,6 +136,12 @@ class Provider(Protocol):
     documented_rate: tuple[int, float] | None
     #: the default request rate bulk uses (requests per second), with headroom
     default_rate: float
+    #: True when, after ``resolve``, ``current_campaign`` tells where each number is now
+    knows_current_campaign: bool
+
+    def current_campaign(self, number: str) -> str | None:
+        """The campaign the number is in now (None: none), when ``knows_current_campaign``."""
+        ...
 
     async def check_campaign(self, campaign_id: str) -> CampaignCheck: ...
 

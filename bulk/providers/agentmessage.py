@@ -369,6 +369,8 @@ class AgentMessageProvider:
     move_in_one_step = True  # attaching another campaign replaces the old one
     documented_rate: tuple[int, float] | None = None
     default_rate = DEFAULT_RATE
+    #: ``resolve`` pages the whole organisation, so each number's campaign is known
+    knows_current_campaign = True
 
     def __init__(self, send: Send) -> None:
         self._send = send
@@ -508,6 +510,11 @@ class AgentMessageProvider:
             return {}
         await self._list_organisation()
         return {n: NOT_OWNED for n in numbers if n not in self._numbers}
+
+    def current_campaign(self, number: str) -> str | None:
+        """Where ``resolve`` (the organisation's paged list) last saw the number."""
+        record = self._numbers.get(number)
+        return record.campaign_id if record else None
 
     async def _record(self, number: str) -> NumberRecord | None:
         if number not in self._numbers and not self._listed:

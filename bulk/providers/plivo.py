@@ -250,6 +250,8 @@ class PlivoProvider:
     move_in_one_step = False
     documented_rate: tuple[int, float] | None = DOCUMENTED_RATE
     default_rate = DEFAULT_RATE
+    #: Plivo has no "which campaign is this number in" read; it refuses a link itself
+    knows_current_campaign = False
 
     def __init__(
         self,
@@ -294,6 +296,9 @@ class PlivoProvider:
 
     async def resolve(self, numbers: Sequence[str]) -> dict[str, str]:
         return {}  # Plivo addresses numbers by the number itself
+
+    def current_campaign(self, number: str) -> str | None:
+        return None
 
     async def link(
         self, campaign_id: str, numbers: Sequence[str], lines: Sequence[int]
