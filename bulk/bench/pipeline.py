@@ -70,15 +70,15 @@ class Settings:
 
 
 QUICK = Settings(
-    numbers=400,
-    settle_min=0.1,
-    settle_max=0.4,
-    poll_interval=0.5,
+    numbers=360,
+    settle_min=0.05,
+    settle_max=0.2,
+    poll_interval=0.3,
     overhead_requests=400,
     memory_rows=(2_000, 10_000),
     sdk_sequential=4,
     sdk_threaded=32,
-    sdk_poll=0.2,
+    sdk_poll=0.1,
 )
 
 
@@ -548,8 +548,10 @@ def render(results: dict[str, Any]) -> str:
     for name, r in results["sdk"].items():
         for who in ("sdk", "bulk"):
             x = r[who]
-            label = f"{who} {name}" + (f" ({x['threads']} threads)" if who == "sdk" and
-                                        x["threads"] > 1 else "")
+            if who == "bulk":
+                label = "bulk, same numbers"
+            else:
+                label = f"sdk {name}" + (f" ({x['threads']} thr)" if x["threads"] > 1 else "")
             add(
                 f"   {label:<22} {x['numbers']:>7} {x['wall_s']:>8.1f} {x['requests_total']:>9} "
                 f"{x['rate_limited']:>5} {x['errors_total']:>7} {x['linked']:>7} "
