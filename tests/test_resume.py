@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from tests.conftest import ThreadedSandbox, write_csv
 
@@ -99,8 +100,9 @@ def test_sigkill_mid_run_then_resume_links_every_number_exactly_once(
     _assert_complete(sb, tmp_path)
 
 
-def test_ctrl_c_exits_130_with_a_consistent_journal_and_a_report_then_resumes(
-    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl_c", "sigterm"])
+def test_interrupt_exits_130_with_a_consistent_journal_and_a_report_then_resumes(
+    signum: int, tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
 ) -> None:
     sb = sandbox_factory(settle_min=0.2, settle_max=0.8)
     command = _command(sb, tmp_path)
@@ -108,7 +110,7 @@ def test_ctrl_c_exits_130_with_a_consistent_journal_and_a_report_then_resumes(
         command, env=_env(sb), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     _wait_for_progress(tmp_path / "run.journal", 20, proc)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err.decode()
     assert "resume" in err.decode()

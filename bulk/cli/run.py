@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import anyio
@@ -241,6 +243,8 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool) -> None:
         progress.start()
         return True
 
+    # schedulers stop jobs with SIGTERM: wind down exactly as on Ctrl-C
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         with progress:
             result = anyio.run(_call, spec, on_progress, on_plan, backend="asyncio")
@@ -256,6 +260,10 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool) -> None:
         sys.exit(exc.exit_code)
     _summary(out, spec, result)
     sys.exit(result.exit_code)
+
+
+def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    signal.raise_signal(signal.SIGINT)
 
 
 async def _call(
