@@ -136,3 +136,22 @@ def aiohttp_free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+async def test_unknown_paths_and_wrong_methods_answer_in_the_providers_format(
+    sb: Sandbox,
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        plivo_base = f"{sb.base_url}/v1/Account/{sb.plivo_auth_id}/10dlc/Campaign/CUOGHIN/"
+        async with http.put(plivo_base + "Number/") as resp:
+            body = await resp.json()
+            assert resp.status == 405 and body["error"] == "Method not allowed"
+            assert "POST" in resp.headers["Allow"]
+        async with http.get(f"{sb.base_url}/v1/Account/x/nothing") as resp:
+            assert resp.status == 404 and (await resp.json())["error"] == "Resource not found"
+        async with http.put(f"{sb.base_url}/v1/campaigns") as resp:
+            body = await resp.json()
+            assert resp.status == 405 and body["error"]["code"] == "METHOD_NOT_ALLOWED"
+            assert resp.headers["X-Request-Id"] == body["error"]["request_id"]
+        async with http.get(f"{sb.base_url}/v1/nothing") as resp:
+            assert resp.status == 404 and (await resp.json())["error"]["code"] == "NOT_FOUND"

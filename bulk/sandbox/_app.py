@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from aiohttp import web
 
 from bulk.sandbox import _admin, _agentmessage, _plivo
 from bulk.sandbox._config import SandboxConfig
-from bulk.sandbox._sandbox import SANDBOX_KEY, Sandbox
+from bulk.sandbox._sandbox import SANDBOX_KEY, Sandbox, new_request_id
 
 SHUTDOWN_TIMEOUT = 2.0
+
+
+@web.middleware
+async def provider_envelopes(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Unknown provider paths (404) and wrong methods (405) answer in the provider's format."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status not in (404, 405) or not request.path.startswith("/v1/"):
+            raise
+        request_id = new_request_id()
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
+        if request.path.startswith("/v1/Account/"):
+            text = "Method not allowed" if exc.status == 405 else "Resource not found"
+            response = _plivo.error(exc.status, text, request_id)
+        else:
+            code = "METHOD_NOT_ALLOWED" if exc.status == 405 else "NOT_FOUND"
+            response = _agentmessage.error(exc.status, code, exc.reason.lower(), request_id)
+        response.headers.update(headers)
+        return response
 
 
 def build_app(
@@ -23,7 +45,7 @@ def build_app(
     time, callbacks) starts and stops with the application.
     """
     sb = sandbox if sandbox is not None else Sandbox(config)
-    app = web.Application()
+    app = web.Application(middlewares=[provider_envelopes])
     app[SANDBOX_KEY] = sb
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
