@@ -8,14 +8,21 @@ import uuid
 _US = re.compile(r"^\+?1([2-9]\d{2})([2-9]\d{6})$")
 #: Toll-free area codes: not 10DLC, so the sandbox treats them as invalid.
 TOLL_FREE_NPA = frozenset({"800", "833", "844", "855", "866", "877", "888"})
+#: Non-geographic service area codes (personal, premium, government, inter-exchange...).
+NON_GEOGRAPHIC_NPA = frozenset(
+    {"456", "500", "544", "566", "577", "588", "600", "622", "633", "644", "655", "677", "688",
+     "700", "710", "900"} | {str(n) for n in range(521, 534)}
+)
 
 
 def to_e164(raw: object) -> str | None:
     """``"+14155550100"`` for a valid-looking US long code given with or without ``+``.
 
-    Valid-looking: country code 1, area code and exchange starting 2-9, the area code neither
-    toll-free (800, 833, 844, 855, 866, 877, 888) nor an N11 service code. Anything else
-    (including 10-digit numbers without the country code) gives ``None``.
+    Valid-looking: country code 1, area code and exchange starting 2-9, the area code not
+    toll-free (800, 833, 844, 855, 866, 877, 888), not non-geographic (500, 521-533, 544, 566,
+    577, 588, 600, 622, 633, 644, 655, 677, 688, 700, 710, 900, 456), not an N11 service code
+    and not a reserved N9X code. Anything else (including 10-digit numbers without the
+    country code) gives ``None``.
     """
     if not isinstance(raw, str):
         return None
@@ -23,7 +30,7 @@ def to_e164(raw: object) -> str | None:
     if match is None:
         return None
     npa = match.group(1)
-    if npa in TOLL_FREE_NPA or npa[1:] == "11":
+    if npa in TOLL_FREE_NPA or npa in NON_GEOGRAPHIC_NPA or npa[1:] == "11" or npa[1] == "9":
         return None
     return f"+1{npa}{match.group(2)}"
 
