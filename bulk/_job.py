@@ -120,18 +120,33 @@ def load(spec: JobSpec) -> Loaded:
 
 
 def seed_records(loaded: Loaded) -> list[RowRecord]:
+    """One journal record per input row. Campaign ids and actions repeat across rows: each
+    distinct string is stored once (a million rows share a handful of them)."""
     records = []
+    shared: dict[str, str] = {}
+
+    def one(value: str | None) -> str | None:
+        return None if value is None else shared.setdefault(value, value)
+
     frame = loaded.frame.select(
         "line", "e164", "action", "campaign_id", "from_campaign", "reason", "detail"
     )
     for line, e164, action, campaign, source, reason, detail in frame.iter_rows():
         if reason is None:
-            records.append(RowRecord(line, e164, action or "link", campaign, source))
+            records.append(
+                RowRecord(line, e164, one(action or "link") or "link", one(campaign), one(source))
+            )
         else:
             text = f"{reason}: {detail}" if detail else reason
             records.append(
                 RowRecord(
-                    line, e164, action or "none", campaign, source, State.REJECTED, reason=text
+                    line,
+                    e164,
+                    one(action or "none") or "none",
+                    one(campaign),
+                    one(source),
+                    State.REJECTED,
+                    reason=text,
                 )
             )
     return records
@@ -248,12 +263,10 @@ async def run_job(
                         # synchronous: runs to the end although the run is being cancelled
                         _finish(loaded, journal, report_path, failures_path)
                         raise
-                _, counts = _finish(
-                    loaded,
-                    journal,
-                    None if spec.dry_run else report_path,
-                    None if spec.dry_run else failures_path,
-                )
+                if spec.dry_run:  # no report to write: count straight from the journal
+                    counts = _report.counts_of(journal.rows.values())
+                else:
+                    _, counts = _finish(loaded, journal, report_path, failures_path)
                 return JobResult(
                     counts=counts,
                     exit_code=_report.exit_code(counts)

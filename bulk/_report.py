@@ -11,7 +11,8 @@ or CR) gets a leading ``'``, unless the whole cell is a plain number such as
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -138,6 +139,12 @@ def failures(
 def counts(report: pl.DataFrame) -> dict[str, int]:
     got = dict(report.group_by("outcome").len().iter_rows())
     return {o: int(got.get(o, 0)) for o in OUTCOMES}
+
+
+def counts_of(rows: Iterable[RowRecord]) -> dict[str, int]:
+    """Rows per outcome, from journal records (no report frame needed)."""
+    got = Counter(outcome_of(row)[0] for row in rows)
+    return {o: got.get(o, 0) for o in OUTCOMES}
 
 
 def exit_code(outcome_counts: Mapping[str, int]) -> int:

@@ -234,9 +234,7 @@ def sandbox_process(**options: Any) -> Iterator[RemoteSandbox]:
 # --- 1. throughput (and bulk on the SDK's numbers) ---------------------------------------------
 
 
-def run_bulk(
-    sb: RemoteSandbox, folder: Path, s: Settings, rows: int, stem: str
-) -> dict[str, Any]:
+def run_bulk(sb: RemoteSandbox, folder: Path, s: Settings, rows: int, stem: str) -> dict[str, Any]:
     """``run_job`` on ``rows`` numbers round-robin over the campaigns; the sandbox is reset."""
     from bulk import JobSpec, run_job
 
@@ -279,6 +277,12 @@ def run_bulk(
         "active_s": (stats.last_at or 0.0) - (stats.first_at or 0.0),
         "effective_rate": rate,
         "share_of_limit": rate / LIMIT_RATE,
+        # the issue's measure: the rate while work remained, i.e. over the time at least one
+        # request was waiting for the meter or in flight (waits for numbers to settle, with
+        # nothing to send, are excluded)
+        "busy_s": stats.busy_seconds,
+        "busy_rate": stats.busy_rate(),
+        "busy_share_of_limit": stats.busy_rate() / LIMIT_RATE,
         "rate_limited": stats.rate_limited,
         "retries": stats.retries,
         "transport_errors": stats.transport_errors,
@@ -286,17 +290,16 @@ def run_bulk(
         "server_rate_limited": server["rate_limited"],
         "outcomes": result.counts,
         "linked": result.counts.get("linked", 0),
-        "errors_total": sum(
-            n for o, n in result.counts.items() if o not in ("linked", "already")
-        ),
+        "errors_total": sum(n for o, n in result.counts.items() if o not in ("linked", "already")),
     }
 
 
 # --- 2. client overhead -----------------------------------------------------------------------
 
 
-async def _overhead(base_url: str, auth_id: str, token: str, kind: str, n: int, conc: int
-                    ) -> dict[str, Any]:
+async def _overhead(
+    base_url: str, auth_id: str, token: str, kind: str, n: int, conc: int
+) -> dict[str, Any]:
     import aiohttp
 
     from bulk.engine import HttpSender, Meter
@@ -307,8 +310,7 @@ async def _overhead(base_url: str, auth_id: str, token: str, kind: str, n: int, 
     headers = entry("plivo").headers(creds)
     connector = aiohttp.TCPConnector(limit=conc + 4)
     async with aiohttp.ClientSession(connector=connector, raise_for_status=False) as session:
-        sender = HttpSender(session, base_url, Meter(None, conc), headers=headers,
-                            provider="plivo")
+        sender = HttpSender(session, base_url, Meter(None, conc), headers=headers, provider="plivo")
         PlivoProvider(sender, auth_id)  # built as run_job builds it (no request)
         # CMIGOLD holds 20 settled numbers in the default state: full pages, real bodies
         requests = {
@@ -352,8 +354,14 @@ def bench_overhead(s: Settings) -> list[dict[str, Any]]:
         for kind in ("get", "list"):
             out.append(
                 asyncio.run(
-                    _overhead(sb.base_url, sb.auth_id, sb.token, kind, s.overhead_requests,
-                              s.overhead_concurrency)
+                    _overhead(
+                        sb.base_url,
+                        sb.auth_id,
+                        sb.token,
+                        kind,
+                        s.overhead_requests,
+                        s.overhead_concurrency,
+                    )
                 )
             )
     return out
@@ -471,7 +479,10 @@ def aims(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     biggest = max(memory, key=lambda m: m["rows"]) if memory else None
     worst_cpu = min(o["requests_per_cpu_s"] for o in overhead) if overhead else 0.0
     return {
-        "share_of_limit >= 95%": {"value": t["share_of_limit"], "met": t["share_of_limit"] >= 0.95},
+        "share_of_limit >= 95% (while work remained)": {
+            "value": t["busy_share_of_limit"],
+            "met": t["busy_share_of_limit"] >= 0.95,
+        },
         "no 429 after the first pause": {
             "value": t["rate_limited"],
             "met": t["rate_limited"] <= 1,
@@ -511,9 +522,14 @@ def render(results: dict[str, Any]) -> str:
         ("requests", f"{t['requests_total']} ({_fmt_requests(t['requests'])})"),
         ("fewest the plan needs", f"{t['fewest_requests']}  -> x{t['requests_vs_fewest']:.3f}"),
         (
-            "effective rate",
+            "rate while work remained",
+            f"{t['busy_rate']:.1f} req/s over {t['busy_s']:.1f} s busy = "
+            f"{t['busy_share_of_limit'] * 100:.1f} % of {LIMIT_RATE:g}/s",
+        ),
+        (
+            "rate first to last request",
             f"{t['effective_rate']:.1f} req/s over {t['active_s']:.1f} s = "
-            f"{t['share_of_limit'] * 100:.1f} % of {LIMIT_RATE:g}/s",
+            f"{t['share_of_limit'] * 100:.1f} % (includes waits for settling)",
         ),
         ("429s received", f"{t['rate_limited']} (sandbox counted {t['server_rate_limited']})"),
         ("retries / transport errors", f"{t['retries']} / {t['transport_errors']}"),
@@ -523,8 +539,10 @@ def render(results: dict[str, Any]) -> str:
     lines += [f"   {k:<28} {v}" for k, v in rows]
     add("")
     add("2. client overhead (no limit, no latency; sandbox in another process)")
-    add(f"   {'kind':<6} {'requests':>8} {'conc':>4} {'req/s wall':>11} {'CPU s/1000':>11}"
-        f" {'req/CPU-s':>10}")
+    add(
+        f"   {'kind':<6} {'requests':>8} {'conc':>4} {'req/s wall':>11} {'CPU s/1000':>11}"
+        f" {'req/CPU-s':>10}"
+    )
     for o in results["overhead"]:
         add(
             f"   {o['kind']:<6} {o['requests']:>8} {o['concurrency']:>4} "
@@ -533,18 +551,24 @@ def render(results: dict[str, Any]) -> str:
         )
     add("")
     add("3. memory: dry run (validate + plan), fresh process each")
-    add(f"   {'rows':>10} {'input MB':>9} {'wall s':>7} {'peak RSS MiB':>13} {'after imports':>14}"
-        f" {'requests':>9}")
+    add(
+        f"   {'rows':>10} {'input MB':>9} {'wall s':>7} {'peak RSS MiB':>13} {'after imports':>14}"
+        f" {'requests':>9}"
+    )
     for m in results["memory"]:
         add(
             f"   {m['rows']:>10,} {m['input_mb']:>9.1f} {m['wall_s']:>7.1f} "
             f"{m['peak_rss_mib']:>13.0f} {m['rss_after_imports_mib']:>14.0f} {m['requests']:>9}"
         )
     add("")
-    add(f"4. the official plivo SDK (link one number, get_number every {cfg['sdk_poll']:g} s until "
-        "settled) vs bulk on the same numbers")
-    add(f"   {'run':<22} {'numbers':>7} {'wall s':>8} {'requests':>9} {'429s':>5} {'errors':>7}"
-        f" {'linked':>7} {'CPU s':>6}")
+    add(
+        f"4. the official plivo SDK (link one number, get_number every {cfg['sdk_poll']:g} s until "
+        "settled) vs bulk on the same numbers"
+    )
+    add(
+        f"   {'run':<22} {'numbers':>7} {'wall s':>8} {'requests':>9} {'429s':>5} {'errors':>7}"
+        f" {'linked':>7} {'CPU s':>6}"
+    )
     for name, r in results["sdk"].items():
         for who in ("sdk", "bulk"):
             x = r[who]
@@ -612,10 +636,17 @@ def progress(text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bulk.bench.pipeline", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", type=Path, default=Path("bench-results.json"),
-                        help="where to write the results [default: bench-results.json]")
+    parser = argparse.ArgumentParser(
+        prog="python -m bulk.bench.pipeline",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=Path("bench-results.json"),
+        help="where to write the results [default: bench-results.json]",
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     parser.add_argument("--numbers", type=int, help="throughput run size")
     parser.add_argument("--sdk-sequential", type=int, help="numbers for the sequential SDK run")

@@ -51,6 +51,13 @@ class Stats:
     def total(self) -> int:
         return sum(self.requests.values())
 
+    #: seconds with at least one request waiting or in flight (set from the meter)
+    busy_seconds: float = 0.0
+
+    def busy_rate(self) -> float:
+        """Requests per second while work remained (idle waits for settling excluded)."""
+        return self.total / self.busy_seconds if self.busy_seconds > 0 else 0.0
+
     def effective_rate(self) -> float:
         if self.first_at is None or self.last_at is None or self.last_at <= self.first_at:
             return 0.0
@@ -159,6 +166,14 @@ class HttpSender:
         )
 
     async def _once(
+        self, request: Request, classify: Callable[[Request, Response], Verdict]
+    ) -> Verdict:
+        try:
+            return await self._metered(request, classify)
+        finally:  # the slot has closed: its busy time is counted
+            self.stats.busy_seconds = self._meter.busy_seconds
+
+    async def _metered(
         self, request: Request, classify: Callable[[Request, Response], Verdict]
     ) -> Verdict:
         async with self._meter.slot():

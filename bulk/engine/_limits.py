@@ -71,6 +71,11 @@ class Meter:
         self.gate = gate or PauseGate()
         self.concurrency = concurrency
         self.set_rate(rate)
+        #: seconds during which at least one request was waiting for a slot or in flight:
+        #: the time "while work remained", for the effective-rate figure
+        self.busy_seconds = 0.0
+        self._occupied = 0
+        self._busy_since = 0.0
 
     def set_rate(self, rate: float | None) -> None:
         """Requests per second (None or 0: unlimited). Set before the first request."""
@@ -80,11 +85,19 @@ class Meter:
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        async with self._cap:
-            while True:
-                await self.gate.wait()
-                if self._limiter is not None:
-                    await self._limiter.acquire()
-                if self.gate.paused_for() <= 0:
-                    break
-            yield
+        if self._occupied == 0:
+            self._busy_since = time.monotonic()
+        self._occupied += 1
+        try:
+            async with self._cap:
+                while True:
+                    await self.gate.wait()
+                    if self._limiter is not None:
+                        await self._limiter.acquire()
+                    if self.gate.paused_for() <= 0:
+                        break
+                yield
+        finally:
+            self._occupied -= 1
+            if self._occupied == 0:
+                self.busy_seconds += time.monotonic() - self._busy_since

@@ -6,6 +6,7 @@ The engine knows providers only through :class:`bulk.providers.Provider`.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections import defaultdict
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from bulk._aio import gather_map
 from bulk._errors import ProviderUnreachable
 from bulk._journal import Change, Journal, RowRecord
 from bulk._states import TERMINAL, Event, State
@@ -108,14 +110,17 @@ class Engine:
         plan = Plan()
         live = [r for r in self.journal.rows.values() if not r.terminal]
         needed = sorted({c for r in live for c in self._campaigns_of(r)})
+        provider = self.provider
         try:
-            for campaign in needed:
-                plan.campaigns[campaign] = await self.provider.check_campaign(campaign)
-            unresolved = await self.provider.resolve(sorted({r.e164 for r in live if r.e164}))
-            for campaign in needed:
-                if plan.campaigns[campaign].usable:
-                    plan.members[campaign] = await self.provider.campaign_numbers(campaign)
-                    self._campaign_size[campaign] = len(plan.members[campaign])
+            plan.campaigns = await gather_map(
+                {c: functools.partial(provider.check_campaign, c) for c in needed}
+            )
+            unresolved = await provider.resolve(sorted({r.e164 for r in live if r.e164}))
+            usable = [c for c in needed if plan.campaigns[c].usable]
+            plan.members = await gather_map(
+                {c: functools.partial(provider.campaign_numbers, c) for c in usable}
+            )
+            self._campaign_size.update((c, len(m)) for c, m in plan.members.items())
         except ProviderUnavailable as exc:
             raise ProviderUnreachable(f"{self.provider.name}: {exc.reason}") from None
 
@@ -408,13 +413,20 @@ class Engine:
 
     async def _poll_round(self) -> None:
         now = time.time()
+        due: dict[str, list[RowRecord]] = {}
         for campaign, rows in self._groups().items():
-            if self._ready_at(campaign, rows) > now:
-                continue
-            due = [r for r in rows if (r.submitted_at or 0.0) + self.config.poll_interval <= now]
-            states = await self._read_states(campaign, due)
+            if self._ready_at(campaign, rows) <= now:
+                due[campaign] = [
+                    r for r in rows if (r.submitted_at or 0.0) + self.config.poll_interval <= now
+                ]
+        # campaigns side by side: the meter keeps the rate, latency no longer caps it
+        reads = await gather_map(
+            {c: functools.partial(self._read_states, c, rows) for c, rows in due.items()}
+        )
+        for campaign, rows in due.items():
+            states = reads[campaign]
             interval = self._campaign_interval.get(campaign, self.config.poll_interval)
-            if states is not None and self._settle(due, states):
+            if states is not None and self._settle(rows, states):
                 interval = self.config.poll_interval
             else:
                 interval = min(interval * 1.5, self.config.poll_max_interval)

@@ -26,10 +26,12 @@ Choices where the wire is not documented (also in the README):
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any
 
+from bulk._aio import gather_map
 from bulk.providers._base import (
     CampaignCheck,
     Kind,
@@ -212,6 +214,15 @@ def parse_numbers_page(body: Any) -> dict[str, NumberState]:
     return result
 
 
+def summary_total(body: Any) -> int | None:
+    """The campaign's size from ``phone_numbers_summary`` (status -> count), when present."""
+    summary = body.get("phone_numbers_summary") if isinstance(body, dict) else None
+    if not isinstance(summary, dict) or not summary:
+        return None
+    counts = [v for v in summary.values() if isinstance(v, int) and not isinstance(v, bool)]
+    return sum(counts) if len(counts) == len(summary) else None
+
+
 def link_outcome(numbers: Sequence[str], verdict: Verdict) -> LinkOutcome:
     """What a link verdict means for each number of its batch."""
     outcome = LinkOutcome()
@@ -281,18 +292,42 @@ class PlivoProvider:
         )
 
     async def campaign_numbers(self, campaign_id: str) -> dict[str, NumberState]:
-        found: dict[str, NumberState] = {}
-        offset = 0
-        while True:
-            verdict = await self._send(list_request(self._auth_id, campaign_id, offset), classify)
-            if verdict.kind is not Kind.OK:
-                raise ProviderUnavailable(with_request_id(verdict))
-            page = parse_numbers_page(verdict.data)
-            entries = verdict.data.get("phone_numbers") or []
+        """Every number in the campaign. The first page's ``phone_numbers_summary`` (when
+        sent) gives the total, so the remaining pages are fetched side by side and no empty
+        page is read past the end; without it, pages are read until a short one."""
+        first = await self._page(campaign_id, 0)
+        found, entries, total = first
+        if entries < PAGE_SIZE:
+            return found
+        if total is not None:
+            offsets = range(PAGE_SIZE, total, PAGE_SIZE)
+            pages = await gather_map(
+                {o: functools.partial(self._page, campaign_id, o) for o in offsets}
+            )
+            for page, _, _ in pages.values():
+                found.update(page)
+            last = pages[offsets[-1]] if offsets else first
+            if last[1] < PAGE_SIZE or len(found) >= total:
+                return found
+            offset = (offsets[-1] if offsets else 0) + PAGE_SIZE
+        else:
+            offset = PAGE_SIZE
+        while True:  # no total, or the list grew while we read it
+            page, entries, _ = await self._page(campaign_id, offset)
             found.update(page)
-            if len(entries) < PAGE_SIZE:
+            if entries < PAGE_SIZE:
                 return found
             offset += PAGE_SIZE
+
+    async def _page(
+        self, campaign_id: str, offset: int
+    ) -> tuple[dict[str, NumberState], int, int | None]:
+        """One page: its numbers, how many entries it held, and the campaign's total if known."""
+        verdict = await self._send(list_request(self._auth_id, campaign_id, offset), classify)
+        if verdict.kind is not Kind.OK:
+            raise ProviderUnavailable(with_request_id(verdict))
+        entries = verdict.data.get("phone_numbers") or []
+        return parse_numbers_page(verdict.data), len(entries), summary_total(verdict.data)
 
     async def resolve(self, numbers: Sequence[str]) -> dict[str, str]:
         return {}  # Plivo addresses numbers by the number itself
