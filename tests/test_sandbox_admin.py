@@ -51,7 +51,7 @@ async def test_state_shows_both_providers(sb: Sandbox) -> None:
         "+14155550100", "+14155550101", "+14155550102"
     ]
     org = state["agentmessage"]["orgs"]["org_sandbox"]
-    assert org["numbers_owned"] == 799
+    assert org["numbers_owned"] == 1199
     assert {c["name"] for c in org["campaigns"]} == {"marketing", "alerts", "legacy", "seasonal"}
     assert len(org["numbers"]) == 43  # the attached ones
     assert state["always_fail"] == ["+14155550142"]

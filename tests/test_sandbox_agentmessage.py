@@ -114,14 +114,14 @@ async def test_list_numbers_newest_first_with_cursor_paging(
         status, body, _ = await call(http, "GET", f"{sb.base_url}/v1/phone-numbers",
                                      params=params)
         assert status == 200
-        assert body["meta"]["total"] == 799 and body["meta"]["limit"] == 100
+        assert body["meta"]["total"] == 1199 and body["meta"]["limit"] == 100
         assert body["meta"]["offset"] == len(seen)
         seen += [r["number"] for r in body["data"]]
         pages += 1
         cursor = body["meta"]["next_cursor"]
         if cursor is None:
             break
-    assert pages == 8 and len(seen) == len(set(seen)) == 799
+    assert pages == 12 and len(seen) == len(set(seen)) == 1199
     created = [sb.state.agentmessage.by_number[n].seq for n in seen]
     assert created == sorted(created, reverse=True)  # newest first
     status, body, _ = await call(http, "GET", f"{sb.base_url}/v1/phone-numbers")

@@ -63,7 +63,7 @@ def test_default_state_has_the_documented_pre_links() -> None:
     assert resource.carrier_line_option_status == "active"
     assert am.campaigns[resource.campaign_id or ""].name == "legacy"
     assert am.by_number["+14155550144"].org_id != DEFAULT_ORG
-    assert len(am.org_numbers[DEFAULT_ORG]) == 799
+    assert len(am.org_numbers[DEFAULT_ORG]) == 1199
 
 
 def test_link_settles_completed_exactly_at_its_settle_time() -> None:

@@ -33,7 +33,7 @@ AM_CAMPAIGN_SEASONAL = "4f1c2d3e-0000-4000-8000-000000000004"
 #: Area code + exchange prefixes whose numbers ``...0100`` to ``...0199`` the AgentMessage org
 #: owns by default.
 SAMPLE_PREFIXES = ("+1415555", "+1212555", "+1312555", "+1650555", "+1206555", "+1303555",
-                   "+1617555", "+1512555")
+                   "+1617555", "+1512555", "+1213555", "+1305555", "+1404555", "+1702555")
 
 
 def is_uuid(value: object) -> bool:
