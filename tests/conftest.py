@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +13,7 @@ from typing import Any
 import pytest
 import stamina
 
-from bulk.sandbox import FaultConfig, SandboxConfig, run_sandbox
+from bulk.sandbox import AdminClient, FaultConfig, SandboxConfig, run_sandbox
 
 
 @dataclass
@@ -25,22 +23,14 @@ class ThreadedSandbox:
     plivo_auth_token: str
     agentmessage_api_key: str
 
-    def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            f"{self.base_url}/_sandbox/{path}",
-            data=data,
-            method="POST" if data is not None else "GET",
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read() or b"null")
+    def admin(self) -> AdminClient:
+        return AdminClient(self.base_url)
 
     def counters(self) -> Any:
-        return self.admin("counters")
+        return self.admin().counters()
 
     def state(self) -> Any:
-        return self.admin("state")
+        return self.admin().state()
 
     def env(self, provider: str) -> dict[str, str]:
         if provider == "plivo":

@@ -30,7 +30,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -187,15 +186,9 @@ class RemoteSandbox:
     pid: int
 
     def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            f"{self.base_url}/_sandbox/{path}",
-            data=data,
-            method="POST" if data is not None else "GET",
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read() or b"null")
+        from bulk.sandbox import AdminClient
+
+        return AdminClient(self.base_url).call(path, body)
 
     def reset(self) -> None:
         self.admin("reset", {})

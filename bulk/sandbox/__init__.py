@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bulk.sandbox._app import build_app, run_sandbox
 from bulk.sandbox._callbacks import sign_v2
+from bulk.sandbox._client import AdminClient
 from bulk.sandbox._config import (
     AGENTMESSAGE_ENDPOINTS,
     ENDPOINTS,
@@ -47,6 +48,7 @@ __all__ = [
     "PLIVO_ENDPOINTS",
     "READONLY_AGENTMESSAGE_KEY",
     "SANDBOX_KEY",
+    "AdminClient",
     "FaultConfig",
     "ManualClock",
     "Sandbox",
