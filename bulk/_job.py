@@ -106,8 +106,6 @@ def _sha256(path: Path | None) -> str:
 
 def load(spec: JobSpec) -> Loaded:
     action = None if spec.command in ("apply", "status") else spec.command
-    if spec.command == "move" and not spec.campaign and not spec.from_campaign:
-        pass  # per-row from_campaign / campaign_id columns
     return load_rows(
         spec.input,
         campaigns_path=spec.campaigns,
@@ -299,7 +297,7 @@ def _finish(
     if failures_path is not None:
         if _has_failures(counts):
             _report.write(
-                _report.failures(report, loaded.frame, loaded.columns, loaded.extra_columns),
+                _report.failures(report, loaded.raw, loaded.extra_columns),
                 failures_path,
             )
         elif failures_path.exists():

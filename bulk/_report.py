@@ -110,29 +110,28 @@ def write(frame: pl.DataFrame, path: str | Path) -> Path:
     return path
 
 
-def failures(
-    report: pl.DataFrame,
-    frame: pl.DataFrame,
-    columns: Mapping[str, str],
-    extra_columns: Sequence[str],
-) -> pl.DataFrame:
-    """The rows that did not succeed, shaped as input bulk reads again."""
-    failed = report.filter(~pl.col("outcome").is_in(sorted(SUCCESS_OUTCOMES)))
+def failures(report: pl.DataFrame, raw: pl.DataFrame, extra_columns: Sequence[str]) -> pl.DataFrame:
+    """The rows that did not succeed, shaped as input bulk reads again.
+
+    ``raw`` holds each row's campaign, action and from_campaign cells as given, row-aligned
+    with the report: where a value could not be resolved (an unknown alias, say), the cell as
+    the user wrote it is kept, so they can correct it and re-feed the file.
+    """
+    failing = ~pl.col("outcome").is_in(sorted(SUCCESS_OUTCOMES))
+    given = raw.select(
+        pl.col(c).replace("", None).alias(f"given_{c}")
+        for c in ("campaign", "action", "from_campaign")
+    )
+    both = pl.concat([report, given], how="horizontal").filter(failing)
     keep = [c for c in extra_columns if c not in PREVIOUS and c not in REPORT_COLUMNS]
-    out = failed.select(
+    return both.select(
         pl.col("number"),
-        pl.col("campaign_id"),
-        pl.col("action"),
-    )
-    from_campaign = frame.filter(pl.col("line").is_in(failed.get_column("line").implode())).select(
-        "from_campaign"
-    )
-    out = pl.concat([out, from_campaign], how="horizontal")
-    if keep:
-        out = pl.concat([out, failed.select(keep)], how="horizontal")
-    return out.with_columns(
-        failed.get_column("outcome").alias("previous_outcome"),
-        failed.get_column("reason").alias("previous_reason"),
+        pl.coalesce("campaign_id", "given_campaign").alias("campaign_id"),
+        pl.coalesce("action", "given_action").alias("action"),
+        pl.col("given_from_campaign").alias("from_campaign"),
+        *[pl.col(c) for c in keep],
+        pl.col("outcome").alias("previous_outcome"),
+        pl.col("reason").alias("previous_reason"),
     )
 
 
