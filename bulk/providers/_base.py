@@ -145,8 +145,11 @@ class Provider(Protocol):
 
     async def check_campaign(self, campaign_id: str) -> CampaignCheck: ...
 
-    async def campaign_numbers(self, campaign_id: str) -> dict[str, NumberState]:
-        """Every number in the campaign, by paging its list."""
+    async def campaign_numbers(
+        self, campaign_id: str, size_hint: int | None = None
+    ) -> dict[str, NumberState]:
+        """Every number in the campaign, by paging its list. ``size_hint`` (how many numbers
+        the engine expects there) lets an offset-paged provider ask for every page at once."""
         ...
 
     async def resolve(self, numbers: Sequence[str]) -> dict[str, str]:

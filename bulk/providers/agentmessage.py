@@ -469,7 +469,9 @@ class AgentMessageProvider:
             )
         return CampaignCheck(campaign_id, True, status=status)
 
-    async def campaign_numbers(self, campaign_id: str) -> dict[str, NumberState]:
+    async def campaign_numbers(
+        self, campaign_id: str, size_hint: int | None = None
+    ) -> dict[str, NumberState]:  # cursor paging: pages come one after another, hint unused
         found: dict[str, NumberState] = {}
         for resource in await self._page_numbers(campaign_id):
             if self._remember(resource) is None:

@@ -291,33 +291,33 @@ class PlivoProvider:
             campaign_id, False, reason=f"campaign {campaign_id}: {with_request_id(verdict)}"
         )
 
-    async def campaign_numbers(self, campaign_id: str) -> dict[str, NumberState]:
-        """Every number in the campaign. The first page's ``phone_numbers_summary`` (when
-        sent) gives the total, so the remaining pages are fetched side by side and no empty
-        page is read past the end; without it, pages are read until a short one."""
-        first = await self._page(campaign_id, 0)
-        found, entries, total = first
-        if entries < PAGE_SIZE:
-            return found
-        if total is not None:
-            offsets = range(PAGE_SIZE, total, PAGE_SIZE)
-            pages = await gather_map(
+    async def campaign_numbers(
+        self, campaign_id: str, size_hint: int | None = None
+    ) -> dict[str, NumberState]:
+        """Every number in the campaign.
+
+        With a ``size_hint`` every page it implies is asked for at once; otherwise the first
+        page comes alone and its ``phone_numbers_summary`` (when sent) gives the total, so the
+        remaining pages are fetched side by side. Either way no empty page is read past the
+        end when the total is known; without a total, pages are read until a short one.
+        """
+        found: dict[str, NumberState] = {}
+        offset = 0
+        total: int | None = None
+        wanted = max(1, -(-(size_hint or 0) // PAGE_SIZE))
+        while True:
+            offsets = range(offset, offset + wanted * PAGE_SIZE, PAGE_SIZE)
+            got = await gather_map(
                 {o: functools.partial(self._page, campaign_id, o) for o in offsets}
             )
-            for page, _, _ in pages.values():
+            for page, _, page_total in got.values():
                 found.update(page)
-            last = pages[offsets[-1]] if offsets else first
-            if last[1] < PAGE_SIZE or len(found) >= total:
+                total = page_total if page_total is not None else total
+            offset = offsets[-1] + PAGE_SIZE
+            if got[offsets[-1]][1] < PAGE_SIZE or (total is not None and len(found) >= total):
                 return found
-            offset = (offsets[-1] if offsets else 0) + PAGE_SIZE
-        else:
-            offset = PAGE_SIZE
-        while True:  # no total, or the list grew while we read it
-            page, entries, _ = await self._page(campaign_id, offset)
-            found.update(page)
-            if entries < PAGE_SIZE:
-                return found
-            offset += PAGE_SIZE
+            # more to read: all the pages the total implies at once, else one at a time
+            wanted = max(1, -(-(total - offset) // PAGE_SIZE)) if total is not None else 1
 
     async def _page(
         self, campaign_id: str, offset: int
