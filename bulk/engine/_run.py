@@ -112,15 +112,14 @@ class Engine:
         needed = sorted({c for r in live for c in self._campaigns_of(r)})
         provider = self.provider
         try:
-            plan.campaigns = await gather_map(
-                {c: functools.partial(provider.check_campaign, c) for c in needed}
-            )
             unresolved = await provider.resolve(sorted({r.e164 for r in live if r.e164}))
-            usable = [c for c in needed if plan.campaigns[c].usable]
-            plan.members = await gather_map(
-                {c: functools.partial(provider.campaign_numbers, c) for c in usable}
-            )
-            self._campaign_size.update((c, len(m)) for c, m in plan.members.items())
+            # each campaign's check then its list, all campaigns side by side
+            surveys = await gather_map({c: functools.partial(self._survey, c) for c in needed})
+            for campaign, (check, members) in surveys.items():
+                plan.campaigns[campaign] = check
+                if members is not None:
+                    plan.members[campaign] = members
+                    self._campaign_size[campaign] = len(members)
         except ProviderUnavailable as exc:
             raise ProviderUnreachable(f"{self.provider.name}: {exc.reason}") from None
 
@@ -147,6 +146,10 @@ class Engine:
         plan.adopted = sum(1 for c in changes if c.event is Event.ADOPT)
         plan.unusable = sum(1 for c in changes if c.event is Event.PLAN_FAIL)
         return plan
+
+    async def _survey(self, campaign: str) -> tuple[CampaignCheck, dict[str, NumberState] | None]:
+        check = await self.provider.check_campaign(campaign)
+        return check, (await self.provider.campaign_numbers(campaign) if check.usable else None)
 
     def _plan_problem(
         self, row: RowRecord, campaigns: dict[str, CampaignCheck], unresolved: dict[str, str]
@@ -439,7 +442,9 @@ class Engine:
         pages = max(1, math.ceil(self._campaign_size.get(campaign, 0) / self.provider.page_size))
         try:
             if pages < len(rows):
-                members = await self.provider.campaign_numbers(campaign)
+                members = await self.provider.campaign_numbers(
+                    campaign, self._campaign_size.get(campaign)
+                )
                 self._campaign_size[campaign] = len(members)
                 return members
             states: dict[str, NumberState] = {}
