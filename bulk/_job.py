@@ -79,7 +79,6 @@ class JobResult:
     plan: Plan | None
     stats: Stats
     elapsed: float
-    interrupted: bool = False
     rows: int = 0
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -206,9 +205,7 @@ async def run_job(
             if spec.rate is None:
                 meter.set_rate(provider.default_rate)
             if spec.command == "status":
-                return await _status(
-                    spec, loaded, provider, report_path, failures_path, stats, started
-                )
+                return await _status(loaded, provider, report_path, stats, started)
             fingerprint = {
                 "command": spec.command,
                 "provider": spec.provider,
@@ -245,22 +242,22 @@ async def run_job(
                         workers=spec.concurrency,
                     ),
                     on_change=progress,
+                    tries=stats.attempts_by_line,
                 )
-                plan = await engine.plan()
-                progress()
-                interrupted = False
-                if on_plan is not None and not spec.dry_run:
-                    # in a worker thread: the callback may prompt on the terminal
-                    if not await anyio.to_thread.run_sync(on_plan, plan):
-                        raise ConfigError("not confirmed: nothing was sent")
-                if not spec.dry_run:
-                    try:
+                try:
+                    plan = await engine.plan()
+                    progress()
+                    if on_plan is not None and not spec.dry_run:
+                        # in a worker thread: the callback may prompt on the terminal
+                        if not await anyio.to_thread.run_sync(on_plan, plan):
+                            raise ConfigError("not confirmed: nothing was sent")
+                    if not spec.dry_run:
                         await engine.execute(plan)
-                    except anyio.get_cancelled_exc_class():
-                        interrupted = True
+                except anyio.get_cancelled_exc_class():
+                    if not spec.dry_run:
                         # synchronous: runs to the end although the run is being cancelled
                         _finish(loaded, journal, report_path, failures_path)
-                        raise
+                    raise
                 if spec.dry_run:  # no report to write: count straight from the journal
                     counts = _report.counts_of(journal.rows.values())
                 else:
@@ -276,7 +273,6 @@ async def run_job(
                     plan=plan,
                     stats=stats,
                     elapsed=time.monotonic() - started,
-                    interrupted=interrupted,
                     rows=total,
                 )
             finally:
@@ -306,13 +302,7 @@ def _finish(
 
 
 async def _status(
-    spec: JobSpec,
-    loaded: Loaded,
-    provider: Provider,
-    report_path: Path,
-    failures_path: Path,
-    stats: Stats,
-    started: float,
+    loaded: Loaded, provider: Provider, report_path: Path, stats: Stats, started: float
 ) -> JobResult:
     """Read-only: each row's current state in its campaign."""
     records = {r.line: r for r in seed_records(loaded)}

@@ -488,3 +488,19 @@ def test_a_number_in_another_campaign_is_neither_linked_away_nor_moved_from_the_
     for number in ("+12125550110", "+12125550111"):
         counters = sb.counters()["numbers"].get(number, {})
         assert counters.get("link_accepted", 0) == counters.get("attach_accepted", 0) == 0
+
+
+def test_attempts_count_every_request_that_carried_the_row_retries_included(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox], no_retry_waits: None
+) -> None:
+    sb = sandbox_factory(seed=11, faults={"error_5xx_rate": 0.6, "endpoints": ["plivo.link"]})
+    src = write_csv(tmp_path / "in.csv", "number,campaign", ["+14155550125,CUOGHIN"])
+    report = tmp_path / "out.csv"
+    result = run_cli(
+        sb, "plivo", ["link", str(src), "--report", str(report), "--attempts", "10", *FAST]
+    )
+    assert result.exit_code == 0, result.output
+    (row,) = read_report(report).values()
+    link_requests = sb.counters()["endpoints"]["plivo.link"]["requests"]
+    assert link_requests > 1  # the faults struck
+    assert int(row["attempts"]) == link_requests

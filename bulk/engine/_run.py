@@ -10,7 +10,7 @@ import functools
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -84,11 +84,14 @@ class Engine:
         config: EngineConfig,
         *,
         on_change: Callable[[], None] | None = None,
+        tries: Mapping[int, int] | None = None,
     ) -> None:
         self.provider = provider
         self.journal = journal
         self.config = config
         self._on_change = on_change or (lambda: None)
+        #: HTTP tries per row as the sender counts them, for the report's ``attempts``
+        self._tries_seen = tries
         self._resends: dict[int, int] = defaultdict(int)
         self._campaign_size: dict[str, int] = {}
         self._campaign_next: dict[str, float] = {}
@@ -302,8 +305,17 @@ class Engine:
         if not self._active:
             self._done.set()
 
-    def _attempts(self, lines: Iterable[int]) -> dict[int, int]:
-        return dict.fromkeys(lines, 1)
+    def _tries(self, lines: Iterable[int]) -> dict[int, int]:
+        """HTTP tries so far for these rows (retries included), to diff around a send."""
+        if self._tries_seen is None:
+            return dict.fromkeys(lines, 0)
+        return {line: self._tries_seen.get(line, 0) for line in lines}
+
+    def _spent(self, before: dict[int, int], line: int) -> int:
+        """Tries one send cost a row: retries included when the sender counts them, else 1."""
+        if self._tries_seen is None:
+            return 1
+        return max(1, self._tries_seen.get(line, 0) - before.get(line, 0))
 
     async def _link(self, work: _LinkWork) -> None:
         by_number = {str(self.journal.get(line).e164): line for line in work.lines}
@@ -311,29 +323,57 @@ class Engine:
         while pending:
             self._apply([Change(line, Event.SEND) for line in pending])
             numbers = [str(self.journal.get(line).e164) for line in pending]
+            before = self._tries(pending)
             outcome = await self.provider.link(work.campaign, numbers, pending)
             now = time.time()
             changes: list[Change] = []
             for n in outcome.accepted:
                 changes.append(
-                    Change(by_number[n], Event.ACCEPT, attempts=1, fields={"submitted_at": now})
+                    Change(
+                        by_number[n],
+                        Event.ACCEPT,
+                        attempts=self._spent(before, by_number[n]),
+                        fields={"submitted_at": now},
+                    )
                 )
             for n in outcome.already:
                 changes.append(
-                    Change(by_number[n], Event.ACCEPT, attempts=1, fields={"submitted_at": now})
+                    Change(
+                        by_number[n],
+                        Event.ACCEPT,
+                        attempts=self._spent(before, by_number[n]),
+                        fields={"submitted_at": now},
+                    )
                 )
             for n, reason in outcome.refused.items():
-                changes.append(Change(by_number[n], Event.REFUSE, attempts=1, reason=reason))
+                changes.append(
+                    Change(
+                        by_number[n],
+                        Event.REFUSE,
+                        attempts=self._spent(before, by_number[n]),
+                        reason=reason,
+                    )
+                )
             for n in outcome.resend:
-                changes.append(Change(by_number[n], Event.REQUEUE, attempts=1))
+                changes.append(
+                    Change(by_number[n], Event.REQUEUE, attempts=self._spent(before, by_number[n]))
+                )
             retry_later: list[int] = []
             for n, reason in outcome.unanswered.items():
                 line = by_number[n]
                 self._resends[line] += 1
                 if self._resends[line] > RESEND_ROUNDS:
-                    changes.append(Change(line, Event.TIME_OUT, attempts=1, reason=reason))
+                    changes.append(
+                        Change(
+                            line, Event.TIME_OUT, attempts=self._spent(before, line), reason=reason
+                        )
+                    )
                 else:
-                    changes.append(Change(line, Event.REQUEUE, attempts=1, reason=reason))
+                    changes.append(
+                        Change(
+                            line, Event.REQUEUE, attempts=self._spent(before, line), reason=reason
+                        )
+                    )
                     retry_later.append(line)
             if changes:
                 self._campaign_size[work.campaign] = self._campaign_size.get(
@@ -351,7 +391,9 @@ class Engine:
         while True:
             self._apply([Change(line, send_event)])
             row = self.journal.get(line)
+            before = self._tries([line])
             outcome = await self.provider.unlink(work.campaign, str(row.e164), line)
+            spent = self._spent(before, line)
             if outcome.accepted or outcome.already:
                 note = f"not linked to {work.campaign} when unlinked" if outcome.already else None
                 if work.release and note:
@@ -361,7 +403,7 @@ class Engine:
                         Change(
                             line,
                             Event.ACCEPT,
-                            attempts=1,
+                            attempts=spent,
                             reason=note,
                             fields={"submitted_at": time.time()},
                         )
@@ -372,13 +414,15 @@ class Engine:
                 reason = outcome.refused
                 if work.release:
                     reason = f"unlink from {work.campaign} failed, not moved: {reason}"
-                self._apply([Change(line, Event.REFUSE, attempts=1, reason=reason)])
+                self._apply([Change(line, Event.REFUSE, attempts=spent, reason=reason)])
                 return
             self._resends[line] += 1
             if self._resends[line] > RESEND_ROUNDS:
-                self._apply([Change(line, Event.TIME_OUT, attempts=1, reason=outcome.unanswered)])
+                self._apply(
+                    [Change(line, Event.TIME_OUT, attempts=spent, reason=outcome.unanswered)]
+                )
                 return
-            self._apply([Change(line, Event.REQUEUE, attempts=1, reason=outcome.unanswered)])
+            self._apply([Change(line, Event.REQUEUE, attempts=spent, reason=outcome.unanswered)])
             await anyio.sleep(self.config.resend_delay)
 
     # --- polling ----------------------------------------------------------------------------
