@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -308,7 +309,7 @@ def test_tokens_never_reach_output_report_failures_or_journal(
     sandbox_factory: Callable[..., ThreadedSandbox],
     no_retry_waits: None,
 ) -> None:
-    sb = sandbox_factory(faults={"error_5xx_rate": 0.2})
+    sb = sandbox_factory(seed=4, faults={"error_5xx_rate": 0.5})
     src = write_csv(
         tmp_path / "in.csv", "number,campaign", ["+14155550120,marketing", "+14155550144,marketing"]
     )
@@ -326,12 +327,17 @@ def test_tokens_never_reach_output_report_failures_or_journal(
             str(tmp_path / "j"),
             "--failures",
             str(tmp_path / "f.csv"),
+            "--verbose",
+            "--attempts",
+            "10",
             *FAST,
         ],
     )
     token = sb.plivo_auth_token if provider == "plivo" else sb.agentmessage_api_key
     assert result.exit_code == 1, result.output
+    assert re.search(r" 5\d\d retry \d+ ms", result.stderr)  # the request log is on
     assert token not in result.output
+    assert token not in result.stderr
     for path in tmp_path.iterdir():
         assert token.encode() not in path.read_bytes(), path
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 from collections.abc import Callable
@@ -196,6 +197,13 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Run against an in-process provider sandbox on loopback: no credentials.",
         ),
         click.option("--yes", "-y", is_flag=True, help="Do not ask before sending."),
+        click.option(
+            "--verbose",
+            "-v",
+            is_flag=True,
+            help="Log every HTTP try to stderr: method, path, status, milliseconds "
+            "(never headers or bodies, so never a credential).",
+        ),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
     ]
     for decorator in reversed(decorators):
@@ -211,6 +219,7 @@ def _spec(command: str, input: Path, **kw: Any) -> JobSpec:
     kw.pop("auth_id", None)
     kw.pop("yes", None)
     kw.pop("quiet", None)
+    kw.pop("verbose", None)
     kw["regions"] = tuple(kw["regions"])
     return JobSpec(command=command, input=input, account=account, token=token, **kw)  # type: ignore[arg-type]
 
@@ -260,6 +269,15 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool) -> None:
         sys.exit(exc.exit_code)
     _summary(out, spec, result)
     sys.exit(result.exit_code)
+
+
+def _logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    logger = logging.getLogger("bulk")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    logger.propagate = False
 
 
 def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -315,6 +333,7 @@ def _summary(out: Console, spec: JobSpec, result: JobResult) -> None:
 def _command(name: str, doc: str) -> click.Command:
     def callback(input: Path, **kw: Any) -> None:
         yes, quiet = kw["yes"], kw["quiet"]
+        _logging(kw["verbose"])
         _run(_spec(name, input, **kw), yes=yes, quiet=quiet)
 
     callback.__doc__ = doc + _COMMON_HELP
@@ -351,6 +370,7 @@ Examples:
 def _move_command() -> click.Command:
     def callback(input: Path, **kw: Any) -> None:
         yes, quiet = kw["yes"], kw["quiet"]
+        _logging(kw["verbose"])
         source, target = kw.pop("source"), kw.pop("target")
         if target:
             kw["campaign"] = target

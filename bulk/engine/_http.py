@@ -9,6 +9,7 @@ attempts; ``stamina.set_testing`` removes the waits in tests). Credentials trave
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -22,6 +23,10 @@ import stamina
 from bulk._errors import AuthenticationError, ConfigError
 from bulk.engine._limits import Meter
 from bulk.providers._base import Kind, Request, Response, Verdict
+
+#: one line per HTTP try: method, path, status or failure, milliseconds. Never headers,
+#: query values or bodies, so no credential can reach a log.
+log = logging.getLogger("bulk.http")
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,20 +202,41 @@ class HttpSender:
                         raw.status, {k.lower(): v for k, v in raw.headers.items()}, body
                     )
             except TimeoutError:
-                return self._transport_failure(f"no answer within {self.policy.timeout:g} s")
+                return self._transport_failure(
+                    request, now, f"no answer within {self.policy.timeout:g} s"
+                )
             except aiohttp.ClientPayloadError:
-                return self._transport_failure("the response body was cut off")
+                return self._transport_failure(request, now, "the response body was cut off")
             except aiohttp.ClientConnectorError as exc:
                 return self._transport_failure(
-                    f"cannot connect ({exc.os_error.strerror or 'refused'})"
+                    request, now, f"cannot connect ({exc.os_error.strerror or 'refused'})"
                 )
             except (aiohttp.ClientError, ConnectionError, OSError) as exc:
-                return self._transport_failure(f"connection lost ({type(exc).__name__})")
+                return self._transport_failure(
+                    request, now, f"connection lost ({type(exc).__name__})"
+                )
             finally:
                 self.stats.last_at = time.monotonic()
         self.stats.statuses[response.status] += 1
-        return classify(request, response)
+        verdict = classify(request, response)
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "%s %s %s %s %.0f ms",
+                request.method,
+                request.path,
+                response.status,
+                verdict.kind.value,
+                (time.monotonic() - now) * 1000,
+            )
+        return verdict
 
-    def _transport_failure(self, reason: str) -> Verdict:
+    def _transport_failure(self, request: Request, started: float, reason: str) -> Verdict:
         self.stats.transport_errors += 1
+        log.info(
+            "%s %s failed: %s %.0f ms",
+            request.method,
+            request.path,
+            reason,
+            (time.monotonic() - started) * 1000,
+        )
         return Verdict(Kind.RETRY, 0, reason=reason)
