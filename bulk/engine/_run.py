@@ -327,16 +327,8 @@ class Engine:
             outcome = await self.provider.link(work.campaign, numbers, pending)
             now = time.time()
             changes: list[Change] = []
-            for n in outcome.accepted:
-                changes.append(
-                    Change(
-                        by_number[n],
-                        Event.ACCEPT,
-                        attempts=self._spent(before, by_number[n]),
-                        fields={"submitted_at": now},
-                    )
-                )
-            for n in outcome.already:
+            # "already requested" (a retry after the change took effect) is accepted too
+            for n in [*outcome.accepted, *outcome.already]:
                 changes.append(
                     Change(
                         by_number[n],
