@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 import stamina
 
@@ -60,7 +61,7 @@ def threaded_sandbox(config: SandboxConfig) -> Iterator[ThreadedSandbox]:
 
     def main() -> None:
         try:
-            asyncio.run(serve())
+            anyio.run(serve, backend="asyncio")
         except BaseException as exc:  # pragma: no cover - surfaced below
             failure.append(exc)
             ready.set()

@@ -36,6 +36,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 #: Plivo's documented limit, the sandbox's default: 300 requests per 5 s
 LIMIT_REQUESTS = 300
 LIMIT_WINDOW = 5.0
@@ -174,7 +176,7 @@ def _serve(config_json: str) -> int:
             print(f"READY {sb.base_url} {sb.plivo_auth_id} {sb.plivo_auth_token}", flush=True)
             await stop.wait()
 
-    asyncio.run(main())
+    anyio.run(main, backend="asyncio")
     return 0
 
 
@@ -249,7 +251,7 @@ def run_bulk(sb: RemoteSandbox, folder: Path, s: Settings, rows: int, stem: str)
     )
     cpu = time.process_time()
     started = time.perf_counter()
-    result = asyncio.run(run_job(spec))
+    result = anyio.run(run_job, spec, backend="asyncio")
     wall = time.perf_counter() - started
     cpu = time.process_time() - cpu
     stats = result.stats
@@ -346,15 +348,15 @@ def bench_overhead(s: Settings) -> list[dict[str, Any]]:
     with sandbox_process(plivo_rate_limit=0, settle_min=0.0, settle_max=0.0) as sb:
         for kind in ("get", "list"):
             out.append(
-                asyncio.run(
-                    _overhead(
-                        sb.base_url,
-                        sb.auth_id,
-                        sb.token,
-                        kind,
-                        s.overhead_requests,
-                        s.overhead_concurrency,
-                    )
+                anyio.run(
+                    _overhead,
+                    sb.base_url,
+                    sb.auth_id,
+                    sb.token,
+                    kind,
+                    s.overhead_requests,
+                    s.overhead_concurrency,
+                    backend="asyncio",
                 )
             )
     return out
@@ -387,7 +389,7 @@ def _memory_child(options_json: str) -> int:
         dry_run=True,
     )
     started = time.perf_counter()
-    result = asyncio.run(run_job(spec))
+    result = anyio.run(run_job, spec, backend="asyncio")
     print(
         json.dumps(
             {

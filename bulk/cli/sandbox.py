@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+import anyio
 import click
 
 from bulk._errors import BulkError, ConfigError
@@ -20,8 +21,9 @@ def _pair(value: str, option: str, sep: str = ":") -> tuple[float, float]:
     try:
         pair = (float(low), float(high)) if found else (float(value), float(value))
     except ValueError:
-        raise click.BadParameter(f"expected MIN{sep}MAX, e.g. 0.5{sep}2, got {value!r}",
-                                 param_hint=option) from None
+        raise click.BadParameter(
+            f"expected MIN{sep}MAX, e.g. 0.5{sep}2, got {value!r}", param_hint=option
+        ) from None
     if pair[0] < 0 or pair[1] < pair[0]:
         raise click.BadParameter("needs 0 <= MIN <= MAX", param_hint=option)
     return pair
@@ -34,8 +36,9 @@ def _rate(value: str, option: str) -> tuple[int, float]:
             raise ValueError(value)
         parsed = (int(count), float(seconds)) if found else (0, 0.0)
     except ValueError:
-        raise click.BadParameter(f"expected N/SECONDS, e.g. 300/5, got {value!r}",
-                                 param_hint=option) from None
+        raise click.BadParameter(
+            f"expected N/SECONDS, e.g. 300/5, got {value!r}", param_hint=option
+        ) from None
     if parsed[0] < 0 or parsed[1] < 0:
         raise click.BadParameter("needs N >= 0 and SECONDS >= 0", param_hint=option)
     return parsed
@@ -45,73 +48,182 @@ RATE = click.FloatRange(0.0, 1.0)
 
 
 @click.command("sandbox")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Interface to listen on. Keep loopback: the sandbox has no real security.")
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
-              help="TCP port; 0 picks a free one. Example: --port 9000")
-@click.option("--seed", default=0, show_default=True, type=int,
-              help="Seed of the one RNG behind settle times, failures and faults: the same seed "
-              "and the same requests give the same run. Example: --seed 42")
-@click.option("--state", "state_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="JSON file replacing parts of the default state (campaigns, numbers, links, "
-              "keys, own_all; format in bulk/sandbox/WIRE.md). Default: the built-in state. "
-              "Example: --state bench-state.json")
-@click.option("--settle", default="0.5:2", show_default=True, metavar="MIN:MAX",
-              help="Seconds a link/unlink/attach/detach takes to settle, uniform per number. "
-              "Example: --settle 5:30")
-@click.option("--fail-rate", default=0.0, show_default=True, type=RATE,
-              help="Share of links/attaches that settle FAILED (Plivo) / failed (AgentMessage). "
-              "Example: --fail-rate 0.05")
-@click.option("--slow-tail-rate", default=0.0, show_default=True, type=RATE,
-              help="Share of operations that settle slowly, in --slow-tail seconds instead. "
-              "Example: --slow-tail-rate 0.02")
-@click.option("--slow-tail", default="10:30", show_default=True, metavar="MIN:MAX",
-              help="Settle seconds of the slow tail. Example: --slow-tail 60:300")
-@click.option("--latency", default="0:0", show_default=True, metavar="MIN:MAX",
-              help="Extra seconds before each provider request is handled, uniform. "
-              "Example: --latency 0.05:0.3")
-@click.option("--error-rate", default=0.0, show_default=True, type=RATE,
-              help="Share of provider requests answered 500/502/503, half with a JSON body, "
-              "half with an HTML page. Example: --error-rate 0.02")
-@click.option("--reset-rate", default=0.0, show_default=True, type=RATE,
-              help="Share of provider requests whose TCP connection is dropped with no "
-              "response. Example: --reset-rate 0.01")
-@click.option("--hang-rate", default=0.0, show_default=True, type=RATE,
-              help="Share of provider requests held for --hang-seconds, then dropped. "
-              "Example: --hang-rate 0.005")
-@click.option("--hang-seconds", default=30.0, show_default=True, type=click.FloatRange(0),
-              help="How long a hung request is held (longer than your client timeout). "
-              "Example: --hang-seconds 60")
-@click.option("--truncated-rate", default=0.0, show_default=True, type=RATE,
-              help="Share of provider requests answered with the real status and headers but a "
-              "body cut off mid-JSON (the request took effect). Example: --truncated-rate 0.01")
-@click.option("--non-json-rate", default=0.0, show_default=True, type=RATE,
-              help="Share of provider requests answered 200 with an HTML page. "
-              "Example: --non-json-rate 0.01")
-@click.option("--burst-429-rate", default=0.0, show_default=True, type=RATE,
-              help="Chance per provider request that a 429 storm starts (Plivo: no Retry-After; "
-              "AgentMessage: RATE_LIMITED with Retry-After). Example: --burst-429-rate 0.01")
-@click.option("--burst-429-length", default=5, show_default=True, type=click.IntRange(1),
-              help="Requests answered 429 in one storm. Example: --burst-429-length 20")
-@click.option("--after-rate", default=0.0, show_default=True, type=RATE,
-              help="Share of 5xx/reset/hang/non-JSON faults that strike AFTER the request took "
-              "effect (state changed, client saw an error). Example: --after-rate 0.5")
-@click.option("--fault-endpoints", default=None, metavar="NAMES",
-              help="Comma-separated endpoint names faults apply to (default: all), e.g. "
-              "plivo.link,agentmessage.attach")
-@click.option("--plivo-rate-limit", default="300/5", show_default=True, metavar="N/SECONDS",
-              help="Plivo sliding-window limit per account, then 429; 0 turns it off. "
-              "Example: --plivo-rate-limit 50/5")
-@click.option("--agentmessage-rate-limit", default="100/10", show_default=True,
-              metavar="N/SECONDS",
-              help="AgentMessage sliding-window limit per organization, then 429 RATE_LIMITED. "
-              "Example: --agentmessage-rate-limit 20/10")
-@click.option("--agentmessage-retry-after", default=1, show_default=True,
-              type=click.IntRange(0),
-              help="Retry-After seconds AgentMessage sends with its 429. Example: 5")
-@click.option("--time-factor", default=1.0, show_default=True, type=click.FloatRange(0),
-              help="Scales the Plivo callback retry schedule (60/120/240 s). "
-              "Example: --time-factor 0.01 retries after 0.6/1.2/2.4 s")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to listen on. Keep loopback: the sandbox has no real security.",
+)
+@click.option(
+    "--port",
+    default=8765,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="TCP port; 0 picks a free one. Example: --port 9000",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Seed of the one RNG behind settle times, failures and faults: the same seed "
+    "and the same requests give the same run. Example: --seed 42",
+)
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON file replacing parts of the default state (campaigns, numbers, links, "
+    "keys, own_all; format in bulk/sandbox/WIRE.md). Default: the built-in state. "
+    "Example: --state bench-state.json",
+)
+@click.option(
+    "--settle",
+    default="0.5:2",
+    show_default=True,
+    metavar="MIN:MAX",
+    help="Seconds a link/unlink/attach/detach takes to settle, uniform per number. "
+    "Example: --settle 5:30",
+)
+@click.option(
+    "--fail-rate",
+    default=0.0,
+    show_default=True,
+    type=RATE,
+    help="Share of links/attaches that settle FAILED (Plivo) / failed (AgentMessage). "
+    "Example: --fail-rate 0.05",
+)
+@click.option(
+    "--slow-tail-rate",
+    default=0.0,
+    show_default=True,
+    type=RATE,
+    help="Share of operations that settle slowly, in --slow-tail seconds instead. "
+    "Example: --slow-tail-rate 0.02",
+)
+@click.option(
+    "--slow-tail",
+    default="10:30",
+    show_default=True,
+    metavar="MIN:MAX",
+    help="Settle seconds of the slow tail. Example: --slow-tail 60:300",
+)
+@click.option(
+    "--latency",
+    default="0:0",
+    show_default=True,
+    metavar="MIN:MAX",
+    help="Extra seconds before each provider request is handled, uniform. "
+    "Example: --latency 0.05:0.3",
+)
+@click.option(
+    "--error-rate",
+    default=0.0,
+    show_default=True,
+    type=RATE,
+    help="Share of provider requests answered 500/502/503, half with a JSON body, "
+    "half with an HTML page. Example: --error-rate 0.02",
+)
+@click.option(
+    "--reset-rate",
+    default=0.0,
+    show_default=True,
+    type=RATE,
+    help="Share of provider requests whose TCP connection is dropped with no "
+    "response. Example: --reset-rate 0.01",
+)
+@click.option(
+    "--hang-rate",
+    default=0.0,
+    show_default=True,
+    type=RATE,
+    help="Share of provider requests held for --hang-seconds, then dropped. "
+    "Example: --hang-rate 0.005",
+)
+@click.option(
+    "--hang-seconds",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="How long a hung request is held (longer than your client timeout). "
+    "Example: --hang-seconds 60",
+)
+@click.option(
+    "--truncated-rate",
+    default=0.0,
+    show_default=True,
+    type=RATE,
+    help="Share of provider requests answered with the real status and headers but a "
+    "body cut off mid-JSON (the request took effect). Example: --truncated-rate 0.01",
+)
+@click.option(
+    "--non-json-rate",
+    default=0.0,
+    show_default=True,
+    type=RATE,
+    help="Share of provider requests answered 200 with an HTML page. Example: --non-json-rate 0.01",
+)
+@click.option(
+    "--burst-429-rate",
+    default=0.0,
+    show_default=True,
+    type=RATE,
+    help="Chance per provider request that a 429 storm starts (Plivo: no Retry-After; "
+    "AgentMessage: RATE_LIMITED with Retry-After). Example: --burst-429-rate 0.01",
+)
+@click.option(
+    "--burst-429-length",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Requests answered 429 in one storm. Example: --burst-429-length 20",
+)
+@click.option(
+    "--after-rate",
+    default=0.0,
+    show_default=True,
+    type=RATE,
+    help="Share of 5xx/reset/hang/non-JSON faults that strike AFTER the request took "
+    "effect (state changed, client saw an error). Example: --after-rate 0.5",
+)
+@click.option(
+    "--fault-endpoints",
+    default=None,
+    metavar="NAMES",
+    help="Comma-separated endpoint names faults apply to (default: all), e.g. "
+    "plivo.link,agentmessage.attach",
+)
+@click.option(
+    "--plivo-rate-limit",
+    default="300/5",
+    show_default=True,
+    metavar="N/SECONDS",
+    help="Plivo sliding-window limit per account, then 429; 0 turns it off. "
+    "Example: --plivo-rate-limit 50/5",
+)
+@click.option(
+    "--agentmessage-rate-limit",
+    default="100/10",
+    show_default=True,
+    metavar="N/SECONDS",
+    help="AgentMessage sliding-window limit per organization, then 429 RATE_LIMITED. "
+    "Example: --agentmessage-rate-limit 20/10",
+)
+@click.option(
+    "--agentmessage-retry-after",
+    default=1,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Retry-After seconds AgentMessage sends with its 429. Example: 5",
+)
+@click.option(
+    "--time-factor",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Scales the Plivo callback retry schedule (60/120/240 s). "
+    "Example: --time-factor 0.01 retries after 0.6/1.2/2.4 s",
+)
 def sandbox(
     host: str,
     port: int,
@@ -164,19 +276,35 @@ def sandbox(
     )
     try:
         faults = FaultConfig(
-            latency_min=latency_min, latency_max=latency_max, error_5xx_rate=error_rate,
-            reset_rate=reset_rate, hang_rate=hang_rate, hang_seconds=hang_seconds,
-            truncated_rate=truncated_rate, non_json_rate=non_json_rate,
-            burst_429_rate=burst_429_rate, burst_429_length=burst_429_length,
-            after_rate=after_rate, endpoints=endpoints,
+            latency_min=latency_min,
+            latency_max=latency_max,
+            error_5xx_rate=error_rate,
+            reset_rate=reset_rate,
+            hang_rate=hang_rate,
+            hang_seconds=hang_seconds,
+            truncated_rate=truncated_rate,
+            non_json_rate=non_json_rate,
+            burst_429_rate=burst_429_rate,
+            burst_429_length=burst_429_length,
+            after_rate=after_rate,
+            endpoints=endpoints,
         )
         config = SandboxConfig(
-            seed=seed, settle_min=settle_min, settle_max=settle_max, fail_rate=fail_rate,
-            slow_tail_rate=slow_tail_rate, slow_tail_min=tail_min, slow_tail_max=tail_max,
-            plivo_rate_limit=plivo_limit, plivo_rate_window=plivo_window,
-            agentmessage_rate_limit=am_limit, agentmessage_rate_window=am_window,
-            agentmessage_retry_after=agentmessage_retry_after, time_factor=time_factor,
-            state_file=state_file, faults=faults,
+            seed=seed,
+            settle_min=settle_min,
+            settle_max=settle_max,
+            fail_rate=fail_rate,
+            slow_tail_rate=slow_tail_rate,
+            slow_tail_min=tail_min,
+            slow_tail_max=tail_max,
+            plivo_rate_limit=plivo_limit,
+            plivo_rate_window=plivo_window,
+            agentmessage_rate_limit=am_limit,
+            agentmessage_rate_window=am_window,
+            agentmessage_retry_after=agentmessage_retry_after,
+            time_factor=time_factor,
+            state_file=state_file,
+            faults=faults,
         )
         load_seed(state_file)  # fail before listening when the state file is unusable
     except StateFileError as exc:
@@ -185,7 +313,7 @@ def sandbox(
         raise click.UsageError(str(exc)) from None
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_serve(config, host, port))
+            anyio.run(_serve, config, host, port, backend="asyncio")
     except ConfigError as exc:
         _fail(exc)
     click.echo("sandbox stopped", err=True)
@@ -198,28 +326,31 @@ def _fail(exc: BulkError) -> NoReturn:
 
 def banner(base_url: str, auth_id: str, auth_token: str, api_key: str) -> str:
     """What the command prints once it listens (sandbox-only credentials)."""
-    return "\n".join([
-        f"bulk sandbox listening on {base_url}  (Ctrl-C to stop)",
-        f"  admin API        {base_url}/_sandbox/state | /counters | /faults | /reset",
-        "  Plivo            PLIVO_AUTH_ID=" + auth_id,
-        "                   PLIVO_AUTH_TOKEN=" + auth_token,
-        "  AgentMessage     AGENTMESSAGE_API_KEY=" + api_key,
-        "",
-        "Point bulk at it:",
-        f"  export PLIVO_AUTH_ID={auth_id} PLIVO_AUTH_TOKEN={auth_token}",
-        f"  export AGENTMESSAGE_API_KEY={api_key}",
-        "  bulk link samples/onboarding.csv --campaigns samples/campaigns.csv "
-        f"--base-url {base_url}",
-        "  bulk link samples/onboarding.csv --campaigns samples/campaigns.csv "
-        f"--provider agentmessage --base-url {base_url}",
-    ])
+    return "\n".join(
+        [
+            f"bulk sandbox listening on {base_url}  (Ctrl-C to stop)",
+            f"  admin API        {base_url}/_sandbox/state | /counters | /faults | /reset",
+            "  Plivo            PLIVO_AUTH_ID=" + auth_id,
+            "                   PLIVO_AUTH_TOKEN=" + auth_token,
+            "  AgentMessage     AGENTMESSAGE_API_KEY=" + api_key,
+            "",
+            "Point bulk at it:",
+            f"  export PLIVO_AUTH_ID={auth_id} PLIVO_AUTH_TOKEN={auth_token}",
+            f"  export AGENTMESSAGE_API_KEY={api_key}",
+            "  bulk link samples/onboarding.csv --campaigns samples/campaigns.csv "
+            f"--base-url {base_url}",
+            "  bulk link samples/onboarding.csv --campaigns samples/campaigns.csv "
+            f"--provider agentmessage --base-url {base_url}",
+        ]
+    )
 
 
 async def _serve(config: SandboxConfig, host: str, port: int) -> None:
     try:
         async with run_sandbox(config, host=host, port=port) as sb:
-            click.echo(banner(sb.base_url, sb.plivo_auth_id, sb.plivo_auth_token,
-                              sb.agentmessage_api_key))
+            click.echo(
+                banner(sb.base_url, sb.plivo_auth_id, sb.plivo_auth_token, sb.agentmessage_api_key)
+            )
             sys.stdout.flush()
             await asyncio.Event().wait()
     except OSError as exc:
