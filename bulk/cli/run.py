@@ -245,18 +245,19 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool) -> None:
     ask = not (yes or spec.dry_run or spec.sandbox) and sys.stdin.isatty()
 
     def on_plan(plan: Plan) -> bool:
-        progress.stop()
         err.print(_plan_text(spec, plan))
         if ask and not click.confirm("Send these requests?", default=False, err=True):
             return False
-        progress.start()
+        progress.start()  # the bar runs from the first request sent to the last row settled
         return True
 
     # schedulers stop jobs with SIGTERM: wind down exactly as on Ctrl-C
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
-        with progress:
+        try:
             result = anyio.run(_call, spec, on_progress, on_plan, backend="asyncio")
+        finally:
+            progress.stop()
     except KeyboardInterrupt:
         report, _, journal = default_paths(spec)
         err.print(
@@ -320,7 +321,7 @@ def _summary(out: Console, spec: JobSpec, result: JobResult) -> None:
     out.print(
         f"Requests: {stats.total} ({by_kind or 'none'}); 429s: {stats.rate_limited}; "
         f"retries: {stats.retries}; elapsed {result.elapsed:.1f} s; "
-        f"effective rate {stats.effective_rate():.1f} req/s"
+        f"average rate {stats.effective_rate():.1f} req/s"
     )
     if result.report:
         out.print(f"Report: {result.report}")
