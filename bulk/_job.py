@@ -249,7 +249,9 @@ async def run_job(
                     progress()
                     if on_plan is not None and not spec.dry_run:
                         # in a worker thread: the callback may prompt on the terminal
-                        if not await anyio.to_thread.run_sync(on_plan, plan):
+                        if not await anyio.to_thread.run_sync(
+                            on_plan, plan, abandon_on_cancel=True
+                        ):
                             raise ConfigError("not confirmed: nothing was sent")
                     if not spec.dry_run:
                         await engine.execute(plan)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -264,7 +265,11 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool) -> None:
             f"[yellow]Interrupted.[/] The journal {journal} is consistent; run the same command "
             f"again to resume. Report so far: {report}"
         )
-        sys.exit(EXIT_INTERRUPTED)
+        # The journal is closed and the report written. A confirmation prompt interrupted
+        # mid-question leaves its thread blocked on stdin, which a normal exit would wait for.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
     except BulkError as exc:
         err.print(f"[red]bulk: {exc}[/]", highlight=False)
         sys.exit(exc.exit_code)
