@@ -120,3 +120,39 @@ def test_interrupt_exits_130_with_a_consistent_journal_and_a_report_then_resumes
     resumed = subprocess.run(command, env=_env(sb), cwd=tmp_path, capture_output=True, timeout=120)
     assert resumed.returncode == 0, resumed.stdout.decode() + resumed.stderr.decode()
     _assert_complete(sb, tmp_path)
+
+
+def test_ctrl_c_at_the_confirmation_prompt_exits_130_at_once(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    import pty
+    import select
+
+    sb = sandbox_factory()
+    command = [c for c in _command(sb, tmp_path) if c != "--yes"]
+    controller, terminal = pty.openpty()  # stdin is a terminal: bulk asks before sending
+    proc = subprocess.Popen(
+        command,
+        env=_env(sb),
+        cwd=tmp_path,
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    os.close(terminal)
+    try:
+        assert proc.stderr is not None
+        seen = b""
+        deadline = time.monotonic() + 30
+        while b"Send these requests?" not in seen:
+            assert time.monotonic() < deadline, seen.decode()
+            ready, _, _ = select.select([proc.stderr], [], [], 0.2)
+            if ready:
+                seen += os.read(proc.stderr.fileno(), 4096)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 130  # it used to wait for Enter
+    finally:
+        os.close(controller)
+        if proc.poll() is None:
+            proc.kill()
+    assert sb.counters()["totals"].get("link_accepted", 0) == 0  # nothing was sent
