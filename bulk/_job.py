@@ -181,8 +181,10 @@ async def run_job(
     if spec.command not in COMMANDS:
         raise ConfigError(f"unknown command {spec.command!r}")
     provider_entry = entry(spec.provider)
-    loaded = load(spec)
     report_path, failures_path, journal_path = default_paths(spec)
+    _report.check_path(report_path, "--report")
+    _report.check_path(failures_path, "--failures")
+    loaded = load(spec)
     async with _endpoint(spec) as (base_url, creds, sandbox_defaults):
         headers = provider_entry.headers(creds)
         poll_interval = spec.poll_interval or sandbox_defaults.get("poll_interval", 30.0)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
+from bulk._errors import ConfigError
 from bulk._journal import RowRecord, iso
 from bulk._states import SUCCESS, TERMINAL, State
 from bulk.inputs._csvsafe import neutralise_frame
@@ -94,6 +95,18 @@ def build(
     return report
 
 
+FORMATS = (".csv", ".json", ".parquet")
+
+
+def check_path(path: Path, what: str) -> None:
+    """Refuse a report path whose extension bulk does not write (before anything is sent)."""
+    if path.suffix.lower() not in FORMATS:
+        raise ConfigError(
+            f"{what} {path}: unknown extension {path.suffix or '(none)'!r}; "
+            f"use one of {', '.join(FORMATS)}"
+        )
+
+
 def write(frame: pl.DataFrame, path: str | Path) -> Path:
     """Write a frame by the path's extension: .json, .parquet, else CSV (neutralised)."""
     path = Path(path)
@@ -102,7 +115,7 @@ def write(frame: pl.DataFrame, path: str | Path) -> Path:
     suffix = path.suffix.lower()
     if suffix == ".json":
         frame.write_json(tmp)
-    elif suffix in (".parquet", ".pq"):
+    elif suffix == ".parquet":
         frame.write_parquet(tmp)
     else:
         neutralise_frame(frame).write_csv(tmp)

@@ -510,3 +510,13 @@ def test_attempts_count_every_request_that_carried_the_row_retries_included(
     link_requests = sb.counters()["endpoints"]["plivo.link"]["requests"]
     assert link_requests > 1  # the faults struck
     assert int(row["attempts"]) == link_requests
+
+
+def test_a_report_path_bulk_cannot_write_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "in.csv", "number,campaign", ["+14155550120,CUOGHIN"])
+    result = CliRunner().invoke(
+        main, ["link", str(src), "--sandbox", "--report", "out.xlsx", *FAST]
+    )
+    assert result.exit_code == 2
+    assert "unknown extension '.xlsx'" in result.output
+    assert not (tmp_path / "out.xlsx").exists()
