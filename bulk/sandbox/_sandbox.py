@@ -174,19 +174,9 @@ def provider_route(endpoint: str, provider: Provider, handler: ProviderHandler) 
             counters.fault(endpoint)
             counters.status(endpoint, 429)
             return provider.burst_429(sb, request_id)
-        if plan.kind is not None and not plan.after:
-            counters.fault(endpoint)
-            resp, label = await execute(
-                plan, request, None,
-                json_5xx=lambda status: provider.json_5xx(status, request_id),
-                extra_headers=provider.fault_headers(request_id),
-                sleep=sb.sleep,
-                hang_seconds=sb.faults.config.hang_seconds,
-            )
-            counters.status(endpoint, label)
-            return resp
-        response = await handler(request, sb)
-        if plan.kind is not None:
+
+        async def strike(response: web.Response | None) -> web.StreamResponse:
+            """The planned fault, before the handler ran (None) or after it took effect."""
             counters.fault(endpoint)
             resp, label = await execute(
                 plan, request, response,
@@ -197,6 +187,12 @@ def provider_route(endpoint: str, provider: Provider, handler: ProviderHandler) 
             )
             counters.status(endpoint, label)
             return resp
+
+        if plan.kind is not None and not plan.after:
+            return await strike(None)
+        response = await handler(request, sb)
+        if plan.kind is not None:
+            return await strike(response)
         counters.status(endpoint, response.status)
         return response
 
