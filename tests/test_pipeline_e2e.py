@@ -72,6 +72,16 @@ def run_cli(sb: ThreadedSandbox, provider: str, args: list[str]) -> Any:
     )
 
 
+def run_command(
+    sb: ThreadedSandbox, provider: str, tmp_path: Path, command: str, src: Path, *extra: str
+) -> tuple[Any, Path]:
+    """``bulk COMMAND SRC`` with the provider's campaigns file, a report and a journal."""
+    report = tmp_path / "out.csv"
+    args = [command, str(src), "--campaigns", str(campaigns_file(tmp_path, provider))]
+    args += ["--report", str(report), "--journal", str(tmp_path / "j"), *extra, *FAST]
+    return run_cli(sb, provider, args), report
+
+
 def read_report(path: Path) -> dict[int, dict[str, Any]]:
     frame = pl.read_csv(path, infer_schema=False)
     return {int(r["line"]): r for r in frame.iter_rows(named=True)}
@@ -101,22 +111,7 @@ def test_link_through_faults_ends_every_row_with_the_right_outcome(
         "800-555-1234,marketing,tollfree",
     ]
     src = write_csv(tmp_path / "in.csv", "phone,campaign,tag", rows)
-    report = tmp_path / "out.csv"
-    result = run_cli(
-        sb,
-        provider,
-        [
-            "link",
-            str(src),
-            "--campaigns",
-            str(campaigns_file(tmp_path, provider)),
-            "--report",
-            str(report),
-            "--journal",
-            str(tmp_path / "j"),
-            *FAST,
-        ],
-    )
+    result, report = run_command(sb, provider, tmp_path, "link", src)
     assert result.exit_code == 1, result.output
     got = read_report(report)
     assert len(got) == len(rows)
@@ -147,22 +142,7 @@ def test_unlink_through_faults_unlinks_and_treats_not_linked_as_already(
     linked = [f"+1312555{n:04d}" for n in range(150, 170)]  # pre-linked to alerts in the sandbox
     rows = [f"{n},alerts" for n in linked] + ["+13125550101,alerts"]
     src = write_csv(tmp_path / "cleanup.csv", "number,campaign_id", rows)
-    report = tmp_path / "out.csv"
-    result = run_cli(
-        sb,
-        provider,
-        [
-            "unlink",
-            str(src),
-            "--campaigns",
-            str(campaigns_file(tmp_path, provider)),
-            "--report",
-            str(report),
-            "--journal",
-            str(tmp_path / "j"),
-            *FAST,
-        ],
-    )
+    result, report = run_command(sb, provider, tmp_path, "unlink", src)
     assert result.exit_code == 0, result.output
     got = read_report(report)
     outcomes = [r["outcome"] for r in got.values()]
@@ -181,25 +161,8 @@ def test_move_through_faults_never_leaves_a_number_in_two_campaigns(
     sb = sandbox_factory(seed=5, faults=FAULTS)
     moving = [f"+1212555{n:04d}" for n in range(110, 130)]  # pre-linked to legacy
     src = write_csv(tmp_path / "migration.csv", "number", moving)
-    report = tmp_path / "out.csv"
-    result = run_cli(
-        sb,
-        provider,
-        [
-            "move",
-            str(src),
-            "--campaigns",
-            str(campaigns_file(tmp_path, provider)),
-            "--from",
-            "legacy",
-            "--to",
-            "alerts",
-            "--report",
-            str(report),
-            "--journal",
-            str(tmp_path / "j"),
-            *FAST,
-        ],
+    result, report = run_command(
+        sb, provider, tmp_path, "move", src, "--from", "legacy", "--to", "alerts"
     )
     assert result.exit_code == 0, result.output
     assert [r["outcome"] for r in read_report(report).values()] == ["moved"] * 20
@@ -251,22 +214,7 @@ def test_429_storm_pauses_every_sender_and_every_row_still_links(
     sb = sandbox_factory(seed=2, faults=burst)
     rows = [f"+1650555{n:04d},marketing" for n in range(100, 124)]
     src = write_csv(tmp_path / "in.csv", "number,campaign", rows)
-    report = tmp_path / "out.csv"
-    result = run_cli(
-        sb,
-        provider,
-        [
-            "link",
-            str(src),
-            "--campaigns",
-            str(campaigns_file(tmp_path, provider)),
-            "--batch-size",
-            "5",
-            "--report",
-            str(report),
-            *FAST,
-        ],
-    )
+    result, report = run_command(sb, provider, tmp_path, "link", src, "--batch-size", "5")
     assert result.exit_code == 0, result.output
     assert {r["outcome"] for r in read_report(report).values()} == {"linked"}
     sent_429 = sum(ep["status"].get("429", 0) for ep in sb.counters()["endpoints"].values())
@@ -470,20 +418,7 @@ def test_a_number_in_another_campaign_is_neither_linked_away_nor_moved_from_the_
     # +12125550110 and +12125550111 sit in "legacy" in the sandbox's default state
     rows = ["+12125550110,marketing,link,", "+12125550111,marketing,move,alerts"]
     src = write_csv(tmp_path / "in.csv", "number,campaign,action,from_campaign", rows)
-    report = tmp_path / "out.csv"
-    result = run_cli(
-        sb,
-        provider,
-        [
-            "apply",
-            str(src),
-            "--campaigns",
-            str(campaigns_file(tmp_path, provider)),
-            "--report",
-            str(report),
-            *FAST,
-        ],
-    )
+    result, report = run_command(sb, provider, tmp_path, "apply", src)
     assert result.exit_code == 1, result.output
     got = list(read_report(report).values())
     assert [r["outcome"] for r in got] == ["failed", "failed"]
