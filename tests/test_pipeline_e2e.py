@@ -261,25 +261,9 @@ def test_tokens_never_reach_output_report_failures_or_journal(
     src = write_csv(
         tmp_path / "in.csv", "number,campaign", ["+14155550120,marketing", "+14155550144,marketing"]
     )
-    result = run_cli(
-        sb,
-        provider,
-        [
-            "link",
-            str(src),
-            "--campaigns",
-            str(campaigns_file(tmp_path, provider)),
-            "--report",
-            str(tmp_path / "r.csv"),
-            "--journal",
-            str(tmp_path / "j"),
-            "--failures",
-            str(tmp_path / "f.csv"),
-            "--verbose",
-            "--attempts",
-            "10",
-            *FAST,
-        ],
+    failures = ["--failures", str(tmp_path / "f.csv")]
+    result, _ = run_command(
+        sb, provider, tmp_path, "link", src, *failures, "--verbose", "--attempts", "10"
     )
     token = sb.plivo_auth_token if provider == "plivo" else sb.agentmessage_api_key
     assert result.exit_code == 1, result.output
