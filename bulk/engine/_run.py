@@ -19,7 +19,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from bulk._aio import gather_map
 from bulk._errors import ProviderUnreachable
 from bulk._journal import Change, Journal, RowRecord
-from bulk._states import TERMINAL, Event, State
+from bulk._states import Event, State
 from bulk.providers._base import (
     CampaignCheck,
     NumberState,
@@ -549,7 +549,3 @@ class Engine:
         for campaign, lines in released.items():
             self._queue_links(campaign, lines)
         return bool(changes)
-
-
-def live_rows(journal: Journal) -> list[RowRecord]:
-    return [r for r in journal.rows.values() if r.state not in TERMINAL]
