@@ -15,9 +15,9 @@ import anyio
 import polars as pl
 
 from bulk import _report
-from bulk._errors import ConfigError, ProviderUnreachable
+from bulk._errors import ConfigError, IllegalTransition, ProviderUnreachable
 from bulk._journal import Journal, RowRecord, fingerprint_json
-from bulk._states import State
+from bulk._states import Decision, Event, State, next_state, status_of
 from bulk.engine import (
     Engine,
     EngineConfig,
@@ -29,7 +29,15 @@ from bulk.engine import (
     Stats,
 )
 from bulk.inputs import Loaded, load_rows
-from bulk.providers import Credentials, Provider, Secret, Settlement, credentials_from_env, entry
+from bulk.providers import (
+    Credentials,
+    NumberState,
+    Provider,
+    Secret,
+    Settlement,
+    credentials_from_env,
+    entry,
+)
 from bulk.providers._base import ProviderUnavailable
 
 Command = Literal["link", "unlink", "move", "status", "apply"]
@@ -318,30 +326,15 @@ async def _status(
         members = {c: await provider.campaign_numbers(c) for c in campaigns if checks[c].usable}
     except ProviderUnavailable as exc:
         raise ProviderUnreachable(f"{provider.name}: {exc.reason}") from None
-    outcome_of = {
-        Settlement.ACTIVE: State.LINKED,
-        Settlement.ABSENT: State.UNLINKED,
-        Settlement.FAILED: State.FAILED,
-        Settlement.PENDING: State.UNKNOWN,
-        Settlement.UNRECOGNISED: State.UNKNOWN,
-    }
     for record in records.values():
         if record.state is not State.PLANNED:
             continue
         campaign = str(record.campaign_id)
         if not checks[campaign].usable:
-            record.state, record.reason = State.FAILED, checks[campaign].reason
-            continue
-        state = members[campaign].get(str(record.e164))
-        settlement = state.settlement if state else Settlement.ABSENT
-        record.state = outcome_of[settlement]
-        record.provider_status = state.provider_status if state else None
-        if settlement is Settlement.PENDING:
-            record.reason = "not settled yet"
-        elif settlement is Settlement.ABSENT:
-            record.reason = f"not linked to {campaign}"
-        elif settlement is Settlement.UNRECOGNISED:
-            record.reason = f"unrecognised provider status {record.provider_status!r}"
+            decision = Decision(Event.PLAN_FAIL, reason=checks[campaign].reason)
+        else:
+            decision = status_of(campaign, members[campaign].get(str(record.e164), _ABSENT))
+        _observe(record, decision)
     report = _report.build(loaded.frame, loaded.extra_columns, records)
     counts = _report.counts(report)
     _report.write(report, report_path)
@@ -356,6 +349,20 @@ async def _status(
         elapsed=time.monotonic() - started,
         rows=len(records),
     )
+
+
+_ABSENT = NumberState(Settlement.ABSENT)
+
+
+def _observe(record: RowRecord, decision: Decision) -> None:
+    """Apply a ``bulk status`` decision to an in-memory record, through the status table."""
+    assert decision.event is not None
+    target = next_state("status", record.state, decision.event)
+    if target is None:
+        raise IllegalTransition(record.line, record.state.value, decision.event.value)
+    record.state = target
+    record.provider_status = decision.provider_status or record.provider_status
+    record.reason = decision.reason or record.reason
 
 
 def run_job_sync(spec: JobSpec) -> JobResult:

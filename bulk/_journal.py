@@ -21,7 +21,7 @@ from typing import Any
 from bulk._errors import IllegalTransition, JournalError
 from bulk._states import TERMINAL, Event, State, next_state
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  #: 2: rows gained released_at (a two-step move left its old campaign)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS rows (
     attempts INTEGER NOT NULL DEFAULT 0,
     submitted_at REAL,
     settled_at REAL,
+    released_at REAL,
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rows_state ON rows(state);
@@ -56,6 +57,9 @@ class RowRecord:
     attempts: int = 0
     submitted_at: float | None = None
     settled_at: float | None = None
+    #: when a two-step move's unlink from its old campaign settled: from then on the number
+    #: is in no campaign until its link to the new one settles
+    released_at: float | None = None
 
     @property
     def terminal(self) -> bool:
@@ -116,11 +120,11 @@ class Journal:
                 )
         rows = {
             r[0]: RowRecord(
-                r[0], r[1], r[2], r[3], r[4], State(r[5]), r[6], r[7], r[8], r[9], r[10]
+                r[0], r[1], r[2], r[3], r[4], State(r[5]), r[6], r[7], r[8], r[9], r[10], r[11]
             )
             for r in db.execute(
                 "SELECT line, e164, action, campaign_id, from_campaign, state, provider_status,"
-                " reason, attempts, submitted_at, settled_at FROM rows ORDER BY line"
+                " reason, attempts, submitted_at, settled_at, released_at FROM rows ORDER BY line"
             )
         }
         return cls(path, db, rows, new=not rows)
@@ -132,8 +136,8 @@ class Journal:
         with self._transaction():
             self._db.executemany(  # a generator: no second copy of a million rows
                 "INSERT INTO rows(line, e164, action, campaign_id, from_campaign, state,"
-                " provider_status, reason, attempts, submitted_at, settled_at, updated_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " provider_status, reason, attempts, submitted_at, settled_at, released_at,"
+                " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     (
                         r.line,
@@ -147,6 +151,7 @@ class Journal:
                         r.attempts,
                         r.submitted_at,
                         r.settled_at,
+                        r.released_at,
                         now,
                     )
                     for r in batch
@@ -192,8 +197,12 @@ class Journal:
             row.attempts += change.attempts
             if "submitted_at" in change.fields:
                 row.submitted_at = change.fields["submitted_at"]
+            if "released_at" in change.fields:
+                row.released_at = change.fields["released_at"]
             if target in TERMINAL and row.settled_at is None:
                 row.settled_at = now
+            elif target not in TERMINAL:
+                row.settled_at = None  # a deferred row picked up again is not settled
         for row in shadow.values():
             params.append(
                 (
@@ -203,6 +212,7 @@ class Journal:
                     row.attempts,
                     row.submitted_at,
                     row.settled_at,
+                    row.released_at,
                     now,
                     row.line,
                 )
@@ -210,7 +220,7 @@ class Journal:
         with self._transaction():
             self._db.executemany(
                 "UPDATE rows SET state=?, provider_status=?, reason=?, attempts=?, submitted_at=?,"
-                " settled_at=?, updated_at=? WHERE line=?",
+                " settled_at=?, released_at=?, updated_at=? WHERE line=?",
                 params,
             )
         for line, row in shadow.items():  # in place: callers may hold these records
@@ -222,6 +232,7 @@ class Journal:
                 "attempts",
                 "submitted_at",
                 "settled_at",
+                "released_at",
             ):
                 setattr(record, name, getattr(row, name))
 

@@ -1,23 +1,39 @@
-"""Every row's lifecycle as an explicit transition table (h11-style).
+"""Every row's lifecycle, in one place: the transition table and the pure decisions that feed it.
 
-The journal refuses any change not in the table for the row's action, so a bug cannot move a
-row from ``failed`` back to ``sending`` or report an unsettled number as a success.
+h11's rule, applied to rows: everything that can change a row's state lives in this file. The
+engine and the job only *observe* (send a request, read a number) and hand the observation to
+a pure function here, which returns the :class:`Decision`; the journal then applies the
+decision's event through :data:`TABLES` and refuses anything the table does not allow, so a
+bug cannot move a row from ``failed`` back to ``sending`` or report an unsettled number as a
+success.
 
 Two-step moves (a provider whose ``move_in_one_step`` is False, like Plivo) first release the
 number from its old campaign (``releasing`` → ``release_submitted`` → ``released``) and only
 then link it to the new one, so a number is never linked to two campaigns at once.
+
+**The rule for lost answers.** A change request (link, unlink, attach, detach) whose answer
+was lost (5xx, reset, timeout, unreadable body, a redirect) *may have landed*. Its row stays in
+``sending``/``releasing`` (event ``lose``) and is never sent again blind: the engine reads the
+number and :func:`after_lost_answer` decides from what the provider says: in progress or done →
+``accept`` (poll it); really not done → send again; settled failed → the failure stands. The
+same function decides for rows a killed run left in flight (resume). **Absence is a hint**:
+a number missing from a paged list may have been skipped while the list shifted, so every
+decision that would act on absence asks for an exact single read first (``Decision.verify``).
 """
 
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
+
+from bulk.providers._base import NumberState, Settlement
 
 
 class State(enum.StrEnum):
     PLANNED = "planned"  #: nothing sent yet
-    SENDING = "sending"  #: written just before the (link/unlink/attach) request goes out
+    SENDING = "sending"  #: the change is going out, or went out and its answer was lost
     SUBMITTED = "submitted"  #: the provider accepted it; polling until it settles
-    RELEASING = "releasing"  #: move step 1: unlink from the old campaign going out
+    RELEASING = "releasing"  #: move step 1: unlink from the old campaign going out (or lost)
     RELEASE_SUBMITTED = "release_submitted"  #: move step 1 accepted; polling until gone
     RELEASED = "released"  #: move step 1 settled; ready for the link to the new campaign
     # terminal states: a row's outcome
@@ -28,6 +44,7 @@ class State(enum.StrEnum):
     FAILED = "failed"
     REJECTED = "rejected"
     UNKNOWN = "unknown"
+    DEFERRED = "deferred"  #: never sent: the send window closed first (a rerun continues it)
 
 
 class Event(enum.StrEnum):
@@ -35,15 +52,21 @@ class Event(enum.StrEnum):
     ALREADY = "already"  #: the plan found it in the desired state already
     PLAN_FAIL = "plan_fail"  #: the plan found it cannot be done (campaign missing, not owned)
     ADOPT = "adopt"  #: the plan found its request already in flight at the provider: poll it
-    SKIP_RELEASE = "skip_release"  #: a move whose number is not in the old campaign
+    SKIP_RELEASE = "skip_release"  #: a move whose number is (verified) not in the old campaign
     SEND = "send"
     RELEASE = "release"
-    ACCEPT = "accept"
+    ACCEPT = "accept"  #: the provider took the change (or a read shows it under way or done)
     REFUSE = "refuse"
-    REQUEUE = "requeue"  #: send again (its batch was refused for another number; resume)
+    LOSE = "lose"  #: the answer was lost: the change may have landed; read before anything
+    REQUEUE = "requeue"  #: send again (batch refused for another number; a read shows not done)
     SETTLE = "settle"  #: settled as asked
     SETTLE_FAIL = "settle_fail"  #: settled as failed
     TIME_OUT = "time_out"  #: still unsettled past the deadline, or an unrecognised status
+    DEFER = "defer"  #: the send window closed before this row's change went out
+    RESUME = "resume"  #: a deferred row, picked up again by a later run of the same job
+    # ``bulk status``: what a read-only look at the provider found
+    SEEN_LINKED = "seen_linked"
+    SEEN_ABSENT = "seen_absent"
 
 
 TERMINAL = frozenset(
@@ -55,9 +78,12 @@ TERMINAL = frozenset(
         State.FAILED,
         State.REJECTED,
         State.UNKNOWN,
+        State.DEFERRED,
     }
 )
 SUCCESS = frozenset({State.LINKED, State.UNLINKED, State.MOVED, State.ALREADY})
+#: a change for the row may be at the provider (sent, answer lost or not yet known)
+IN_FLIGHT = frozenset({State.SENDING, State.RELEASING})
 
 _COMMON: dict[tuple[State, Event], State] = {
     (State.PLANNED, Event.REJECT): State.REJECTED,
@@ -65,9 +91,13 @@ _COMMON: dict[tuple[State, Event], State] = {
     (State.PLANNED, Event.PLAN_FAIL): State.FAILED,
     (State.PLANNED, Event.ADOPT): State.SUBMITTED,
     (State.PLANNED, Event.SEND): State.SENDING,
+    (State.PLANNED, Event.DEFER): State.DEFERRED,
+    (State.DEFERRED, Event.RESUME): State.PLANNED,
     (State.SENDING, Event.ACCEPT): State.SUBMITTED,
     (State.SENDING, Event.REFUSE): State.FAILED,
+    (State.SENDING, Event.LOSE): State.SENDING,
     (State.SENDING, Event.REQUEUE): State.PLANNED,
+    (State.SENDING, Event.SETTLE_FAIL): State.FAILED,  # a read after a lost answer: FAILED
     (State.SENDING, Event.TIME_OUT): State.UNKNOWN,
     (State.SUBMITTED, Event.SETTLE_FAIL): State.FAILED,
     (State.SUBMITTED, Event.TIME_OUT): State.UNKNOWN,
@@ -89,6 +119,7 @@ _MOVE_TWO_STEP = {
     (State.PLANNED, Event.SKIP_RELEASE): State.RELEASED,
     (State.RELEASING, Event.ACCEPT): State.RELEASE_SUBMITTED,
     (State.RELEASING, Event.REFUSE): State.FAILED,
+    (State.RELEASING, Event.LOSE): State.RELEASING,
     (State.RELEASING, Event.REQUEUE): State.PLANNED,
     (State.RELEASING, Event.TIME_OUT): State.UNKNOWN,
     (State.RELEASE_SUBMITTED, Event.SETTLE): State.RELEASED,
@@ -106,6 +137,15 @@ TABLES: dict[str, dict[tuple[State, Event], State]] = {
     "link": _with(State.LINKED),
     "unlink": _with(State.UNLINKED),
     "move": _with(State.MOVED, _MOVE_TWO_STEP),
+    # ``bulk status``: one read-only look per row
+    "status": {
+        (State.PLANNED, Event.SEEN_LINKED): State.LINKED,
+        (State.PLANNED, Event.SEEN_ABSENT): State.UNLINKED,
+        (State.PLANNED, Event.SETTLE_FAIL): State.FAILED,
+        (State.PLANNED, Event.TIME_OUT): State.UNKNOWN,
+        (State.PLANNED, Event.PLAN_FAIL): State.FAILED,
+        (State.PLANNED, Event.REJECT): State.REJECTED,
+    },
 }
 # a row rejected by validation never gets an action-specific table
 TABLES["none"] = {(State.PLANNED, Event.REJECT): State.REJECTED}
@@ -114,3 +154,184 @@ TABLES["none"] = {(State.PLANNED, Event.REJECT): State.REJECTED}
 def next_state(action: str, state: State, event: Event) -> State | None:
     """The state ``event`` leads to from ``state`` for a row of ``action``; None if illegal."""
     return TABLES.get(action, TABLES["none"]).get((state, event))
+
+
+# --- decisions (pure: an observation in, a decision out) ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do with one row. ``event`` None: nothing yet (wait, or send as planned).
+
+    ``verify``: the observation was an absence seen in a paged list, which is only a hint; read
+    the number exactly (a single read) and decide again before acting on it.
+    """
+
+    event: Event | None = None
+    reason: str | None = None
+    provider_status: str | None = None
+    stamp: bool = False  #: set ``submitted_at`` now (the row starts waiting to settle)
+    verify: bool = False
+
+
+WAIT = Decision()
+VERIFY = Decision(verify=True)
+
+
+def _absent(observed: NumberState, exact: bool) -> bool | None:
+    """True/False when absence is known; None when it is only a hint (verify first)."""
+    if observed.settlement is not Settlement.ABSENT:
+        return False
+    return True if exact else None
+
+
+def at_plan(
+    action: str,
+    target_campaign: str,
+    target: NumberState,
+    *,
+    source_campaign: str | None = None,
+    source: NumberState | None = None,
+    two_step: bool = False,
+    exact: bool = False,
+) -> Decision:
+    """A planned row, given where its number stands. ``WAIT`` means: send as planned.
+
+    ``target`` is the number's state in the row's campaign; ``source`` in a move's old
+    campaign. A move's release is skipped only when the number is verified not in the source.
+    """
+    status = target.provider_status
+    if action == "unlink":
+        gone = _absent(target, exact)
+        if gone is None:
+            return VERIFY
+        if gone:
+            return Decision(Event.ALREADY, reason=f"not linked to {target_campaign}")
+        return WAIT
+    in_source = False
+    if two_step and source is not None:
+        left = _absent(source, exact)
+        if left is None:
+            return VERIFY
+        in_source = not left
+    if target.settlement is Settlement.ACTIVE and not in_source:
+        return Decision(
+            Event.ALREADY, reason=f"already linked to {target_campaign}", provider_status=status
+        )
+    if target.settlement is Settlement.PENDING and not in_source:
+        return Decision(
+            Event.ADOPT,
+            reason="a link was already in progress",
+            provider_status=status,
+            stamp=True,
+        )
+    if two_step and not in_source:
+        return Decision(Event.SKIP_RELEASE, reason=f"not in {source_campaign}; linked directly")
+    return WAIT
+
+
+def after_lost_answer(
+    action: str, releasing: bool, campaign: str, observed: NumberState, *, exact: bool
+) -> Decision:
+    """A row whose change may have landed (its answer was lost, or a killed run left it in
+    flight): decide from the number's state in ``campaign`` (the old campaign for a release).
+
+    Links: under way or done → accept and poll; settled failed → the failure stands (sending
+    again could change the number twice); verified absent → send again. Unlinks and releases:
+    verified absent → accept (the poller confirms); a detach propagating → accept; still shown
+    → send again (a provider that refuses "already requested for unlinking" then confirms it is
+    under way, see :func:`after_refusal`).
+    """
+    s = observed.settlement
+    raw = observed.provider_status
+    if action == "unlink" or releasing:
+        gone = _absent(observed, exact)
+        if gone is None:
+            return VERIFY
+        if gone or s is Settlement.PENDING:
+            return Decision(Event.ACCEPT, provider_status=raw, stamp=True)
+        return Decision(Event.REQUEUE, reason=f"still in {campaign} after a lost answer")
+    if s in (Settlement.ACTIVE, Settlement.PENDING):
+        return Decision(Event.ACCEPT, provider_status=raw, stamp=True)
+    if s is Settlement.FAILED:
+        return Decision(
+            Event.SETTLE_FAIL,
+            provider_status=raw,
+            reason=f"the provider shows the link {raw or 'failed'} (an answer was lost, so it "
+            "was read, not sent again)",
+        )
+    if s is Settlement.UNRECOGNISED:
+        return Decision(
+            Event.TIME_OUT,
+            provider_status=raw,
+            reason=f"unrecognised provider status {raw!r} after a lost answer",
+        )
+    gone = _absent(observed, exact)
+    if gone is None:
+        return VERIFY
+    return Decision(Event.REQUEUE, reason=f"not in {campaign} after a lost answer")
+
+
+def while_polling(
+    action: str,
+    releasing: bool,
+    observed: NumberState,
+    *,
+    exact: bool,
+    waited: float,
+    timeout: float,
+) -> Decision:
+    """A submitted row, given the number's state: settled, still waiting, or timed out."""
+    s = observed.settlement
+    raw = observed.provider_status
+    if action == "unlink" or releasing:
+        gone = _absent(observed, exact)
+        if gone is None:
+            return VERIFY
+        if gone:
+            return Decision(Event.SETTLE, provider_status=raw)
+    elif s is Settlement.ACTIVE:
+        return Decision(Event.SETTLE, provider_status=raw)
+    elif s is Settlement.FAILED:
+        return Decision(
+            Event.SETTLE_FAIL,
+            provider_status=raw,
+            reason=f"the provider settled the link as {raw or 'failed'}",
+        )
+    elif s is Settlement.UNRECOGNISED:
+        return Decision(
+            Event.TIME_OUT,
+            provider_status=raw,
+            reason=f"unrecognised provider status {raw!r}: not counted as success",
+        )
+    if waited > timeout:
+        what = "unlink from the old campaign" if releasing else action
+        return Decision(
+            Event.TIME_OUT,
+            provider_status=raw,
+            reason=f"{what} not settled after {timeout:g} s (last status {raw or s.value})",
+        )
+    return WAIT
+
+
+def status_of(campaign: str, observed: NumberState) -> Decision:
+    """``bulk status``: a row's outcome from one look at its campaign."""
+    s = observed.settlement
+    raw = observed.provider_status
+    if s is Settlement.ACTIVE:
+        return Decision(Event.SEEN_LINKED, provider_status=raw)
+    if s is Settlement.ABSENT:
+        return Decision(Event.SEEN_ABSENT, reason=f"not linked to {campaign}")
+    if s is Settlement.FAILED:
+        return Decision(Event.SETTLE_FAIL, provider_status=raw)
+    if s is Settlement.PENDING:
+        return Decision(Event.TIME_OUT, provider_status=raw, reason="not settled yet")
+    return Decision(
+        Event.TIME_OUT, provider_status=raw, reason=f"unrecognised provider status {raw!r}"
+    )
+
+
+def move_link_failed(from_campaign: str | None, to_campaign: str | None, reason: str) -> str:
+    """The reason for a two-step move whose release settled but whose link did not: the
+    number is in *no* campaign now, and the report must say so."""
+    return f"unlinked from {from_campaign}; link to {to_campaign} failed: {reason}"

@@ -145,26 +145,26 @@ def test_rate_limited_without_retry_after_leaves_the_pause_to_the_gate() -> None
 
 def test_json_5xx_is_retried() -> None:
     verdict = classify(ATTACH, respond(503, envelope_error("SERVICE_UNAVAILABLE", "busy")))
-    assert verdict.kind is Kind.RETRY
+    assert verdict.kind is Kind.TRANSIENT
     assert verdict.reason == "SERVICE_UNAVAILABLE: busy (request_id req_123)"
 
 
 def test_html_502_is_retried_with_its_title_and_the_header_request_id() -> None:
     html = b"<html>\r\n<head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
     verdict = classify(ATTACH, respond(502, html, x_request_id="hdr_9"))
-    assert verdict.kind is Kind.RETRY
+    assert verdict.kind is Kind.TRANSIENT
     assert verdict.reason == "HTTP 502 with a non-JSON body (502 Bad Gateway) (request_id hdr_9)"
 
 
 def test_truncated_body_is_retried_whatever_its_status() -> None:
     body = envelope_ok(resource(CAMPAIGN, "pending"))
     verdict = classify(ATTACH, respond(200, body[: len(body) // 2]))
-    assert verdict.kind is Kind.RETRY
+    assert verdict.kind is Kind.TRANSIENT
     assert verdict.reason is not None and "unreadable" in verdict.reason
 
 
 def test_empty_body_is_retried() -> None:
-    assert classify(ATTACH, respond(200, b"")).kind is Kind.RETRY
+    assert classify(ATTACH, respond(200, b"")).kind is Kind.TRANSIENT
 
 
 @pytest.mark.parametrize(
@@ -172,7 +172,7 @@ def test_empty_body_is_retried() -> None:
 )
 def test_json_without_an_envelope_is_retried(body: bytes) -> None:
     verdict = classify(ATTACH, respond(200, body, x_request_id="hdr_1"))
-    assert verdict.kind is Kind.RETRY
+    assert verdict.kind is Kind.TRANSIENT
     assert verdict.reason is not None and "request_id hdr_1" in verdict.reason
 
 
@@ -229,11 +229,13 @@ def test_link_outcome_of_an_attach() -> None:
         return Verdict(Kind.OK, 200, data=json.loads(envelope_ok(resource(CAMPAIGN, status))))
 
     assert link_outcome("+14155550100", CAMPAIGN, ok("pending")).accepted == ["+14155550100"]
-    assert link_outcome("+14155550100", CAMPAIGN, ok("active")).already == ["+14155550100"]
+    assert link_outcome("+14155550100", CAMPAIGN, ok("active")).under_way == ["+14155550100"]
     refused = link_outcome("+14155550100", CAMPAIGN, Verdict(Kind.REFUSED, 409, reason="X: y"))
     assert refused.refused == {"+14155550100": "X: y"}
-    lost = link_outcome("+14155550100", CAMPAIGN, Verdict(Kind.RETRY, 502, reason="gone"))
-    assert lost.unanswered == {"+14155550100": "gone"}
+    lost = link_outcome("+14155550100", CAMPAIGN, Verdict(Kind.NO_ANSWER, 502, reason="gone"))
+    assert lost.lost == {"+14155550100": "gone"}
+    unsent = Verdict(Kind.NO_ANSWER, 0, reason="refused", may_have_landed=False)
+    assert link_outcome("+14155550100", CAMPAIGN, unsent).unsent == {"+14155550100": "refused"}
 
 
 # --- request builders (pure) ----------------------------------------------------------------
@@ -277,7 +279,6 @@ def test_provider_declares_its_protocol_constants() -> None:
     provider = AgentMessageProvider(scripted([]))
     assert provider.name == "agentmessage"
     assert (provider.max_batch, provider.page_size, provider.move_in_one_step) == (1, 100, True)
-    assert provider.documented_rate is None
     assert 0 < provider.default_rate <= 10
 
 
@@ -444,7 +445,7 @@ async def test_attach_is_pending_then_settles_active(rig: Rig) -> None:
 async def test_reattaching_a_settled_number_is_already_done(rig: Rig) -> None:
     await rig.provider.resolve([MARKETING_NUMBER])
     outcome = await rig.provider.link(AM_CAMPAIGN_MARKETING, [MARKETING_NUMBER], [1])
-    assert outcome.already == [MARKETING_NUMBER]
+    assert outcome.under_way == [MARKETING_NUMBER]
     assert rig.sb.counters()["totals"]["attach_accepted"] == 0
 
 
@@ -459,18 +460,19 @@ async def test_a_failed_attach_settles_failed() -> None:
 async def test_detach_is_pending_in_the_campaign_list_until_it_settles_absent(rig: Rig) -> None:
     await rig.provider.resolve([MARKETING_NUMBER])
     outcome = await rig.provider.unlink(AM_CAMPAIGN_MARKETING, MARKETING_NUMBER, 2)
-    assert outcome.accepted and not outcome.already
+    assert outcome.accepted and not outcome.absent
     assert rig.am_number(MARKETING_NUMBER).campaign_id is None
     state = await rig.provider.number_state(AM_CAMPAIGN_MARKETING, MARKETING_NUMBER, 2)
     assert state == NumberState(Settlement.PENDING, "pending")
-    # the filtered list no longer shows it, but its detach is still propagating
+    # the filtered list no longer shows it although its detach is still propagating: absence
+    # from a list is only a hint, which is why the engine confirms it with a single read
     members = await rig.provider.campaign_numbers(AM_CAMPAIGN_MARKETING)
-    assert members[MARKETING_NUMBER] == NumberState(Settlement.PENDING, "pending")
+    assert MARKETING_NUMBER not in members
     settled = await settle(rig, AM_CAMPAIGN_MARKETING, MARKETING_NUMBER, Settlement.ABSENT)
     assert settled.provider_status == "detached"
     assert MARKETING_NUMBER not in await rig.provider.campaign_numbers(AM_CAMPAIGN_MARKETING)
     again = await rig.provider.unlink(AM_CAMPAIGN_MARKETING, MARKETING_NUMBER, 2)
-    assert again.already  # idempotent: no campaign is success
+    assert again.absent  # idempotent: no campaign, nothing to detach
     assert rig.sb.counters()["totals"]["detach_accepted"] == 1
 
 
@@ -490,7 +492,7 @@ async def test_unlink_looks_again_when_the_cache_is_stale(rig: Rig) -> None:
     # attached elsewhere after the organisation was listed (by someone else)
     await rig.provider.link(AM_CAMPAIGN_ALERTS, [FREE_NUMBER], [1])
     await rig.provider.resolve([FREE_NUMBER])
-    rig.provider._numbers[FREE_NUMBER].campaign_id = None  # a stale view
+    rig.provider.directory.numbers[FREE_NUMBER].campaign_id = None  # a stale view
     outcome = await rig.provider.unlink(AM_CAMPAIGN_MARKETING, FREE_NUMBER, 1)
     assert outcome.refused is not None and AM_CAMPAIGN_ALERTS in outcome.refused
     assert rig.served("detach") == 0
@@ -551,7 +553,7 @@ async def test_429_pauses_every_sender_for_retry_after_then_succeeds() -> None:
         assert rig.stats.rate_limited >= 1
         assert rig.served("list_numbers") > 8
         assert elapsed >= 0.9  # Retry-After: 1 was honoured
-        assert rig.provider._numbers  # every page was read
+        assert rig.provider.directory.numbers  # every page was read
 
 
 async def test_5xx_and_unreadable_answers_are_retried_until_the_read_succeeds() -> None:
@@ -573,7 +575,7 @@ async def test_5xx_and_unreadable_answers_are_retried_until_the_read_succeeds() 
         assert rig.sb.counters()["totals"]["faults"] == rig.stats.retries
 
 
-async def test_a_truncated_attach_answer_is_retried_and_the_reattach_is_idempotent() -> None:
+async def test_a_truncated_attach_answer_is_lost_not_resent_blind() -> None:
     faults = FaultConfig(truncated_rate=1.0, endpoints=frozenset({"agentmessage.attach"}))
     async with rig_for(
         SandboxConfig(settle_min=5, settle_max=5, agentmessage_rate_limit=100_000, faults=faults)
@@ -581,9 +583,9 @@ async def test_a_truncated_attach_answer_is_retried_and_the_reattach_is_idempote
         await rig.provider.resolve([FREE_NUMBER])
         rig.sb.set_faults(FaultConfig(truncated_rate=1.0, endpoints=faults.endpoints))
         outcome = await rig.provider.link(AM_CAMPAIGN_MARKETING, [FREE_NUMBER], [1])
-        # every answer was cut off after the attach took effect: the fate is unknown here,
-        # and the engine's resend round will find it attached (re-attach is a no-op)
-        assert outcome.unanswered and rig.served("attach") == 5
+        # the answer was cut off after the attach took effect: its fate is unknown here, so
+        # it is not sent again (the engine reads the number first and finds it attached)
+        assert outcome.lost and rig.served("attach") == 1
         assert rig.am_number(FREE_NUMBER).campaign_id == AM_CAMPAIGN_MARKETING
         assert rig.sb.counters()["totals"]["attach_accepted"] == 1
         rig.sb.set_faults(FaultConfig())

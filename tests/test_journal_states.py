@@ -62,7 +62,24 @@ def test_terminal_states_accept_no_event() -> None:
     for action in ("link", "unlink", "move"):
         for state in TERMINAL:
             for event in Event:
+                if (state, event) == (State.DEFERRED, Event.RESUME):
+                    continue  # the one way out: a later run of the job picks deferred rows up
                 assert next_state(action, state, event) is None, (action, state, event)
+
+
+def test_a_deferred_row_only_resumes_to_planned() -> None:
+    for action in ("link", "unlink", "move"):
+        assert next_state(action, State.PLANNED, Event.DEFER) is State.DEFERRED
+        assert next_state(action, State.DEFERRED, Event.RESUME) is State.PLANNED
+        # a move already released is never deferred: its link still goes out
+        assert next_state(action, State.RELEASED, Event.DEFER) is None
+
+
+def test_a_lost_answer_keeps_the_row_in_flight_until_a_read_decides() -> None:
+    for action in ("link", "unlink", "move"):
+        assert next_state(action, State.SENDING, Event.LOSE) is State.SENDING
+        assert next_state(action, State.SENDING, Event.SETTLE) is None  # never settled blind
+    assert next_state("move", State.RELEASING, Event.LOSE) is State.RELEASING
 
 
 def test_journal_refuses_an_illegal_transition_and_writes_nothing(tmp_path: Path) -> None:

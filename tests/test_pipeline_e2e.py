@@ -267,7 +267,7 @@ def test_tokens_never_reach_output_report_failures_or_journal(
     )
     token = sb.plivo_auth_token if provider == "plivo" else sb.agentmessage_api_key
     assert result.exit_code == 1, result.output
-    assert re.search(r" 5\d\d retry \d+ ms", result.stderr)  # the request log is on
+    assert re.search(r" 5\d\d transient \d+ ms", result.stderr)  # the request log is on
     assert token not in result.output
     assert token not in result.stderr
     for path in tmp_path.iterdir():

@@ -43,13 +43,31 @@ def test_accepted_link_is_ok() -> None:
 def test_already_requested_for_linking_is_success_not_failure() -> None:
     body = {"api_id": "a2", "error": "The number 14155550100 is already requested for linking"}
     verdict = plivo.classify(LINK, _resp(400, body))
-    assert verdict.kind is Kind.ALREADY
+    assert verdict.kind is Kind.UNDER_WAY
     assert verdict.numbers == ("+14155550100",)
 
 
-def test_not_linked_on_unlink_is_success() -> None:
+def test_not_linked_on_unlink_is_absent() -> None:
     body = {"api_id": "a3", "error": "The number 14155550100 is not linked to this campaign"}
-    assert plivo.classify(UNLINK, _resp(404, body)).kind is Kind.ALREADY
+    assert plivo.classify(UNLINK, _resp(404, body)).kind is Kind.ABSENT
+
+
+def test_already_requested_for_unlinking_means_the_unlink_is_under_way() -> None:
+    body = {"api_id": "a3", "error": "The number 14155550100 is already requested for unlinking"}
+    assert plivo.classify(UNLINK, _resp(400, body)).kind is Kind.UNDER_WAY
+    # the same text answering a link is no claim that the link is under way
+    assert plivo.classify(LINK, _resp(400, body)).kind is Kind.REFUSED
+
+
+def test_a_redirect_is_never_followed_and_counts_as_no_usable_answer() -> None:
+    from bulk.engine._http import _redirect
+
+    moved = _redirect(
+        plivo.Response(307, {"location": "http://evil.example:8080/v1/x?token=abc"}, b"")
+    )
+    assert moved is not None and moved.kind is Kind.TRANSIENT and moved.may_have_landed
+    assert "http://evil.example" in (moved.reason or "") and "token" not in (moved.reason or "")
+    assert _redirect(plivo.Response(200, {}, b"{}")) is None
 
 
 def test_invalid_number_refuses_only_that_number_and_resends_the_rest() -> None:
@@ -83,16 +101,16 @@ def test_429_with_retry_after_carries_it() -> None:
 def test_5xx_json_and_html_bodies_are_retried() -> None:
     assert (
         plivo.classify(GET, _resp(500, {"api_id": "x", "error": "internal error"})).kind
-        is Kind.RETRY
+        is Kind.TRANSIENT
     )
     html = b"<html><head><title>502 Bad Gateway</title></head></html>"
     verdict = plivo.classify(GET, _resp(502, html))
-    assert verdict.kind is Kind.RETRY and "502 Bad Gateway" in (verdict.reason or "")
+    assert verdict.kind is Kind.TRANSIENT and "502 Bad Gateway" in (verdict.reason or "")
 
 
 def test_truncated_or_non_json_2xx_body_is_retried() -> None:
-    assert plivo.classify(LINK, _resp(202, b'{"api_id": "a7", "mess')).kind is Kind.RETRY
-    assert plivo.classify(GET, _resp(200, b"<html>maintenance</html>")).kind is Kind.RETRY
+    assert plivo.classify(LINK, _resp(202, b'{"api_id": "a7", "mess')).kind is Kind.TRANSIENT
+    assert plivo.classify(GET, _resp(200, b"<html>maintenance</html>")).kind is Kind.TRANSIENT
 
 
 def test_401_stops_the_run() -> None:

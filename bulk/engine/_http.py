@@ -1,6 +1,6 @@
 """The thin I/O adapter: executes :class:`Request` values over aiohttp.
 
-It gates each request with the :class:`Meter`, turns transport failures into ``RETRY``
+It gates each request with the :class:`Meter`, turns transport failures into ``TRANSIENT``
 verdicts, classifies responses with the provider's pure function, pauses every sender on 429
 and retries transient failures with stamina (exponential backoff with jitter, capped
 attempts; ``stamina.set_testing`` removes the waits in tests). Credentials travel only in the
@@ -13,7 +13,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import ip_address
 from urllib.parse import urlsplit
 
@@ -125,6 +125,15 @@ class HttpSender:
     async def __call__(
         self, request: Request, classify: Callable[[Request, Response], Verdict]
     ) -> Verdict:
+        """One request to its end: a classified verdict, or ``NO_ANSWER``.
+
+        Reads are tried up to ``policy.attempts`` times. A change (link, unlink, attach,
+        detach) is tried again only after a try that surely did not reach the provider (the
+        connection was refused; a 429): after a try that may have landed it comes back at
+        once as ``NO_ANSWER`` with ``may_have_landed``, and the engine reads the number's
+        state before anything else. Resending it blind could change the number twice.
+        """
+        landed = False
         try:
             async for attempt in stamina.retry_context(
                 on=_Transient,
@@ -138,13 +147,16 @@ class HttpSender:
                     if attempt.num > 1:
                         self.stats.retries += 1
                     verdict = await self._until_not_rate_limited(request, classify)
-                    if verdict.kind is Kind.RETRY:
+                    if verdict.kind is Kind.TRANSIENT:
+                        landed = landed or verdict.may_have_landed
+                        if request.changes_state and verdict.may_have_landed:
+                            return replace(verdict, kind=Kind.NO_ANSWER)
                         raise _Transient(verdict)
                     return verdict
         except _Transient as exc:
             last = exc.verdict
             reason = f"no usable answer after {self.policy.attempts} attempts (last: {last.reason})"
-            return Verdict(Kind.RETRY, last.status, reason=reason)
+            return Verdict(Kind.NO_ANSWER, last.status, reason=reason, may_have_landed=landed)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _until_not_rate_limited(
@@ -154,7 +166,7 @@ class HttpSender:
         for _ in range(self.policy.max_rate_limited):
             verdict = await self._once(request, classify)
             if verdict.kind is not Kind.RATE_LIMITED:
-                if verdict.kind is not Kind.RETRY:
+                if verdict.kind is not Kind.TRANSIENT:
                     gate.clear_streak()
                 if verdict.kind is Kind.AUTH:
                     raise AuthenticationError(
@@ -165,9 +177,10 @@ class HttpSender:
             self.stats.rate_limited += 1
             gate.pause(verdict.retry_after)
         return Verdict(
-            Kind.RATE_LIMITED,
+            Kind.NO_ANSWER,
             429,
             reason=f"still rate limited after {self.policy.max_rate_limited} tries",
+            may_have_landed=False,
         )
 
     async def _once(
@@ -196,6 +209,7 @@ class HttpSender:
                     json=request.json,
                     headers=self._headers,
                     timeout=self._timeout,
+                    allow_redirects=False,
                 ) as raw:
                     body = await raw.read()
                     response = Response(
@@ -209,7 +223,10 @@ class HttpSender:
                 return self._transport_failure(request, now, "the response body was cut off")
             except aiohttp.ClientConnectorError as exc:
                 return self._transport_failure(
-                    request, now, f"cannot connect ({exc.os_error.strerror or 'refused'})"
+                    request,
+                    now,
+                    f"cannot connect ({exc.os_error.strerror or 'refused'})",
+                    landed=False,
                 )
             except (aiohttp.ClientError, ConnectionError, OSError) as exc:
                 return self._transport_failure(
@@ -218,7 +235,7 @@ class HttpSender:
             finally:
                 self.stats.last_at = time.monotonic()
         self.stats.statuses[response.status] += 1
-        verdict = classify(request, response)
+        verdict = _redirect(response) or classify(request, response)
         if log.isEnabledFor(logging.INFO):
             log.info(
                 "%s %s %s %s %.0f ms",
@@ -230,7 +247,9 @@ class HttpSender:
             )
         return verdict
 
-    def _transport_failure(self, request: Request, started: float, reason: str) -> Verdict:
+    def _transport_failure(
+        self, request: Request, started: float, reason: str, *, landed: bool = True
+    ) -> Verdict:
         self.stats.transport_errors += 1
         log.info(
             "%s %s failed: %s %.0f ms",
@@ -239,4 +258,19 @@ class HttpSender:
             reason,
             (time.monotonic() - started) * 1000,
         )
-        return Verdict(Kind.RETRY, 0, reason=reason)
+        return Verdict(Kind.TRANSIENT, 0, reason=reason, may_have_landed=landed)
+
+
+def _redirect(response: Response) -> Verdict | None:
+    """A 3xx is never followed: following would resend the request (numbers, credentials)
+    wherever the server points, over plain http too, and turn a POST into a GET. It counts as
+    no usable answer; for a change it may have landed, so the engine reads before resending."""
+    if not 300 <= response.status < 400:
+        return None
+    target = urlsplit(response.headers.get("location", ""))
+    where = f" to {target.scheme}://{target.hostname}" if target.hostname else ""
+    return Verdict(
+        Kind.TRANSIENT,
+        response.status,
+        reason=f"HTTP {response.status}: a redirect{where}, which bulk does not follow",
+    )

@@ -1,7 +1,13 @@
 """The engine: plan against the provider's current state, fan out, poll to settlement.
 
 Data flows one way: the journal's rows in, provider requests out, journal transitions back.
-The engine knows providers only through :class:`bulk.providers.Provider`.
+The engine knows providers only through :class:`bulk.providers.Provider`, and decides nothing
+about a row itself: it observes (sends, reads) and hands each observation to the pure
+functions of :mod:`bulk._states`, whose :class:`~bulk._states.Decision` it applies.
+
+What the engine does choose is *how to look*: a campaign's paged list or one read per number
+(whichever costs fewer requests), and an exact single read whenever a decision would rest on
+a number's absence from a list (absence in a paged read is a hint, never proof).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -19,18 +26,50 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from bulk._aio import gather_map
 from bulk._errors import ProviderUnreachable
 from bulk._journal import Change, Journal, RowRecord
-from bulk._states import Event, State
+from bulk._states import (
+    IN_FLIGHT,
+    Decision,
+    Event,
+    State,
+    after_lost_answer,
+    at_plan,
+    move_link_failed,
+    while_polling,
+)
 from bulk.providers._base import (
     CampaignCheck,
+    LinkOutcome,
     NumberState,
     Provider,
     ProviderUnavailable,
     Settlement,
+    UnlinkOutcome,
 )
 
-#: how many times a request that got no usable answer (after all its retries) is sent again
-#: later before its row ends as ``unknown``
+#: how many times a row's change is sent again after a send that surely did not land, or
+#: after a read showed that a lost answer's change had not landed, before the row ends as
+#: ``unknown``; also how many rounds planning's reads get
 RESEND_ROUNDS = 3
+
+_ABSENT = NumberState(Settlement.ABSENT)
+
+
+class Clock(Protocol):
+    """Where the engine gets time: wall-clock stamps for the journal, and its waits."""
+
+    def time(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def time(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +78,12 @@ class EngineConfig:
     poll_max_interval: float = 300.0  #: rounds back off up to this
     settle_timeout: float = 3600.0  #: a row unsettled this long after submission is unknown
     workers: int = 16  #: concurrent senders (the meter's cap applies below them)
-    resend_delay: float = 5.0  #: wait before resending a request that got no usable answer
+    #: wait before reading (or resending) after a request got no usable answer: a change
+    #: whose answer was lost may still be landing
+    resend_delay: float = 5.0
+    #: epoch seconds after which no new change is sent (rows not sent end ``deferred``);
+    #: a two-step move already released still gets its link
+    send_until: float | None = None
 
 
 @dataclass(slots=True)
@@ -54,6 +98,8 @@ class Plan:
     to_link: dict[str, list[int]] = field(default_factory=dict)
     to_unlink: list[int] = field(default_factory=list)
     to_release: list[int] = field(default_factory=list)
+    #: rows a previous run left in flight that planning could not read yet: read first
+    to_check: list[int] = field(default_factory=list)
     read_requests: int = 0
 
     def link_requests(self, batch: int) -> int:
@@ -73,7 +119,14 @@ class _UnlinkWork:
     release: bool  #: move step one
 
 
-_Work = _LinkWork | _UnlinkWork
+@dataclass(frozen=True, slots=True)
+class _CheckWork:
+    """Rows whose change may have landed: read them, then decide."""
+
+    lines: tuple[int, ...]
+
+
+_Work = _LinkWork | _UnlinkWork | _CheckWork
 
 
 class Engine:
@@ -85,10 +138,12 @@ class Engine:
         *,
         on_change: Callable[[], None] | None = None,
         tries: Mapping[int, int] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.provider = provider
         self.journal = journal
         self.config = config
+        self.clock: Clock = clock or SystemClock()
         self._on_change = on_change or (lambda: None)
         #: HTTP tries per row as the sender counts them, for the report's ``attempts``
         self._tries_seen = tries
@@ -100,57 +155,130 @@ class Engine:
         self._active: set[int] = set()
         self._done = anyio.Event()
 
-    # --- planning ---------------------------------------------------------------------------
+    # --- where each row is looked up ----------------------------------------------------------
+
+    def _two_step(self, row: RowRecord) -> bool:
+        return row.action == "move" and not self.provider.move_in_one_step
 
     def _campaigns_of(self, row: RowRecord) -> list[str]:
         ids = [row.campaign_id] if row.campaign_id else []
-        if row.action == "move" and row.from_campaign and not self.provider.move_in_one_step:
+        if self._two_step(row) and row.from_campaign:
             ids.append(row.from_campaign)
         return ids
 
+    def _watched_campaign(self, row: RowRecord) -> str:
+        """The campaign whose state decides the row now: the old one while a two-step move
+        is leaving it (planned, releasing, release submitted), else the row's campaign."""
+        leaving = row.state in (State.RELEASING, State.RELEASE_SUBMITTED) or (
+            row.state is State.PLANNED and self._two_step(row)
+        )
+        return str(row.from_campaign if leaving else row.campaign_id)
+
+    # --- decisions, applied -------------------------------------------------------------------
+
+    def _change(self, row: RowRecord, decision: Decision, attempts: int = 0) -> Change:
+        assert decision.event is not None
+        reason = decision.reason
+        failing = decision.event in (
+            Event.REFUSE,
+            Event.SETTLE_FAIL,
+            Event.TIME_OUT,
+            Event.PLAN_FAIL,
+        )
+        if failing and row.released_at is not None and row.state is not State.RELEASE_SUBMITTED:
+            # the number left its old campaign and is in none: the reason must say so
+            reason = move_link_failed(row.from_campaign, row.campaign_id, reason or "no answer")
+        fields: dict[str, float] = {}
+        if decision.stamp:
+            fields["submitted_at"] = self.clock.time()
+        if decision.event is Event.SETTLE and row.state is State.RELEASE_SUBMITTED:
+            fields["released_at"] = self.clock.time()
+        return Change(
+            row.line,
+            decision.event,
+            reason=reason,
+            provider_status=decision.provider_status,
+            attempts=attempts,
+            fields=fields,
+        )
+
+    def _apply(self, changes: Sequence[Change]) -> None:
+        self.journal.apply(changes)
+        for change in changes:
+            if self.journal.get(change.line).terminal:
+                self._active.discard(change.line)
+        self._on_change()
+        if not self._active:
+            self._done.set()
+
+    def _out_of_rounds(self, line: int) -> bool:
+        self._resends[line] += 1
+        return self._resends[line] > RESEND_ROUNDS
+
+    # --- planning ---------------------------------------------------------------------------
+
     async def plan(self) -> Plan:
         """Read campaigns and their numbers; settle what needs no request; queue the rest."""
+        self._resume_deferred()
         plan = Plan()
         live = [r for r in self.journal.rows.values() if not r.terminal]
-        needed = sorted({c for r in live for c in self._campaigns_of(r)})
-        provider = self.provider
-        try:
-            unresolved = await provider.resolve(sorted({r.e164 for r in live if r.e164}))
-            # each campaign's check then its list, all campaigns side by side
-            surveys = await gather_map({c: functools.partial(self._survey, c) for c in needed})
-            for campaign, (check, members) in surveys.items():
-                plan.campaigns[campaign] = check
-                if members is not None:
-                    plan.members[campaign] = members
-                    self._campaign_size[campaign] = len(members)
-        except ProviderUnavailable as exc:
-            raise ProviderUnreachable(f"{self.provider.name}: {exc.reason}") from None
-
+        unresolved = await self._survey(live, plan)
         changes: list[Change] = []
+        verify: list[RowRecord] = []
         for row in live:
             problem = self._plan_problem(row, plan.campaigns, unresolved)
-            if problem is not None:
-                if row.state in (State.PLANNED, State.RELEASED):
-                    changes.append(Change(row.line, Event.PLAN_FAIL, reason=problem))
-                    continue
-            changes.extend(self._plan_row(row, plan))
+            if problem is not None and row.state in (State.PLANNED, State.RELEASED):
+                changes.append(self._change(row, Decision(Event.PLAN_FAIL, reason=problem)))
+                continue
+            decision = self._at_plan(row, plan.members, None)
+            if decision.verify:
+                verify.append(row)
+            elif decision.event is not None:
+                changes.append(self._change(row, decision))
+        exact = await self._exact_states(verify)
+        for row in verify:
+            if row.line in exact:
+                decision = self._at_plan(row, plan.members, exact[row.line])
+                if decision.event is not None:
+                    changes.append(self._change(row, decision))
         self.journal.apply(changes)
-        for row in self.journal.rows.values():
-            one_request = row.action == "link" or (
-                row.action == "move" and self.provider.move_in_one_step
-            )
-            if row.state is State.RELEASED or (row.state is State.PLANNED and one_request):
-                plan.to_link.setdefault(str(row.campaign_id), []).append(row.line)
-            elif row.state is State.PLANNED and row.action == "unlink":
-                plan.to_unlink.append(row.line)
-            elif row.state is State.PLANNED and row.action == "move":
-                plan.to_release.append(row.line)
-        plan.already = sum(1 for r in self.journal.rows.values() if r.state is State.ALREADY)
+        self._queue_plan(plan)
         plan.adopted = sum(1 for c in changes if c.event is Event.ADOPT)
         plan.unusable = sum(1 for c in changes if c.event is Event.PLAN_FAIL)
         return plan
 
-    async def _survey(self, campaign: str) -> tuple[CampaignCheck, dict[str, NumberState] | None]:
+    def _resume_deferred(self) -> None:
+        """Rows a send window deferred in an earlier run of this job are planned again."""
+        rows = self.journal.rows.values()
+        self.journal.apply(
+            [Change(r.line, Event.RESUME) for r in rows if r.state is State.DEFERRED]
+        )
+
+    async def _survey(self, live: list[RowRecord], plan: Plan) -> dict[str, str]:
+        """Resolve the numbers and read each campaign (check, then list), in rounds: a read
+        that gets no usable answer is tried again after ``resend_delay``."""
+        needed = sorted({c for r in live for c in self._campaigns_of(r)})
+        numbers = sorted({r.e164 for r in live if r.e164})
+        for round_ in range(RESEND_ROUNDS + 1):
+            try:
+                unresolved = await self.provider.resolve(numbers)
+                calls = {c: functools.partial(self._survey_one, c) for c in needed}
+                surveys = await gather_map(calls)
+                break
+            except ProviderUnavailable as exc:
+                if round_ == RESEND_ROUNDS:
+                    raise ProviderUnreachable(f"{self.provider.name}: {exc.reason}") from None
+                await self.clock.sleep(self.config.resend_delay)
+        for campaign, (check, members) in surveys.items():
+            plan.campaigns[campaign] = check
+            if members is not None:
+                plan.members[campaign] = members
+                self._campaign_size[campaign] = len(members)
+        return unresolved
+
+    async def _survey_one(
+        self, campaign: str
+    ) -> tuple[CampaignCheck, dict[str, NumberState] | None]:
         check = await self.provider.check_campaign(campaign)
         return check, (await self.provider.campaign_numbers(campaign) if check.usable else None)
 
@@ -165,76 +293,39 @@ class Engine:
             return unresolved[row.e164]
         return None
 
-    def _plan_row(self, row: RowRecord, plan: Plan) -> list[Change]:
-        n = str(row.e164)
-        target = plan.members.get(str(row.campaign_id), {}).get(n, NumberState(Settlement.ABSENT))
-        source = (
-            plan.members.get(str(row.from_campaign), {}).get(n, NumberState(Settlement.ABSENT))
-            if row.from_campaign
-            else NumberState(Settlement.ABSENT)
-        )
-        two_step = row.action == "move" and not self.provider.move_in_one_step
-        now = time.time()
-        status = target.provider_status
-        # rows whose request was in flight when a previous run stopped: look before resending
-        if row.state is State.SENDING:
-            if row.action == "unlink":
-                gone = target.settlement is Settlement.ABSENT
-                return [Change(row.line, Event.ACCEPT if gone else Event.REQUEUE)]
-            if target.settlement is Settlement.ABSENT:
-                return [Change(row.line, Event.REQUEUE)]
-            return [
-                Change(
-                    row.line,
-                    Event.ACCEPT,
-                    provider_status=status,
-                    fields={"submitted_at": row.submitted_at or now},
-                )
-            ]
-        if row.state is State.RELEASING:
-            if source.settlement is Settlement.ABSENT:
-                return [
-                    Change(row.line, Event.ACCEPT, fields={"submitted_at": row.submitted_at or now})
-                ]
-            return [Change(row.line, Event.REQUEUE)]
+    def _at_plan(
+        self,
+        row: RowRecord,
+        members: Mapping[str, Mapping[str, NumberState]],
+        exact: NumberState | None,
+    ) -> Decision:
+        """The plan's decision for one row; ``exact`` is a single read of the watched
+        campaign when the list's absence had to be verified."""
+        number = str(row.e164)
+        watched = self._watched_campaign(row)
+        seen = exact or members.get(watched, {}).get(number, _ABSENT)
+        if row.state in IN_FLIGHT:  # a killed run left its request in flight: look first
+            return after_lost_answer(
+                row.action, row.state is State.RELEASING, watched, seen, exact=exact is not None
+            )
         if row.state is not State.PLANNED:
-            return []  # SUBMITTED / RELEASE_SUBMITTED: the poller; RELEASED: the senders
+            return Decision()  # submitted: the poller; released: the senders
         elsewhere = self._elsewhere(row)
         if elsewhere is not None:
-            return [Change(row.line, Event.PLAN_FAIL, reason=elsewhere)]
+            return Decision(Event.PLAN_FAIL, reason=elsewhere)
+        target_campaign = str(row.campaign_id)
+        target = members.get(target_campaign, {}).get(number, _ABSENT)
         if row.action == "unlink":
-            if target.settlement is Settlement.ABSENT:
-                return [Change(row.line, Event.ALREADY, reason=f"not linked to {row.campaign_id}")]
-            return []
-        in_source = source.settlement is not Settlement.ABSENT
-        if target.settlement is Settlement.ACTIVE and not (two_step and in_source):
-            return [
-                Change(
-                    row.line,
-                    Event.ALREADY,
-                    provider_status=status,
-                    reason=f"already linked to {row.campaign_id}",
-                )
-            ]
-        if target.settlement is Settlement.PENDING and not (two_step and in_source):
-            return [
-                Change(
-                    row.line,
-                    Event.ADOPT,
-                    provider_status=status,
-                    reason="a link was already in progress",
-                    fields={"submitted_at": now},
-                )
-            ]
-        if two_step and not in_source:
-            return [
-                Change(
-                    row.line,
-                    Event.SKIP_RELEASE,
-                    reason=f"not in {row.from_campaign}; linked directly",
-                )
-            ]
-        return []
+            target = seen
+        return at_plan(
+            row.action,
+            target_campaign,
+            target,
+            source_campaign=row.from_campaign,
+            source=seen if self._two_step(row) else None,
+            two_step=self._two_step(row),
+            exact=exact is not None,
+        )
 
     def _elsewhere(self, row: RowRecord) -> str | None:
         """A reason to refuse a row whose number sits in a campaign the row does not name.
@@ -258,6 +349,80 @@ class Engine:
             return f"in campaign {current}, not in {row.from_campaign}: not moved"
         return None
 
+    def _queue_plan(self, plan: Plan) -> None:
+        rows = self.journal.rows.values()
+        for row in rows:
+            one_request = row.action == "link" or (row.action == "move" and not self._two_step(row))
+            if row.state is State.RELEASED or (row.state is State.PLANNED and one_request):
+                plan.to_link.setdefault(str(row.campaign_id), []).append(row.line)
+            elif row.state is State.PLANNED and row.action == "unlink":
+                plan.to_unlink.append(row.line)
+            elif row.state is State.PLANNED and row.action == "move":
+                plan.to_release.append(row.line)
+            elif row.state in IN_FLIGHT:
+                plan.to_check.append(row.line)
+        plan.already = sum(1 for r in rows if r.state is State.ALREADY)
+
+    # --- looking -----------------------------------------------------------------------------
+
+    async def _exact_states(self, rows: Iterable[RowRecord]) -> dict[int, NumberState]:
+        """One single read per row in its watched campaign; rows whose read got no usable
+        answer are left out (their decision waits)."""
+
+        async def one(row: RowRecord) -> NumberState | None:
+            try:
+                return await self.provider.number_state(
+                    self._watched_campaign(row), str(row.e164), row.line
+                )
+            except ProviderUnavailable:
+                return None
+
+        calls = {row.line: functools.partial(one, row) for row in rows}
+        got = await gather_map(calls)
+        return {line: state for line, state in got.items() if state is not None}
+
+    async def _look(
+        self, campaign: str, rows: list[RowRecord]
+    ) -> tuple[dict[str, NumberState], bool] | None:
+        """The rows' numbers in the campaign, the cheaper way: its paged list (absences are
+        hints) or one exact read per row. None when the read got no usable answer."""
+        pages = max(1, math.ceil(self._campaign_size.get(campaign, 0) / self.provider.page_size))
+        try:
+            if pages < len(rows):
+                members = await self.provider.campaign_numbers(
+                    campaign, self._campaign_size.get(campaign)
+                )
+                self._campaign_size[campaign] = len(members)
+                return members, False
+        except ProviderUnavailable:
+            return None
+        exact = await self._exact_states(rows)
+        if len(exact) < len(rows):
+            return None
+        return {str(r.e164): exact[r.line] for r in rows}, True
+
+    async def _decide_all(
+        self,
+        campaign: str,
+        rows: list[RowRecord],
+        decide: Callable[[RowRecord, NumberState, bool], Decision],
+    ) -> dict[int, Decision] | None:
+        """Look at the rows, decide each, verify the absences a decision rests on."""
+        looked = await self._look(campaign, rows)
+        if looked is None:
+            return None
+        states, exact = looked
+        decisions = {r.line: decide(r, states.get(str(r.e164), _ABSENT), exact) for r in rows}
+        unsure = [r for r in rows if decisions[r.line].verify]
+        if unsure:
+            verified = await self._exact_states(unsure)
+            for row in unsure:
+                if row.line in verified:
+                    decisions[row.line] = decide(row, verified[row.line], True)
+                else:
+                    del decisions[row.line]  # no usable answer: decide next time
+        return decisions
+
     # --- execution --------------------------------------------------------------------------
 
     async def execute(self, plan: Plan) -> None:
@@ -273,6 +438,8 @@ class Engine:
             send.send_nowait(_UnlinkWork(str(self.journal.get(line).campaign_id), line, False))
         for line in plan.to_release:
             send.send_nowait(_UnlinkWork(str(self.journal.get(line).from_campaign), line, True))
+        if plan.to_check:
+            send.send_nowait(_CheckWork(tuple(plan.to_check)))
         async with anyio.create_task_group() as tg:
             for _ in range(self.config.workers):
                 tg.start_soon(self._worker, receive.clone())
@@ -293,17 +460,26 @@ class Engine:
             async for work in receive:
                 if isinstance(work, _LinkWork):
                     await self._link(work)
-                else:
+                elif isinstance(work, _UnlinkWork):
                     await self._unlink(work)
+                else:
+                    await self._check(list(work.lines))
 
-    def _apply(self, changes: Sequence[Change]) -> None:
-        self.journal.apply(changes)
-        for change in changes:
-            if self.journal.get(change.line).terminal:
-                self._active.discard(change.line)
-        self._on_change()
-        if not self._active:
-            self._done.set()
+    def _window_closed(self) -> bool:
+        until = self.config.send_until
+        return until is not None and self.clock.time() >= until
+
+    def _defer_closed(self, lines: Sequence[int]) -> list[int]:
+        """Past the send window, planned rows are deferred; returns the rows still to send
+        (a two-step move already released still gets its link: never left between)."""
+        if not self._window_closed():
+            return list(lines)
+        until = self.config.send_until or 0.0
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(until))
+        deferred = {line for line in lines if self.journal.get(line).state is State.PLANNED}
+        reason = f"not sent: the send window closed at {stamp}; run again to continue"
+        self._apply([Change(line, Event.DEFER, reason=reason) for line in sorted(deferred)])
+        return [line for line in lines if line not in deferred]
 
     def _tries(self, lines: Iterable[int]) -> dict[int, int]:
         """HTTP tries so far for these rows (retries included), to diff around a send."""
@@ -318,111 +494,128 @@ class Engine:
         return max(1, self._tries_seen.get(line, 0) - before.get(line, 0))
 
     async def _link(self, work: _LinkWork) -> None:
-        by_number = {str(self.journal.get(line).e164): line for line in work.lines}
-        pending = list(work.lines)
+        pending = self._defer_closed(work.lines)
         while pending:
             self._apply([Change(line, Event.SEND) for line in pending])
-            numbers = [str(self.journal.get(line).e164) for line in pending]
+            rows = {str(self.journal.get(line).e164): self.journal.get(line) for line in pending}
             before = self._tries(pending)
-            outcome = await self.provider.link(work.campaign, numbers, pending)
-            now = time.time()
-            changes: list[Change] = []
-            # "already requested" (a retry after the change took effect) is accepted too
-            for n in [*outcome.accepted, *outcome.already]:
-                changes.append(
-                    Change(
-                        by_number[n],
-                        Event.ACCEPT,
-                        attempts=self._spent(before, by_number[n]),
-                        fields={"submitted_at": now},
-                    )
-                )
-            for n, reason in outcome.refused.items():
-                changes.append(
-                    Change(
-                        by_number[n],
-                        Event.REFUSE,
-                        attempts=self._spent(before, by_number[n]),
-                        reason=reason,
-                    )
-                )
-            for n in outcome.resend:
-                changes.append(
-                    Change(by_number[n], Event.REQUEUE, attempts=self._spent(before, by_number[n]))
-                )
-            retry_later: list[int] = []
-            for n, reason in outcome.unanswered.items():
-                line = by_number[n]
-                self._resends[line] += 1
-                if self._resends[line] > RESEND_ROUNDS:
-                    changes.append(
-                        Change(
-                            line, Event.TIME_OUT, attempts=self._spent(before, line), reason=reason
-                        )
-                    )
-                else:
-                    changes.append(
-                        Change(
-                            line, Event.REQUEUE, attempts=self._spent(before, line), reason=reason
-                        )
-                    )
-                    retry_later.append(line)
-            if changes:
-                self._campaign_size[work.campaign] = self._campaign_size.get(
-                    work.campaign, 0
-                ) + len(outcome.accepted)
-                self._apply(changes)
-            pending = [by_number[n] for n in outcome.resend]
-            if retry_later:
-                await anyio.sleep(self.config.resend_delay)
-                pending.extend(retry_later)
+            outcome = await self.provider.link(work.campaign, list(rows), pending)
+            changes = self._link_changes(outcome, rows, before)
+            accepted = len(outcome.accepted)
+            self._campaign_size[work.campaign] = (
+                self._campaign_size.get(work.campaign, 0) + accepted
+            )
+            self._apply(changes)
+            pending = [rows[n].line for n in outcome.resend]
+            later = [rows[n].line for n in [*outcome.lost, *outcome.unsent]]
+            if later:
+                await self.clock.sleep(self.config.resend_delay)
+                pending += await self._check([rows[n].line for n in outcome.lost])
+                pending += [rows[n].line for n in outcome.unsent if not rows[n].terminal]
+            pending = self._defer_closed(pending)
+
+    def _link_changes(
+        self, outcome: LinkOutcome, rows: Mapping[str, RowRecord], before: dict[int, int]
+    ) -> list[Change]:
+        """The journal changes one link request's outcome makes, number by number."""
+        decided: list[tuple[str, Decision]] = [
+            *((n, Decision(Event.ACCEPT, stamp=True)) for n in outcome.accepted),
+            *((n, Decision(Event.ACCEPT, stamp=True)) for n in outcome.under_way),
+            *((n, Decision(Event.REFUSE, reason=r)) for n, r in outcome.refused.items()),
+            *((n, Decision(Event.REQUEUE)) for n in outcome.resend),
+            *(
+                (n, Decision(Event.LOSE, reason=f"answer lost: {r}"))
+                for n, r in outcome.lost.items()
+            ),
+        ]
+        for n, reason in outcome.unsent.items():
+            out = self._out_of_rounds(rows[n].line)
+            decided.append((n, Decision(Event.TIME_OUT if out else Event.REQUEUE, reason=reason)))
+        return [
+            self._change(rows[n], d, attempts=self._spent(before, rows[n].line)) for n, d in decided
+        ]
 
     async def _unlink(self, work: _UnlinkWork) -> None:
         line = work.line
-        send_event = Event.RELEASE if work.release else Event.SEND
+        if not self._defer_closed([line]):
+            return
         while True:
-            self._apply([Change(line, send_event)])
             row = self.journal.get(line)
+            self._apply([Change(line, Event.RELEASE if work.release else Event.SEND)])
             before = self._tries([line])
             outcome = await self.provider.unlink(work.campaign, str(row.e164), line)
-            spent = self._spent(before, line)
-            if outcome.accepted or outcome.already:
-                note = f"not linked to {work.campaign} when unlinked" if outcome.already else None
-                if work.release and note:
-                    note = f"not in {work.campaign} when released"
-                self._apply(
-                    [
-                        Change(
-                            line,
-                            Event.ACCEPT,
-                            attempts=spent,
-                            reason=note,
-                            fields={"submitted_at": time.time()},
-                        )
-                    ]
-                )
+            decision = self._after_unlink(outcome, work)
+            self._apply([self._change(row, decision, attempts=self._spent(before, line))])
+            if decision.event in (Event.ACCEPT, Event.REFUSE, Event.TIME_OUT):
                 return
-            if outcome.refused is not None:
-                reason = outcome.refused
-                if work.release:
-                    reason = f"unlink from {work.campaign} failed, not moved: {reason}"
-                self._apply([Change(line, Event.REFUSE, attempts=spent, reason=reason)])
+            await self.clock.sleep(self.config.resend_delay)
+            if decision.event is Event.LOSE and not await self._check([line]):
+                return  # the read decided the row (accepted, failed, or out of rounds)
+            if row.terminal or not self._defer_closed([line]):
                 return
-            self._resends[line] += 1
-            if self._resends[line] > RESEND_ROUNDS:
-                self._apply(
-                    [Change(line, Event.TIME_OUT, attempts=spent, reason=outcome.unanswered)]
-                )
-                return
-            self._apply([Change(line, Event.REQUEUE, attempts=spent, reason=outcome.unanswered)])
-            await anyio.sleep(self.config.resend_delay)
+
+    def _after_unlink(self, outcome: UnlinkOutcome, work: _UnlinkWork) -> Decision:
+        if outcome.accepted or outcome.under_way:
+            return Decision(Event.ACCEPT, stamp=True)
+        if outcome.absent:
+            note = f"not in {work.campaign} when released" if work.release else None
+            note = note or f"not linked to {work.campaign} when unlinked"
+            return Decision(Event.ACCEPT, reason=note, stamp=True)
+        if outcome.refused is not None:
+            reason = outcome.refused
+            if work.release:
+                reason = f"unlink from {work.campaign} failed, not moved: {reason}"
+            return Decision(Event.REFUSE, reason=reason)
+        if outcome.lost is not None:
+            return Decision(Event.LOSE, reason=f"answer lost: {outcome.lost}")
+        out = self._out_of_rounds(work.line)
+        return Decision(Event.TIME_OUT if out else Event.REQUEUE, reason=outcome.unsent)
+
+    async def _check(self, lines: list[int]) -> list[int]:
+        """Rows whose change may have landed: read each, then decide (accept, fail, or send
+        again). Returns the rows to send again; rows whose read fails are read again later,
+        up to ``RESEND_ROUNDS`` times, then end ``unknown``."""
+        again: list[int] = []
+        waiting = [line for line in lines if self.journal.get(line).state in IN_FLIGHT]
+        while waiting:
+            by_campaign: dict[str, list[RowRecord]] = defaultdict(list)
+            for line in waiting:
+                row = self.journal.get(line)
+                by_campaign[self._watched_campaign(row)].append(row)
+            decided: dict[int, Decision] = {}
+            for campaign, rows in by_campaign.items():
+                decided.update(await self._decide_all(campaign, rows, self._lost_decision) or {})
+            changes = []
+            for line in waiting:
+                row = self.journal.get(line)
+                decision = decided.get(line)
+                if decision is None and self._out_of_rounds(line):
+                    reason = "answer lost, and the number could not be read to learn its fate"
+                    decision = Decision(Event.TIME_OUT, reason=reason)
+                if decision is not None and decision.event is Event.REQUEUE:
+                    if self._out_of_rounds(line):
+                        decision = Decision(Event.TIME_OUT, reason=decision.reason)
+                    else:
+                        again.append(line)
+                if decision is not None and decision.event is not None:
+                    changes.append(self._change(row, decision))
+            self._apply(changes)
+            waiting = [line for line in waiting if self.journal.get(line).state in IN_FLIGHT]
+            if waiting:
+                await self.clock.sleep(self.config.resend_delay)
+        return again
+
+    def _lost_decision(self, row: RowRecord, seen: NumberState, exact: bool) -> Decision:
+        watched = self._watched_campaign(row)
+        releasing = row.state is State.RELEASING
+        return after_lost_answer(row.action, releasing, watched, seen, exact=exact)
 
     # --- polling ----------------------------------------------------------------------------
 
     async def _poller(self) -> None:
         while self._active:
-            now = time.time()
-            await anyio.sleep(max(0.02, self._next_wake(now) - now))
+            now = self.clock.time()
+            await self.clock.sleep(max(0.02, self._next_wake(now) - now))
             await self._poll_round()
 
     def _groups(self) -> dict[str, list[RowRecord]]:
@@ -430,10 +623,8 @@ class Engine:
         groups: dict[str, list[RowRecord]] = defaultdict(list)
         for line in self._active:
             row = self.journal.get(line)
-            if row.state is State.SUBMITTED:
-                groups[str(row.campaign_id)].append(row)
-            elif row.state is State.RELEASE_SUBMITTED:
-                groups[str(row.from_campaign)].append(row)
+            if row.state in (State.SUBMITTED, State.RELEASE_SUBMITTED):
+                groups[self._watched_campaign(row)].append(row)
         return groups
 
     def _ready_at(self, campaign: str, rows: list[RowRecord]) -> float:
@@ -451,7 +642,7 @@ class Engine:
         return min(times) if times else now + self.config.poll_interval
 
     async def _poll_round(self) -> None:
-        now = time.time()
+        now = self.clock.time()
         due: dict[str, list[RowRecord]] = {}
         for campaign, rows in self._groups().items():
             if self._ready_at(campaign, rows) <= now:
@@ -459,93 +650,46 @@ class Engine:
                     r for r in rows if (r.submitted_at or 0.0) + self.config.poll_interval <= now
                 ]
         # campaigns side by side: the meter keeps the rate, latency no longer caps it
-        reads = await gather_map(
-            {c: functools.partial(self._read_states, c, rows) for c, rows in due.items()}
-        )
-        for campaign, rows in due.items():
-            states = reads[campaign]
+        calls = {
+            c: functools.partial(self._decide_all, c, rows, self._poll_decision)
+            for c, rows in due.items()
+            if rows
+        }
+        decided = await gather_map(calls)
+        released: dict[str, list[int]] = defaultdict(list)
+        for campaign, decisions in decided.items():
+            settled = self._settle(decisions or {}, released)
             interval = self._campaign_interval.get(campaign, self.config.poll_interval)
-            if states is not None and self._settle(rows, states):
+            if settled:
                 interval = self.config.poll_interval
             else:
                 interval = min(interval * 1.5, self.config.poll_max_interval)
             self._campaign_interval[campaign] = interval
-            self._campaign_next[campaign] = time.time() + interval
-
-    async def _read_states(
-        self, campaign: str, rows: list[RowRecord]
-    ) -> dict[str, NumberState] | None:
-        pages = max(1, math.ceil(self._campaign_size.get(campaign, 0) / self.provider.page_size))
-        try:
-            if pages < len(rows):
-                members = await self.provider.campaign_numbers(
-                    campaign, self._campaign_size.get(campaign)
-                )
-                self._campaign_size[campaign] = len(members)
-                return members
-            states: dict[str, NumberState] = {}
-            for row in rows:
-                states[str(row.e164)] = await self.provider.number_state(
-                    campaign, str(row.e164), row.line
-                )
-            return states
-        except ProviderUnavailable:
-            return None  # try again next round
-
-    def _settle(self, rows: list[RowRecord], states: dict[str, NumberState]) -> bool:
-        now = time.time()
-        changes: list[Change] = []
-        released: dict[str, list[int]] = defaultdict(list)
-        for row in rows:
-            state = states.get(str(row.e164), NumberState(Settlement.ABSENT))
-            s = state.settlement
-            raw = state.provider_status
-            if row.state is State.RELEASE_SUBMITTED or row.action == "unlink":
-                if s is Settlement.ABSENT:
-                    changes.append(Change(row.line, Event.SETTLE, provider_status=raw))
-                    if row.state is State.RELEASE_SUBMITTED:
-                        released[str(row.campaign_id)].append(row.line)
-                    continue
-            elif s is Settlement.ACTIVE:
-                changes.append(Change(row.line, Event.SETTLE, provider_status=raw))
-                continue
-            elif s is Settlement.FAILED:
-                changes.append(
-                    Change(
-                        row.line,
-                        Event.SETTLE_FAIL,
-                        provider_status=raw,
-                        reason=f"the provider settled the link as {raw or 'failed'}",
-                    )
-                )
-                continue
-            elif s is Settlement.UNRECOGNISED:
-                changes.append(
-                    Change(
-                        row.line,
-                        Event.TIME_OUT,
-                        provider_status=raw,
-                        reason=f"unrecognised provider status {raw!r}: not counted as success",
-                    )
-                )
-                continue
-            if now - (row.submitted_at or now) > self.config.settle_timeout:
-                what = (
-                    "unlink from the old campaign"
-                    if row.state is State.RELEASE_SUBMITTED
-                    else row.action
-                )
-                changes.append(
-                    Change(
-                        row.line,
-                        Event.TIME_OUT,
-                        provider_status=raw,
-                        reason=f"{what} not settled after {self.config.settle_timeout:g} s"
-                        f" (last status {raw or s.value})",
-                    )
-                )
-        if changes:
-            self._apply(changes)
+            self._campaign_next[campaign] = self.clock.time() + interval
         for campaign, lines in released.items():
             self._queue_links(campaign, lines)
+
+    def _poll_decision(self, row: RowRecord, seen: NumberState, exact: bool) -> Decision:
+        waited = self.clock.time() - (row.submitted_at or self.clock.time())
+        releasing = row.state is State.RELEASE_SUBMITTED
+        return while_polling(
+            row.action,
+            releasing,
+            seen,
+            exact=exact,
+            waited=waited,
+            timeout=self.config.settle_timeout,
+        )
+
+    def _settle(self, decisions: Mapping[int, Decision], released: dict[str, list[int]]) -> bool:
+        changes: list[Change] = []
+        for line, decision in decisions.items():
+            if decision.event is None:
+                continue
+            row = self.journal.get(line)
+            changes.append(self._change(row, decision))
+            if decision.event is Event.SETTLE and row.state is State.RELEASE_SUBMITTED:
+                released[str(row.campaign_id)].append(line)
+        if changes:
+            self._apply(changes)
         return bool(changes)

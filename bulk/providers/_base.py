@@ -26,6 +26,11 @@ class Request:
     #: rows (input lines) this request is on behalf of, for per-row attempt counts
     lines: tuple[int, ...] = ()
 
+    @property
+    def changes_state(self) -> bool:
+        """True for a change (link, unlink, attach, detach): never resent blind."""
+        return self.method not in ("GET", "HEAD")
+
 
 @dataclass(frozen=True, slots=True)
 class Response:
@@ -41,14 +46,24 @@ class Response:
 
 
 class Kind(enum.Enum):
-    """How the engine must treat a response."""
+    """How the engine must treat a response.
+
+    A provider's ``classify`` says what *one try* got: ``OK``, ``UNDER_WAY``, ``ABSENT``,
+    ``REFUSED``, ``TRANSIENT``, ``RATE_LIMITED`` or ``AUTH``. ``NO_ANSWER`` is never a
+    classification: it is what the sender hands back when it stops trying (reads whose tries
+    ran out; a change whose answer was lost, see :attr:`Verdict.may_have_landed`).
+    """
 
     OK = "ok"  #: it worked; ``data`` holds the parsed body
-    ALREADY = "already"  #: the request had already taken effect: success
+    #: the change asked for is already requested or done ("already requested for linking")
+    UNDER_WAY = "under_way"
+    #: the number is not in the campaign ("not linked to this campaign")
+    ABSENT = "absent"
     REFUSED = "refused"  #: permanent refusal; ``reason`` says why, ``numbers`` whom
-    RETRY = "retry"  #: transient (5xx, unreadable body): retry with backoff
-    RATE_LIMITED = "rate_limited"  #: 429: pause every sender, then retry
+    TRANSIENT = "transient"  #: this try got no usable answer (5xx, unreadable body, transport)
+    RATE_LIMITED = "rate_limited"  #: 429: pause every sender, then try again
     AUTH = "auth"  #: credentials or scope refused: stop the run
+    NO_ANSWER = "no_answer"  #: the sender gave up: no usable answer (see ``may_have_landed``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +77,11 @@ class Verdict:
     numbers: tuple[str, ...] = ()
     retry_after: float | None = None
     request_id: str | None = None
+    #: the request may have reached the provider and taken effect (a 5xx, a reset, a timeout,
+    #: an unreadable body, a redirect); False only when it surely did not (refused to connect)
+    may_have_landed: bool = True
+    #: what the next request of a paged read needs (a cursor), when the answer names one
+    next_cursor: str | None = None
 
 
 class Settlement(enum.Enum):
@@ -95,22 +115,30 @@ class LinkOutcome:
     """What one link (or attach) request did for the numbers it carried."""
 
     accepted: list[str] = field(default_factory=list)
-    #: numbers the provider says were already requested/linked: success, poll them
-    already: list[str] = field(default_factory=list)
+    #: numbers the provider says are already requested/linked: under way or done, poll them
+    under_way: list[str] = field(default_factory=list)
     #: numbers refused for themselves, with the provider's text
     refused: dict[str, str] = field(default_factory=dict)
     #: numbers to send again in a new request (the batch was refused for another number)
     resend: list[str] = field(default_factory=list)
-    #: numbers whose fate is unknown: no usable answer after every retry
-    unanswered: dict[str, str] = field(default_factory=dict)
+    #: numbers whose request's answer was lost: it may have landed; read before anything
+    lost: dict[str, str] = field(default_factory=dict)
+    #: numbers whose request surely did not land (never connected, rate limited throughout)
+    unsent: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
 class UnlinkOutcome:
+    """What one unlink (or detach) request did. Exactly one field is set."""
+
     accepted: bool = False
-    already: bool = False
+    #: the provider says an unlink is already requested for the number: under way
+    under_way: bool = False
+    #: the number is not in the campaign (nothing to unlink)
+    absent: bool = False
     refused: str | None = None
-    unanswered: str | None = None
+    lost: str | None = None  #: the answer was lost: the unlink may have landed
+    unsent: str | None = None  #: surely not sent, or not sent by choice (a read failed first)
 
 
 class Send(Protocol):
@@ -132,8 +160,6 @@ class Provider(Protocol):
     #: True when a move is one request (attach to the new campaign); False when it is an
     #: unlink from the old campaign, settled, then a link to the new one
     move_in_one_step: bool
-    #: the provider's documented request limit, as (requests, seconds), or None
-    documented_rate: tuple[int, float] | None
     #: the default request rate bulk uses (requests per second), with headroom
     default_rate: float
     #: True when, after ``resolve``, ``current_campaign`` tells where each number is now
@@ -149,7 +175,8 @@ class Provider(Protocol):
         self, campaign_id: str, size_hint: int | None = None
     ) -> dict[str, NumberState]:
         """Every number in the campaign, by paging its list. ``size_hint`` (how many numbers
-        the engine expects there) lets an offset-paged provider ask for every page at once."""
+        the engine expects there) lets an offset-paged provider ask for every page at once.
+        A number missing here is only a hint of absence: lists may shift while read."""
         ...
 
     async def resolve(self, numbers: Sequence[str]) -> dict[str, str]:
@@ -162,12 +189,9 @@ class Provider(Protocol):
 
     async def unlink(self, campaign_id: str, number: str, line: int) -> UnlinkOutcome: ...
 
-    async def number_state(self, campaign_id: str, number: str, line: int) -> NumberState: ...
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON, as bulk sends it."""
-    return json.dumps(value, separators=(",", ":"))
+    async def number_state(self, campaign_id: str, number: str, line: int) -> NumberState:
+        """The number's state in the campaign from a single, exact read (absence is proof)."""
+        ...
 
 
 class ProviderUnavailable(Exception):

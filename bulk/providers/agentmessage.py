@@ -1,6 +1,7 @@
 """AgentMessage phone numbers: attach and detach 10DLC campaigns.
 
-The wire, as ``shared/providers.md`` §2 describes it (base ``https://api.agentmsg.io``):
+The wire (written down in ``bulk/providers/agentmessage.md``, with every choice bulk made where
+AgentMessage's documentation is silent; base ``https://api.agentmsg.io``):
 
 * ``GET    /v1/phone-numbers?limit=100&cursor=...[&campaign_id=...]``  list (``meta.next_cursor``)
 * ``GET    /v1/phone-numbers/{id}``                                    one number
@@ -13,17 +14,18 @@ Every answer is an envelope ``{"success", "error": {"code", "message", "request_
 are pure and tested against recorded bodies; :class:`AgentMessageProvider` is the thin async
 adapter that hands requests to the engine's ``send``.
 
-Numbers are addressed by resource id. :meth:`AgentMessageProvider.resolve` pages the
-organisation's whole number list once (100 per page, following ``meta.next_cursor`` until it
-is null, whatever a page's length) and caches number -> id, campaign and carrier status;
-numbers the organisation does not own are refused before any mutating request.
+Numbers are addressed by resource id. :class:`Directory` is the pure, synchronous picture of
+the organisation (number -> id, campaign and carrier status; campaigns that refuse every
+attach); :meth:`AgentMessageProvider.resolve` fills it by paging the organisation's whole
+number list once (100 per page, following ``meta.next_cursor`` until it is null, whatever a
+page's length). Numbers the organisation does not own are refused before any change.
 
 Choices where the wire is not documented:
 
-* **Rate.** No limit is documented for the phone-number endpoints (``documented_rate`` is
-  None). ``default_rate`` is 9.5 requests/s: a conservative 10/s (the per-organisation window
-  the project's sandbox enforces, 100 per 10 s) less 5 % so that latency jitter, which bunches
-  arrivals, does not tip a sliding window over. ``--rate`` overrides it.
+* **Rate.** No limit is documented for the phone-number endpoints. ``default_rate`` is 9.5
+  requests/s: a conservative 10/s (the per-organisation window the project's sandbox
+  enforces, 100 per 10 s) less 5 % so that latency jitter, which bunches arrivals, does not
+  tip a sliding window over. ``--rate`` overrides it.
 * **Status values.** Only ``pending`` is documented for ``carrier_line_option_status``. The
   settled values below are the ones the project's sandbox uses (``bulk/sandbox``); any other
   value is reported raw as unrecognised, never as success. Settlement of a number *relative
@@ -46,22 +48,24 @@ Choices where the wire is not documented:
   (401) and ``FORBIDDEN`` (403, a missing scope such as ``numbers:write``) stop the run
   (``Kind.AUTH``): every later row would meet the same refusal. ``RATE_LIMITED`` (429) pauses
   every sender for the ``Retry-After`` seconds. 5xx, an unreadable body (truncated, HTML) and
-  an envelope without ``success`` are retried. Every other error refuses the row, with the
-  code, the message and the request id (``error.request_id``, else ``X-Request-Id``) in the
-  reason. After ``CAMPAIGN_NOT_ACTIVE`` or ``BRAND_NOT_VERIFIED`` the adapter refuses later
-  rows of that campaign itself, with the same reason, instead of sending them.
+  an envelope without ``success`` are no usable answer (``TRANSIENT``): a read is tried
+  again; an attach or detach is read before it is ever sent again (it may have landed).
+  Every other error refuses the row, with the code, the message and the request id
+  (``error.request_id``, else ``X-Request-Id``) in the reason. After
+  ``CAMPAIGN_NOT_ACTIVE`` or ``BRAND_NOT_VERIFIED`` the adapter refuses later rows of that
+  campaign itself, with the same reason, instead of sending them.
 * **Detach.** A row's detach is sent only when the number is attached to the row's campaign
   (or to none: detach is idempotent). A number attached to *another* campaign is confirmed
-  with a read and then refused, never detached. A detach made by this run that is still
-  ``pending`` is reported as PENDING by :meth:`AgentMessageProvider.campaign_numbers` too,
-  although the campaign's filtered list no longer shows the number.
+  with a read and then refused, never detached. A detached number leaves the campaign's
+  filtered list at once while its detach is still ``pending``: the engine never takes absence
+  from a list as proof, and confirms it with a single read (which shows ``pending``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -233,7 +237,7 @@ def classify(request: Request, response: Response) -> Verdict:
     if status >= 500:
         text = _error_text(envelope, status) if envelope is not None else None
         return Verdict(
-            Kind.RETRY,
+            Kind.TRANSIENT,
             status,
             data=envelope,
             reason=_with_id(text or describe_unreadable(response), rid),
@@ -241,16 +245,22 @@ def classify(request: Request, response: Response) -> Verdict:
         )
     if envelope is None:
         # truncated, HTML, empty: we cannot know what happened; ask again
-        return Verdict(Kind.RETRY, status, reason=_with_id(describe_unreadable(response), rid))
+        return Verdict(Kind.TRANSIENT, status, reason=_with_id(describe_unreadable(response), rid))
     if not isinstance(envelope.get("success"), bool):
         return Verdict(
-            Kind.RETRY,
+            Kind.TRANSIENT,
             status,
             reason=_with_id(f"HTTP {status} with a body that is not an AgentMessage envelope", rid),
             request_id=rid,
         )
     if envelope["success"] and 200 <= status < 300:
-        return Verdict(Kind.OK, status, data=envelope, request_id=rid)
+        return Verdict(
+            Kind.OK,
+            status,
+            data=envelope,
+            request_id=rid,
+            next_cursor=_next_cursor(request, response, envelope),
+        )
     reason = _with_id(_error_text(envelope, status), rid)
     if code in AUTH_CODES or status in (401, 403):
         return Verdict(Kind.AUTH, status, data=envelope, reason=reason, request_id=rid)
@@ -288,16 +298,17 @@ def resource_of(verdict: Verdict) -> Mapping[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def next_numbers_cursor(verdict: Verdict) -> str | None:
-    """``meta.next_cursor`` of a number list; None on the last page."""
-    meta = verdict.data.get("meta") if isinstance(verdict.data, dict) else None
+def _next_cursor(request: Request, response: Response, envelope: Mapping[str, Any]) -> str | None:
+    """The cursor of the next page, where each list keeps it: a number list in
+    ``meta.next_cursor``, the campaign list in the ``X-Next-Cursor`` header. None on the last
+    page and for answers that are not lists."""
+    if request.endpoint == "campaigns":
+        return response.headers.get("x-next-cursor") or None
+    if request.endpoint != "list":
+        return None
+    meta = envelope.get("meta")
     cursor = meta.get("next_cursor") if isinstance(meta, dict) else None
     return cursor if isinstance(cursor, str) and cursor else None
-
-
-def next_campaigns_cursor(response_headers: Mapping[str, str]) -> str | None:
-    """``X-Next-Cursor`` of a campaign list; absent on the last page."""
-    return response_headers.get("x-next-cursor") or None
 
 
 @dataclass(slots=True)
@@ -336,259 +347,208 @@ def link_outcome(number: str, campaign_id: str, verdict: Verdict) -> LinkOutcome
         resource = resource_of(verdict) or {}
         state = settlement(resource, campaign_id)
         if state.settlement is Settlement.ACTIVE:
-            outcome.already = [number]  # re-attaching the same campaign changes nothing
+            outcome.under_way = [number]  # re-attaching the same campaign changes nothing
         else:
             outcome.accepted = [number]
-    elif verdict.kind in (Kind.RETRY, Kind.RATE_LIMITED):
-        outcome.unanswered = {number: verdict.reason or "no usable answer"}
+    elif verdict.kind in (Kind.NO_ANSWER, Kind.TRANSIENT, Kind.RATE_LIMITED):
+        reason = verdict.reason or "no usable answer"
+        if verdict.kind is not Kind.RATE_LIMITED and verdict.may_have_landed:
+            outcome.lost = {number: reason}
+        else:
+            outcome.unsent = {number: reason}
     else:
         outcome.refused = {number: verdict.reason or f"HTTP {verdict.status}"}
     return outcome
 
 
-# --- the adapter ----------------------------------------------------------------------------
+def detach_outcome(campaign_id: str, verdict: Verdict) -> UnlinkOutcome:
+    """What one detach verdict means for its number (relative to ``campaign_id``)."""
+    if verdict.kind is Kind.OK:
+        state = settlement(resource_of(verdict) or {}, campaign_id)
+        if state.settlement is Settlement.ABSENT:
+            return UnlinkOutcome(absent=True)  # no campaign (not pending): nothing to detach
+        return UnlinkOutcome(accepted=True)  # pending, or still shows the campaign: poll it
+    if verdict.kind in (Kind.NO_ANSWER, Kind.TRANSIENT, Kind.RATE_LIMITED):
+        reason = verdict.reason or "no usable answer"
+        if verdict.kind is not Kind.RATE_LIMITED and verdict.may_have_landed:
+            return UnlinkOutcome(lost=reason)
+        return UnlinkOutcome(unsent=reason)
+    return UnlinkOutcome(refused=verdict.reason or f"HTTP {verdict.status}")
 
 
-class _HeaderKeeper:
-    """Keeps the response headers a page's cursor lives in (``X-Next-Cursor``)."""
+# --- the organisation, as bulk last saw it (pure) ---------------------------------------------
 
-    def __init__(self) -> None:
-        self.headers: Mapping[str, str] = {}
 
-    def __call__(self, request: Request, response: Response) -> Verdict:
-        self.headers = response.headers
-        return classify(request, response)
+@dataclass(slots=True)
+class Directory:
+    """The organisation as bulk last saw it: synchronous and pure, no request in sight.
+
+    ``numbers`` maps E.164 -> :class:`NumberRecord` (id, campaign, carrier status);
+    ``blocked`` maps a campaign to the reason every attach to it is refused (after
+    ``CAMPAIGN_NOT_ACTIVE`` or ``BRAND_NOT_VERIFIED``, later rows are refused without a request).
+    """
+
+    numbers: dict[str, NumberRecord] = field(default_factory=dict)
+    listed: bool = False
+    blocked: dict[str, str] = field(default_factory=dict)
+
+    def learn(self, resource: Mapping[str, Any]) -> NumberRecord | None:
+        """Remember one phone-number resource; None when it is not one."""
+        number = resource.get("number")
+        record = NumberRecord.of(resource)
+        if record is None or not isinstance(number, str) or not number:
+            return None
+        self.numbers[to_e164(number)] = record
+        return record
+
+    def learn_all(self, resources: Iterable[Mapping[str, Any]]) -> None:
+        for resource in resources:
+            self.learn(resource)
+
+    def unowned(self, numbers: Iterable[str]) -> dict[str, str]:
+        """Numbers the organisation does not own, with the reason."""
+        return {n: NOT_OWNED for n in numbers if n not in self.numbers}
+
+    def campaign_of(self, number: str) -> str | None:
+        record = self.numbers.get(number)
+        return record.campaign_id if record else None
+
+    def forget_campaign(self, number: str) -> None:
+        """The number left the organisation (404 on a read): it is in no campaign."""
+        record = self.numbers.get(number)
+        if record is not None:
+            record.campaign_id = None
+            record.status = None
+
+    def note_refusal(self, campaign_id: str, verdict: Verdict) -> None:
+        """After an attach refusal that every attach to the campaign would meet, block it."""
+        if verdict.kind is Kind.REFUSED and error_code(verdict) in CAMPAIGN_CODES:
+            self.blocked[campaign_id] = verdict.reason or str(error_code(verdict))
+
+    def members(
+        self, campaign_id: str, resources: Iterable[Mapping[str, Any]]
+    ) -> dict[str, NumberState]:
+        """A campaign's filtered list as number -> state (remembering each resource)."""
+        found: dict[str, NumberState] = {}
+        for resource in resources:
+            if self.learn(resource) is not None:
+                found[to_e164(str(resource["number"]))] = settlement(resource, campaign_id)
+        return found
+
+
+def campaign_check(campaign_id: str, campaigns: Mapping[str, Mapping[str, Any]]) -> CampaignCheck:
+    """Whether rows may be attached to ``campaign_id``, from the organisation's campaign list."""
+    if not is_campaign_id(campaign_id):
+        return CampaignCheck(
+            campaign_id,
+            False,
+            reason=f"campaign {campaign_id} is not an AgentMessage campaign id (a uuid)",
+        )
+    campaign = campaigns.get(campaign_id)
+    if campaign is None:
+        return CampaignCheck(
+            campaign_id,
+            False,
+            reason=f"campaign {campaign_id} not found in this AgentMessage organisation",
+        )
+    raw = campaign.get("status")
+    status = str(raw) if raw is not None else None
+    if status != "ACTIVE":
+        return CampaignCheck(
+            campaign_id,
+            False,
+            reason=f"campaign {campaign_id} is {status or 'without a status'}, not ACTIVE",
+            status=status,
+        )
+    return CampaignCheck(campaign_id, True, status=status)
+
+
+# --- the adapter (thin I/O) -----------------------------------------------------------------
 
 
 class AgentMessageProvider:
-    """AgentMessage behind the engine's provider protocol."""
+    """AgentMessage behind the engine's provider protocol: requests out, :class:`Directory`
+    and outcomes back. Every decision about a row is the engine's (``bulk._states``)."""
 
     name = "agentmessage"
     max_batch = 1  # attach is per number
     page_size = PAGE_SIZE
     move_in_one_step = True  # attaching another campaign replaces the old one
-    documented_rate: tuple[int, float] | None = None
     default_rate = DEFAULT_RATE
     #: ``resolve`` pages the whole organisation, so each number's campaign is known
     knows_current_campaign = True
 
     def __init__(self, send: Send) -> None:
         self._send = send
-        self._numbers: dict[str, NumberRecord] = {}  # E.164 -> last seen
-        self._listed = False
+        self.directory = Directory()
         self._list_lock = anyio.Lock()
         self._campaigns: dict[str, Mapping[str, Any]] | None = None
         self._campaign_lock = anyio.Lock()
-        self._blocked: dict[str, str] = {}  # campaign -> reason every attach is refused
-        self._detaching: dict[str, set[str]] = {}  # campaign -> numbers detached, unsettled
 
     # -- reads -------------------------------------------------------------------------------
 
-    async def _read(self, request: Request) -> tuple[Verdict, Mapping[str, str]]:
-        keeper = _HeaderKeeper()
-        verdict = await self._send(request, keeper)
+    async def _read(self, request: Request) -> Verdict:
+        verdict = await self._send(request, classify)
         if verdict.kind is not Kind.OK:
             raise ProviderUnavailable(
                 f"{request.method} {request.path}: {verdict.reason or f'HTTP {verdict.status}'}"
             )
-        return verdict, keeper.headers
+        return verdict
 
-    async def _page_numbers(self, campaign_id: str | None) -> list[Mapping[str, Any]]:
-        """Every resource of the organisation (or of one campaign), by cursor."""
+    async def _pages(self, first: Request) -> list[Mapping[str, Any]]:
+        """Every item of a cursor-paged list, following each answer's ``next_cursor``."""
         found: list[Mapping[str, Any]] = []
-        cursor: str | None = None
+        request: Request = first
         seen: set[str] = set()
         while True:
-            verdict, _ = await self._read(list_numbers_request(cursor, campaign_id=campaign_id))
+            verdict = await self._read(request)
             found.extend(page_items(verdict))
-            cursor = next_numbers_cursor(verdict)
+            cursor = verdict.next_cursor
             if cursor is None:
                 return found
             if cursor in seen:
-                raise ProviderUnavailable(f"the number list repeated cursor {cursor!r}")
+                raise ProviderUnavailable(f"the list {first.path} repeated cursor {cursor!r}")
             seen.add(cursor)
-
-    def _remember(self, resource: Mapping[str, Any]) -> NumberRecord | None:
-        number = resource.get("number")
-        record = NumberRecord.of(resource)
-        if record is None or not isinstance(number, str) or not number:
-            return None
-        self._numbers[to_e164(number)] = record
-        return record
+            request = replace(request, params={**(request.params or {}), "cursor": cursor})
 
     async def _list_organisation(self) -> None:
         async with self._list_lock:
-            if self._listed:
-                return
-            for resource in await self._page_numbers(None):
-                self._remember(resource)
-            self._listed = True
+            if not self.directory.listed:
+                self.directory.learn_all(await self._pages(list_numbers_request()))
+                self.directory.listed = True
 
     async def _campaign_list(self) -> Mapping[str, Mapping[str, Any]]:
         async with self._campaign_lock:
             if self._campaigns is None:
-                campaigns: dict[str, Mapping[str, Any]] = {}
-                cursor: str | None = None
-                seen: set[str] = set()
-                while True:
-                    verdict, headers = await self._read(list_campaigns_request(cursor))
-                    for item in page_items(verdict):
-                        if isinstance(item.get("id"), str):
-                            campaigns[str(item["id"])] = item
-                    cursor = next_campaigns_cursor(headers)
-                    if cursor is None:
-                        break
-                    if cursor in seen:
-                        raise ProviderUnavailable(f"the campaign list repeated cursor {cursor!r}")
-                    seen.add(cursor)
-                self._campaigns = campaigns
+                items = await self._pages(list_campaigns_request())
+                self._campaigns = {str(i["id"]): i for i in items if isinstance(i.get("id"), str)}
             return self._campaigns
 
     async def check_campaign(self, campaign_id: str) -> CampaignCheck:
         if not is_campaign_id(campaign_id):
-            return CampaignCheck(
-                campaign_id,
-                False,
-                reason=f"campaign {campaign_id} is not an AgentMessage campaign id (a uuid)",
-            )
-        campaign = (await self._campaign_list()).get(campaign_id)
-        if campaign is None:
-            return CampaignCheck(
-                campaign_id,
-                False,
-                reason=f"campaign {campaign_id} not found in this AgentMessage organisation",
-            )
-        raw = campaign.get("status")
-        status = str(raw) if raw is not None else None
-        if status != "ACTIVE":
-            return CampaignCheck(
-                campaign_id,
-                False,
-                reason=f"campaign {campaign_id} is {status or 'without a status'}, not ACTIVE",
-                status=status,
-            )
-        return CampaignCheck(campaign_id, True, status=status)
+            return campaign_check(campaign_id, {})
+        return campaign_check(campaign_id, await self._campaign_list())
 
     async def campaign_numbers(
         self, campaign_id: str, size_hint: int | None = None
     ) -> dict[str, NumberState]:  # cursor paging: pages come one after another, hint unused
-        found: dict[str, NumberState] = {}
-        for resource in await self._page_numbers(campaign_id):
-            if self._remember(resource) is None:
-                continue
-            found[to_e164(str(resource["number"]))] = settlement(resource, campaign_id)
-        await self._add_detaching(campaign_id, found)
-        return found
-
-    async def _add_detaching(self, campaign_id: str, found: dict[str, NumberState]) -> None:
-        """Numbers this run detached from the campaign leave its filtered list at once; report
-        those whose detach is still propagating as PENDING (reading them the cheaper way)."""
-        waiting = sorted(self._detaching.get(campaign_id, set()) - set(found))
-        if not waiting:
-            return
-        org_pages = max(1, -(-len(self._numbers) // PAGE_SIZE))
-        if org_pages < len(waiting):
-            for item in await self._page_numbers(None):
-                self._remember(item)
-        else:
-            for number in waiting:
-                verdict = await self._send(get_number_request(self._numbers[number].id), classify)
-                if verdict.kind is Kind.OK and (fresh := resource_of(verdict)) is not None:
-                    self._remember(fresh)
-                elif verdict.kind is Kind.REFUSED and error_code(verdict) == "NOT_FOUND":
-                    self._numbers[number].campaign_id = None  # left the organisation
-                    self._numbers[number].status = None
-                else:
-                    raise ProviderUnavailable(verdict.reason or f"HTTP {verdict.status}")
-        for number in waiting:
-            state = settlement(self._numbers[number].as_resource(), campaign_id)
-            if state.settlement is Settlement.PENDING:
-                found[number] = state
-            else:
-                self._detaching[campaign_id].discard(number)
+        resources = await self._pages(list_numbers_request(campaign_id=campaign_id))
+        return self.directory.members(campaign_id, resources)
 
     async def resolve(self, numbers: Sequence[str]) -> dict[str, str]:
         if not numbers:
             return {}
         await self._list_organisation()
-        return {n: NOT_OWNED for n in numbers if n not in self._numbers}
+        return self.directory.unowned(numbers)
 
     def current_campaign(self, number: str) -> str | None:
         """Where ``resolve`` (the organisation's paged list) last saw the number."""
-        record = self._numbers.get(number)
-        return record.campaign_id if record else None
+        return self.directory.campaign_of(number)
 
     async def _record(self, number: str) -> NumberRecord | None:
-        if number not in self._numbers and not self._listed:
+        if number not in self.directory.numbers and not self.directory.listed:
             await self._list_organisation()
-        return self._numbers.get(number)
-
-    # -- writes ------------------------------------------------------------------------------
-
-    async def link(
-        self, campaign_id: str, numbers: Sequence[str], lines: Sequence[int]
-    ) -> LinkOutcome:
-        total = LinkOutcome()
-        for i, number in enumerate(numbers):
-            line = lines[i] if i < len(lines) else 0
-            outcome = await self._attach(campaign_id, number, line)
-            total.accepted += outcome.accepted
-            total.already += outcome.already
-            total.refused.update(outcome.refused)
-            total.unanswered.update(outcome.unanswered)
-        return total
-
-    async def _attach(self, campaign_id: str, number: str, line: int) -> LinkOutcome:
-        record = await self._record(number)
-        if record is None:
-            return LinkOutcome(refused={number: NOT_OWNED})
-        if campaign_id in self._blocked:
-            return LinkOutcome(refused={number: self._blocked[campaign_id]})
-        verdict = await self._send(attach_request(record.id, campaign_id, line=line), classify)
-        if verdict.kind is Kind.OK and (resource := resource_of(verdict)) is not None:
-            self._remember(resource)
-            for detaching in self._detaching.values():
-                detaching.discard(number)
-        elif verdict.kind is Kind.REFUSED and error_code(verdict) in CAMPAIGN_CODES:
-            self._blocked[campaign_id] = verdict.reason or str(error_code(verdict))
-        return link_outcome(number, campaign_id, verdict)
-
-    async def unlink(self, campaign_id: str, number: str, line: int) -> UnlinkOutcome:
-        record = await self._record(number)
-        if record is None:
-            return UnlinkOutcome(refused=NOT_OWNED)
-        if record.campaign_id != campaign_id:
-            # not in the campaign when last seen (the cache may be stale): look before
-            # sending, so that a number attached to another campaign is never detached
-            verdict = await self._send(get_number_request(record.id, line=line), classify)
-            if verdict.kind in (Kind.RETRY, Kind.RATE_LIMITED):
-                return UnlinkOutcome(unanswered=verdict.reason or "no usable answer")
-            if verdict.kind is not Kind.OK:
-                return UnlinkOutcome(refused=verdict.reason or f"HTTP {verdict.status}")
-            resource = resource_of(verdict)
-            fresh = self._remember(resource) if resource is not None else None
-            if fresh is None:
-                return UnlinkOutcome(unanswered="the number's read had no resource")
-            record = fresh
-            if record.campaign_id not in (None, campaign_id):
-                return UnlinkOutcome(
-                    refused=f"attached to campaign {record.campaign_id}, not {campaign_id}: "
-                    "left attached (not detached)"
-                )
-        verdict = await self._send(detach_request(record.id, line=line), classify)
-        if verdict.kind is Kind.OK:
-            resource = resource_of(verdict) or {}
-            self._remember(resource)
-            state = settlement(resource, campaign_id)
-            if state.settlement is Settlement.PENDING:
-                self._detaching.setdefault(campaign_id, set()).add(number)
-                return UnlinkOutcome(accepted=True)
-            if state.settlement is Settlement.ABSENT:
-                return UnlinkOutcome(already=True)  # no campaign: idempotent success
-            return UnlinkOutcome(accepted=True)  # still shows the campaign: poll it
-        if verdict.kind in (Kind.RETRY, Kind.RATE_LIMITED):
-            return UnlinkOutcome(unanswered=verdict.reason or "no usable answer")
-        return UnlinkOutcome(refused=verdict.reason or f"HTTP {verdict.status}")
+        return self.directory.numbers.get(number)
 
     async def number_state(self, campaign_id: str, number: str, line: int) -> NumberState:
         record = await self._record(number)
@@ -596,14 +556,63 @@ class AgentMessageProvider:
             return NumberState(Settlement.ABSENT)  # not the organisation's: in no campaign
         verdict = await self._send(get_number_request(record.id, line=line), classify)
         if verdict.kind is Kind.OK and (resource := resource_of(verdict)) is not None:
-            self._remember(resource)
-            state = settlement(resource, campaign_id)
-            if state.settlement is not Settlement.PENDING:
-                self._detaching.get(campaign_id, set()).discard(number)
-            return state
+            self.directory.learn(resource)
+            return settlement(resource, campaign_id)
         if verdict.kind is Kind.REFUSED and error_code(verdict) == "NOT_FOUND":
+            self.directory.forget_campaign(number)
             return NumberState(Settlement.ABSENT)  # left the organisation
         raise ProviderUnavailable(verdict.reason or f"HTTP {verdict.status}")
+
+    # -- changes -----------------------------------------------------------------------------
+
+    async def link(
+        self, campaign_id: str, numbers: Sequence[str], lines: Sequence[int]
+    ) -> LinkOutcome:
+        total = LinkOutcome()
+        for i, number in enumerate(numbers):
+            outcome = await self._attach(campaign_id, number, lines[i] if i < len(lines) else 0)
+            total.accepted += outcome.accepted
+            total.under_way += outcome.under_way
+            total.refused.update(outcome.refused)
+            total.lost.update(outcome.lost)
+            total.unsent.update(outcome.unsent)
+        return total
+
+    async def _attach(self, campaign_id: str, number: str, line: int) -> LinkOutcome:
+        record = await self._record(number)
+        if record is None:
+            return LinkOutcome(refused={number: NOT_OWNED})
+        if campaign_id in self.directory.blocked:
+            return LinkOutcome(refused={number: self.directory.blocked[campaign_id]})
+        verdict = await self._send(attach_request(record.id, campaign_id, line=line), classify)
+        if verdict.kind is Kind.OK and (resource := resource_of(verdict)) is not None:
+            self.directory.learn(resource)
+        self.directory.note_refusal(campaign_id, verdict)
+        return link_outcome(number, campaign_id, verdict)
+
+    async def unlink(self, campaign_id: str, number: str, line: int) -> UnlinkOutcome:
+        record = await self._record(number)
+        if record is None:
+            return UnlinkOutcome(refused=NOT_OWNED)
+        if record.campaign_id != campaign_id:
+            # not in the campaign when last seen (the directory may be stale): look before
+            # sending, so that a number attached to another campaign is never detached
+            try:
+                state = await self.number_state(campaign_id, number, line)
+            except ProviderUnavailable as exc:
+                return UnlinkOutcome(unsent=exc.reason)
+            current = self.directory.campaign_of(number)
+            if current not in (None, campaign_id):
+                return UnlinkOutcome(
+                    refused=f"attached to campaign {current}, not {campaign_id}: "
+                    "left attached (not detached)"
+                )
+            if state.settlement is Settlement.ABSENT:
+                return UnlinkOutcome(absent=True)
+        verdict = await self._send(detach_request(record.id, line=line), classify)
+        if verdict.kind is Kind.OK:
+            self.directory.learn(resource_of(verdict) or {})
+        return detach_outcome(campaign_id, verdict)
 
 
 __all__ = [
@@ -613,8 +622,11 @@ __all__ = [
     "PAGE_SIZE",
     "STATUS_SETTLEMENT",
     "AgentMessageProvider",
+    "Directory",
     "attach_request",
+    "campaign_check",
     "classify",
+    "detach_outcome",
     "detach_request",
     "error_code",
     "get_number_request",

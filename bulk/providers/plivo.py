@@ -1,6 +1,7 @@
 """Plivo 10DLC number linking.
 
-The wire, as ``shared/providers.md`` §1 describes it:
+The wire (written down in ``bulk/providers/plivo.md``, with every choice bulk made where
+Plivo's documentation is silent):
 
 * ``POST   /v1/Account/{auth_id}/10dlc/Campaign/{campaign_id}/Number/``  link a batch
 * ``GET    /v1/Account/{auth_id}/10dlc/Campaign/{campaign_id}/Number/?limit=20&offset=N``
@@ -18,10 +19,13 @@ Choices where the wire is not documented (also in the README):
 * a link batch carries at most ``DEFAULT_BATCH_SIZE`` = 20 numbers by default (no maximum is
   published; 20 is the documented page size, a conservative bound);
 * the status codes of the error texts are not documented, so classification keys on the
-  text: ``already requested for linking`` is success, ``not linked to this campaign`` is
-  success for an unlink and "absent" for a read, anything naming a number refuses that
-  number alone so the rest of its batch can be resent;
-* an unreadable body (truncated, HTML) is retried whatever its status.
+  text: ``already requested for linking``/``already linked to this campaign`` (a link) and
+  ``already requested for unlinking`` (an unlink) mean the change is under way
+  (``UNDER_WAY``: poll it); ``not linked to this campaign`` means absent (``ABSENT``) for an
+  unlink or a read; anything naming a number refuses that number alone so the rest of its
+  batch can be resent;
+* an unreadable body (truncated, HTML) is no usable answer whatever its status: a read is
+  tried again, a change is read before it is ever sent again (it may have landed).
 """
 
 from __future__ import annotations
@@ -50,9 +54,8 @@ from bulk.providers._text import describe_unreadable, json_or_none
 DEFAULT_BASE_URL = "https://api.plivo.com"
 DEFAULT_BATCH_SIZE = 20
 PAGE_SIZE = 20
-#: 300 requests per 5 seconds per account
-DOCUMENTED_RATE = (300, 5.0)
-#: 58 requests/s: 96.7 % of the documented 60/s, leaving room for latency jitter
+#: 58 requests/s: 96.7 % of the documented 300 requests per 5 s per account (60/s), leaving
+#: room for latency jitter
 DEFAULT_RATE = 58.0
 
 _AUTH_ID = re.compile(r"^(MA|SA)[A-Z0-9]{18}$")
@@ -166,10 +169,10 @@ def classify(request: Request, response: Response) -> Verdict:
         return Verdict(Kind.RATE_LIMITED, status, reason=text, retry_after=retry_after)
     if status >= 500:
         server_text = _error_text(body) if body is not None else None
-        return Verdict(Kind.RETRY, status, reason=server_text or describe_unreadable(response))
+        return Verdict(Kind.TRANSIENT, status, reason=server_text or describe_unreadable(response))
     if not isinstance(body, dict):
-        # a truncated or non-JSON body: we cannot know what happened; ask again
-        return Verdict(Kind.RETRY, status, reason=describe_unreadable(response))
+        # a truncated or non-JSON body: we cannot know what happened
+        return Verdict(Kind.TRANSIENT, status, reason=describe_unreadable(response))
     api_id = _api_id(body, response)
     if 200 <= status < 300:
         return Verdict(Kind.OK, status, data=body, request_id=api_id)
@@ -178,10 +181,14 @@ def classify(request: Request, response: Response) -> Verdict:
         return Verdict(Kind.AUTH, status, reason=text, request_id=api_id)
     lowered = text.lower()
     named = numbers_named(text)
-    if "already requested for linking" in lowered or "already linked to this campaign" in lowered:
-        return Verdict(Kind.ALREADY, status, reason=text, numbers=named, request_id=api_id)
+    if request.endpoint == "link" and (
+        "already requested for linking" in lowered or "already linked to this campaign" in lowered
+    ):
+        return Verdict(Kind.UNDER_WAY, status, reason=text, numbers=named, request_id=api_id)
+    if request.endpoint == "unlink" and "already requested for unlinking" in lowered:
+        return Verdict(Kind.UNDER_WAY, status, reason=text, numbers=named, request_id=api_id)
     if "not linked to this campaign" in lowered and request.endpoint in ("unlink", "get"):
-        return Verdict(Kind.ALREADY, status, reason=text, numbers=named, request_id=api_id)
+        return Verdict(Kind.ABSENT, status, reason=text, numbers=named, request_id=api_id)
     return Verdict(Kind.REFUSED, status, reason=text, numbers=named, request_id=api_id)
 
 
@@ -229,25 +236,42 @@ def link_outcome(numbers: Sequence[str], verdict: Verdict) -> LinkOutcome:
     if verdict.kind is Kind.OK:
         outcome.accepted = list(numbers)
         return outcome
-    if verdict.kind in (Kind.RETRY, Kind.RATE_LIMITED):
+    if verdict.kind in (Kind.NO_ANSWER, Kind.TRANSIENT, Kind.RATE_LIMITED):
         reason = verdict.reason or "no usable answer"
-        outcome.unanswered = {n: reason for n in numbers}
+        lost = verdict.kind is not Kind.RATE_LIMITED and verdict.may_have_landed
+        setattr(outcome, "lost" if lost else "unsent", {n: reason for n in numbers})
         return outcome
     named = [n for n in verdict.numbers if n in numbers]
     if not named:
-        if verdict.kind is Kind.ALREADY and len(numbers) == 1:
-            outcome.already = list(numbers)
+        if verdict.kind is Kind.UNDER_WAY and len(numbers) == 1:
+            outcome.under_way = list(numbers)
         else:
             text = with_request_id(verdict)
             outcome.refused = {n: text for n in numbers}
         return outcome
-    if verdict.kind is Kind.ALREADY:
-        outcome.already = named
+    if verdict.kind is Kind.UNDER_WAY:
+        outcome.under_way = named
     else:
         text = with_request_id(verdict)
         outcome.refused = {n: text for n in named}
     outcome.resend = [n for n in numbers if n not in named]
     return outcome
+
+
+def unlink_outcome(verdict: Verdict) -> UnlinkOutcome:
+    """What an unlink verdict means for its number."""
+    if verdict.kind is Kind.OK:
+        return UnlinkOutcome(accepted=True)
+    if verdict.kind is Kind.UNDER_WAY:
+        return UnlinkOutcome(under_way=True)
+    if verdict.kind is Kind.ABSENT:
+        return UnlinkOutcome(absent=True)
+    if verdict.kind in (Kind.NO_ANSWER, Kind.TRANSIENT, Kind.RATE_LIMITED):
+        reason = verdict.reason or "no usable answer"
+        if verdict.kind is not Kind.RATE_LIMITED and verdict.may_have_landed:
+            return UnlinkOutcome(lost=reason)
+        return UnlinkOutcome(unsent=reason)
+    return UnlinkOutcome(refused=with_request_id(verdict))
 
 
 # --- the adapter ----------------------------------------------------------------------------
@@ -259,7 +283,6 @@ class PlivoProvider:
     name = "plivo"
     page_size = PAGE_SIZE
     move_in_one_step = False
-    documented_rate: tuple[int, float] | None = DOCUMENTED_RATE
     default_rate = DEFAULT_RATE
     #: Plivo has no "which campaign is this number in" read; it refuses a link itself
     knows_current_campaign = False
@@ -285,7 +308,7 @@ class PlivoProvider:
             )
             status = data.get("registration_status") if isinstance(data, dict) else None
             return CampaignCheck(campaign_id, True, status=str(status) if status else None)
-        if verdict.kind in (Kind.RETRY, Kind.RATE_LIMITED):
+        if verdict.kind in (Kind.NO_ANSWER, Kind.TRANSIENT, Kind.RATE_LIMITED):
             raise ProviderUnavailable(verdict.reason or "no usable answer")
         return CampaignCheck(
             campaign_id, False, reason=f"campaign {campaign_id}: {with_request_id(verdict)}"
@@ -347,13 +370,7 @@ class PlivoProvider:
         verdict = await self._send(
             unlink_request(self._auth_id, campaign_id, number, line=line), classify
         )
-        if verdict.kind is Kind.OK:
-            return UnlinkOutcome(accepted=True)
-        if verdict.kind is Kind.ALREADY:
-            return UnlinkOutcome(already=True)
-        if verdict.kind in (Kind.RETRY, Kind.RATE_LIMITED):
-            return UnlinkOutcome(unanswered=verdict.reason or "no usable answer")
-        return UnlinkOutcome(refused=with_request_id(verdict))
+        return unlink_outcome(verdict)
 
     async def number_state(self, campaign_id: str, number: str, line: int) -> NumberState:
         verdict = await self._send(
@@ -362,6 +379,6 @@ class PlivoProvider:
         if verdict.kind is Kind.OK:
             state = parse_numbers_page(verdict.data).get(number)
             return state or NumberState(Settlement.ABSENT)
-        if verdict.kind is Kind.ALREADY:  # "not linked to this campaign"
+        if verdict.kind is Kind.ABSENT:  # "not linked to this campaign": proof of absence
             return NumberState(Settlement.ABSENT)
         raise ProviderUnavailable(with_request_id(verdict))
