@@ -380,8 +380,7 @@ def banner(base_url: str, auth_id: str, auth_token: str, api_key: str) -> str:
     return "\n".join(
         [
             f"bulk sandbox listening on {base_url}  (Ctrl-C to stop)",
-            f"  admin API        {base_url}/_sandbox/state | /counters | /faults | /switches"
-            " | /reset",
+            f"  admin API        {base_url}/_sandbox/state | /counters | /faults | /reset",
             "  Plivo            PLIVO_AUTH_ID=" + auth_id,
             "                   PLIVO_AUTH_TOKEN=" + auth_token,
             "  AgentMessage     AGENTMESSAGE_API_KEY=" + api_key,
