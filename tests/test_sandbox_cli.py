@@ -26,7 +26,9 @@ def test_help_explains_every_option_with_default_or_example() -> None:
                    "--latency", "--error-rate", "--reset-rate", "--hang-rate", "--hang-seconds",
                    "--truncated-rate", "--non-json-rate", "--burst-429-rate",
                    "--burst-429-length", "--after-rate", "--plivo-rate-limit",
-                   "--agentmessage-rate-limit", "--time-factor"):
+                   "--agentmessage-rate-limit", "--time-factor", "--strict",
+                   "--unlink-while-pending", "--relink-failed", "--list-order",
+                   "--reattach-failed"):
         assert option in text
     command = main.get_command(None, "sandbox")  # type: ignore[arg-type]
     assert command is not None
@@ -40,7 +42,8 @@ def test_help_explains_every_option_with_default_or_example() -> None:
 
 @pytest.mark.parametrize("args", [["--settle", "3:1"], ["--settle", "x"],
                                   ["--plivo-rate-limit", "300"], ["--error-rate", "2"],
-                                  ["--error-rate", "0.7", "--reset-rate", "0.7"]])
+                                  ["--error-rate", "0.7", "--reset-rate", "0.7"],
+                                  ["--list-order", "random"], ["--relink-failed", "maybe"]])
 def test_bad_options_are_usage_errors(args: list[str]) -> None:
     result = CliRunner().invoke(main, ["sandbox", *args])
     assert result.exit_code == 2

@@ -13,6 +13,7 @@ import click
 
 from bulk._errors import BulkError, ConfigError
 from bulk.sandbox import FaultConfig, SandboxConfig, StateFileError, run_sandbox
+from bulk.sandbox._config import ListOrder, ReattachFailed, RelinkFailed, UnlinkWhilePending
 from bulk.sandbox._seed import load_seed
 
 
@@ -224,6 +225,45 @@ RATE = click.FloatRange(0.0, 1.0)
     help="Scales the Plivo callback retry schedule (60/120/240 s). "
     "Example: --time-factor 0.01 retries after 0.6/1.2/2.4 s",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Turn every switch below to its other (non-default) reading at once; a switch "
+    "given explicitly still wins. Example: --strict --list-order link",
+)
+@click.option(
+    "--unlink-while-pending",
+    type=click.Choice(["accept", "refuse"]),
+    default=None,
+    help="Plivo, a second unlink while one is pending: 'accept' answers the same 202 and "
+    "changes nothing; 'refuse' answers 400 'The number X is already requested for "
+    "unlinking'. Default: accept (refuse with --strict).",
+)
+@click.option(
+    "--relink-failed",
+    type=click.Choice(["accept", "refuse"]),
+    default=None,
+    help="Plivo, a link for a number whose link in that campaign settled FAILED: 'accept' "
+    "links it again (PROCESSING, counted); 'refuse' answers 400 'The number X is already "
+    "linked to this campaign'. Default: accept (refuse with --strict).",
+)
+@click.option(
+    "--list-order",
+    type=click.Choice(["link", "changed"]),
+    default=None,
+    help="Plivo number lists: 'link' keeps link order (offset paging is stable); 'changed' "
+    "orders by last change (a settle or an unlink request moves the number to the end), "
+    "so offset paging while numbers settle skips and repeats entries. "
+    "Default: link (changed with --strict).",
+)
+@click.option(
+    "--reattach-failed",
+    type=click.Choice(["restart", "no_change"]),
+    default=None,
+    help="AgentMessage, attaching the campaign a number already has whose attach settled "
+    "failed: 'restart' starts it again (pending, counted); 'no_change' answers 200 with "
+    "the failed resource. Default: restart (no_change with --strict).",
+)
 def sandbox(
     host: str,
     port: int,
@@ -248,6 +288,11 @@ def sandbox(
     agentmessage_rate_limit: str,
     agentmessage_retry_after: int,
     time_factor: float,
+    strict: bool,
+    unlink_while_pending: UnlinkWhilePending | None,
+    relink_failed: RelinkFailed | None,
+    list_order: ListOrder | None,
+    reattach_failed: ReattachFailed | None,
 ) -> None:
     """Serve a local Plivo 10DLC + AgentMessage simulator with seeded settling and faults.
 
@@ -263,6 +308,7 @@ def sandbox(
       bulk sandbox --port 9000 --settle 1:5 --fail-rate 0.05 --seed 7
       bulk sandbox --error-rate 0.05 --reset-rate 0.01 --after-rate 0.5
       bulk sandbox --state bench-state.json --plivo-rate-limit 0
+      bulk sandbox --strict --error-rate 0.1 --after-rate 0.5
     """
     settle_min, settle_max = _pair(settle, "--settle")
     tail_min, tail_max = _pair(slow_tail, "--slow-tail")
@@ -305,6 +351,11 @@ def sandbox(
             time_factor=time_factor,
             state_file=state_file,
             faults=faults,
+            strict=strict,
+            unlink_while_pending=unlink_while_pending,
+            relink_failed=relink_failed,
+            list_order=list_order,
+            reattach_failed=reattach_failed,
         )
         load_seed(state_file)  # fail before listening when the state file is unusable
     except StateFileError as exc:

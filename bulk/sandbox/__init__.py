@@ -16,6 +16,7 @@ from bulk.sandbox._config import (
     PLIVO_ENDPOINTS,
     FaultConfig,
     SandboxConfig,
+    Switches,
 )
 from bulk.sandbox._core import ManualClock, SystemClock
 from bulk.sandbox._numbers import agentmessage_number_id, to_e164
@@ -55,6 +56,7 @@ __all__ = [
     "SandboxConfig",
     "SandboxState",
     "StateFileError",
+    "Switches",
     "SystemClock",
     "agentmessage_number_id",
     "build_app",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bulk.sandbox._config import FaultConfig
+from bulk.sandbox._config import FaultConfig, Switches
 from bulk.sandbox._sandbox import SANDBOX_KEY, read_json
 
 PREFIX = "/_sandbox"
@@ -46,6 +46,27 @@ async def post_faults(request: web.Request) -> web.Response:
     return web.json_response(faults.to_dict())
 
 
+async def get_switches(request: web.Request) -> web.Response:
+    sb = request.app[SANDBOX_KEY]
+    return web.json_response(sb.switches().to_dict())
+
+
+async def post_switches(request: web.Request) -> web.Response:
+    sb = request.app[SANDBOX_KEY]
+    ok, body = await read_json(request)
+    if not ok or not isinstance(body, dict):
+        return web.json_response({"error": "expected a JSON object of switches"}, status=400)
+    strict = body.pop("strict", False)
+    if not isinstance(strict, bool):
+        return web.json_response({"error": "strict must be true or false"}, status=400)
+    try:
+        switches = Switches.build(body, strict=strict)
+    except (ValueError, TypeError) as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    sb.set_switches(switches)
+    return web.json_response(switches.to_dict())
+
+
 async def get_callbacks(request: web.Request) -> web.Response:
     sb = request.app[SANDBOX_KEY]
     return web.json_response({"attempts": sb.callbacks.log})
@@ -58,3 +79,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(PREFIX + "/faults", get_faults)
     app.router.add_post(PREFIX + "/faults", post_faults)
     app.router.add_get(PREFIX + "/callbacks", get_callbacks)
+    app.router.add_get(PREFIX + "/switches", get_switches)
+    app.router.add_post(PREFIX + "/switches", post_switches)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bulk.sandbox._config import Switches
 from bulk.sandbox._core import Clock, Counters, Op, Settler, SlidingWindow, iso
 from bulk.sandbox._numbers import agentmessage_number_id, to_e164
 from bulk.sandbox._seed import DEFAULT_ORG, AMSeed, is_uuid
@@ -130,7 +131,9 @@ class AgentMessageState:
         schedule: Callable[[Op], None],
         rate_limit: int,
         rate_window: float,
+        switches: Switches | None = None,
     ) -> None:
+        self.switches = switches or Switches()  # read at each request: settable at runtime
         self._settler = settler
         self._counters = counters
         self._clock = clock
@@ -263,9 +266,9 @@ class AgentMessageState:
                           {"campaign_id": campaign_id})
         resource = self.number(org_id, number_id)
         self._check_assigned(resource)
-        if (
-            resource.campaign_id == campaign_id
-            and resource.carrier_line_option_status != "failed"
+        if resource.campaign_id == campaign_id and (
+            resource.carrier_line_option_status != "failed"
+            or self.switches.reattach_failed == "no_change"
         ):
             return resource, None
         return resource, self._change(resource, "attach", campaign_id, now, request_id)

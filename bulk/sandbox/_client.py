@@ -36,3 +36,9 @@ class AdminClient:
 
     def set_faults(self, faults: dict[str, Any]) -> None:
         self.call("faults", faults)
+
+    def switches(self) -> Any:
+        return self.call("switches")
+
+    def set_switches(self, switches: dict[str, Any]) -> Any:
+        return self.call("switches", switches)

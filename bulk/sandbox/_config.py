@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 #: Endpoint names used by counters and by :attr:`FaultConfig.endpoints`.
 PLIVO_ENDPOINTS = ("plivo.link", "plivo.list", "plivo.get", "plivo.unlink", "plivo.campaign")
@@ -116,6 +116,65 @@ class FaultConfig:
         return out
 
 
+UnlinkWhilePending = Literal["accept", "refuse"]
+RelinkFailed = Literal["accept", "refuse"]
+ListOrder = Literal["link", "changed"]
+ReattachFailed = Literal["restart", "no_change"]
+
+#: Each switch: its allowed readings, today's (the default) first, the other one second.
+SWITCH_READINGS: dict[str, tuple[str, str]] = {
+    "unlink_while_pending": ("accept", "refuse"),
+    "relink_failed": ("accept", "refuse"),
+    "list_order": ("link", "changed"),
+    "reattach_failed": ("restart", "no_change"),
+}
+
+
+@dataclass(frozen=True)
+class Switches:
+    """How the sandbox reads behaviours the providers do not document (see WIRE.md, *Switches*).
+
+    The defaults are the sandbox's historical readings; :meth:`strict` turns every switch to
+    its other reading.
+    """
+
+    unlink_while_pending: UnlinkWhilePending = "accept"
+    relink_failed: RelinkFailed = "accept"
+    list_order: ListOrder = "link"
+    reattach_failed: ReattachFailed = "restart"
+
+    def __post_init__(self) -> None:
+        for name, readings in SWITCH_READINGS.items():
+            value = getattr(self, name)
+            if value not in readings:
+                raise ValueError(f"{name} must be one of {list(readings)}, got {value!r}")
+
+    @classmethod
+    def strict(cls) -> Switches:
+        """Every switch on its non-default reading."""
+        return cls.from_dict({name: other for name, (_, other) in SWITCH_READINGS.items()})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Switches:
+        """Build from JSON-like data; unknown keys or readings raise :class:`ValueError`."""
+        unknown = set(data) - set(SWITCH_READINGS)
+        if unknown:
+            raise ValueError(f"unknown switches: {sorted(unknown)}; known: {list(SWITCH_READINGS)}")
+        return cls(**cast(dict[str, Any], dict(data)))
+
+    @classmethod
+    def build(cls, given: Mapping[str, Any], *, strict: bool = False) -> Switches:
+        """Each switch in ``given`` (``None`` or absent: not given), else ``strict``'s reading
+        (the non-default one) when ``strict``, else today's."""
+        base = cls.strict() if strict else cls()
+        chosen = {k: v for k, v in given.items() if v is not None}
+        return cls.from_dict({**base.to_dict(), **chosen})
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-ready form (the inverse of :meth:`from_dict`)."""
+        return {name: getattr(self, name) for name in SWITCH_READINGS}
+
+
 @dataclass(frozen=True)
 class SandboxConfig:
     """Everything that shapes a sandbox run. The defaults suit a quick demo."""
@@ -135,8 +194,16 @@ class SandboxConfig:
     time_factor: float = 1.0
     state_file: Path | None = None
     faults: FaultConfig = field(default_factory=FaultConfig)
+    #: Switches (WIRE.md, *Switches*). ``None`` means today's reading, or the other one when
+    #: ``strict`` is true; a value given here wins over ``strict``.
+    unlink_while_pending: UnlinkWhilePending | None = None
+    relink_failed: RelinkFailed | None = None
+    list_order: ListOrder | None = None
+    reattach_failed: ReattachFailed | None = None
+    strict: bool = False
 
     def __post_init__(self) -> None:
+        self.switches  # noqa: B018 - validates the readings now, not at the first request
         if self.settle_min < 0 or self.settle_max < self.settle_min:
             raise ValueError("settle must satisfy 0 <= settle_min <= settle_max")
         if self.slow_tail_min < 0 or self.slow_tail_max < self.slow_tail_min:
@@ -155,3 +222,9 @@ class SandboxConfig:
             raise ValueError("time_factor must be >= 0")
         if self.state_file is not None and not isinstance(self.state_file, Path):
             object.__setattr__(self, "state_file", Path(self.state_file))
+
+    @property
+    def switches(self) -> Switches:
+        """The readings in force: each switch given, else ``strict``'s or today's reading."""
+        given = {name: getattr(self, name) for name in SWITCH_READINGS}
+        return Switches.build(given, strict=self.strict)

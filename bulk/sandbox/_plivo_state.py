@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
+from bulk.sandbox._config import Switches
 from bulk.sandbox._core import Callback, Clock, Counters, Op, Settler, SlidingWindow
 from bulk.sandbox._numbers import digits, to_e164
 from bulk.sandbox._seed import PLIVO_STATUSES, PlivoSeed
@@ -42,6 +43,7 @@ class PlivoCampaign:
     registration_status: str
     brand_id: str
     links: dict[str, PlivoLink] = field(default_factory=dict)  # link order
+    changed: dict[str, PlivoLink] = field(default_factory=dict)  # last-change order
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PLIVO_STATUSES, 0))
 
     def to_dict(self, wall_created: str) -> dict[str, Any]:
@@ -70,7 +72,9 @@ class PlivoState:
         schedule: Callable[[Op], None],
         rate_limit: int,
         rate_window: float,
+        switches: Switches | None = None,
     ) -> None:
+        self.switches = switches or Switches()  # read at each request: settable at runtime
         self.auth_id = seed.auth_id
         self.auth_token = seed.auth_token
         self.unowned = set(seed.unowned)
@@ -93,12 +97,14 @@ class PlivoState:
     def _add(self, link: PlivoLink) -> None:
         campaign = self.campaigns[link.campaign_id]
         campaign.links[link.number] = link
+        campaign.changed[link.number] = link
         campaign.counts[link.status] += 1
         self.links[link.number] = link
 
     def _remove(self, link: PlivoLink) -> None:
         campaign = self.campaigns[link.campaign_id]
         del campaign.links[link.number]
+        del campaign.changed[link.number]
         campaign.counts[link.status] -= 1
         del self.links[link.number]
 
@@ -107,6 +113,13 @@ class PlivoState:
         counts[link.status] -= 1
         counts[status] += 1
         link.status = status
+        self._touch(link)
+
+    def _touch(self, link: PlivoLink) -> None:
+        """Move ``link`` to the end of its campaign's last-change order."""
+        changed = self.campaigns[link.campaign_id].changed
+        del changed[link.number]
+        changed[link.number] = link
 
     def campaign(self, campaign_id: str) -> PlivoCampaign:
         campaign = self.campaigns.get(campaign_id)
@@ -167,6 +180,10 @@ class PlivoState:
                         raise PlivoRefusal(
                             400, f"The number {digits(e164)} is already requested for linking"
                         )
+                    if self.switches.relink_failed == "refuse":
+                        raise PlivoRefusal(
+                            400, f"The number {digits(e164)} is already linked to this campaign"
+                        )
                 else:
                     raise PlivoRefusal(
                         400,
@@ -189,7 +206,8 @@ class PlivoState:
 
     def page(self, campaign_id: str, limit: int, offset: int) -> list[PlivoLink]:
         campaign = self.campaign(campaign_id)
-        return list(islice(campaign.links.values(), offset, offset + limit))
+        order = campaign.changed if self.switches.list_order == "changed" else campaign.links
+        return list(islice(order.values(), offset, offset + limit))
 
     def get(self, campaign_id: str, raw_number: str) -> PlivoLink:
         campaign = self.campaign(campaign_id)
@@ -212,14 +230,20 @@ class PlivoState:
         request_id: str,
         callback: Callback | None,
     ) -> tuple[str, Op | None]:
-        """Start unlinking; a repeat while one is pending changes nothing (op ``None``)."""
+        """Start unlinking. A repeat while one is pending changes nothing (op ``None``), or is
+        refused under ``unlink_while_pending="refuse"``."""
         link = self.get(campaign_id, raw_number)
         if link.unlink_op is not None:
+            if self.switches.unlink_while_pending == "refuse":
+                raise PlivoRefusal(
+                    400, f"The number {digits(link.number)} is already requested for unlinking"
+                )
             return link.number, None
         settle_at, _ = self._settler.draw(link.number, now, can_fail=False)
         op = Op("plivo", "unlink", link.number, campaign_id, now, settle_at, False, request_id,
                 callback)
         link.unlink_op = op
+        self._touch(link)
         self._schedule(op)
         self._counters.accepted(link.number, "unlink")
         return link.number, op

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from bulk.sandbox._callbacks import CallbackDispatcher
-from bulk.sandbox._config import FaultConfig, SandboxConfig
+from bulk.sandbox._config import FaultConfig, SandboxConfig, Switches
 from bulk.sandbox._core import Op
 from bulk.sandbox._faults import FaultInjector, execute
 from bulk.sandbox._seed import DEFAULT_AGENTMESSAGE_KEY, DEFAULT_ORG
@@ -68,6 +68,16 @@ class Sandbox:
     def set_faults(self, faults: FaultConfig) -> None:
         """Replace the fault configuration; an ongoing 429 burst ends."""
         self.faults.set(faults)
+
+    def switches(self) -> Switches:
+        """The readings in force (``GET /_sandbox/switches``)."""
+        return self.state.plivo.switches
+
+    def set_switches(self, switches: Switches) -> None:
+        """Replace the switches until the next :meth:`reset` (which restores the configured
+        ones)."""
+        self.state.plivo.switches = switches
+        self.state.agentmessage.switches = switches
 
     def reset(self) -> None:
         """Back to the seeded state, the configured faults, zero counters, no callbacks."""

@@ -60,6 +60,7 @@ class SandboxState:
             schedule=self.scheduler.add,
             rate_limit=config.plivo_rate_limit,
             rate_window=config.plivo_rate_window,
+            switches=config.switches,
         )
         self.agentmessage = AgentMessageState(
             seed.agentmessage,
@@ -69,6 +70,7 @@ class SandboxState:
             schedule=self.scheduler.add,
             rate_limit=config.agentmessage_rate_limit,
             rate_window=config.agentmessage_rate_window,
+            switches=config.switches,
         )
 
     def now(self) -> float:
