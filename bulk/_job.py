@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -266,10 +266,16 @@ def _start(spec: JobSpec) -> _Job:
     if spec.command not in COMMANDS:
         raise ConfigError(f"unknown command {spec.command!r}")
     entry(spec.provider)
+    if spec.send_until is not None and not _engine_has_window():
+        raise ConfigError("--send-until: this build's engine has no send window yet")
     report, failures, journal = default_paths(spec)
     _report.check_path(report, "--report")
     _report.check_path(failures, "--failures")
     return _Job(spec, report, failures, journal, time.monotonic(), time.time())
+
+
+def _engine_has_window() -> bool:
+    return "send_until" in {f.name for f in fields(EngineConfig)}
 
 
 def _holds_journal(spec: JobSpec) -> bool:

@@ -358,7 +358,7 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_IN
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
     except BulkError as exc:
-        err.print(f"[red]bulk: {exc}[/]", highlight=False)
+        err.print(f"[red]bulk: {exc}[/]", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     _summary(out, spec, result)
     sys.exit(result.exit_code)
@@ -432,7 +432,7 @@ def _launch(name: str, input: Path, kw: dict[str, Any]) -> None:
     try:
         spec = _spec(name, input, **kw)
     except BulkError as exc:
-        Console(stderr=True).print(f"[red]bulk: {exc}[/]", highlight=False)
+        click.echo(f"bulk: {exc}", err=True)  # one line, never wrapped
         sys.exit(exc.exit_code)
     _run(spec, yes=yes, quiet=quiet, interval=interval)
 
@@ -559,7 +559,7 @@ def run(job: Path, overrides: tuple[str, ...]) -> None:
     try:
         command, arguments = job_arguments(job, {c.name or "": c for c in _PIPELINE})
     except BulkError as exc:
-        Console(stderr=True).print(f"[red]bulk: {exc}[/]", highlight=False)
+        click.echo(f"bulk: {exc}", err=True)  # one line, never wrapped
         sys.exit(exc.exit_code)
     command.main(args=[*arguments, *overrides, "--yes"], prog_name=f"bulk {command.name}")
 
