@@ -216,3 +216,32 @@ def test_a_run_killed_while_holding_the_lock_never_blocks_the_next(
     _, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err.decode()
     _linked_once(sb, tmp_path)
+
+
+def test_an_interrupted_run_still_writes_its_summary_with_exit_130_and_the_reports_counts(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    sb = sandbox_factory(settle_min=0.2, settle_max=0.8)
+    job = _job_file(tmp_path, sb, quiet=True)
+    proc = _start(job, sb)
+    _wait_for_progress(tmp_path / "run.journal", 20, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err.decode()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    report = pl.read_csv(tmp_path / "report.csv", infer_schema=False)
+    outcomes = Counter(report.get_column("outcome").to_list())
+    assert summary["exit_code"] == 130 and outcomes["unknown"] > 0
+    assert summary["counts"] == {o: outcomes.get(o, 0) for o in summary["counts"]}
+    assert sum(summary["counts"].values()) == len(NUMBERS)
+
+
+def test_a_run_refused_for_a_busy_journal_leaves_the_holders_summary_alone(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    sb = sandbox_factory()
+    job = _job_file(tmp_path, sb, quiet=True)
+    with exclusive(tmp_path / "run.journal"):
+        result = CliRunner().invoke(main, ["run", str(job)], env=sb.env("plivo"))
+    assert result.exit_code == 75, result.output
+    assert not (tmp_path / "summary.json").exists() and not _changes(sb)
