@@ -223,7 +223,15 @@ async def test_a_provider_entry_reads_its_secret_from_its_own_environment_variab
 ) -> None:
     _, url = fake_server
     src = write_csv(tmp_path / "in.csv", "number,campaign_id", ["+12065550300,C1"])
-    spec = JobSpec(command="link", input=src, provider="fakeprov", base_url=url, token="wrong")
+    spec = JobSpec(
+        command="link",
+        input=src,
+        provider="fakeprov",
+        base_url=url,
+        token="wrong",
+        report=tmp_path / "report.csv",
+        journal=tmp_path / "run.journal",
+    )
     with pytest.raises(bulk.AuthenticationError):
         await run_job(spec)
 
