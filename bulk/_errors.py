@@ -11,6 +11,7 @@ user info) and the provider's error text only.
     │   ├── ProviderUnreachable   no answer at all while starting (exit 2)
     │   └── AuthenticationError   401/403 from the provider (exit 2)
     └── JournalError        the journal is unusable or belongs to another job
+        ├── JournalBusy           another run holds the journal (exit 75)
         └── IllegalTransition     a row's state change not in the transition table
 """
 
@@ -67,6 +68,12 @@ class AuthenticationError(ProviderError):
 
 class JournalError(BulkError):
     """The journal cannot be used (corrupt, or written by a different job)."""
+
+
+class JournalBusy(JournalError):
+    """Another run holds the journal. Exit 75 (EX_TEMPFAIL): try again later."""
+
+    exit_code = 75
 
 
 class IllegalTransition(JournalError):

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 import aiohttp
 import anyio
-import polars as pl
 
 from bulk import _report
-from bulk._errors import ConfigError, IllegalTransition, ProviderUnreachable
-from bulk._journal import Journal, RowRecord, fingerprint_json
+from bulk._errors import BulkError, ConfigError, IllegalTransition, ProviderUnreachable
+from bulk._journal import Journal, RowRecord, exclusive, fingerprint_json
 from bulk._states import Decision, Event, State, next_state, status_of
 from bulk.engine import (
     Engine,
@@ -30,10 +33,10 @@ from bulk.engine import (
 )
 from bulk.inputs import Loaded, load_rows
 from bulk.providers import (
+    DEFAULT_PROVIDER,
     Credentials,
     NumberState,
     Provider,
-    Secret,
     Settlement,
     credentials_from_env,
     entry,
@@ -42,6 +45,8 @@ from bulk.providers._base import ProviderUnavailable
 
 Command = Literal["link", "unlink", "move", "status", "apply"]
 COMMANDS: tuple[str, ...] = ("link", "unlink", "move", "status", "apply")
+#: the exit code of a run stopped by Ctrl-C or SIGTERM
+EXIT_INTERRUPTED = 130
 
 
 @dataclass(slots=True)
@@ -50,15 +55,15 @@ class JobSpec:
 
     command: Command
     input: Path
-    provider: str = "plivo"
+    provider: str = DEFAULT_PROVIDER
     campaigns: Path | None = None
     campaign: str | None = None
     from_campaign: str | None = None
     base_url: str | None = None
-    account: str | None = None  #: Plivo auth id (PLIVO_AUTH_ID)
-    token: str | None = (
-        None  #: Plivo auth token / AgentMessage API key (from the environment if None)
-    )
+    #: the provider's account id, when it has one (from the environment if None)
+    account: str | None = None
+    #: the provider's secret: token or API key (from the environment if None)
+    token: str | None = None
     rate: float | None = None  #: requests per second; None = the provider's default
     concurrency: int = 8
     batch_size: int | None = None
@@ -75,6 +80,10 @@ class JobSpec:
     regions: Sequence[str] = ("US",)
     number_type: str = "either"
     callback_url: str | None = None
+    #: epoch seconds after which no new change is sent (``--send-until``); None: no window
+    send_until: float | None = None
+    #: where to write the run's JSON summary (``--summary-json``); None: nowhere
+    summary_json: Path | None = None
 
 
 @dataclass(slots=True)
@@ -88,7 +97,6 @@ class JobResult:
     stats: Stats
     elapsed: float
     rows: int = 0
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 def default_paths(spec: JobSpec) -> tuple[Path, Path, Path]:
@@ -157,21 +165,117 @@ def seed_records(loaded: Loaded) -> list[RowRecord]:
     return records
 
 
+@dataclass(slots=True)
+class _Connection:
+    """A provider ready to call, and what the journal's fingerprint records of where it is."""
+
+    provider: Provider
+    rate: float
+    where: str  #: the base URL, or ``sandbox``
+    poll_interval: float
+    settle_timeout: float
+
+
+@dataclass(slots=True)
+class _Job:
+    """One run as it goes: what the report, the result and the summary are made of."""
+
+    spec: JobSpec
+    report: Path
+    failures: Path
+    journal: Path
+    started: float  #: monotonic
+    started_at: float  #: epoch seconds
+    stats: Stats = field(default_factory=Stats)
+    loaded: Loaded | None = None
+    counts: dict[str, int] | None = None
+    rows: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Where a run stands, for progress lines: rows settled by outcome, and the wire so far."""
+
+    rows: Mapping[int, RowRecord]
+    stats: Stats
+    started: float  #: monotonic
+
+    @property
+    def total(self) -> int:
+        return len(self.rows)
+
+    def settled(self) -> dict[str, int]:
+        """Rows that reached an outcome, by outcome (O(rows): call it when about to print)."""
+        return dict(Counter(r.state.value for r in self.rows.values() if r.terminal))
+
+
+@dataclass(frozen=True, slots=True)
+class _Hooks:
+    on_progress: Callable[[int, int], None] | None
+    on_plan: Callable[[Plan], bool] | None
+    on_snapshot: Callable[[Snapshot], None] | None
+
+
 @asynccontextmanager
 async def _endpoint(spec: JobSpec) -> AsyncIterator[tuple[str, Credentials, dict[str, float]]]:
     """Where to send requests: the in-process sandbox, or the configured provider."""
+    provider = entry(spec.provider)
     if spec.sandbox:
         from bulk.sandbox import SandboxConfig, run_sandbox
 
+        if provider.sandbox_credentials is None:
+            raise ConfigError(f"the sandbox does not simulate {spec.provider}")
         async with run_sandbox(SandboxConfig(settle_min=0.3, settle_max=1.5)) as sb:
-            if spec.provider == "plivo":
-                creds = Credentials(sb.plivo_auth_id, Secret(sb.plivo_auth_token))
-            else:
-                creds = Credentials(None, Secret(sb.agentmessage_api_key))
+            creds = provider.sandbox_credentials(sb)
             yield sb.base_url, creds, {"poll_interval": 1.0, "settle_timeout": 15.0}
         return
     creds = credentials_from_env(spec.provider, spec.account, spec.token)
-    yield spec.base_url or entry(spec.provider).default_base_url, creds, {}
+    yield spec.base_url or provider.default_base_url, creds, {}
+
+
+@asynccontextmanager
+async def _connect(spec: JobSpec, stats: Stats) -> AsyncIterator[_Connection]:
+    """Step 1: an HTTP session, rate-limited and retrying, behind the provider's adapter."""
+    provider_entry = entry(spec.provider)
+    async with _endpoint(spec) as (base_url, creds, sandbox_defaults):
+        headers = provider_entry.headers(creds)
+        connector = aiohttp.TCPConnector(limit=spec.concurrency + 4)
+        async with aiohttp.ClientSession(connector=connector, raise_for_status=False) as session:
+            rate = spec.rate or provider_entry.default_rate
+            meter = Meter(rate, spec.concurrency, gate=PauseGate(base=spec.backoff_base))
+            sender = HttpSender(
+                session,
+                base_url,
+                meter,
+                headers=headers,
+                provider=spec.provider,
+                policy=RetryPolicy(attempts=spec.attempts, timeout=spec.timeout),
+                stats=stats,
+            )
+            poll_interval = spec.poll_interval or sandbox_defaults.get("poll_interval", 30.0)
+            yield _Connection(
+                provider_entry.create(sender, creds, spec.batch_size, spec.callback_url),
+                rate,
+                "sandbox" if spec.sandbox else base_url,
+                poll_interval,
+                spec.settle_timeout or sandbox_defaults.get("settle_timeout", 3600.0),
+            )
+
+
+def _start(spec: JobSpec) -> _Job:
+    """Check what can be checked before anything is opened."""
+    if spec.command not in COMMANDS:
+        raise ConfigError(f"unknown command {spec.command!r}")
+    entry(spec.provider)
+    report, failures, journal = default_paths(spec)
+    _report.check_path(report, "--report")
+    _report.check_path(failures, "--failures")
+    return _Job(spec, report, failures, journal, time.monotonic(), time.time())
+
+
+def _holds_journal(spec: JobSpec) -> bool:
+    """Runs that write a journal hold it; a dry run's journal is in memory, status has none."""
+    return not spec.dry_run and spec.command != "status"
 
 
 async def run_job(
@@ -179,138 +283,218 @@ async def run_job(
     *,
     on_progress: Callable[[int, int], None] | None = None,
     on_plan: Callable[[Plan], bool] | None = None,
+    on_snapshot: Callable[[Snapshot], None] | None = None,
 ) -> JobResult:
     """Run one job to the end (async). Raises :class:`bulk.BulkError` when it cannot start.
 
     ``on_progress(done, total)`` is called as rows settle; ``on_plan(plan)`` once the plan is
-    known and before anything is sent (return False to stop there).
+    known and before anything is sent (return False to stop there); ``on_snapshot`` with a
+    :class:`Snapshot` whenever rows change. A run holds its journal exclusively: a second run
+    on the same journal raises :class:`bulk.JournalBusy` (exit 75) before reading anything.
+    With ``spec.summary_json`` the run's summary is written there at the end, also when it is
+    interrupted or stops on an error.
     """
-    started = time.monotonic()
-    if spec.command not in COMMANDS:
-        raise ConfigError(f"unknown command {spec.command!r}")
-    provider_entry = entry(spec.provider)
-    report_path, failures_path, journal_path = default_paths(spec)
-    _report.check_path(report_path, "--report")
-    _report.check_path(failures_path, "--failures")
-    loaded = load(spec)
-    async with _endpoint(spec) as (base_url, creds, sandbox_defaults):
-        headers = provider_entry.headers(creds)
-        poll_interval = spec.poll_interval or sandbox_defaults.get("poll_interval", 30.0)
-        settle_timeout = spec.settle_timeout or sandbox_defaults.get("settle_timeout", 3600.0)
-        policy = RetryPolicy(attempts=spec.attempts, timeout=spec.timeout)
-        stats = Stats()
-        connector = aiohttp.TCPConnector(limit=spec.concurrency + 4)
-        async with aiohttp.ClientSession(connector=connector, raise_for_status=False) as session:
-            meter = Meter(spec.rate, spec.concurrency, gate=PauseGate(base=spec.backoff_base))
-            sender = HttpSender(
-                session,
-                base_url,
-                meter,
-                headers=headers,
-                provider=spec.provider,
-                policy=policy,
-                stats=stats,
-            )
-            provider = provider_entry.create(sender, creds, spec.batch_size, spec.callback_url)
-            if spec.rate is None:
-                meter.set_rate(provider.default_rate)
-            if spec.command == "status":
-                return await _status(loaded, provider, report_path, stats, started)
-            fingerprint = {
-                "command": spec.command,
-                "provider": spec.provider,
-                "input_sha256": _sha256(spec.input),
-                "campaigns_sha256": _sha256(spec.campaigns),
-                "options": fingerprint_json(
-                    {
-                        "campaign": spec.campaign,
-                        "from": spec.from_campaign,
-                        "base_url": base_url if not spec.sandbox else "sandbox",
-                    }
-                ),
-            }
-            if spec.dry_run:
-                journal = Journal.open(":memory:", fingerprint)
-            else:
-                journal = Journal.open(journal_path, fingerprint)
-            try:
-                if journal.new:
-                    journal.seed(seed_records(loaded))
-                total = len(journal.rows)
+    job = _start(spec)
+    hooks = _Hooks(on_progress, on_plan, on_snapshot)
+    with _exclusive(job) if _holds_journal(spec) else nullcontext():
+        try:
+            job.loaded = load(spec)
+            result = await _run(job, hooks)
+        except anyio.get_cancelled_exc_class():
+            _summarise(job, EXIT_INTERRUPTED)
+            raise
+        except BulkError as exc:
+            _summarise(job, exc.exit_code)
+            raise
+        _summarise(job, result.exit_code)
+        return result
 
-                def progress() -> None:
-                    if on_progress is not None:
-                        on_progress(sum(1 for r in journal.rows.values() if r.terminal), total)
 
-                engine = Engine(
-                    provider,
-                    journal,
-                    EngineConfig(
-                        poll_interval=poll_interval,
-                        poll_max_interval=max(poll_interval * 8, poll_interval),
-                        settle_timeout=settle_timeout,
-                        workers=spec.concurrency,
-                    ),
-                    on_change=progress,
-                    tries=stats.attempts_by_line,
-                )
-                try:
-                    plan = await engine.plan()
-                    progress()
-                    if on_plan is not None and not spec.dry_run:
-                        # in a worker thread: the callback may prompt on the terminal
-                        if not await anyio.to_thread.run_sync(
-                            on_plan, plan, abandon_on_cancel=True
-                        ):
-                            raise ConfigError("not confirmed: nothing was sent")
-                    if not spec.dry_run:
-                        await engine.execute(plan)
-                except anyio.get_cancelled_exc_class():
-                    if not spec.dry_run:
-                        # synchronous: runs to the end although the run is being cancelled
-                        _finish(loaded, journal, report_path, failures_path)
-                    raise
-                if spec.dry_run:  # no report to write: count straight from the journal
-                    counts = _report.counts_of(journal.rows.values())
-                else:
-                    _, counts = _finish(loaded, journal, report_path, failures_path)
-                return JobResult(
-                    counts=counts,
-                    exit_code=_report.exit_code(counts)
-                    if not spec.dry_run
-                    else (1 if counts["rejected"] else 0),
-                    report=None if spec.dry_run else report_path,
-                    failures=None if spec.dry_run or not _has_failures(counts) else failures_path,
-                    journal=None if spec.dry_run else journal_path,
-                    plan=plan,
-                    stats=stats,
-                    elapsed=time.monotonic() - started,
-                    rows=total,
-                )
-            finally:
-                journal.close()
+@contextmanager
+def _exclusive(job: _Job) -> Iterator[None]:
+    with exclusive(job.journal):
+        yield
+
+
+async def _run(job: _Job, hooks: _Hooks) -> JobResult:
+    """Connect, open the journal, plan, execute, report."""
+    spec, loaded = job.spec, job.loaded
+    assert loaded is not None
+    async with _connect(spec, job.stats) as connection:
+        if spec.command == "status":
+            result = await _status(loaded, connection.provider, job.report, job.stats, job.started)
+            job.counts, job.rows = result.counts, result.rows
+            return result
+        journal = _open_journal(job, connection)
+        try:
+            engine, changed = _engine(job, connection, journal, hooks)
+            plan = await _plan(job, engine, changed, hooks)
+            if not spec.dry_run:
+                await _execute(job, engine, plan, journal)
+            return _result(job, journal, plan)
+        finally:
+            journal.close()
+
+
+def _open_journal(job: _Job, connection: _Connection) -> Journal:
+    """Step 2: the journal of this job (new, or the one an earlier run left to resume)."""
+    spec, loaded = job.spec, job.loaded
+    assert loaded is not None
+    fingerprint = {
+        "command": spec.command,
+        "provider": spec.provider,
+        "input_sha256": _sha256(spec.input),
+        "campaigns_sha256": _sha256(spec.campaigns),
+        "options": fingerprint_json(
+            {"campaign": spec.campaign, "from": spec.from_campaign, "base_url": connection.where}
+        ),
+    }
+    journal = Journal.open(":memory:" if spec.dry_run else job.journal, fingerprint)
+    if journal.new:
+        journal.seed(seed_records(loaded))
+    job.rows = len(journal.rows)
+    return journal
+
+
+def _engine(
+    job: _Job, connection: _Connection, journal: Journal, hooks: _Hooks
+) -> tuple[Engine, Callable[[], None]]:
+    """The engine over this journal, and the function that reports its progress."""
+    total = len(journal.rows)
+
+    def changed() -> None:
+        if hooks.on_progress is not None:
+            hooks.on_progress(sum(1 for r in journal.rows.values() if r.terminal), total)
+        if hooks.on_snapshot is not None:
+            hooks.on_snapshot(Snapshot(journal.rows, job.stats, job.started))
+
+    interval = connection.poll_interval
+    config = EngineConfig(
+        poll_interval=interval,
+        poll_max_interval=max(interval * 8, interval),
+        settle_timeout=connection.settle_timeout,
+        workers=job.spec.concurrency,
+        send_until=job.spec.send_until,
+    )
+    engine = Engine(
+        connection.provider, journal, config, on_change=changed, tries=job.stats.attempts_by_line
+    )
+    return engine, changed
+
+
+async def _plan(job: _Job, engine: Engine, changed: Callable[[], None], hooks: _Hooks) -> Plan:
+    """Step 3: read the provider's state and decide; ask ``on_plan`` before sending."""
+    plan = await engine.plan()
+    changed()
+    if hooks.on_plan is not None and not job.spec.dry_run:
+        # in a worker thread: the callback may prompt on the terminal
+        if not await anyio.to_thread.run_sync(hooks.on_plan, plan, abandon_on_cancel=True):
+            raise ConfigError("not confirmed: nothing was sent")
+    return plan
+
+
+async def _execute(job: _Job, engine: Engine, plan: Plan, journal: Journal) -> None:
+    """Step 4: send, poll until every row settles. Interrupted, it still writes the report."""
+    try:
+        await engine.execute(plan)
+    except anyio.get_cancelled_exc_class():
+        _finish(job, journal)  # synchronous: runs to the end although the run is cancelled
+        raise
+
+
+def _result(job: _Job, journal: Journal, plan: Plan) -> JobResult:
+    """Step 5: the report (none for a dry run) and the result."""
+    spec = job.spec
+    if spec.dry_run:  # no report to write: count straight from the journal
+        counts = _report.counts_of(journal.rows.values())
+        job.counts = counts
+        code = 1 if counts["rejected"] else 0
+    else:
+        counts = _finish(job, journal)
+        code = _report.exit_code(counts)
+    return JobResult(
+        counts=counts,
+        exit_code=code,
+        report=None if spec.dry_run else job.report,
+        failures=None if spec.dry_run or not _has_failures(counts) else job.failures,
+        journal=None if spec.dry_run else job.journal,
+        plan=plan,
+        stats=job.stats,
+        elapsed=time.monotonic() - job.started,
+        rows=job.rows,
+    )
 
 
 def _has_failures(counts: dict[str, int]) -> bool:
     return any(n for o, n in counts.items() if o not in _report.SUCCESS_OUTCOMES)
 
 
-def _finish(
-    loaded: Loaded, journal: Journal, report_path: Path | None, failures_path: Path | None
-) -> tuple[pl.DataFrame, dict[str, int]]:
+def _finish(job: _Job, journal: Journal) -> dict[str, int]:
+    """Write the report and the failures file from the journal; the counts by outcome."""
+    loaded = job.loaded
+    assert loaded is not None
     report = _report.build(loaded.frame, loaded.extra_columns, journal.rows)
     counts = _report.counts(report)
-    if report_path is not None:
-        _report.write(report, report_path)
-    if failures_path is not None:
-        if _has_failures(counts):
-            _report.write(
-                _report.failures(report, loaded.raw, loaded.extra_columns),
-                failures_path,
-            )
-        elif failures_path.exists():
-            failures_path.unlink()  # a stale list from an earlier run would mislead
-    return report, counts
+    _report.write(report, job.report)
+    if _has_failures(counts):
+        _report.write(_report.failures(report, loaded.raw, loaded.extra_columns), job.failures)
+    elif job.failures.exists():
+        job.failures.unlink()  # a stale list from an earlier run would mislead
+    job.counts = counts
+    return counts
+
+
+def _summarise(job: _Job, exit_code: int) -> None:
+    """Write ``--summary-json`` (when asked): the run's machine-readable summary."""
+    spec = job.spec
+    if spec.summary_json is None:
+        return
+    counts = job.counts or dict.fromkeys(_report.OUTCOMES, 0)
+    stats = job.stats
+    summary = {
+        "command": spec.command,
+        "provider": spec.provider,
+        "started_at": iso_precise(job.started_at),
+        "finished_at": iso_precise(time.time()),
+        "exit_code": exit_code,
+        "rows": job.rows,
+        "counts": {o: counts.get(o, 0) for o in _report.OUTCOMES},
+        "requests": dict(sorted(stats.requests.items())),
+        "http_429": stats.rate_limited,
+        "retries": stats.retries,
+        "report": _path_or_none(
+            job.report if job.counts is not None and not spec.dry_run else None
+        ),
+        "failures": _path_or_none(
+            job.failures
+            if job.counts is not None and _has_failures(counts) and not spec.dry_run
+            else None
+        ),
+        "journal": _path_or_none(job.journal if _holds_journal(spec) else None),
+        "input_sha256": _sha256(spec.input) if spec.input.exists() else None,
+        "dry_run": spec.dry_run,
+    }
+    atomic_write(spec.summary_json, json.dumps(summary, indent=2) + "\n")
+
+
+def _path_or_none(path: Path | None) -> str | None:
+    return None if path is None else str(path.absolute())
+
+
+def iso_precise(ts: float) -> str:
+    """Epoch seconds as ISO 8601 UTC with milliseconds: ``2025-07-01T04:00:00.123Z``."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise ConfigError(f"{path}: cannot write the summary ({exc.strerror})") from None
 
 
 async def _status(

@@ -9,16 +9,20 @@ an illegal one raises :class:`~bulk.IllegalTransition` and writes nothing.
 from __future__ import annotations
 
 import copy
+import fcntl
 import json
+import os
+import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bulk._errors import IllegalTransition, JournalError
+from bulk._errors import IllegalTransition, JournalBusy, JournalError
 from bulk._states import TERMINAL, Event, State, next_state
 
 SCHEMA_VERSION = "2"  #: 2: rows gained released_at (a two-step move left its old campaign)
@@ -259,6 +263,43 @@ class _Tx:
             self._db.execute("COMMIT")
         else:
             self._db.execute("ROLLBACK")
+
+
+def lock_path(journal: Path) -> Path:
+    """The file a run locks to hold ``journal``: ``<journal>.lock`` beside it."""
+    return journal.with_name(journal.name + ".lock")
+
+
+@contextmanager
+def exclusive(journal: Path) -> Iterator[Path]:
+    """Hold ``journal`` for this process until the block ends, or raise :class:`JournalBusy`.
+
+    An OS lock (``flock``) on ``<journal>.lock``: the kernel releases it when the process
+    ends, however it ends, so a run killed with SIGKILL never blocks the next one. The file
+    stays behind (removing it would race a run that just opened it); after locking, it holds
+    the holder's pid, host and start time, which a refused run names.
+    """
+    path = lock_path(journal)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise JournalError(f"{path}: cannot create the journal's lock ({exc.strerror})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "unknown"
+            raise JournalBusy(
+                f"{journal} is in use by another run ({holder}); nothing was sent"
+            ) from None
+        started = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        os.ftruncate(fd, 0)
+        os.pwrite(
+            fd, f"pid {os.getpid()}, host {socket.gethostname()}, started {started}\n".encode(), 0
+        )
+        yield path
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def fingerprint_json(value: Any) -> str:

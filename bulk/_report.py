@@ -35,7 +35,18 @@ REPORT_COLUMNS = (
     "submitted_at",
     "settled_at",
 )
-OUTCOMES = ("linked", "unlinked", "moved", "already", "failed", "rejected", "unknown")
+OUTCOMES = (
+    "linked",
+    "unlinked",
+    "moved",
+    "already",
+    "failed",
+    "rejected",
+    "unknown",
+    "deferred",
+)
+#: the exit code of a run whose send window (``--send-until``) closed before every row was sent
+EXIT_DEFERRED = 3
 SUCCESS_OUTCOMES = frozenset(s.value for s in SUCCESS)
 #: columns a failures file adds to the input's own; dropped from re-fed input first
 PREVIOUS = ("previous_outcome", "previous_reason")
@@ -160,7 +171,11 @@ def counts_of(rows: Iterable[RowRecord]) -> dict[str, int]:
 
 
 def exit_code(outcome_counts: Mapping[str, int]) -> int:
-    """0 when every row succeeded (linked, unlinked, moved, already), else 1."""
+    """0 when every row succeeded (linked, unlinked, moved, already); 3 when some row was
+    deferred by the send window (run again to continue: that comes before other failures,
+    which the next run's exit code still reports); else 1."""
+    if outcome_counts.get("deferred"):
+        return EXIT_DEFERRED
     bad = sum(n for o, n in outcome_counts.items() if o not in SUCCESS_OUTCOMES)
     return 1 if bad else 0
 

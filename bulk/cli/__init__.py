@@ -13,7 +13,7 @@ def main() -> None:
     """Link, unlink and move thousands of phone numbers to US 10DLC campaigns.
 
     bulk reads a CSV of numbers, validates them as US E.164, plans the requests, sends them
-    rate-limited and concurrently to Plivo or AgentMessage, polls every number until it settles,
+    rate-limited and concurrently to {providers}, polls every number until it settles,
     and writes a report with one row per input row. A journal makes every run resumable.
 
     \b
@@ -25,6 +25,12 @@ def main() -> None:
 
 def _register() -> None:
     import importlib
+
+    from bulk.providers import REGISTRY
+
+    titles = [p.title for p in REGISTRY.values()]
+    named = " or ".join([", ".join(titles[:-1]), titles[-1]] if len(titles) > 1 else titles)
+    main.help = (main.help or "").replace("{providers}", named)
 
     for name in ("validate", "sandbox", "run"):
         try:

@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -19,33 +20,78 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bulk._errors import BulkError
-from bulk._job import JobResult, JobSpec, default_paths, run_job
+from bulk._job import EXIT_INTERRUPTED, JobResult, JobSpec, Snapshot, default_paths, run_job
+from bulk._window import parse_send_until
+from bulk.cli._jobfile import job_arguments
 from bulk.engine import Plan
-from bulk.providers import REGISTRY
+from bulk.providers import (
+    DEFAULT_PROVIDER,
+    REGISTRY,
+    ProviderEntry,
+    credential_options,
+    entry,
+)
 
-EXIT_INTERRUPTED = 130
+#: seconds between plain progress lines when stderr is not a terminal (cron, journald)
+PROGRESS_INTERVAL = 30.0
 
-_COMMON_HELP = """
+
+def _credentials_help() -> str:
+    lines = [
+        f"  {p.title:<13} {', '.join(o.env for o in p.options)}"
+        for p in REGISTRY.values()
+        if p.options
+    ]
+    return "\n".join(lines)
+
+
+def _env_example() -> str:
+    return " ".join(f"{o.env}=..." for o in entry(DEFAULT_PROVIDER).options)
+
+
+_COMMON_HELP = f"""
 \b
 Credentials come from the environment (or the options):
-  Plivo         PLIVO_AUTH_ID, PLIVO_AUTH_TOKEN
-  AgentMessage  AGENTMESSAGE_API_KEY
+{_credentials_help()}
 --sandbox runs against bulk's built-in provider simulator instead: no credentials, no network.
 
 \b
 Exit codes: 0 every row linked/unlinked/moved/already; 1 some row failed, rejected or unknown;
-2 the run could not start (file, options, credentials, provider unreachable); 130 interrupted.
+2 the run could not start (file, options, credentials, provider unreachable); 3 some rows
+deferred by --send-until (run again to continue); 75 the journal is in use by another run
+(try later); 130 interrupted.
 Run the same command again with the same --journal to resume an interrupted run.
 """
 
 
+def _defaults_help(what: Callable[[ProviderEntry], object]) -> str:
+    return ", ".join(f"{p.title} {what(p)}" for p in REGISTRY.values())
+
+
+_Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _credential_decorators() -> list[_Decorator]:
+    return [
+        click.option(
+            option.flag,
+            option.param,
+            envvar=option.env,
+            show_envvar=True,
+            metavar=option.metavar,
+            help=option.help,
+        )
+        for option in credential_options()
+    ]
+
+
 def _options(func: Callable[..., Any]) -> Callable[..., Any]:
-    decorators = [
+    decorators: list[_Decorator] = [
         click.argument("input", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
         click.option(
             "--provider",
             type=click.Choice(sorted(REGISTRY)),
-            default="plivo",
+            default=DEFAULT_PROVIDER,
             show_default=True,
             help="Which provider's API to call.",
         ),
@@ -66,33 +112,13 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Provider API base URL (default: the provider's production URL). "
             "Plain http is refused except to loopback.",
         ),
-        click.option(
-            "--auth-id",
-            envvar="PLIVO_AUTH_ID",
-            show_envvar=True,
-            metavar="ID",
-            help="Plivo auth id (20 characters, MA... or SA...).",
-        ),
-        click.option(
-            "--auth-token",
-            envvar="PLIVO_AUTH_TOKEN",
-            show_envvar=True,
-            metavar="TOKEN",
-            help="Plivo auth token. Prefer the environment variable.",
-        ),
-        click.option(
-            "--api-key",
-            envvar="AGENTMESSAGE_API_KEY",
-            show_envvar=True,
-            metavar="KEY",
-            help="AgentMessage API key (am_live_...). Prefer the environment variable.",
-        ),
+        *_credential_decorators(),
         click.option(
             "--rate",
             type=click.FloatRange(min=0.01),
             metavar="REQ_PER_S",
             help="Requests per second, evenly spaced. Default: the provider's limit with "
-            "headroom (Plivo 58/s of its documented 300 per 5 s).",
+            f"headroom ({_defaults_help(lambda p: f'{p.default_rate:g}/s')}).",
         ),
         click.option(
             "--concurrency",
@@ -105,7 +131,8 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
             "--batch-size",
             type=click.IntRange(1, 1000),
             metavar="B",
-            help="Numbers per link request (Plivo default 20; AgentMessage is always 1).",
+            help="Numbers per link request. "
+            f"[default: {_defaults_help(lambda p: p.default_batch)}]",
         ),
         click.option(
             "--poll-interval",
@@ -184,7 +211,7 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--callback-url",
             metavar="URL",
-            help="Plivo status callback URL sent with each link request.",
+            help="Status callback URL sent with each link request, to providers that take one.",
         ),
         click.option(
             "--dry-run",
@@ -205,7 +232,33 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Log every HTTP try to stderr: method, path, status, milliseconds "
             "(never headers or bodies, so never a credential).",
         ),
-        click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
+        click.option(
+            "--send-until",
+            metavar="WHEN",
+            help="Send no new change after WHEN: ISO 8601 with offset "
+            "(2025-07-01T06:00:00+02:00), HH:MM local (the next such time) or a duration "
+            "from the start (90s, 45m, 2h). Rows not sent by then end 'deferred' (exit 3); "
+            "the same command again continues them.",
+        ),
+        click.option(
+            "--summary-json",
+            type=click.Path(dir_okay=False, path_type=Path),
+            metavar="PATH",
+            help="Write a JSON summary of the run here at the end (also when interrupted).",
+        ),
+        click.option(
+            "--quiet",
+            "-q",
+            is_flag=True,
+            help="No progress output (a bar on a terminal, otherwise a line every 30 s).",
+        ),
+        click.option(
+            "--progress-interval",
+            type=click.FloatRange(min=0.01),
+            default=PROGRESS_INTERVAL,
+            hidden=True,
+            help="Seconds between plain progress lines when stderr is not a terminal.",
+        ),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
@@ -213,52 +266,86 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _spec(command: str, input: Path, **kw: Any) -> JobSpec:
-    token = kw.pop("api_key") if kw["provider"] == "agentmessage" else kw.pop("auth_token")
-    kw.pop("api_key", None)
-    kw.pop("auth_token", None)
-    account = kw.pop("auth_id") if kw["provider"] == "plivo" else None
-    kw.pop("auth_id", None)
-    kw.pop("yes", None)
-    kw.pop("quiet", None)
-    kw.pop("verbose", None)
+    chosen = entry(kw["provider"])
+    given = {o.param: kw.pop(o.param, None) for o in credential_options()}
+    by_field = {o.field: given[o.param] for o in chosen.options}
+    for name in ("yes", "quiet", "verbose", "progress_interval"):
+        kw.pop(name, None)
     kw["regions"] = tuple(kw["regions"])
-    return JobSpec(command=command, input=input, account=account, token=token, **kw)  # type: ignore[arg-type]
+    when = kw.pop("send_until", None)
+    kw["send_until"] = None if when is None else parse_send_until(when)
+    return JobSpec(
+        command=command,  # type: ignore[arg-type]
+        input=input,
+        account=by_field.get("account"),
+        token=by_field.get("token"),
+        **kw,
+    )
 
 
-def _run(spec: JobSpec, *, yes: bool, quiet: bool) -> None:
+class _Progress:
+    """A bar on a terminal; otherwise (cron mail, journald) a plain line every ``interval``."""
+
+    def __init__(self, err: Console, spec: JobSpec, *, quiet: bool, interval: float) -> None:
+        self._err = err
+        self._plain = not quiet and not err.is_terminal
+        self._interval = interval
+        self._last = time.monotonic()
+        self._label = f"{spec.command} via {spec.provider}"
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            disable=quiet or self._plain,
+            transient=False,
+        )
+        self._task = self.bar.add_task(self._label, total=None)
+
+    def on_progress(self, done: int, total: int) -> None:
+        self.bar.update(self._task, completed=done, total=total)
+
+    def on_snapshot(self, snapshot: Snapshot) -> None:
+        now = time.monotonic()
+        if not self._plain or now - self._last < self._interval:
+            return
+        self._last = now
+        settled = snapshot.settled()
+        done = sum(settled.values())
+        outcomes = ", ".join(f"{o} {n}" for o, n in sorted(settled.items())) or "none yet"
+        elapsed = max(now - snapshot.started, 1e-9)
+        stats = snapshot.stats
+        self._err.print(
+            f"bulk {self._label}: {done}/{snapshot.total} rows settled ({outcomes}); "
+            f"{stats.total} requests, {stats.total / elapsed:.1f} req/s, "
+            f"{elapsed:.0f} s elapsed",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_INTERVAL) -> None:
     err = Console(stderr=True)
     out = Console()
     stamina.instrumentation.set_on_retry_hooks([])  # bulk counts retries itself; no log spam
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        disable=quiet,
-        transient=False,
-    )
-    task = progress.add_task(f"{spec.command} via {spec.provider}", total=None)
-
-    def on_progress(done: int, total: int) -> None:
-        progress.update(task, completed=done, total=total)
-
+    progress = _Progress(err, spec, quiet=quiet, interval=interval)
     ask = not (yes or spec.dry_run or spec.sandbox) and sys.stdin.isatty()
 
     def on_plan(plan: Plan) -> bool:
         err.print(_plan_text(spec, plan))
         if ask and not click.confirm("Send these requests?", default=False, err=True):
             return False
-        progress.start()  # the bar runs from the first request sent to the last row settled
+        progress.bar.start()  # the bar runs from the first request sent to the last row settled
         return True
 
     # schedulers stop jobs with SIGTERM: wind down exactly as on Ctrl-C
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         try:
-            result = anyio.run(_call, spec, on_progress, on_plan, backend="asyncio")
+            result = anyio.run(_call, spec, progress, on_plan, backend="asyncio")
         finally:
-            progress.stop()
+            progress.bar.stop()
     except KeyboardInterrupt:
         report, _, journal = default_paths(spec)
         err.print(
@@ -271,7 +358,7 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool) -> None:
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
     except BulkError as exc:
-        err.print(f"[red]bulk: {exc}[/]", highlight=False)
+        err.print(f"[red]bulk: {exc}[/]", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     _summary(out, spec, result)
     sys.exit(result.exit_code)
@@ -290,14 +377,17 @@ def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
     signal.raise_signal(signal.SIGINT)
 
 
-async def _call(
-    spec: JobSpec, on_progress: Callable[[int, int], None], on_plan: Callable[[Plan], bool]
-) -> JobResult:
-    return await run_job(spec, on_progress=on_progress, on_plan=on_plan)
+async def _call(spec: JobSpec, progress: _Progress, on_plan: Callable[[Plan], bool]) -> JobResult:
+    return await run_job(
+        spec,
+        on_progress=progress.on_progress,
+        on_plan=on_plan,
+        on_snapshot=progress.on_snapshot,
+    )
 
 
 def _plan_text(spec: JobSpec, plan: Plan) -> str:
-    batch = spec.batch_size or REGISTRY[spec.provider].default_batch
+    batch = spec.batch_size or entry(spec.provider).default_batch
     linking = sum(len(v) for v in plan.to_link.values())
     return (
         f"Plan: {plan.link_requests(batch)} link requests for {linking} numbers in "
@@ -336,11 +426,20 @@ def _summary(out: Console, spec: JobSpec, result: JobResult) -> None:
         out.print(f"Journal: {result.journal}")
 
 
+def _launch(name: str, input: Path, kw: dict[str, Any]) -> None:
+    yes, quiet, interval = kw["yes"], kw["quiet"], kw["progress_interval"]
+    _logging(kw["verbose"])
+    try:
+        spec = _spec(name, input, **kw)
+    except BulkError as exc:
+        click.echo(f"bulk: {exc}", err=True)  # one line, never wrapped
+        sys.exit(exc.exit_code)
+    _run(spec, yes=yes, quiet=quiet, interval=interval)
+
+
 def _command(name: str, doc: str) -> click.Command:
     def callback(input: Path, **kw: Any) -> None:
-        yes, quiet = kw["yes"], kw["quiet"]
-        _logging(kw["verbose"])
-        _run(_spec(name, input, **kw), yes=yes, quiet=quiet)
+        _launch(name, input, kw)
 
     callback.__doc__ = doc + _COMMON_HELP
     return click.command(name)(_options(callback))
@@ -354,11 +453,11 @@ link = _command(
 Examples:
   bulk link samples/onboarding.csv --campaigns samples/campaigns.csv --sandbox
   bulk link numbers.csv --campaign CUOGHIN --dry-run
-  PLIVO_AUTH_ID=MA... PLIVO_AUTH_TOKEN=... bulk link numbers.csv --campaigns campaigns.csv
+  {env} bulk link numbers.csv --campaigns campaigns.csv
 
 Numbers already linked are reported 'already' with no request. Links go out in batches per
 campaign; a batch refused for one number is resent without it.
-""",
+""".replace("{env}", _env_example()),
 )
 
 unlink = _command(
@@ -375,13 +474,11 @@ Examples:
 
 def _move_command() -> click.Command:
     def callback(input: Path, **kw: Any) -> None:
-        yes, quiet = kw["yes"], kw["quiet"]
-        _logging(kw["verbose"])
         source, target = kw.pop("source"), kw.pop("target")
         if target:
             kw["campaign"] = target
         kw["from_campaign"] = source
-        _run(_spec("move", input, **kw), yes=yes, quiet=quiet)
+        _launch("move", input, kw)
 
     callback.__doc__ = (
         """Move every row's number from one campaign to another.
@@ -391,8 +488,9 @@ Examples:
   bulk move samples/migration.csv --campaigns samples/campaigns.csv --sandbox
   bulk move numbers.csv --from CMIGOLD --to CRIGC80
 
-With Plivo a move unlinks from the old campaign, waits until that settles, then links to the
-new one: a number is never linked to two campaigns. With AgentMessage it is one attach.
+Where the provider has no one-request move, a move unlinks from the old campaign, waits until
+that settles, then links to the new one: a number is never linked to two campaigns. Where
+attaching a new campaign replaces the old one, a move is that one request.
 """
         + _COMMON_HELP
     )
@@ -427,4 +525,43 @@ Example:
 """,
 )
 
-COMMANDS = [link, unlink, _move_command(), status, apply]
+_PIPELINE = [link, unlink, _move_command(), status, apply]
+
+
+@click.command(
+    "run",
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+def run(job: Path, overrides: tuple[str, ...]) -> None:
+    """Run the job a TOML job file describes; options after the file override it.
+
+    \b
+    Examples:
+      bulk run samples/migration.toml
+      bulk run samples/migration.toml --dry-run
+      bulk run /etc/bulk/migration.toml --send-until 06:00
+
+    \b
+    A job file (keys are the long options without '--', plus command and input):
+      command = "move"                  # link, unlink, move, status or apply
+      input = "migration.csv"           # relative paths: from the job file's folder
+      campaigns = "campaigns.csv"
+      journal = "/var/lib/bulk/migration.journal"
+      send-until = "06:00"
+      summary-json = "/var/lib/bulk/migration.summary.json"
+
+    Credentials come from the environment only: a token, key or other credential in the file
+    is refused, as are unknown keys and wrong types (exit 2, naming the key). 'bulk run'
+    never prompts (it implies --yes). Exit codes are those of the command it runs.
+    """
+    try:
+        command, arguments = job_arguments(job, {c.name or "": c for c in _PIPELINE})
+    except BulkError as exc:
+        click.echo(f"bulk: {exc}", err=True)  # one line, never wrapped
+        sys.exit(exc.exit_code)
+    command.main(args=[*arguments, *overrides, "--yes"], prog_name=f"bulk {command.name}")
+
+
+COMMANDS = [*_PIPELINE, run]

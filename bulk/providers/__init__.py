@@ -6,6 +6,7 @@ import base64
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from bulk._errors import ConfigError
 from bulk.providers._base import (
@@ -53,78 +54,56 @@ class Credentials:
 
 
 @dataclass(frozen=True, slots=True)
+class CredentialOption:
+    """One command-line option a provider takes its credentials from."""
+
+    flag: str  #: the long option, e.g. ``--auth-token``
+    env: str  #: the environment variable it falls back to
+    help: str
+    metavar: str
+    #: which part of :class:`Credentials` it fills
+    field: Literal["account", "token"]
+    secret: bool  #: never accepted in a job file; never shown
+
+    @property
+    def param(self) -> str:
+        """The option's Python parameter name (``--auth-token`` -> ``auth_token``)."""
+        return self.flag.removeprefix("--").replace("-", "_")
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderEntry:
-    name: str
+    """Everything bulk needs to know about a provider, outside its adapter."""
+
+    name: str  #: ``--provider NAME``
+    title: str  #: for help text: ``Plivo``
     default_base_url: str
-    #: environment variables read for (account, token)
-    env: tuple[str | None, str]
+    options: tuple[CredentialOption, ...]
     headers: Callable[[Credentials], Mapping[str, str]]
+    #: ``create(send, credentials, batch_size or None, callback_url or None)``
     create: Callable[[Send, Credentials, int | None, str | None], Provider]
-    default_batch: int
+    default_batch: int  #: numbers per link request
+    default_rate: float  #: requests per second, with headroom
+    #: the running sandbox (:class:`bulk.sandbox.Sandbox`) -> credentials it accepts
+    sandbox_credentials: Callable[[Any], Credentials] | None = None
+
+    @property
+    def env(self) -> tuple[str | None, str | None]:
+        """The environment variables read for (account, token)."""
+        by_field = {o.field: o.env for o in self.options}
+        return by_field.get("account"), by_field.get("token")
 
 
-def _plivo_headers(creds: Credentials) -> Mapping[str, str]:
-    from bulk.providers.plivo import is_valid_auth_id
-
-    if not creds.account or not creds.token:
-        raise ConfigError(
-            "Plivo needs credentials: set PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN "
-            "(or --auth-id/--auth-token), or use --sandbox"
-        )
-    if not is_valid_auth_id(creds.account):
-        raise ConfigError("PLIVO_AUTH_ID is not a Plivo auth id (20 characters starting MA or SA)")
-    raw = f"{creds.account}:{creds.token.reveal()}".encode()
-    return {
-        "Authorization": "Basic " + base64.b64encode(raw).decode("ascii"),
-        "Accept": "application/json",
-    }
+REGISTRY: dict[str, ProviderEntry] = {}
+#: ``--provider``'s default
+DEFAULT_PROVIDER = "plivo"
 
 
-def _plivo_create(
-    send: Send, creds: Credentials, batch: int | None, callback: str | None
-) -> Provider:
-    from bulk.providers.plivo import DEFAULT_BATCH_SIZE, PlivoProvider
+def register(provider: ProviderEntry) -> None:
+    """Make a provider available to the CLI (``--provider NAME``) and :func:`bulk.run_job`.
 
-    return PlivoProvider(
-        send, str(creds.account), batch_size=batch or DEFAULT_BATCH_SIZE, callback_url=callback
-    )
-
-
-def _agentmessage_headers(creds: Credentials) -> Mapping[str, str]:
-    if not creds.token:
-        raise ConfigError(
-            "AgentMessage needs an API key: set AGENTMESSAGE_API_KEY (or --api-key), "
-            "or use --sandbox"
-        )
-    return {"Authorization": "Bearer " + creds.token.reveal(), "Accept": "application/json"}
-
-
-def _agentmessage_create(
-    send: Send, creds: Credentials, batch: int | None, callback: str | None
-) -> Provider:
-    from bulk.providers.agentmessage import AgentMessageProvider
-
-    return AgentMessageProvider(send)
-
-
-REGISTRY: dict[str, ProviderEntry] = {
-    "plivo": ProviderEntry(
-        "plivo",
-        "https://api.plivo.com",
-        ("PLIVO_AUTH_ID", "PLIVO_AUTH_TOKEN"),
-        _plivo_headers,
-        _plivo_create,
-        20,
-    ),
-    "agentmessage": ProviderEntry(
-        "agentmessage",
-        "https://api.agentmsg.io",
-        (None, "AGENTMESSAGE_API_KEY"),
-        _agentmessage_headers,
-        _agentmessage_create,
-        1,
-    ),
-}
+    Registering a name again replaces its entry."""
+    REGISTRY[provider.name] = provider
 
 
 def entry(name: str) -> ProviderEntry:
@@ -136,17 +115,134 @@ def entry(name: str) -> ProviderEntry:
         ) from None
 
 
+def credential_options() -> list[CredentialOption]:
+    """Every registered provider's credential options, each flag once, in registry order."""
+    seen: dict[str, CredentialOption] = {}
+    for provider in REGISTRY.values():
+        for option in provider.options:
+            seen.setdefault(option.flag, option)
+    return list(seen.values())
+
+
 def credentials_from_env(name: str, account: str | None, token: str | None) -> Credentials:
     """Options win over the environment."""
     account_var, token_var = entry(name).env
     account = account or (os.environ.get(account_var) if account_var else None)
-    token = token or os.environ.get(token_var)
+    token = token or (os.environ.get(token_var) if token_var else None)
     return Credentials(account=account, token=Secret(token) if token else None)
 
 
+# --- the built-in providers: every fact comes from the provider's own module ---------------
+
+
+def _plivo() -> ProviderEntry:
+    from bulk.providers import plivo
+
+    def headers(creds: Credentials) -> Mapping[str, str]:
+        if not creds.account or not creds.token:
+            raise ConfigError(
+                "Plivo needs credentials: set PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN "
+                "(or --auth-id/--auth-token), or use --sandbox"
+            )
+        if not plivo.is_valid_auth_id(creds.account):
+            raise ConfigError(
+                "PLIVO_AUTH_ID is not a Plivo auth id (20 characters starting MA or SA)"
+            )
+        raw = f"{creds.account}:{creds.token.reveal()}".encode()
+        return {
+            "Authorization": "Basic " + base64.b64encode(raw).decode("ascii"),
+            "Accept": "application/json",
+        }
+
+    def create(send: Send, creds: Credentials, batch: int | None, callback: str | None) -> Provider:
+        return plivo.PlivoProvider(
+            send,
+            str(creds.account),
+            batch_size=batch or plivo.DEFAULT_BATCH_SIZE,
+            callback_url=callback,
+        )
+
+    def sandbox(sb: Any) -> Credentials:
+        return Credentials(sb.plivo_auth_id, Secret(sb.plivo_auth_token))
+
+    return ProviderEntry(
+        name="plivo",
+        title="Plivo",
+        default_base_url=plivo.DEFAULT_BASE_URL,
+        options=(
+            CredentialOption(
+                "--auth-id",
+                "PLIVO_AUTH_ID",
+                "Plivo auth id (20 characters, MA... or SA...).",
+                "ID",
+                "account",
+                secret=False,
+            ),
+            CredentialOption(
+                "--auth-token",
+                "PLIVO_AUTH_TOKEN",
+                "Plivo auth token. Prefer the environment variable.",
+                "TOKEN",
+                "token",
+                secret=True,
+            ),
+        ),
+        headers=headers,
+        create=create,
+        default_batch=plivo.DEFAULT_BATCH_SIZE,
+        default_rate=plivo.DEFAULT_RATE,
+        sandbox_credentials=sandbox,
+    )
+
+
+def _agentmessage() -> ProviderEntry:
+    from bulk.providers import agentmessage
+
+    def headers(creds: Credentials) -> Mapping[str, str]:
+        if not creds.token:
+            raise ConfigError(
+                "AgentMessage needs an API key: set AGENTMESSAGE_API_KEY (or --api-key), "
+                "or use --sandbox"
+            )
+        return {"Authorization": "Bearer " + creds.token.reveal(), "Accept": "application/json"}
+
+    def create(send: Send, creds: Credentials, batch: int | None, callback: str | None) -> Provider:
+        return agentmessage.AgentMessageProvider(send)
+
+    def sandbox(sb: Any) -> Credentials:
+        return Credentials(None, Secret(sb.agentmessage_api_key))
+
+    return ProviderEntry(
+        name="agentmessage",
+        title="AgentMessage",
+        default_base_url=agentmessage.DEFAULT_BASE_URL,
+        options=(
+            CredentialOption(
+                "--api-key",
+                "AGENTMESSAGE_API_KEY",
+                "AgentMessage API key (am_live_...). Prefer the environment variable.",
+                "KEY",
+                "token",
+                secret=True,
+            ),
+        ),
+        headers=headers,
+        create=create,
+        default_batch=agentmessage.AgentMessageProvider.max_batch,
+        default_rate=agentmessage.DEFAULT_RATE,
+        sandbox_credentials=sandbox,
+    )
+
+
+register(_plivo())
+register(_agentmessage())
+
+
 __all__ = [
+    "DEFAULT_PROVIDER",
     "REGISTRY",
     "CampaignCheck",
+    "CredentialOption",
     "Credentials",
     "Kind",
     "LinkOutcome",
@@ -161,6 +257,8 @@ __all__ = [
     "Settlement",
     "UnlinkOutcome",
     "Verdict",
+    "credential_options",
     "credentials_from_env",
     "entry",
+    "register",
 ]

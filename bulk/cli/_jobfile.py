@@ -1,0 +1,123 @@
+"""Job files for ``bulk run JOB.toml``: a reviewed TOML file instead of a long command line.
+
+Keys are the command's long option names without ``--`` (``base-url``, ``send-until``, ...),
+plus ``command`` and ``input``. Relative paths resolve against the job file's folder.
+Credentials never belong in a job file: a credential option, or any key that names a token,
+key, secret or password, stops the run (exit 2), as does an unknown key or a wrong type.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bulk._errors import ConfigError
+from bulk.providers import credential_options
+
+_SECRET_WORDS = re.compile(r"token|key|secret|password|passwd", re.IGNORECASE)
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def read_job(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such job file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the job file ({exc})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
+def _refuse_credentials(path: Path, keys: list[str]) -> None:
+    by_key = {o.flag.removeprefix("--"): o for o in credential_options()}
+    for key in keys:
+        option = by_key.get(key)
+        if option is not None or _SECRET_WORDS.search(key):
+            where = f" (set {option.env})" if option is not None else ""
+            kind = "a secret" if option is None or option.secret else "a credential"
+            raise ConfigError(
+                f"{path}: key {key!r} is {kind}: job files hold no credentials; "
+                f"they come from the environment only{where}"
+            )
+
+
+def _options_of(command: click.Command) -> dict[str, click.Option]:
+    return {
+        name.removeprefix("--"): param
+        for param in command.params
+        if isinstance(param, click.Option)
+        for name in param.opts
+        if name.startswith("--")
+    }
+
+
+def _expect(path: Path, key: str, value: Any, *types: type) -> None:
+    ok = any(
+        isinstance(value, t) and not (t is not bool and isinstance(value, bool)) for t in types
+    )
+    if not ok:
+        want = " or ".join(_TYPE_NAMES[t] for t in types)
+        raise ConfigError(f"{path}: key {key!r} must be {want}, not {value!r}")
+
+
+def _path_value(path: Path, key: str, value: Any, must_exist: bool) -> str:
+    _expect(path, key, value, str)
+    resolved = (path.parent / Path(value).expanduser()).resolve()
+    if must_exist and not resolved.is_file():
+        raise ConfigError(f"{path}: key {key!r}: {resolved} does not exist")
+    return str(resolved)
+
+
+def _arguments(path: Path, key: str, value: Any, option: click.Option) -> list[str]:
+    flag = f"--{key}"
+    if option.is_flag:
+        _expect(path, key, value, bool)
+        return [flag] if value else []
+    if option.multiple:
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            _expect(path, key, item, str)
+        return [part for item in values for part in (flag, item)]
+    kind = option.type
+    if isinstance(kind, click.Path):
+        return [flag, _path_value(path, key, value, bool(kind.exists))]
+    if isinstance(kind, click.types.IntParamType):
+        _expect(path, key, value, int)
+    elif isinstance(kind, click.types.FloatParamType):
+        _expect(path, key, value, int, float)
+    else:
+        _expect(path, key, value, str)
+    return [flag, str(value)]
+
+
+def job_arguments(
+    path: Path, commands: Mapping[str, click.Command]
+) -> tuple[click.Command, list[str]]:
+    """The command a job file names and the arguments that run it, or :class:`ConfigError`
+    naming the first key that is wrong."""
+    job = read_job(path)
+    _refuse_credentials(path, list(job))
+    name = job.pop("command", None)
+    if name is None:
+        raise ConfigError(f"{path}: key 'command' is missing (one of {', '.join(commands)})")
+    if not isinstance(name, str) or name not in commands:
+        raise ConfigError(f"{path}: key 'command' must be one of {', '.join(commands)}")
+    command = commands[name]
+    if "input" not in job:
+        raise ConfigError(f"{path}: key 'input' is missing (the CSV to run)")
+    arguments = [_path_value(path, "input", job.pop("input"), True)]
+    options = _options_of(command)
+    for key, value in job.items():
+        option = options.get(key)
+        if option is None:
+            raise ConfigError(f"{path}: unknown key {key!r} for 'bulk {name}'")
+        arguments += _arguments(path, key, value, option)
+    return command, arguments
