@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from ipaddress import ip_address
 from urllib.parse import urlsplit
@@ -27,6 +29,22 @@ from bulk.providers._base import Kind, Request, Response, Verdict
 #: one line per HTTP try: method, path, status or failure, milliseconds. Never headers,
 #: query values or bodies, so no credential can reach a log.
 log = logging.getLogger("bulk.http")
+
+#: set by the engine around a new change's send (``--send-until``): true once the window has
+#: closed. Asked again when the meter grants the slot: a request can wait there for a long
+#: time (a low rate, a 429 pause), and a change must not leave after the window closed.
+_WINDOW_CLOSED: ContextVar[Callable[[], bool] | None] = ContextVar("window_closed", default=None)
+
+
+@contextmanager
+def send_window(closed: Callable[[], bool] | None) -> Iterator[None]:
+    """Within this block (this task and tasks it starts), change requests are not sent once
+    ``closed()`` is true: they come back ``NO_ANSWER`` that surely did not land."""
+    token = _WINDOW_CLOSED.set(closed)
+    try:
+        yield
+    finally:
+        _WINDOW_CLOSED.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +213,10 @@ class HttpSender:
         self, request: Request, classify: Callable[[Request, Response], Verdict]
     ) -> Verdict:
         async with self._meter.slot():
+            closed = _WINDOW_CLOSED.get()
+            if request.changes_state and closed is not None and closed():
+                reason = "not sent: the send window closed"
+                return Verdict(Kind.NO_ANSWER, reason=reason, may_have_landed=False)
             now = time.monotonic()
             if self.stats.first_at is None:
                 self.stats.first_at = now

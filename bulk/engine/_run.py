@@ -36,6 +36,7 @@ from bulk._states import (
     move_link_failed,
     while_polling,
 )
+from bulk.engine._http import send_window
 from bulk.providers._base import (
     CampaignCheck,
     LinkOutcome,
@@ -496,10 +497,13 @@ class Engine:
     async def _link(self, work: _LinkWork) -> None:
         pending = self._defer_closed(work.lines)
         while pending:
+            # new changes only: a released move's link goes out even past the window
+            fresh = all(self.journal.get(line).state is State.PLANNED for line in pending)
             self._apply([Change(line, Event.SEND) for line in pending])
             rows = {str(self.journal.get(line).e164): self.journal.get(line) for line in pending}
             before = self._tries(pending)
-            outcome = await self.provider.link(work.campaign, list(rows), pending)
+            with send_window(self._window_closed if fresh else None):
+                outcome = await self.provider.link(work.campaign, list(rows), pending)
             changes = self._link_changes(outcome, rows, before)
             accepted = len(outcome.accepted)
             self._campaign_size[work.campaign] = (
@@ -509,7 +513,8 @@ class Engine:
             pending = [rows[n].line for n in outcome.resend]
             later = [rows[n].line for n in [*outcome.lost, *outcome.unsent]]
             if later:
-                await self.clock.sleep(self.config.resend_delay)
+                if outcome.lost or not self._window_closed():  # else: deferred below
+                    await self.clock.sleep(self.config.resend_delay)
                 pending += await self._check([rows[n].line for n in outcome.lost])
                 pending += [rows[n].line for n in outcome.unsent if not rows[n].terminal]
             pending = self._defer_closed(pending)
@@ -543,12 +548,14 @@ class Engine:
             row = self.journal.get(line)
             self._apply([Change(line, Event.RELEASE if work.release else Event.SEND)])
             before = self._tries([line])
-            outcome = await self.provider.unlink(work.campaign, str(row.e164), line)
+            with send_window(self._window_closed):
+                outcome = await self.provider.unlink(work.campaign, str(row.e164), line)
             decision = self._after_unlink(outcome, work)
             self._apply([self._change(row, decision, attempts=self._spent(before, line))])
             if decision.event in (Event.ACCEPT, Event.REFUSE, Event.TIME_OUT):
                 return
-            await self.clock.sleep(self.config.resend_delay)
+            if decision.event is Event.LOSE or not self._window_closed():  # else: deferred
+                await self.clock.sleep(self.config.resend_delay)
             if decision.event is Event.LOSE and not await self._check([line]):
                 return  # the read decided the row (accepted, failed, or out of rounds)
             if row.terminal or not self._defer_closed([line]):
