@@ -198,6 +198,8 @@ class Journal:
                 row.provider_status = change.provider_status
             if change.reason is not None:
                 row.reason = change.reason
+            elif change.event is Event.RESUME:
+                row.reason = None  # the window that deferred it no longer explains the row
             row.attempts += change.attempts
             if "submitted_at" in change.fields:
                 row.submitted_at = change.fields["submitted_at"]

@@ -124,3 +124,18 @@ def test_terminal_rows_get_a_settled_time(tmp_path: Path) -> None:
     journal = _journal(tmp_path)
     journal.apply([Change(2, Event.ALREADY, reason="already linked")])
     assert journal.get(2).settled_at is not None
+
+
+def test_a_resumed_deferred_row_loses_the_windows_reason_and_its_settled_time(
+    tmp_path: Path,
+) -> None:
+    journal = _journal(tmp_path)
+    journal.apply([Change(2, Event.DEFER, reason="not sent: the send window closed at 06:00")])
+    assert journal.get(2).settled_at is not None
+    journal.apply([Change(2, Event.RESUME)])
+    resumed = journal.get(2)
+    assert resumed.state is State.PLANNED and resumed.reason is None
+    assert resumed.settled_at is None
+    journal.close()
+    reopened = Journal.open(tmp_path / "j.sqlite", FP)
+    assert reopened.get(2).reason is None

@@ -136,6 +136,7 @@ def test_a_window_closing_mid_run_defers_the_unsent_rows_and_a_rerun_finishes_th
     assert second.exit_code == 0, second.output
     rows = _report_in_order(tmp_path, LINKING)
     assert [r["outcome"] for r in rows.values()] == ["linked"] * len(LINKING)
+    assert not any(WINDOW in (r["reason"] or "") for r in rows.values())  # not stale
     _summary_matches_report(tmp_path, 0)
     assert all(_campaign_of(sb, provider, n) == campaign for n in LINKING)
     assert_no_number_changed_twice(sb)
@@ -176,6 +177,7 @@ def test_a_window_closing_between_a_moves_release_and_its_link_still_links_what_
     assert second.exit_code == 0, second.output
     rows = _report_in_order(tmp_path, MOVING)
     assert [r["outcome"] for r in rows.values()] == ["moved"] * len(MOVING)
+    assert not any(WINDOW in (r["reason"] or "") for r in rows.values())
     _summary_matches_report(tmp_path, 0)
     assert all(_campaign_of(sb, "plivo", n) == alerts for n in MOVING)
     assert_no_number_changed_twice(sb)
