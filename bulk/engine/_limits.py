@@ -31,7 +31,6 @@ class PauseGate:
         self._base = base
         self._cap = cap
         self._rng = rng or random.Random()
-        self.pauses = 0
 
     def paused_for(self) -> float:
         return max(0.0, self._resume_at - time.monotonic())
@@ -45,9 +44,7 @@ class PauseGate:
             ceiling = min(self._cap, self._base * 2 ** (self._streak - 1))
             delay = ceiling * (0.5 + self._rng.random() / 2)
         resume = time.monotonic() + delay
-        if resume > self._resume_at:
-            self._resume_at = resume
-            self.pauses += 1
+        self._resume_at = max(self._resume_at, resume)
         return delay
 
     def clear_streak(self) -> None:

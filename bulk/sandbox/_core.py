@@ -168,12 +168,6 @@ class SlidingWindow:
         self._times.append(now)
         return True
 
-    def retry_in(self, now: float) -> float:
-        """Seconds until the next request would be admitted."""
-        if self.limit <= 0 or self.window <= 0 or len(self._times) < self.limit:
-            return 0.0
-        return max(0.0, self._times[0] + self.window - now)
-
 
 ACCEPTED_KINDS = ("link", "unlink", "attach", "detach")
 
