@@ -14,9 +14,9 @@ from bulk.sandbox._numbers import digits
 from bulk.sandbox._plivo_state import MAX_PAGE, NUMBER_POOL_LIMIT, PlivoRefusal
 from bulk.sandbox._sandbox import (
     REQUEST_ID,
-    Provider,
     ProviderHandler,
     Sandbox,
+    WireDialect,
     provider_route,
     read_json,
 )
@@ -26,7 +26,7 @@ AUTH_ERROR = "Authentication credentials invalid"
 RATE_ERROR = "Too many requests"
 
 
-class PlivoProvider(Provider):
+class PlivoDialect(WireDialect):
     name = "plivo"
 
     def json_5xx(self, status: int, request_id: str) -> web.Response:
@@ -37,7 +37,7 @@ class PlivoProvider(Provider):
         return error(429, RATE_ERROR, request_id)
 
 
-PLIVO = PlivoProvider()
+DIALECT = PlivoDialect()
 
 
 def error(status: int, message: str, api_id: str) -> web.Response:
@@ -231,6 +231,6 @@ def add_routes(app: web.Application) -> None:
         ("GET", "/", "plivo.campaign", get_campaign),
     ]
     for method, tail, endpoint, handler in routes:
-        wrapped = provider_route(endpoint, PLIVO, handler)
+        wrapped = provider_route(endpoint, DIALECT, handler)
         app.router.add_route(method, BASE + tail, wrapped)
         app.router.add_route(method, BASE + tail.rstrip("/"), wrapped)

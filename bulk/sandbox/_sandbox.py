@@ -151,8 +151,9 @@ def new_request_id() -> str:
     return str(uuid.uuid4())
 
 
-class Provider:
-    """How one provider words the responses the pipeline makes up."""
+class WireDialect:
+    """How one provider words the responses the sandbox makes up itself (a 5xx, a 429 storm,
+    the headers of a faulty answer). Not a client of a provider: that is ``bulk.providers``."""
 
     name: str
 
@@ -166,10 +167,11 @@ class Provider:
         return {}
 
 
-def provider_route(endpoint: str, provider: Provider, handler: ProviderHandler) -> Callable[
+def provider_route(endpoint: str, dialect: WireDialect, handler: ProviderHandler) -> Callable[
     [web.Request], Awaitable[web.StreamResponse]
 ]:
-    """Wrap ``handler`` in the fault pipeline and the counters for ``endpoint``."""
+    """Wrap ``handler`` in the fault pipeline and the counters for ``endpoint``; ``dialect``
+    words the answers the pipeline makes up."""
 
     async def route(request: web.Request) -> web.StreamResponse:
         sb = request.app[SANDBOX_KEY]
@@ -183,15 +185,15 @@ def provider_route(endpoint: str, provider: Provider, handler: ProviderHandler) 
         if plan.burst_429:
             counters.fault(endpoint)
             counters.status(endpoint, 429)
-            return provider.burst_429(sb, request_id)
+            return dialect.burst_429(sb, request_id)
 
         async def strike(response: web.Response | None) -> web.StreamResponse:
             """The planned fault, before the handler ran (None) or after it took effect."""
             counters.fault(endpoint)
             resp, label = await execute(
                 plan, request, response,
-                json_5xx=lambda status: provider.json_5xx(status, request_id),
-                extra_headers=provider.fault_headers(request_id),
+                json_5xx=lambda status: dialect.json_5xx(status, request_id),
+                extra_headers=dialect.fault_headers(request_id),
                 sleep=sb.sleep,
                 hang_seconds=sb.faults.config.hang_seconds,
             )
