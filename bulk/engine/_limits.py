@@ -4,9 +4,9 @@ Every request passes ``Meter.slot()`` before it reaches aiohttp's pool, in this 
 concurrency cap, pause gate, rate limiter, pause gate again (a 429 may have arrived while we
 waited for the limiter).
 
-Time comes from a :class:`Clock` (``monotonic()`` and ``async sleep()``), the real one unless
-another is given: tests drive the meters on a :class:`VirtualClock` and assert on its time,
-which a loaded machine cannot stretch.
+Time comes from a :class:`MeterClock` (``monotonic()`` and ``async sleep()``), the real one
+unless another is given: tests drive the meters on a :class:`VirtualClock` and assert on its
+time, which a loaded machine cannot stretch.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import anyio
 import anyio.lowlevel
 
 
-class Clock(Protocol):
-    """Where the meters read the time and wait."""
+class MeterClock(Protocol):
+    """Where the meters read the time and wait. (The engine's ``Clock`` in ``_run`` reads
+    wall time instead; both clocks below serve both protocols, so one can drive a test.)"""
 
     def monotonic(self) -> float: ...
 
@@ -35,12 +36,15 @@ class MonotonicClock:
     def monotonic(self) -> float:
         return time.monotonic()
 
+    def time(self) -> float:
+        return time.time()
+
     async def sleep(self, seconds: float) -> None:
         await anyio.sleep(seconds)
 
 
 #: the clock of every meter not given another
-REAL_CLOCK: Clock = MonotonicClock()
+REAL_CLOCK: MeterClock = MonotonicClock()
 
 
 class VirtualClock:
@@ -57,6 +61,9 @@ class VirtualClock:
         self.lag = lag
 
     def monotonic(self) -> float:
+        return self._now
+
+    def time(self) -> float:
         return self._now
 
     async def sleep(self, seconds: float) -> None:
@@ -78,7 +85,7 @@ class EvenRate:
     at most one unit is in it, and adds one. Waiters take their turn in arrival order.
     """
 
-    def __init__(self, rate: float, clock: Clock = REAL_CLOCK) -> None:
+    def __init__(self, rate: float, clock: MeterClock = REAL_CLOCK) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
@@ -112,7 +119,7 @@ class PauseGate:
         base: float = 1.0,
         cap: float = 30.0,
         rng: random.Random | None = None,
-        clock: Clock = REAL_CLOCK,
+        clock: MeterClock = REAL_CLOCK,
     ) -> None:
         self.clock = clock
         self._resume_at = 0.0
@@ -154,12 +161,12 @@ class Meter:
         concurrency: int,
         *,
         gate: PauseGate | None = None,
-        clock: Clock | None = None,
+        clock: MeterClock | None = None,
     ) -> None:
         """``clock`` defaults to the gate's (the real one when no gate is given)."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        self.clock: Clock = clock or (gate.clock if gate is not None else REAL_CLOCK)
+        self.clock: MeterClock = clock or (gate.clock if gate is not None else REAL_CLOCK)
         self._cap = anyio.CapacityLimiter(concurrency)
         self.gate = gate or PauseGate(clock=self.clock)
         self.concurrency = concurrency
