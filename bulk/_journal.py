@@ -171,9 +171,6 @@ class Journal:
     def get(self, line: int) -> RowRecord:
         return self._rows[line]
 
-    def in_state(self, *states: State) -> list[RowRecord]:
-        return [r for r in self._rows.values() if r.state in states]
-
     def apply(self, changes: Sequence[Change]) -> None:
         """Apply every change in one transaction, or none if any is illegal."""
         if not changes:
@@ -241,10 +238,6 @@ class Journal:
                 "released_at",
             ):
                 setattr(record, name, getattr(row, name))
-
-    def transition(self, lines: Iterable[int], event: Event, **kwargs: Any) -> None:
-        """The same event for several rows, in one transaction."""
-        self.apply([Change(line, event, **kwargs) for line in lines])
 
     def close(self) -> None:
         self._db.close()

@@ -3,6 +3,7 @@
 Columns (the public contract): ``line, number, e164, campaign_id, action, outcome,
 provider_status, reason, attempts, submitted_at, settled_at``, then the input's other
 columns. CSV by default; ``.json`` writes a JSON array of objects, ``.parquet`` Parquet.
+:func:`write` also writes the report of ``bulk validate``.
 
 In CSV, a cell a spreadsheet would run as a formula (starting ``=``, ``+``, ``-``, ``@``, TAB
 or CR) gets a leading ``'``, unless the whole cell is a plain number such as
@@ -11,6 +12,8 @@ or CR) gets a leading ``'``, unless the whole cell is a plain number such as
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -106,7 +109,10 @@ def build(
     return report
 
 
+#: what a run's --report and --failures accept
 FORMATS = (".csv", ".json", ".parquet")
+#: JSON lines, which ``bulk validate --report`` accepts too
+LINE_FORMATS = (".jsonl", ".ndjson")
 
 
 def check_path(path: Path, what: str) -> None:
@@ -118,19 +124,35 @@ def check_path(path: Path, what: str) -> None:
         )
 
 
-def write(frame: pl.DataFrame, path: str | Path) -> Path:
-    """Write a frame by the path's extension: .json, .parquet, else CSV (neutralised)."""
+def write(frame: pl.DataFrame, path: str | Path, *, bom: bool = False) -> Path:
+    """Write ``frame`` by the path's extension: ``.json``, ``.jsonl``/``.ndjson`` (JSON lines),
+    ``.parquet``, else CSV with formulas neutralised (with a UTF-8 BOM when ``bom``).
+
+    The one writer of every report and failures file. It writes a temporary file beside the
+    target and renames it into place, so a reader never sees half a report and a failed write
+    leaves the previous file as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        frame.write_json(tmp)
-    elif suffix == ".parquet":
-        frame.write_parquet(tmp)
-    else:
-        neutralise_frame(frame).write_csv(tmp)
-    tmp.replace(path)  # never leave a half-written report behind
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    temp = Path(temp_name)
+    try:
+        suffix = path.suffix.lower()
+        if suffix == ".json":
+            frame.write_json(temp)
+        elif suffix in LINE_FORMATS:
+            frame.write_ndjson(temp)
+        elif suffix == ".parquet":
+            frame.write_parquet(temp)
+        else:
+            neutralise_frame(frame).write_csv(temp, include_bom=bom)
+        umask = os.umask(0)
+        os.umask(umask)
+        temp.chmod(0o666 & ~umask)  # mkstemp creates 0600; give the report normal permissions
+        temp.replace(path)
+    finally:
+        temp.unlink(missing_ok=True)
     return path
 
 

@@ -1,22 +1,27 @@
-"""The meters: evenly spaced rate limit, shared 429 gate, concurrency cap."""
+"""The meters: evenly spaced rate limit, shared 429 gate, concurrency cap.
+
+Times are read on a :class:`VirtualClock` the meters run on, so a loaded machine cannot
+stretch them; ``lag`` plays the late wake-ups of a loaded event loop.
+"""
 
 from __future__ import annotations
 
 import random
-import time
 
 import anyio
+import pytest
 
-from bulk.engine import Meter, PauseGate
+from bulk.engine import Meter, MonotonicClock, PauseGate, VirtualClock
 
 
 async def test_rate_limiter_spaces_requests_evenly_with_no_start_burst() -> None:
-    meter = Meter(rate=50.0, concurrency=10)
+    clock = VirtualClock()
+    meter = Meter(rate=50.0, concurrency=10, clock=clock)
     stamps: list[float] = []
 
     async def one() -> None:
         async with meter.slot():
-            stamps.append(time.monotonic())
+            stamps.append(clock.monotonic())
 
     async with anyio.create_task_group() as tg:
         for _ in range(20):
@@ -28,15 +33,39 @@ async def test_rate_limiter_spaces_requests_evenly_with_no_start_burst() -> None
     assert stamps[-1] - stamps[0] >= 19 * 0.02 * 0.95
 
 
-async def test_rate_limiter_delivers_the_rate_it_was_asked_for() -> None:
-    meter = Meter(rate=100.0, concurrency=4)
-    start = time.monotonic()
+@pytest.mark.parametrize("lag", [0.0, 0.003])
+async def test_rate_limiter_delivers_the_rate_it_was_asked_for(lag: float) -> None:
+    clock = VirtualClock(lag=lag)
+    meter = Meter(rate=100.0, concurrency=4, clock=clock)
+    start = clock.monotonic()
     for _ in range(51):
         async with meter.slot():
             pass
-    elapsed = time.monotonic() - start
-    # 50 intervals of 10 ms: wake-up lag must not pile up (a bucket of 1 delivered ~10 % less)
+    elapsed = clock.monotonic() - start
+    # 50 intervals of 10 ms: wake-up lag must not pile up (a bucket of 1 delivered ~10 % less;
+    # with 3 ms late wake-ups it would take 50 x 13 ms = 0.65 s)
     assert 0.45 <= elapsed <= 0.56
+
+
+async def test_rate_limiter_lets_at_most_rate_times_w_plus_two_leave_in_any_window() -> None:
+    clock = VirtualClock(lag=0.004)
+    meter = Meter(rate=100.0, concurrency=8, clock=clock)
+    stamps: list[float] = []
+
+    async def one() -> None:
+        async with meter.slot():
+            stamps.append(clock.monotonic())
+
+    for burst in (30, 5, 30):  # idle pauses between bursts let the bucket drain
+        async with anyio.create_task_group() as tg:
+            for _ in range(burst):
+                tg.start_soon(one)
+        await clock.sleep(0.5)
+    assert len(stamps) == 65
+    for i, first in enumerate(stamps):
+        for window in (0.0, 0.01, 0.05, 0.2):
+            inside = sum(1 for s in stamps[i:] if s - first <= window + 1e-9)
+            assert inside <= 100.0 * window + 2
 
 
 async def test_concurrency_cap_bounds_requests_in_flight() -> None:
@@ -59,7 +88,7 @@ async def test_concurrency_cap_bounds_requests_in_flight() -> None:
 
 
 def test_pause_honours_retry_after_exactly() -> None:
-    gate = PauseGate(rng=random.Random(1))
+    gate = PauseGate(rng=random.Random(1), clock=VirtualClock())
     assert gate.pause(2.0) == 2.0
     assert 1.9 < gate.paused_for() <= 2.0
 
@@ -75,9 +104,18 @@ def test_pause_without_retry_after_backs_off_exponentially_with_jitter_and_a_cap
 
 
 async def test_every_sender_waits_at_a_closed_gate() -> None:
-    meter = Meter(rate=None, concurrency=5)
+    clock = VirtualClock()
+    meter = Meter(rate=None, concurrency=5, clock=clock)
     meter.gate.pause(0.2)
-    start = time.monotonic()
+    start = clock.monotonic()
     async with meter.slot():
         pass
-    assert time.monotonic() - start >= 0.19
+    assert clock.monotonic() - start >= 0.19
+    assert clock.monotonic() - start == pytest.approx(0.2)
+
+
+def test_a_meter_runs_on_its_gates_clock_and_on_the_real_one_by_default() -> None:
+    clock = VirtualClock()
+    assert Meter(rate=10.0, concurrency=1, gate=PauseGate(clock=clock)).clock is clock
+    assert isinstance(Meter(rate=10.0, concurrency=1).clock, MonotonicClock)
+    assert isinstance(Meter(rate=10.0, concurrency=1).gate.clock, MonotonicClock)

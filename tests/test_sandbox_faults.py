@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 from bulk.sandbox import (
     AM_CAMPAIGN_MARKETING,
     FaultConfig,
+    ManualClock,
     Sandbox,
     SandboxConfig,
     agentmessage_number_id,
@@ -82,22 +82,34 @@ async def test_reset_drops_the_connection_without_a_response(sb: Sandbox) -> Non
     assert "+14155550103" not in sb.state.plivo.links  # before the effect
 
 
-async def test_hang_outlasts_the_client_timeout_then_drops(sb: Sandbox) -> None:
-    sb.set_faults(FaultConfig(hang_rate=1.0, hang_seconds=0.6))
-    timeout = aiohttp.ClientTimeout(total=0.2)
-    async with aiohttp.ClientSession(headers=am_headers(sb), timeout=timeout) as http:
-        started = time.monotonic()
-        with pytest.raises(TimeoutError):
-            await raw(http, "GET", f"{sb.base_url}/v1/campaigns")
-        assert time.monotonic() - started < 0.5
-    patient = aiohttp.ClientTimeout(total=3)
-    async with aiohttp.ClientSession(headers=am_headers(sb), timeout=patient) as http:
-        started = time.monotonic()
-        with pytest.raises(aiohttp.ClientConnectionError):
-            await raw(http, "POST", f"{sb.base_url}/v1/phone-numbers/"
-                      f"{agentmessage_number_id('+14155550105')}/campaign",
-                      {"campaign_id": AM_CAMPAIGN_MARKETING})
-        assert time.monotonic() - started >= 0.55
+async def test_hang_outlasts_the_client_timeout_then_drops() -> None:
+    # on a manual clock the hang lasts until the test moves the time: no wall-clock bound
+    clock = ManualClock()
+    config = SandboxConfig(seed=3, faults=FaultConfig(hang_rate=1.0, hang_seconds=0.6))
+    async with run_sandbox(config, clock=clock) as sb:
+        timeout = aiohttp.ClientTimeout(total=0.2)
+        async with aiohttp.ClientSession(headers=am_headers(sb), timeout=timeout) as http:
+            started = clock.now()
+            with pytest.raises(TimeoutError):
+                await raw(http, "GET", f"{sb.base_url}/v1/campaigns")
+            assert clock.now() - started < 0.5  # the client gave up while the hang went on
+        clock.advance(0.6)  # let that hang end
+        patient = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(headers=am_headers(sb), timeout=patient) as http:
+            attach = asyncio.ensure_future(
+                raw(http, "POST", f"{sb.base_url}/v1/phone-numbers/"
+                    f"{agentmessage_number_id('+14155550105')}/campaign",
+                    {"campaign_id": AM_CAMPAIGN_MARKETING})
+            )
+            await clock.until_sleeping()
+            started = clock.now()
+            clock.advance(0.55)
+            await asyncio.sleep(0.05)
+            assert not attach.done()  # still hanging at 0.55 s
+            clock.advance(0.05)
+            with pytest.raises(aiohttp.ClientConnectionError):
+                await attach
+            assert clock.now() - started >= 0.55
 
 
 async def test_truncated_body_has_the_real_status_and_takes_effect(sb: Sandbox) -> None:
@@ -186,22 +198,44 @@ async def test_faults_can_target_named_endpoints_only(sb: Sandbox) -> None:
         assert status >= 500
 
 
-async def test_latency_delays_provider_requests_but_not_the_admin_api(sb: Sandbox) -> None:
-    sb.set_faults(FaultConfig(latency_min=0.2, latency_max=0.25, reset_rate=1.0))
-    async with aiohttp.ClientSession() as admin:
-        started = time.monotonic()
-        async with admin.get(sb.admin_url + "/counters") as resp:
-            assert resp.status == 200
-        assert time.monotonic() - started < 0.15
-    async with aiohttp.ClientSession(headers=am_headers(sb)) as http:
-        started = time.monotonic()
-        with pytest.raises(aiohttp.ClientConnectionError):
-            await raw(http, "GET", f"{sb.base_url}/v1/campaigns")
-    sb.set_faults(FaultConfig(latency_min=0.2, latency_max=0.25))
-    async with aiohttp.ClientSession(headers=am_headers(sb)) as http:
-        started = time.monotonic()
-        status, _, _, _ = await raw(http, "GET", f"{sb.base_url}/v1/campaigns")
-        assert status == 200 and time.monotonic() - started >= 0.19
+async def test_latency_delays_provider_requests_but_not_the_admin_api() -> None:
+    clock = ManualClock()
+    config = SandboxConfig(
+        seed=3, faults=FaultConfig(latency_min=0.2, latency_max=0.25, reset_rate=1.0)
+    )
+    async with run_sandbox(config, clock=clock) as sb:
+        async with aiohttp.ClientSession() as admin:
+            started = clock.now()
+            async with asyncio.timeout(10), admin.get(sb.admin_url + "/counters") as resp:
+                assert resp.status == 200  # a latency would wait for a clock nobody moves
+            assert clock.now() - started < 0.15  # answered with the time standing still
+
+        async def delayed(expect_reset: bool) -> None:
+            async with aiohttp.ClientSession(headers=am_headers(sb)) as http:
+                # a POST: aiohttp sends a GET again by itself after a dropped connection
+                read = asyncio.ensure_future(
+                    raw(http, "POST", f"{sb.base_url}/v1/phone-numbers/"
+                        f"{agentmessage_number_id('+14155550105')}/campaign",
+                        {"campaign_id": AM_CAMPAIGN_MARKETING})
+                    if expect_reset
+                    else raw(http, "GET", f"{sb.base_url}/v1/campaigns")
+                )
+                await clock.until_sleeping()
+                started = clock.now()
+                clock.advance(0.19)
+                await asyncio.sleep(0.05)
+                assert not read.done()  # no answer before 0.19 s
+                clock.advance(0.06)
+                if expect_reset:
+                    with pytest.raises(aiohttp.ClientConnectionError):
+                        await read
+                else:
+                    status, _, _, _ = await read
+                    assert status == 200 and clock.now() - started >= 0.19
+
+        await delayed(expect_reset=True)
+        sb.set_faults(FaultConfig(latency_min=0.2, latency_max=0.25))
+        await delayed(expect_reset=False)
 
 
 async def statuses_for(seed: int) -> list[int | str]:

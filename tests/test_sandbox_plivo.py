@@ -17,6 +17,7 @@ from plivo.utils import validate_signature
 from bulk.sandbox import (
     DEFAULT_PLIVO_AUTH_ID,
     DEFAULT_PLIVO_AUTH_TOKEN,
+    ManualClock,
     Sandbox,
     SandboxConfig,
     run_sandbox,
@@ -265,10 +266,10 @@ async def test_paths_without_trailing_slash_work_too(
 
 async def test_rate_limit_is_a_sliding_window_with_429_and_no_retry_after() -> None:
     config = SandboxConfig(plivo_rate_limit=3, plivo_rate_window=0.4)
-    async with run_sandbox(config) as sb:
+    clock = ManualClock()  # the window is timed on it: four requests in one instant
+    async with run_sandbox(config, clock=clock) as sb:
         headers = {"Authorization": basic(sb.plivo_auth_id, sb.plivo_auth_token)}
         async with aiohttp.ClientSession(headers=headers) as http:
-            t0 = time.monotonic()
             statuses = []
             for _ in range(4):
                 status, body, resp_headers = await call(http, "GET", url(sb))
@@ -276,7 +277,7 @@ async def test_rate_limit_is_a_sliding_window_with_429_and_no_retry_after() -> N
             assert statuses == [200, 200, 200, 429]
             assert body == {"api_id": body["api_id"], "error": "Too many requests"}
             assert "Retry-After" not in resp_headers
-            await asyncio.sleep(max(0.0, t0 + 0.45 - time.monotonic()))
+            clock.advance(0.45)
             status, _, _ = await call(http, "GET", url(sb))
             assert status == 200
         counters = sb.counters()["endpoints"]["plivo.list"]
@@ -289,10 +290,12 @@ class Receiver:
     def __init__(self, failures: int) -> None:
         self.failures = failures
         self.calls: list[dict[str, Any]] = []
+        #: where ``at`` is read; the sandbox's clock when a test runs it on a ManualClock
+        self.now: Any = time.monotonic
 
     async def handle(self, request: web.Request) -> web.Response:
         payload = dict(request.query) if request.method == "GET" else await request.json()
-        self.calls.append({"at": time.monotonic(), "payload": payload,
+        self.calls.append({"at": self.now(), "payload": payload,
                            "headers": dict(request.headers), "url": str(request.url)})
         if len(self.calls) <= self.failures:
             return web.Response(status=500)
@@ -319,7 +322,7 @@ async def receiver_factory() -> AsyncIterator[Any]:
         await runner.cleanup()
 
 
-async def wait_for(predicate: Any, limit: float = 3.0) -> None:
+async def wait_for(predicate: Any, limit: float = 10.0) -> None:
     deadline = time.monotonic() + limit
     while not predicate():
         if time.monotonic() > deadline:
@@ -372,12 +375,22 @@ async def test_callback_is_retried_three_times_on_the_scaled_schedule(
     receiver_factory: Any,
 ) -> None:
     receiver, hook = await receiver_factory(10)  # never answers 200
+    clock = ManualClock()  # the retries wait on it: the test moves the time
+    receiver.now = clock.now
     config = SandboxConfig(settle_min=5, settle_max=5, time_factor=0.002)
-    async with run_sandbox(config) as sb:
+    async with run_sandbox(config, clock=clock) as sb:
         headers = {"Authorization": basic(sb.plivo_auth_id, sb.plivo_auth_token)}
         async with aiohttp.ClientSession(headers=headers) as http:
             await call(http, "POST", url(sb), {"numbers": ["14155550103"], "url": hook})
-            await wait_for(lambda: len(receiver.calls) == 4)
+            await wait_for(lambda: len(receiver.calls) == 1)
+            for calls, delay in enumerate((0.12, 0.24, 0.48), start=2):
+                await clock.until_sleeping()
+                clock.advance(delay * 0.9)
+                await asyncio.sleep(0.05)
+                assert len(receiver.calls) == calls - 1  # not before its time
+                clock.advance(delay * 0.1)
+                await wait_for(lambda n=calls: len(receiver.calls) == n)
+            clock.advance(1.0)  # long past a 4th retry's time (and short of the 5 s settle)
             await asyncio.sleep(0.3)
         assert len(receiver.calls) == 4  # first attempt + 3 retries, then it gives up
         times = [c["at"] for c in receiver.calls]

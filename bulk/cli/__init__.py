@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from bulk import __version__
+from bulk.cli import run, sandbox, validate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -24,22 +25,14 @@ def main() -> None:
 
 
 def _register() -> None:
-    import importlib
-
     from bulk.providers import REGISTRY
 
     titles = [p.title for p in REGISTRY.values()]
     named = " or ".join([", ".join(titles[:-1]), titles[-1]] if len(titles) > 1 else titles)
     main.help = (main.help or "").replace("{providers}", named)
 
-    for name in ("validate", "sandbox", "run"):
-        try:
-            module = importlib.import_module(f"bulk.cli.{name}")
-        except ModuleNotFoundError as exc:  # a command still being built
-            if exc.name != f"bulk.cli.{name}":
-                raise
-            continue
-        for command in getattr(module, "COMMANDS", ()):
+    for module in (validate, sandbox, run):
+        for command in module.COMMANDS:
             main.add_command(command)
 
 

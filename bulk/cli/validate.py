@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -12,6 +10,7 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from bulk import _report
 from bulk._errors import BulkError
 from bulk.inputs import (
     ACTIONS,
@@ -20,42 +19,16 @@ from bulk.inputs import (
     Loaded,
     Summary,
     load_rows,
-    neutralise_frame,
     render_summary,
 )
 
-REPORT_FORMATS = (".csv", ".json", ".jsonl", ".ndjson", ".parquet")
+REPORT_FORMATS = (".csv", ".json", *_report.LINE_FORMATS, ".parquet")
 _EXAMPLES_SHOWN = 10
 
 
 def default_report_path(input_path: Path) -> Path:
     """``numbers.csv`` -> ``numbers.validated.csv`` beside it."""
     return input_path.with_name(f"{input_path.stem}.validated.csv")
-
-
-def write_report(frame: pl.DataFrame, path: Path) -> None:
-    """Write ``frame`` as CSV (UTF-8 with BOM, formulas neutralised), JSON, JSON lines or
-    Parquet, chosen by the extension. Written to a temporary file then renamed into place."""
-    suffix = path.suffix.lower()
-    directory = path.parent if str(path.parent) else Path(".")
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-    os.close(handle)
-    temp = Path(temp_name)
-    try:
-        if suffix == ".parquet":
-            frame.write_parquet(temp)
-        elif suffix == ".json":
-            frame.write_json(temp)
-        elif suffix in (".jsonl", ".ndjson"):
-            frame.write_ndjson(temp)
-        else:
-            neutralise_frame(frame).write_csv(temp, include_bom=True)
-        umask = os.umask(0)
-        os.umask(umask)
-        temp.chmod(0o666 & ~umask)  # mkstemp creates 0600; give the report normal permissions
-        temp.replace(path)
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def _print_summary(console: Console, loaded: Loaded, summary: Summary) -> None:
@@ -225,7 +198,7 @@ def validate(
         summary = loaded.summary()
         _print_summary(Console(highlight=False), loaded, summary)
         if report is not None:
-            write_report(loaded.report_frame(), report)
+            _report.write(loaded.report_frame(), report, bom=True)  # BOM: Excel reads UTF-8
             click.echo(f"Report: {report}")
     except click.UsageError:
         raise

@@ -31,7 +31,6 @@ class Table:
 
     frame: pl.DataFrame
     headers: list[str]
-    header_lines: int
     encoding: str
     separator: str
     path: str
@@ -164,7 +163,6 @@ def read_table(path: str | Path, *, what: str = "file") -> Table:
     first_record = lines.filter(pl.col("record") == 1)
     header_text = "\n".join(first_record.get_column("raw").to_list()).removesuffix("\r")
     header_line = int(first_record.get_column("line")[0])
-    header_lines = int(first_record.get_column("line")[-1])
     separator = _sniff(header_text)
     raw_headers = _parse_one(header_text, separator, header_line, where)
     headers: list[str] = []
@@ -244,7 +242,6 @@ def read_table(path: str | Path, *, what: str = "file") -> Table:
     return Table(
         frame=frame,
         headers=headers,
-        header_lines=header_lines,
         encoding=encoding,
         separator=separator,
         path=where,

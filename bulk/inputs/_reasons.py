@@ -30,16 +30,3 @@ REASONS: dict[str, str] = {
     "duplicate": "an exact repeat of an earlier row (same number, action and campaigns): "
     "the first is kept",
 }
-
-NUMBER_REASONS = (
-    "empty",
-    "invalid",
-    "not_us",
-    "toll_free",
-    "premium_rate",
-    "not_geographic",
-    "wrong_type",
-    "precision_lost",
-    "letters",
-    "extension",
-)

@@ -10,9 +10,9 @@ from aiohttp import web
 from bulk.sandbox._am_state import AMError, ApiKey
 from bulk.sandbox._sandbox import (
     REQUEST_ID,
-    Provider,
     ProviderHandler,
     Sandbox,
+    WireDialect,
     provider_route,
     read_json,
 )
@@ -72,7 +72,7 @@ def rate_limited(sb: Sandbox, request_id: str) -> web.Response:
                  headers={"Retry-After": str(sb.config.agentmessage_retry_after)})
 
 
-class AgentMessageProvider(Provider):
+class AgentMessageDialect(WireDialect):
     name = "agentmessage"
 
     def json_5xx(self, status: int, request_id: str) -> web.Response:
@@ -86,7 +86,7 @@ class AgentMessageProvider(Provider):
         return {"X-Request-Id": request_id}
 
 
-AGENTMESSAGE = AgentMessageProvider()
+DIALECT = AgentMessageDialect()
 
 
 def _preamble(request: web.Request, sb: Sandbox, endpoint: str, scope: str) -> ApiKey:
@@ -233,4 +233,4 @@ def add_routes(app: web.Application) -> None:
         ("GET", "/v1/campaigns", "agentmessage.list_campaigns", list_campaigns),
     ]
     for method, path, endpoint, handler in routes:
-        app.router.add_route(method, path, provider_route(endpoint, AGENTMESSAGE, handler))
+        app.router.add_route(method, path, provider_route(endpoint, DIALECT, handler))

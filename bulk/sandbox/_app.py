@@ -9,6 +9,7 @@ from aiohttp import web
 
 from bulk.sandbox import _admin, _agentmessage, _plivo
 from bulk.sandbox._config import SandboxConfig
+from bulk.sandbox._core import Clock
 from bulk.sandbox._sandbox import SANDBOX_KEY, Sandbox, new_request_id
 
 SHUTDOWN_TIMEOUT = 2.0
@@ -74,10 +75,15 @@ def _url_host(host: str) -> str:
 
 @asynccontextmanager
 async def run_sandbox(
-    config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0
+    config: SandboxConfig | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    clock: Clock | None = None,
 ) -> AsyncIterator[Sandbox]:
-    """Serve a sandbox on ``host:port`` (port 0: a free port) until the block exits."""
-    sb = Sandbox(config)
+    """Serve a sandbox on ``host:port`` (port 0: a free port) until the block exits; on
+    ``clock`` when given (see :class:`Sandbox`)."""
+    sb = Sandbox(config, clock=clock)
     app = build_app(sandbox=sb)
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
     await runner.setup()

@@ -3,6 +3,7 @@ sliding-window rate limits and counters. No aiohttp here."""
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 import random
@@ -14,11 +15,14 @@ from typing import Any, Protocol
 
 
 class Clock(Protocol):
-    """A monotonic clock plus the wall time of any of its readings."""
+    """A monotonic clock plus the wall time of any of its readings; the sandbox's own waits
+    (latency, hangs, callback retries) sleep on it."""
 
     def now(self) -> float: ...
 
     def wall(self, t: float) -> datetime: ...
+
+    async def sleep(self, seconds: float) -> None: ...
 
 
 class SystemClock:
@@ -34,20 +38,60 @@ class SystemClock:
     def wall(self, t: float) -> datetime:
         return self._wall0 + timedelta(seconds=t - self._mono0)
 
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
 
 class ManualClock:
-    """A clock that only moves when told to (for tests of the pure state)."""
+    """A clock that only moves when told to (for tests).
+
+    A task sleeping on it wakes when :meth:`advance` has moved the time past its wake-up time,
+    however long that takes in real time: a test decides when a latency or a hang is over.
+    """
 
     def __init__(self, start: float = 1000.0) -> None:
         self._t = start
         self._wall0 = datetime(2025, 1, 1, tzinfo=UTC)
         self._t0 = start
+        self._sleepers: list[tuple[float, asyncio.Event]] = []
+        self._fell_asleep = asyncio.Event()
 
     def now(self) -> float:
         return self._t
 
     def advance(self, seconds: float) -> None:
         self._t += seconds
+        for wake, event in self._sleepers:
+            if self._due(wake):
+                event.set()
+
+    def _due(self, wake: float) -> bool:
+        # a nanosecond of slack: advancing 0.55 then 0.05 must wake a sleep of 0.6
+        return wake <= self._t + 1e-9
+
+    @property
+    def sleeping(self) -> int:
+        """How many tasks are asleep on this clock (not yet woken by :meth:`advance`)."""
+        return sum(1 for wake, _ in self._sleepers if not self._due(wake))
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        entry = (self._t + seconds, asyncio.Event())
+        self._sleepers.append(entry)
+        self._fell_asleep.set()
+        try:
+            await entry[1].wait()
+        finally:
+            self._sleepers.remove(entry)
+
+    async def until_sleeping(self, count: int = 1, *, limit: float = 10.0) -> None:
+        """Wait (in real time, at most ``limit`` seconds) until ``count`` tasks sleep on it."""
+        async with asyncio.timeout(limit):
+            while self.sleeping < count:
+                self._fell_asleep.clear()
+                await self._fell_asleep.wait()
 
     def wall(self, t: float) -> datetime:
         return self._wall0 + timedelta(seconds=t - self._t0)
@@ -167,12 +211,6 @@ class SlidingWindow:
             return False
         self._times.append(now)
         return True
-
-    def retry_in(self, now: float) -> float:
-        """Seconds until the next request would be admitted."""
-        if self.limit <= 0 or self.window <= 0 or len(self._times) < self.limit:
-            return 0.0
-        return max(0.0, self._times[0] + self.window - now)
 
 
 ACCEPTED_KINDS = ("link", "unlink", "attach", "detach")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -11,14 +12,21 @@ from yarl import URL
 from bulk.sandbox._core import Callback
 from bulk.sandbox._numbers import digits
 from bulk.sandbox._plivo_state import MAX_PAGE, NUMBER_POOL_LIMIT, PlivoRefusal
-from bulk.sandbox._sandbox import REQUEST_ID, Provider, Sandbox, provider_route, read_json
+from bulk.sandbox._sandbox import (
+    REQUEST_ID,
+    ProviderHandler,
+    Sandbox,
+    WireDialect,
+    provider_route,
+    read_json,
+)
 
 BASE = "/v1/Account/{auth_id}/10dlc/Campaign/{campaign_id}"
 AUTH_ERROR = "Authentication credentials invalid"
 RATE_ERROR = "Too many requests"
 
 
-class PlivoProvider(Provider):
+class PlivoDialect(WireDialect):
     name = "plivo"
 
     def json_5xx(self, status: int, request_id: str) -> web.Response:
@@ -29,7 +37,7 @@ class PlivoProvider(Provider):
         return error(429, RATE_ERROR, request_id)
 
 
-PLIVO = PlivoProvider()
+DIALECT = PlivoDialect()
 
 
 def error(status: int, message: str, api_id: str) -> web.Response:
@@ -65,6 +73,29 @@ def _preamble(request: web.Request, sb: Sandbox, endpoint: str) -> web.Response 
     return None
 
 
+PlivoHandler = Callable[[web.Request, Sandbox, str], Awaitable[web.Response]]
+
+
+def _handle(endpoint: str) -> Callable[[PlivoHandler], ProviderHandler]:
+    """Decorator: the preamble, then the handler with the request's ``api_id``; a
+    :class:`PlivoRefusal` it raises becomes Plivo's error body."""
+
+    def wrap(fn: PlivoHandler) -> ProviderHandler:
+        async def handler(request: web.Request, sb: Sandbox) -> web.Response:
+            refused = _preamble(request, sb, endpoint)
+            if refused is not None:
+                return refused
+            api_id = request[REQUEST_ID]
+            try:
+                return await fn(request, sb, api_id)
+            except PlivoRefusal as exc:
+                return error(exc.status, exc.message, api_id)
+
+        return handler
+
+    return wrap
+
+
 def _callback(data: dict[str, Any]) -> Callback | None:
     """The callback named by ``url``/``method``; empty ``url`` means none."""
     url = data.get("url")
@@ -91,24 +122,18 @@ def _campaign_header(sb: Sandbox, campaign_id: str, api_id: str) -> dict[str, An
     }
 
 
-async def link(request: web.Request, sb: Sandbox) -> web.Response:
-    refused = _preamble(request, sb, "plivo.link")
-    if refused is not None:
-        return refused
-    api_id = request[REQUEST_ID]
+@_handle("plivo.link")
+async def link(request: web.Request, sb: Sandbox, api_id: str) -> web.Response:
     campaign_id = request.match_info["campaign_id"]
-    try:
-        sb.state.plivo.campaign(campaign_id)
-        ok, body = await read_json(request)
-        if not ok or not isinstance(body, dict):
-            raise PlivoRefusal(400, "Invalid request body: expected a JSON object")
-        callback = _callback(body)
-        numbers, ops = sb.state.plivo.link(
-            campaign_id, body.get("numbers"), now=sb.state.now(), request_id=api_id,
-            callback=callback,
-        )
-    except PlivoRefusal as exc:
-        return error(exc.status, exc.message, api_id)
+    sb.state.plivo.campaign(campaign_id)
+    ok, body = await read_json(request)
+    if not ok or not isinstance(body, dict):
+        raise PlivoRefusal(400, "Invalid request body: expected a JSON object")
+    callback = _callback(body)
+    numbers, ops = sb.state.plivo.link(
+        campaign_id, body.get("numbers"), now=sb.state.now(), request_id=api_id,
+        callback=callback,
+    )
     sb.created(ops)
     shown = ", ".join(digits(n) for n in numbers)
     return web.json_response(
@@ -135,19 +160,13 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
     return value
 
 
-async def list_numbers(request: web.Request, sb: Sandbox) -> web.Response:
-    refused = _preamble(request, sb, "plivo.list")
-    if refused is not None:
-        return refused
-    api_id = request[REQUEST_ID]
+@_handle("plivo.list")
+async def list_numbers(request: web.Request, sb: Sandbox, api_id: str) -> web.Response:
     campaign_id = request.match_info["campaign_id"]
-    try:
-        header = _campaign_header(sb, campaign_id, api_id)
-        limit = _int_param(request, "limit", MAX_PAGE, 1, MAX_PAGE)
-        offset = _int_param(request, "offset", 0, 0, None)
-        links = sb.state.plivo.page(campaign_id, limit, offset)
-    except PlivoRefusal as exc:
-        return error(exc.status, exc.message, api_id)
+    header = _campaign_header(sb, campaign_id, api_id)
+    limit = _int_param(request, "limit", MAX_PAGE, 1, MAX_PAGE)
+    offset = _int_param(request, "offset", 0, 0, None)
+    links = sb.state.plivo.page(campaign_id, limit, offset)
     counts = sb.state.plivo.campaigns[campaign_id].counts
     return web.json_response(
         {
@@ -159,42 +178,30 @@ async def list_numbers(request: web.Request, sb: Sandbox) -> web.Response:
     )
 
 
-async def get_number(request: web.Request, sb: Sandbox) -> web.Response:
-    refused = _preamble(request, sb, "plivo.get")
-    if refused is not None:
-        return refused
-    api_id = request[REQUEST_ID]
+@_handle("plivo.get")
+async def get_number(request: web.Request, sb: Sandbox, api_id: str) -> web.Response:
     campaign_id = request.match_info["campaign_id"]
-    try:
-        header = _campaign_header(sb, campaign_id, api_id)
-        found = sb.state.plivo.get(campaign_id, request.match_info["number"])
-    except PlivoRefusal as exc:
-        return error(exc.status, exc.message, api_id)
+    header = _campaign_header(sb, campaign_id, api_id)
+    found = sb.state.plivo.get(campaign_id, request.match_info["number"])
     return web.json_response(
         {**header, "phone_numbers": [{"number": digits(found.number), "status": found.status}]}
     )
 
 
-async def unlink(request: web.Request, sb: Sandbox) -> web.Response:
-    refused = _preamble(request, sb, "plivo.unlink")
-    if refused is not None:
-        return refused
-    api_id = request[REQUEST_ID]
+@_handle("plivo.unlink")
+async def unlink(request: web.Request, sb: Sandbox, api_id: str) -> web.Response:
     campaign_id = request.match_info["campaign_id"]
-    try:
-        sb.state.plivo.campaign(campaign_id)
-        ok, body = await read_json(request)
-        if not ok or not (body is None or isinstance(body, dict)):
-            raise PlivoRefusal(400, "Invalid request body: expected a JSON object")
-        data: dict[str, Any] = dict(request.query)
-        data.update(body or {})
-        callback = _callback(data)
-        number, op = sb.state.plivo.unlink(
-            campaign_id, request.match_info["number"], now=sb.state.now(), request_id=api_id,
-            callback=callback,
-        )
-    except PlivoRefusal as exc:
-        return error(exc.status, exc.message, api_id)
+    sb.state.plivo.campaign(campaign_id)
+    ok, body = await read_json(request)
+    if not ok or not (body is None or isinstance(body, dict)):
+        raise PlivoRefusal(400, "Invalid request body: expected a JSON object")
+    data: dict[str, Any] = dict(request.query)
+    data.update(body or {})
+    callback = _callback(data)
+    number, op = sb.state.plivo.unlink(
+        campaign_id, request.match_info["number"], now=sb.state.now(), request_id=api_id,
+        callback=callback,
+    )
     if op is not None:
         sb.created([op])
     return web.json_response(
@@ -207,15 +214,9 @@ async def unlink(request: web.Request, sb: Sandbox) -> web.Response:
     )
 
 
-async def get_campaign(request: web.Request, sb: Sandbox) -> web.Response:
-    refused = _preamble(request, sb, "plivo.campaign")
-    if refused is not None:
-        return refused
-    api_id = request[REQUEST_ID]
-    try:
-        campaign = sb.state.plivo.campaign(request.match_info["campaign_id"])
-    except PlivoRefusal as exc:
-        return error(exc.status, exc.message, api_id)
+@_handle("plivo.campaign")
+async def get_campaign(request: web.Request, sb: Sandbox, api_id: str) -> web.Response:
+    campaign = sb.state.plivo.campaign(request.match_info["campaign_id"])
     return web.json_response({"api_id": api_id, "campaign": campaign.to_dict(
         "2025-01-01T00:00:00.000000Z")})
 
@@ -230,6 +231,6 @@ def add_routes(app: web.Application) -> None:
         ("GET", "/", "plivo.campaign", get_campaign),
     ]
     for method, tail, endpoint, handler in routes:
-        wrapped = provider_route(endpoint, PLIVO, handler)
+        wrapped = provider_route(endpoint, DIALECT, handler)
         app.router.add_route(method, BASE + tail, wrapped)
         app.router.add_route(method, BASE + tail.rstrip("/"), wrapped)

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from bulk.sandbox._callbacks import CallbackDispatcher
 from bulk.sandbox._config import FaultConfig, SandboxConfig, Switches
-from bulk.sandbox._core import Op
+from bulk.sandbox._core import Clock, Op
 from bulk.sandbox._faults import FaultInjector, execute
 from bulk.sandbox._seed import DEFAULT_AGENTMESSAGE_KEY, DEFAULT_ORG
 from bulk.sandbox._state import SandboxState
@@ -24,9 +24,11 @@ ProviderHandler = Callable[[web.Request, "Sandbox"], Awaitable[web.Response]]
 class Sandbox:
     """A running (or buildable) sandbox: state, faults, callbacks and its URLs."""
 
-    def __init__(self, config: SandboxConfig | None = None) -> None:
+    def __init__(self, config: SandboxConfig | None = None, *, clock: Clock | None = None) -> None:
+        """``clock``: the real one by default; tests pass a :class:`ManualClock` to decide
+        when latencies, hangs, rate windows and callback retries are over."""
         self.config = config or SandboxConfig()
-        self.state = SandboxState(self.config)
+        self.state = SandboxState(self.config, clock)
         self.faults = FaultInjector(self.state, self.config.faults)
         self.callbacks = CallbackDispatcher(
             clock=self.state.clock,
@@ -109,14 +111,21 @@ class Sandbox:
             self._closing.set()
 
     async def sleep(self, seconds: float) -> None:
-        """Sleep, returning early when the sandbox shuts down."""
+        """Sleep on the sandbox's clock, returning early when the sandbox shuts down."""
         if seconds <= 0:
             return
         if self._closing is None:
-            await asyncio.sleep(seconds)
+            await self.state.clock.sleep(seconds)
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), seconds)
+        waits = [
+            asyncio.ensure_future(self.state.clock.sleep(seconds)),
+            asyncio.ensure_future(self._closing.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
 
     def kick(self) -> None:
         """Wake the settle loop (a new operation may settle sooner than it planned)."""
@@ -151,8 +160,9 @@ def new_request_id() -> str:
     return str(uuid.uuid4())
 
 
-class Provider:
-    """How one provider words the responses the pipeline makes up."""
+class WireDialect:
+    """How one provider words the responses the sandbox makes up itself (a 5xx, a 429 storm,
+    the headers of a faulty answer). Not a client of a provider: that is ``bulk.providers``."""
 
     name: str
 
@@ -166,10 +176,11 @@ class Provider:
         return {}
 
 
-def provider_route(endpoint: str, provider: Provider, handler: ProviderHandler) -> Callable[
+def provider_route(endpoint: str, dialect: WireDialect, handler: ProviderHandler) -> Callable[
     [web.Request], Awaitable[web.StreamResponse]
 ]:
-    """Wrap ``handler`` in the fault pipeline and the counters for ``endpoint``."""
+    """Wrap ``handler`` in the fault pipeline and the counters for ``endpoint``; ``dialect``
+    words the answers the pipeline makes up."""
 
     async def route(request: web.Request) -> web.StreamResponse:
         sb = request.app[SANDBOX_KEY]
@@ -183,15 +194,15 @@ def provider_route(endpoint: str, provider: Provider, handler: ProviderHandler) 
         if plan.burst_429:
             counters.fault(endpoint)
             counters.status(endpoint, 429)
-            return provider.burst_429(sb, request_id)
+            return dialect.burst_429(sb, request_id)
 
         async def strike(response: web.Response | None) -> web.StreamResponse:
             """The planned fault, before the handler ran (None) or after it took effect."""
             counters.fault(endpoint)
             resp, label = await execute(
                 plan, request, response,
-                json_5xx=lambda status: provider.json_5xx(status, request_id),
-                extra_headers=provider.fault_headers(request_id),
+                json_5xx=lambda status: dialect.json_5xx(status, request_id),
+                extra_headers=dialect.fault_headers(request_id),
                 sleep=sb.sleep,
                 hang_seconds=sb.faults.config.hang_seconds,
             )

@@ -240,6 +240,40 @@ def _apply_plivo(p: PlivoSeed, d: dict[str, Any]) -> None:
             )
 
 
+def _am_numbers(d: dict[str, Any]) -> list[AMNumberSeed]:
+    """``numbers`` and ``number_ranges`` of the agentmessage section, in that order."""
+    result: list[AMNumberSeed] = []
+    for i, raw in enumerate(d.get("numbers", [])):
+        where = f"agentmessage.numbers[{i}]"
+        if isinstance(raw, str):
+            result.append(AMNumberSeed(_e164(raw, where)))
+            continue
+        n = _obj(raw, where)
+        number_type = n.get("number_type", "local")
+        if number_type not in NUMBER_TYPES:
+            raise StateFileError(f"{where}.number_type must be one of {NUMBER_TYPES}")
+        result.append(
+            AMNumberSeed(
+                _e164(n.get("number"), where),
+                org_id=str(n.get("org", DEFAULT_ORG)),
+                assigned=bool(n.get("assigned", True)),
+                number_type=number_type,
+            )
+        )
+    for i, raw in enumerate(d.get("number_ranges", [])):
+        r = _obj(raw, f"agentmessage.number_ranges[{i}]")
+        count = r.get("count")
+        if not isinstance(count, int) or count < 0:
+            raise StateFileError(f"agentmessage.number_ranges[{i}].count must be an int")
+        try:
+            numbers = number_range(str(r.get("start")), count)
+        except ValueError as exc:
+            raise StateFileError(f"agentmessage.number_ranges[{i}]: {exc}") from None
+        org = str(r.get("org", DEFAULT_ORG))
+        result.extend(AMNumberSeed(n, org_id=org) for n in numbers)
+    return result
+
+
 def _apply_am(a: AMSeed, d: dict[str, Any]) -> None:
     known = {"keys", "campaigns", "numbers", "number_ranges", "own_all", "attachments"}
     unknown = set(d) - known
@@ -279,36 +313,8 @@ def _apply_am(a: AMSeed, d: dict[str, Any]) -> None:
                 )
             )
     if "numbers" in d or "number_ranges" in d:
-        a.attachments = []
-        a.numbers = []
-        for i, raw in enumerate(d.get("numbers", [])):
-            where = f"agentmessage.numbers[{i}]"
-            if isinstance(raw, str):
-                a.numbers.append(AMNumberSeed(_e164(raw, where)))
-                continue
-            n = _obj(raw, where)
-            number_type = n.get("number_type", "local")
-            if number_type not in NUMBER_TYPES:
-                raise StateFileError(f"{where}.number_type must be one of {NUMBER_TYPES}")
-            a.numbers.append(
-                AMNumberSeed(
-                    _e164(n.get("number"), where),
-                    org_id=str(n.get("org", DEFAULT_ORG)),
-                    assigned=bool(n.get("assigned", True)),
-                    number_type=number_type,
-                )
-            )
-        for i, raw in enumerate(d.get("number_ranges", [])):
-            r = _obj(raw, f"agentmessage.number_ranges[{i}]")
-            count = r.get("count")
-            if not isinstance(count, int) or count < 0:
-                raise StateFileError(f"agentmessage.number_ranges[{i}].count must be an int")
-            try:
-                numbers = number_range(str(r.get("start")), count)
-            except ValueError as exc:
-                raise StateFileError(f"agentmessage.number_ranges[{i}]: {exc}") from None
-            org = str(r.get("org", DEFAULT_ORG))
-            a.numbers.extend(AMNumberSeed(n, org_id=org) for n in numbers)
+        a.attachments = []  # the default attachments point at the default numbers
+        a.numbers = _am_numbers(d)
     if "own_all" in d:
         if not isinstance(d["own_all"], bool):
             raise StateFileError("agentmessage.own_all must be true or false")

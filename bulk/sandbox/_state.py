@@ -28,14 +28,12 @@ class SandboxState:
         self.clock: Clock = clock or SystemClock()
         self._seed_override = seed
         self.on_settled: Callable[[list[Op]], None] | None = None
-        self.generation = 0
         self.reset()
 
     def reset(self) -> None:
         """Back to the seeded state: same RNG seed, counters zero, no pending operations."""
         config = self.config
         seed = self._seed_override or load_seed(config.state_file)
-        self.generation += 1
         self.rng = random.Random(config.seed)
         self.counters = Counters()
         self.scheduler = Scheduler()
