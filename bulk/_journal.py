@@ -248,21 +248,44 @@ class Journal:
         self._db.close()
 
     def _transaction(self) -> _Tx:
-        return _Tx(self._db)
+        return _Tx(self._db, self.path)
+
+
+def write_failed(path: Path, exc: sqlite3.Error) -> JournalError:
+    """The error for a journal write SQLite refused (disk full, read-only, I/O error)."""
+    return JournalError(
+        f"{path}: cannot write the journal ({exc}); free space or fix the folder, then run "
+        "the same command again to resume"
+    )
 
 
 class _Tx:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; a failed write becomes a :class:`JournalError`."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self._db = db
+        self._path = path
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise write_failed(self._path, exc) from None
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
-            self._db.execute("COMMIT")
-        else:
-            self._db.execute("ROLLBACK")
+            try:
+                self._db.execute("COMMIT")
+                return
+            except sqlite3.Error as commit_error:
+                exc = commit_error
+        if self._db.in_transaction:  # SQLite rolls back by itself after SQLITE_FULL
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the write failed already; that is the error to report
+        if isinstance(exc, sqlite3.Error):
+            raise write_failed(self._path, exc) from None
 
 
 def lock_path(journal: Path) -> Path:

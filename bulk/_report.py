@@ -52,19 +52,30 @@ SUCCESS_OUTCOMES = frozenset(s.value for s in SUCCESS)
 PREVIOUS = ("previous_outcome", "previous_reason")
 
 
-def outcome_of(row: RowRecord) -> tuple[str, str | None]:
-    """A row's outcome and reason; a row not yet terminal (interrupted) is unknown."""
+def outcome_of(row: RowRecord, stopped: str | None = None) -> tuple[str, str | None]:
+    """A row's outcome and reason; a row not yet terminal (interrupted) is unknown.
+
+    ``stopped`` is why the run ended early (an error), for the rows it left unfinished.
+    """
     if row.state in TERMINAL:
         return row.state.value, row.reason
     where = f"interrupted while {row.state.value}"
+    if stopped is not None:
+        where = f"the run stopped while {row.state.value}: {stopped}"
     hint = "run the same command again to resume"
     return "unknown", f"{where}; {hint}" + (f" (last: {row.reason})" if row.reason else "")
 
 
 def build(
-    frame: pl.DataFrame, extra_columns: Sequence[str], rows: Mapping[int, RowRecord]
+    frame: pl.DataFrame,
+    extra_columns: Sequence[str],
+    rows: Mapping[int, RowRecord],
+    *,
+    stopped: str | None = None,
 ) -> pl.DataFrame:
-    """Join the validated input with the journal's rows into the report frame."""
+    """Join the validated input with the journal's rows into the report frame.
+
+    ``stopped``: why the run ended before every row was done (see :func:`outcome_of`)."""
     lines = frame.get_column("line").to_list()
     outcome: list[str] = []
     reason: list[str | None] = []
@@ -76,7 +87,7 @@ def build(
     action: list[str | None] = []
     for line in lines:
         row = rows[line]
-        o, r = outcome_of(row)
+        o, r = outcome_of(row, stopped)
         outcome.append(o)
         reason.append(r)
         status.append(row.provider_status)
