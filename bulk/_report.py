@@ -11,6 +11,8 @@ or CR) gets a leading ``'``, unless the whole cell is a plain number such as
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -121,12 +123,32 @@ FORMATS = (".csv", ".json", ".parquet")
 
 
 def check_path(path: Path, what: str) -> None:
-    """Refuse a report path whose extension bulk does not write (before anything is sent)."""
+    """Refuse, before anything is sent, a report path bulk could not write at the end: an
+    extension it does not write, a directory in the file's place, a folder that is a file or
+    where no file can be created (probed with a file created and removed at once; an existing
+    report is left untouched)."""
     if path.suffix.lower() not in FORMATS:
         raise ConfigError(
             f"{what} {path}: unknown extension {path.suffix or '(none)'!r}; "
             f"use one of {', '.join(FORMATS)}"
         )
+    if path.is_dir():
+        raise ConfigError(f"{what} {path}: is a directory; give a file name")
+    folder = path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # missing folders are created when the report is written
+    if not folder.is_dir():
+        raise ConfigError(f"{what} {path}: cannot be written: {folder} is not a folder")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"{what} {path}: the file is read-only")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
+    except OSError as exc:
+        raise ConfigError(
+            f"{what} {path}: cannot create a file in {folder} ({exc.strerror or exc})"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def write(frame: pl.DataFrame, path: str | Path) -> Path:

@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
+from bulk._errors import ConfigError
 from bulk._journal import Journal
 from bulk.cli import main
 from tests.conftest import ThreadedSandbox, write_csv
@@ -28,6 +29,11 @@ def _work_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _invoke(args: list[str], env: dict[str, str]) -> Any:
     return CliRunner().invoke(main, args, env=env)
+
+
+def said(text: str, output: str) -> bool:
+    """``text`` is in ``output``, ignoring whitespace (the console wraps, even inside paths)."""
+    return "".join(text.split()) in "".join(output.split())
 
 
 def test_a_read_only_key_refused_at_attach_exits_2_with_one_line_and_a_report(
@@ -60,8 +66,7 @@ def test_a_read_only_key_refused_at_attach_exits_2_with_one_line_and_a_report(
     assert result.exit_code == 2, (result.output, result.exception)
     assert not isinstance(result.exception, BaseExceptionGroup)
     assert "Traceback" not in result.output and "ExceptionGroup" not in result.output
-    said = " ".join(result.output.split())  # the console wraps long lines
-    assert "bulk: agentmessage refused the credentials: HTTP 403" in said
+    assert said("bulk: agentmessage refused the credentials: HTTP 403", result.output)
     assert READONLY_KEY not in result.output
     rows = pl.read_csv(report, infer_schema=False).to_dicts()
     assert len(rows) == len(numbers)
@@ -117,8 +122,52 @@ def test_a_full_disk_under_the_journal_exits_2_with_a_journal_message_and_a_repo
     assert result.exit_code == 2, (result.output, result.exception)
     assert "Traceback" not in result.output and "ExceptionGroup" not in result.output
     assert not isinstance(result.exception, (BaseExceptionGroup, sqlite3.Error))
-    said = " ".join(result.output.split())  # the console wraps long lines
-    assert f"{tmp_path / 'j'}: cannot write the journal (database or disk is full)" in said
+    journal = tmp_path / "j"
+    assert said(f"{journal}: cannot write the journal (database or disk is full)", result.output)
     rows = pl.read_csv(report, infer_schema=False).to_dicts()
     assert len(rows) == len(numbers)
     assert any(r["outcome"] == "unknown" for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("option", "where", "expected"),
+    [
+        ("--report", "{tmp}/afile/out.csv", "{tmp}/afile is not a folder"),
+        ("--report", "/proc/bulk-report.csv", "cannot create a file in /proc"),
+        ("--failures", "{tmp}/afile/deeper/failed.csv", "{tmp}/afile is not a folder"),
+    ],
+)
+def test_a_report_path_bulk_cannot_write_is_refused_before_anything_is_sent(
+    option: str,
+    where: str,
+    expected: str,
+    tmp_path: Path,
+    sandbox_factory: Callable[..., ThreadedSandbox],
+) -> None:
+    """Root writes through chmod, so the paths fail for root too: a folder that is a regular
+    file, and /proc, where no file can be created. (A directory in the file's place is
+    refused by the option itself, and by check_path below.)"""
+    (tmp_path / "afile").write_text("not a folder")
+    path = where.format(tmp=tmp_path)
+    sb = sandbox_factory()
+    src = write_csv(tmp_path / "in.csv", "number", ["+14155550103", "+14155550104"])
+    args = ["link", str(src), "--campaign", "CUOGHIN", "--base-url", sb.base_url, *FAST]
+    args += ["--journal", str(tmp_path / "j"), option, path]
+    result = _invoke(args, env=sb.env("plivo"))
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert said(f"bulk: {option} {path}:", result.output)
+    assert said(expected.format(tmp=tmp_path), result.output)
+    assert sb.counters()["totals"]["requests"] == 0  # found before anything was sent
+
+
+def test_the_writability_probe_leaves_an_existing_report_untouched(tmp_path: Path) -> None:
+    from bulk._report import check_path
+
+    report = tmp_path / "out.csv"
+    report.write_text("line,outcome\n2,linked\n")
+    check_path(report, "--report")
+    assert report.read_text() == "line,outcome\n2,linked\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+    (tmp_path / "adir.csv").mkdir()
+    with pytest.raises(ConfigError, match=r"adir\.csv: is a directory"):
+        check_path(tmp_path / "adir.csv", "--report")
