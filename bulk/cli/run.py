@@ -339,11 +339,19 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_IN
         progress.bar.start()  # the bar runs from the first request sent to the last row settled
         return True
 
-    # schedulers stop jobs with SIGTERM: wind down exactly as on Ctrl-C
+    # schedulers stop jobs with SIGTERM: wind down exactly as on Ctrl-C. A process started
+    # in the background by a non-interactive shell inherits SIGINT ignored, and asyncio then
+    # installs no Ctrl-C handler; give it the default for the start of the run, so asyncio
+    # installs its handler (which SIGTERM calls), and _call puts the ignored SIGINT back.
+    keep_sigint_ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if keep_sigint_ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         try:
-            result = anyio.run(_call, spec, progress, on_plan, backend="asyncio")
+            result = anyio.run(
+                _call, spec, progress, on_plan, keep_sigint_ignored, backend="asyncio"
+            )
         finally:
             progress.bar.stop()
     except KeyboardInterrupt:
@@ -373,17 +381,38 @@ def _logging(verbose: bool) -> None:
     logger.propagate = False
 
 
+#: the Ctrl-C handler asyncio installed for the running job; SIGTERM calls it
+_interrupt: list[Callable[[int, FrameType | None], Any]] = []
+
+
 def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
-    signal.raise_signal(signal.SIGINT)
+    """SIGTERM: what Ctrl-C does (asyncio cancels the run, which writes its report), whatever
+    SIGINT's disposition; before the run has started, a plain KeyboardInterrupt."""
+    handler = _interrupt[-1] if _interrupt else signal.default_int_handler
+    handler(signal.SIGINT, frame)
 
 
-async def _call(spec: JobSpec, progress: _Progress, on_plan: Callable[[Plan], bool]) -> JobResult:
-    return await run_job(
-        spec,
-        on_progress=progress.on_progress,
-        on_plan=on_plan,
-        on_snapshot=progress.on_snapshot,
-    )
+async def _call(
+    spec: JobSpec,
+    progress: _Progress,
+    on_plan: Callable[[Plan], bool],
+    keep_sigint_ignored: bool = False,
+) -> JobResult:
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        _interrupt.append(handler)
+    if keep_sigint_ignored:  # as inherited: Ctrl-C sent to the process group stays ignored
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return await run_job(
+            spec,
+            on_progress=progress.on_progress,
+            on_plan=on_plan,
+            on_snapshot=progress.on_snapshot,
+        )
+    finally:
+        if callable(handler):
+            _interrupt.remove(handler)
 
 
 def _plan_text(spec: JobSpec, plan: Plan) -> str:
