@@ -31,7 +31,7 @@ from bulk.engine import (
     RetryPolicy,
     Stats,
 )
-from bulk.inputs import Loaded, load_rows
+from bulk.inputs import MAX_INPUT_BYTES, Loaded, load_rows
 from bulk.providers import (
     DEFAULT_PROVIDER,
     Credentials,
@@ -84,6 +84,7 @@ class JobSpec:
     send_until: float | None = None
     #: where to write the run's JSON summary (``--summary-json``); None: nowhere
     summary_json: Path | None = None
+    max_input_bytes: int = MAX_INPUT_BYTES  #: refuse input or campaigns files larger than this
 
 
 @dataclass(slots=True)
@@ -129,6 +130,7 @@ def load(spec: JobSpec) -> Loaded:
         default_from_campaign=spec.from_campaign,
         regions=spec.regions,
         number_type=spec.number_type,
+        max_input_bytes=spec.max_input_bytes,
     )
 
 

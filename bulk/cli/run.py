@@ -23,6 +23,7 @@ from bulk._errors import BulkError
 from bulk._job import EXIT_INTERRUPTED, JobResult, JobSpec, Snapshot, default_paths, run_job
 from bulk._window import parse_send_until
 from bulk.cli._jobfile import job_arguments
+from bulk.cli._options import max_input_option
 from bulk.engine import Plan
 from bulk.providers import (
     DEFAULT_PROVIDER,
@@ -193,6 +194,7 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="SQLite journal; the same command with the same journal resumes. "
             "[default: <input>.<command>.<provider>.journal]",
         ),
+        max_input_option(),
         click.option(
             "--region",
             "regions",
