@@ -6,7 +6,9 @@ columns. CSV by default; ``.json`` writes a JSON array of objects, ``.parquet`` 
 
 In CSV, a cell a spreadsheet would run as a formula (starting ``=``, ``+``, ``-``, ``@``, TAB
 or CR) gets a leading ``'``, unless the whole cell is a plain number such as
-``+14155550100``. bulk's own readers strip that ``'`` again, so a report can be re-fed.
+``+14155550100``; header cells too (an input's extra column may be named ``=HYPERLINK(...)``).
+bulk's own readers strip that ``'`` again (from numbers and header names), so a report can be
+re-fed.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from pathlib import Path
 import polars as pl
 
 from bulk._errors import InputError
+from bulk.inputs._csvsafe import restore_header
 
 LINE = "__bulk_line__"
 #: the largest input file read by default (--max-input-bytes): 2 GiB
@@ -255,7 +256,7 @@ def read_table(path: str | Path, *, what: str = "file", max_bytes: int = MAX_INP
     headers: list[str] = []
     seen: dict[str, int] = {}
     for index, name in enumerate(raw_headers, start=1):
-        clean = name.strip().lstrip("\ufeff").strip() or f"column_{index}"
+        clean = restore_header(name.strip().lstrip("\ufeff").strip()) or f"column_{index}"
         if clean in seen:
             raise InputError(
                 f"duplicate column header (columns {seen[clean]} and {index} are both named "
