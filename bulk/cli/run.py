@@ -52,7 +52,8 @@ def _env_example() -> str:
 
 _COMMON_HELP = f"""
 \b
-Credentials come from the environment (or the options):
+Credentials come from the environment (or the options: bulk warns when a secret is given
+as an option, as other users see the command line in ps):
 {_credentials_help()}
 --sandbox runs against bulk's built-in provider simulator instead: no credentials, no network.
 
@@ -80,7 +81,13 @@ def _credential_decorators() -> list[_Decorator]:
             envvar=option.env,
             show_envvar=True,
             metavar=option.metavar,
-            help=option.help,
+            help=option.help
+            + (
+                " Given as an option it is visible to other users in the process list "
+                "(ps); bulk warns."
+                if option.secret
+                else ""
+            ),
         )
         for option in credential_options()
     ]
@@ -374,6 +381,20 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_IN
     sys.exit(result.exit_code)
 
 
+def _warn_secret_options() -> None:
+    """One line on stderr per secret given on the command line (never its value): ``ps``
+    shows every process's arguments to every user on the machine."""
+    ctx = click.get_current_context()
+    for option in credential_options():
+        source = ctx.get_parameter_source(option.param)
+        if option.secret and source is click.core.ParameterSource.COMMANDLINE:
+            click.echo(
+                f"bulk: warning: {option.flag} on the command line is visible to other users "
+                f"in the process list (ps); set {option.env} in the environment instead",
+                err=True,
+            )
+
+
 def _logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
@@ -460,6 +481,7 @@ def _summary(out: Console, spec: JobSpec, result: JobResult) -> None:
 def _launch(name: str, input: Path, kw: dict[str, Any]) -> None:
     yes, quiet, interval = kw["yes"], kw["quiet"], kw["progress_interval"]
     _logging(kw["verbose"])
+    _warn_secret_options()
     try:
         spec = _spec(name, input, **kw)
     except BulkError as exc:
