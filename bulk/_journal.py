@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -103,6 +104,8 @@ class Journal:
     def open(cls, path: str | Path, fingerprint: Mapping[str, str]) -> Journal:
         """Open (or create) the journal at ``path`` for the job described by ``fingerprint``."""
         path = Path(path)
+        if str(path) != ":memory:":
+            _check_writable(path)
         try:
             db = sqlite3.connect(path, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
@@ -110,6 +113,8 @@ class Journal:
             db.executescript(_SCHEMA)
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as exc:
+            if "readonly" in str(exc):  # what the checks above cannot see coming
+                raise JournalError(f"{path}: the journal cannot be written ({exc})") from None
             raise JournalError(f"{path}: not a usable bulk journal ({exc})") from None
         wanted = {"schema": SCHEMA_VERSION, **fingerprint}
         if not meta:
@@ -251,6 +256,35 @@ class Journal:
         return _Tx(self._db, self.path)
 
 
+def _check_writable(path: Path) -> None:
+    """Say plainly why a journal cannot be written there, before SQLite's vaguer words.
+
+    SQLite writes the journal and its ``-wal`` and ``-shm`` files beside it, so the folder must
+    let bulk create files (probed with a file created and removed at once, which also holds for
+    root, who writes through permission bits but not through a read-only or immutable folder).
+    """
+    folder = path.absolute().parent
+    if not folder.exists():
+        raise JournalError(f"{path}: cannot create the journal: the folder {folder} does not exist")
+    if not folder.is_dir():
+        raise JournalError(f"{path}: cannot create the journal: {folder} is not a folder")
+    if path.is_dir():
+        raise JournalError(f"{path}: is a directory, not a journal file")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise JournalError(
+            f"{path}: the journal file is read-only; make it writable or use another --journal"
+        )
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
+    except OSError as exc:
+        raise JournalError(
+            f"{path}: the folder {folder} is not writable ({exc.strerror or exc}); the journal "
+            "and its -wal and -shm files are written there: use another --journal"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
 def write_failed(path: Path, exc: sqlite3.Error) -> JournalError:
     """The error for a journal write SQLite refused (disk full, read-only, I/O error)."""
     return JournalError(
@@ -302,6 +336,7 @@ def exclusive(journal: Path) -> Iterator[Path]:
     stays behind (removing it would race a run that just opened it); after locking, it holds
     the holder's pid, host and start time, which a refused run names.
     """
+    _check_writable(journal)  # a clear word on the folder before the lock's vaguer one
     path = lock_path(journal)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
