@@ -31,7 +31,7 @@ from bulk.engine import (
     RetryPolicy,
     Stats,
 )
-from bulk.inputs import Loaded, load_rows
+from bulk.inputs import MAX_INPUT_BYTES, Loaded, load_rows
 from bulk.providers import (
     DEFAULT_PROVIDER,
     Credentials,
@@ -84,6 +84,7 @@ class JobSpec:
     send_until: float | None = None
     #: where to write the run's JSON summary (``--summary-json``); None: nowhere
     summary_json: Path | None = None
+    max_input_bytes: int = MAX_INPUT_BYTES  #: refuse input or campaigns files larger than this
 
 
 @dataclass(slots=True)
@@ -129,6 +130,7 @@ def load(spec: JobSpec) -> Loaded:
         default_from_campaign=spec.from_campaign,
         regions=spec.regions,
         number_type=spec.number_type,
+        max_input_bytes=spec.max_input_bytes,
     )
 
 
@@ -394,12 +396,35 @@ async def _plan(job: _Job, engine: Engine, changed: Callable[[], None], hooks: _
 
 
 async def _execute(job: _Job, engine: Engine, plan: Plan, journal: Journal) -> None:
-    """Step 4: send, poll until every row settles. Interrupted, it still writes the report."""
+    """Step 4: send, poll until every row settles. Interrupted, it still writes the report;
+    stopped by a BulkError (a refusal, an unwritable journal) too, then raises that error
+    alone, never wrapped in the task group's ExceptionGroup."""
     try:
         await engine.execute(plan)
     except anyio.get_cancelled_exc_class():
         _finish(job, journal)  # synchronous: runs to the end although the run is cancelled
         raise
+    except (BulkError, BaseExceptionGroup) as exc:
+        error = exc if isinstance(exc, BulkError) else _only_bulk_error(exc)
+        if error is None:
+            raise
+        try:
+            _finish(job, journal, stopped=str(error))
+        except OSError as report_error:  # on a really full disk the report may fail too
+            why = report_error.strerror or report_error
+            raise BulkError(f"{error}; the report could not be written either: {why}") from None
+        raise error from None
+
+
+def _only_bulk_error(group: BaseExceptionGroup[BaseException]) -> BulkError | None:
+    """The BulkError a task group raised, when nothing else is in the group."""
+    matched, rest = group.split(BulkError)
+    if matched is None or rest is not None:
+        return None
+    first: BaseException = matched
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first if isinstance(first, BulkError) else None
 
 
 def _result(job: _Job, journal: Journal, plan: Plan) -> JobResult:
@@ -429,11 +454,12 @@ def _has_failures(counts: dict[str, int]) -> bool:
     return any(n for o, n in counts.items() if o not in _report.SUCCESS_OUTCOMES)
 
 
-def _finish(job: _Job, journal: Journal) -> dict[str, int]:
-    """Write the report and the failures file from the journal; the counts by outcome."""
+def _finish(job: _Job, journal: Journal, *, stopped: str | None = None) -> dict[str, int]:
+    """Write the report and the failures file from the journal; the counts by outcome.
+    ``stopped``: why the run ended early, for the rows it left unfinished."""
     loaded = job.loaded
     assert loaded is not None
-    report = _report.build(loaded.frame, loaded.extra_columns, journal.rows)
+    report = _report.build(loaded.frame, loaded.extra_columns, journal.rows, stopped=stopped)
     counts = _report.counts(report)
     _report.write(report, job.report)
     if _has_failures(counts):

@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -103,6 +104,8 @@ class Journal:
     def open(cls, path: str | Path, fingerprint: Mapping[str, str]) -> Journal:
         """Open (or create) the journal at ``path`` for the job described by ``fingerprint``."""
         path = Path(path)
+        if str(path) != ":memory:":
+            _check_writable(path)
         try:
             db = sqlite3.connect(path, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
@@ -110,6 +113,8 @@ class Journal:
             db.executescript(_SCHEMA)
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as exc:
+            if "readonly" in str(exc):  # what the checks above cannot see coming
+                raise JournalError(f"{path}: the journal cannot be written ({exc})") from None
             raise JournalError(f"{path}: not a usable bulk journal ({exc})") from None
         wanted = {"schema": SCHEMA_VERSION, **fingerprint}
         if not meta:
@@ -243,21 +248,73 @@ class Journal:
         self._db.close()
 
     def _transaction(self) -> _Tx:
-        return _Tx(self._db)
+        return _Tx(self._db, self.path)
+
+
+def _check_writable(path: Path) -> None:
+    """Say plainly why a journal cannot be written there, before SQLite's vaguer words.
+
+    SQLite writes the journal and its ``-wal`` and ``-shm`` files beside it, so the folder must
+    let bulk create files (probed with a file created and removed at once, which also holds for
+    root, who writes through permission bits but not through a read-only or immutable folder).
+    """
+    folder = path.absolute().parent
+    if not folder.exists():
+        raise JournalError(f"{path}: cannot create the journal: the folder {folder} does not exist")
+    if not folder.is_dir():
+        raise JournalError(f"{path}: cannot create the journal: {folder} is not a folder")
+    if path.is_dir():
+        raise JournalError(f"{path}: is a directory, not a journal file")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise JournalError(
+            f"{path}: the journal file is read-only; make it writable or use another --journal"
+        )
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
+    except OSError as exc:
+        raise JournalError(
+            f"{path}: the folder {folder} is not writable ({exc.strerror or exc}); the journal "
+            "and its -wal and -shm files are written there: use another --journal"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def write_failed(path: Path, exc: sqlite3.Error) -> JournalError:
+    """The error for a journal write SQLite refused (disk full, read-only, I/O error)."""
+    return JournalError(
+        f"{path}: cannot write the journal ({exc}); free space or fix the folder, then run "
+        "the same command again to resume"
+    )
 
 
 class _Tx:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; a failed write becomes a :class:`JournalError`."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self._db = db
+        self._path = path
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise write_failed(self._path, exc) from None
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
-            self._db.execute("COMMIT")
-        else:
-            self._db.execute("ROLLBACK")
+            try:
+                self._db.execute("COMMIT")
+                return
+            except sqlite3.Error as commit_error:
+                exc = commit_error
+        if self._db.in_transaction:  # SQLite rolls back by itself after SQLITE_FULL
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the write failed already; that is the error to report
+        if isinstance(exc, sqlite3.Error):
+            raise write_failed(self._path, exc) from None
 
 
 def lock_path(journal: Path) -> Path:
@@ -274,6 +331,7 @@ def exclusive(journal: Path) -> Iterator[Path]:
     stays behind (removing it would race a run that just opened it); after locking, it holds
     the holder's pid, host and start time, which a refused run names.
     """
+    _check_writable(journal)  # a clear word on the folder before the lock's vaguer one
     path = lock_path(journal)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)

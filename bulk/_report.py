@@ -7,7 +7,9 @@ columns. CSV by default; ``.json`` writes a JSON array of objects, ``.parquet`` 
 
 In CSV, a cell a spreadsheet would run as a formula (starting ``=``, ``+``, ``-``, ``@``, TAB
 or CR) gets a leading ``'``, unless the whole cell is a plain number such as
-``+14155550100``. bulk's own readers strip that ``'`` again, so a report can be re-fed.
+``+14155550100``; header cells too (an input's extra column may be named ``=HYPERLINK(...)``).
+bulk's own readers strip that ``'`` again (from numbers and header names), so a report can be
+re-fed.
 """
 
 from __future__ import annotations
@@ -55,19 +57,30 @@ SUCCESS_OUTCOMES = frozenset(s.value for s in SUCCESS)
 PREVIOUS = ("previous_outcome", "previous_reason")
 
 
-def outcome_of(row: RowRecord) -> tuple[str, str | None]:
-    """A row's outcome and reason; a row not yet terminal (interrupted) is unknown."""
+def outcome_of(row: RowRecord, stopped: str | None = None) -> tuple[str, str | None]:
+    """A row's outcome and reason; a row not yet terminal (interrupted) is unknown.
+
+    ``stopped`` is why the run ended early (an error), for the rows it left unfinished.
+    """
     if row.state in TERMINAL:
         return row.state.value, row.reason
     where = f"interrupted while {row.state.value}"
+    if stopped is not None:
+        where = f"the run stopped while {row.state.value}: {stopped}"
     hint = "run the same command again to resume"
     return "unknown", f"{where}; {hint}" + (f" (last: {row.reason})" if row.reason else "")
 
 
 def build(
-    frame: pl.DataFrame, extra_columns: Sequence[str], rows: Mapping[int, RowRecord]
+    frame: pl.DataFrame,
+    extra_columns: Sequence[str],
+    rows: Mapping[int, RowRecord],
+    *,
+    stopped: str | None = None,
 ) -> pl.DataFrame:
-    """Join the validated input with the journal's rows into the report frame."""
+    """Join the validated input with the journal's rows into the report frame.
+
+    ``stopped``: why the run ended before every row was done (see :func:`outcome_of`)."""
     lines = frame.get_column("line").to_list()
     outcome: list[str] = []
     reason: list[str | None] = []
@@ -79,7 +92,7 @@ def build(
     action: list[str | None] = []
     for line in lines:
         row = rows[line]
-        o, r = outcome_of(row)
+        o, r = outcome_of(row, stopped)
         outcome.append(o)
         reason.append(r)
         status.append(row.provider_status)
@@ -116,12 +129,32 @@ LINE_FORMATS = (".jsonl", ".ndjson")
 
 
 def check_path(path: Path, what: str) -> None:
-    """Refuse a report path whose extension bulk does not write (before anything is sent)."""
+    """Refuse, before anything is sent, a report path bulk could not write at the end: an
+    extension it does not write, a directory in the file's place, a folder that is a file or
+    where no file can be created (probed with a file created and removed at once; an existing
+    report is left untouched)."""
     if path.suffix.lower() not in FORMATS:
         raise ConfigError(
             f"{what} {path}: unknown extension {path.suffix or '(none)'!r}; "
             f"use one of {', '.join(FORMATS)}"
         )
+    if path.is_dir():
+        raise ConfigError(f"{what} {path}: is a directory; give a file name")
+    folder = path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # missing folders are created when the report is written
+    if not folder.is_dir():
+        raise ConfigError(f"{what} {path}: cannot be written: {folder} is not a folder")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"{what} {path}: the file is read-only")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
+    except OSError as exc:
+        raise ConfigError(
+            f"{what} {path}: cannot create a file in {folder} ({exc.strerror or exc})"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def write(frame: pl.DataFrame, path: str | Path, *, bom: bool = False) -> Path:

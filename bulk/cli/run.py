@@ -23,6 +23,7 @@ from bulk._errors import BulkError
 from bulk._job import EXIT_INTERRUPTED, JobResult, JobSpec, Snapshot, default_paths, run_job
 from bulk._window import parse_send_until
 from bulk.cli._jobfile import job_arguments
+from bulk.cli._options import max_input_option
 from bulk.engine import Plan
 from bulk.providers import (
     DEFAULT_PROVIDER,
@@ -51,7 +52,8 @@ def _env_example() -> str:
 
 _COMMON_HELP = f"""
 \b
-Credentials come from the environment (or the options):
+Credentials come from the environment (or the options: bulk warns when a secret is given
+as an option, as other users see the command line in ps):
 {_credentials_help()}
 --sandbox runs against bulk's built-in provider simulator instead: no credentials, no network.
 
@@ -79,7 +81,13 @@ def _credential_decorators() -> list[_Decorator]:
             envvar=option.env,
             show_envvar=True,
             metavar=option.metavar,
-            help=option.help,
+            help=option.help
+            + (
+                " Given as an option it is visible to other users in the process list "
+                "(ps); bulk warns."
+                if option.secret
+                else ""
+            ),
         )
         for option in credential_options()
     ]
@@ -193,6 +201,7 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="SQLite journal; the same command with the same journal resumes. "
             "[default: <input>.<command>.<provider>.journal]",
         ),
+        max_input_option(),
         click.option(
             "--region",
             "regions",
@@ -339,11 +348,19 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_IN
         progress.bar.start()  # the bar runs from the first request sent to the last row settled
         return True
 
-    # schedulers stop jobs with SIGTERM: wind down exactly as on Ctrl-C
+    # schedulers stop jobs with SIGTERM: wind down exactly as on Ctrl-C. A process started
+    # in the background by a non-interactive shell inherits SIGINT ignored, and asyncio then
+    # installs no Ctrl-C handler; give it the default for the start of the run, so asyncio
+    # installs its handler (which SIGTERM calls), and _call puts the ignored SIGINT back.
+    keep_sigint_ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if keep_sigint_ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         try:
-            result = anyio.run(_call, spec, progress, on_plan, backend="asyncio")
+            result = anyio.run(
+                _call, spec, progress, on_plan, keep_sigint_ignored, backend="asyncio"
+            )
         finally:
             progress.bar.stop()
     except KeyboardInterrupt:
@@ -364,6 +381,20 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_IN
     sys.exit(result.exit_code)
 
 
+def _warn_secret_options() -> None:
+    """One line on stderr per secret given on the command line (never its value): ``ps``
+    shows every process's arguments to every user on the machine."""
+    ctx = click.get_current_context()
+    for option in credential_options():
+        source = ctx.get_parameter_source(option.param)
+        if option.secret and source is click.core.ParameterSource.COMMANDLINE:
+            click.echo(
+                f"bulk: warning: {option.flag} on the command line is visible to other users "
+                f"in the process list (ps); set {option.env} in the environment instead",
+                err=True,
+            )
+
+
 def _logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
@@ -373,17 +404,38 @@ def _logging(verbose: bool) -> None:
     logger.propagate = False
 
 
+#: the Ctrl-C handler asyncio installed for the running job; SIGTERM calls it
+_interrupt: list[Callable[[int, FrameType | None], Any]] = []
+
+
 def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
-    signal.raise_signal(signal.SIGINT)
+    """SIGTERM: what Ctrl-C does (asyncio cancels the run, which writes its report), whatever
+    SIGINT's disposition; before the run has started, a plain KeyboardInterrupt."""
+    handler = _interrupt[-1] if _interrupt else signal.default_int_handler
+    handler(signal.SIGINT, frame)
 
 
-async def _call(spec: JobSpec, progress: _Progress, on_plan: Callable[[Plan], bool]) -> JobResult:
-    return await run_job(
-        spec,
-        on_progress=progress.on_progress,
-        on_plan=on_plan,
-        on_snapshot=progress.on_snapshot,
-    )
+async def _call(
+    spec: JobSpec,
+    progress: _Progress,
+    on_plan: Callable[[Plan], bool],
+    keep_sigint_ignored: bool = False,
+) -> JobResult:
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        _interrupt.append(handler)
+    if keep_sigint_ignored:  # as inherited: Ctrl-C sent to the process group stays ignored
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return await run_job(
+            spec,
+            on_progress=progress.on_progress,
+            on_plan=on_plan,
+            on_snapshot=progress.on_snapshot,
+        )
+    finally:
+        if callable(handler):
+            _interrupt.remove(handler)
 
 
 def _plan_text(spec: JobSpec, plan: Plan) -> str:
@@ -429,6 +481,7 @@ def _summary(out: Console, spec: JobSpec, result: JobResult) -> None:
 def _launch(name: str, input: Path, kw: dict[str, Any]) -> None:
     yes, quiet, interval = kw["yes"], kw["quiet"], kw["progress_interval"]
     _logging(kw["verbose"])
+    _warn_secret_options()
     try:
         spec = _spec(name, input, **kw)
     except BulkError as exc:

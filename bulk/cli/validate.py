@@ -12,6 +12,7 @@ from rich.table import Table
 
 from bulk import _report
 from bulk._errors import BulkError
+from bulk.cli._options import max_input_option
 from bulk.inputs import (
     ACTIONS,
     NUMBER_TYPES,
@@ -158,6 +159,7 @@ Exit status: 0 every row is valid, 1 some rows are rejected (see the report),
     help="fixed_line or mobile restricts the type; most US numbers are "
     "FIXED_LINE_OR_MOBILE for phonenumbers and pass either way.",
 )
+@max_input_option()
 def validate(
     input_path: Path,
     campaigns_path: Path | None,
@@ -168,6 +170,7 @@ def validate(
     from_campaign: str | None,
     regions: tuple[str, ...],
     number_type: str,
+    max_input_bytes: int,
 ) -> None:
     """Check INPUT offline (no network) and report every row.
 
@@ -194,6 +197,7 @@ def validate(
             default_from_campaign=from_campaign,
             regions=regions,
             number_type=number_type,
+            max_input_bytes=max_input_bytes,
         )
         summary = loaded.summary()
         _print_summary(Console(highlight=False), loaded, summary)

@@ -10,6 +10,7 @@ attempts; ``stamina.set_testing`` removes the waits in tests). Credentials trave
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -17,10 +18,11 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from ipaddress import ip_address
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 import stamina
+from yarl import URL
 
 from bulk._errors import AuthenticationError, ConfigError
 from bulk.engine._limits import Meter
@@ -117,6 +119,30 @@ def check_base_url(url: str) -> str:
     return url.rstrip("/")
 
 
+#: one path segment as RFC 3986 allows it: unreserved, sub-delims, ":", "@", %XX escapes
+_SEGMENT = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})*")
+
+
+def unsafe_path(path: str) -> str | None:
+    """Why ``path`` is not a clean absolute path to send, or None when it is.
+
+    A defence behind the request builders (which percent-encode every value they interpolate):
+    no relative path, no ``.``/``..`` segment (also as ``%2e``), no empty segment, no ``?``,
+    ``#``, space or control character.
+    """
+    if not path.startswith("/") or path.startswith("//"):
+        return "not an absolute path"
+    segments = path[1:].split("/")
+    for index, segment in enumerate(segments):
+        if not _SEGMENT.fullmatch(segment):
+            return "a character not allowed in a path segment"
+        if unquote(segment) in (".", ".."):
+            return "a '.' or '..' segment"
+        if not segment and index != len(segments) - 1:
+            return "an empty segment"
+    return None
+
+
 class HttpSender:
     """Sends requests for one provider. Use as ``await sender(request, classify)``."""
 
@@ -133,6 +159,7 @@ class HttpSender:
     ) -> None:
         self._session = session
         self._base = check_base_url(base_url)
+        self._encoded_base = str(URL(self._base))  # request paths are appended as encoded
         self._meter = meter
         self._headers = dict(headers)
         self._provider = provider
@@ -151,6 +178,14 @@ class HttpSender:
         once as ``NO_ANSWER`` with ``may_have_landed``, and the engine reads the number's
         state before anything else. Resending it blind could change the number twice.
         """
+        unsafe = unsafe_path(request.path)
+        if unsafe is not None:  # never sent: the path would not address what was meant
+            log.warning(
+                "%s refused before sending: unsafe request path (%s)", request.method, unsafe
+            )
+            return Verdict(
+                Kind.REFUSED, 0, reason=f"refused to send: unsafe request path ({unsafe})"
+            )
         landed = False
         try:
             async for attempt in stamina.retry_context(
@@ -226,7 +261,8 @@ class HttpSender:
             try:
                 async with self._session.request(
                     request.method,
-                    self._base + request.path,
+                    # encoded=True: yarl must neither decode %2F nor fold '..' segments
+                    URL(self._encoded_base + request.path, encoded=True),
                     params=request.params,
                     json=request.json,
                     headers=self._headers,

@@ -32,12 +32,14 @@ from bulk.inputs._checks import (
 )
 from bulk.inputs._csvsafe import neutralise_formula, neutralise_formula_expr, neutralise_frame
 from bulk.inputs._normalize import NUMBER_TYPES, Normalized, normalize_number, normalize_numbers
-from bulk.inputs._read import LINE, read_table
+from bulk.inputs._read import LINE, MAX_INPUT_BYTES, MAX_LINE_BYTES, read_table
 from bulk.inputs._reasons import REASONS
 
 __all__ = [
     "ACTIONS",
     "BASE_COLUMNS",
+    "MAX_INPUT_BYTES",
+    "MAX_LINE_BYTES",
     "NUMBER_TYPES",
     "REASONS",
     "ROLE_NAMES",
@@ -161,6 +163,7 @@ def load_rows(
     default_from_campaign: str | None = None,
     regions: Sequence[str] = ("US",),
     number_type: str = "either",
+    max_input_bytes: int = MAX_INPUT_BYTES,
 ) -> Loaded:
     """Read ``path``, normalise every number and check every row. See the module docstring.
 
@@ -168,17 +171,20 @@ def load_rows(
     file's column; ``default_action`` is the command's action (rows whose action column says
     another one are rejected as ``action_mismatch``); ``default_from_campaign`` (--from) is the
     campaign moves leave. Campaign values may be aliases when ``campaigns_path`` is given.
-    Raises :class:`InputError` when a file cannot be used, :class:`ValueError` for bad options.
+    Raises :class:`InputError` when a file cannot be used (including a device, a file over
+    ``max_input_bytes`` or a line over ``MAX_LINE_BYTES``), :class:`ValueError` for bad options.
     """
     if default_action is not None and default_action not in ACTIONS:
         raise ValueError(f"default_action must be one of {', '.join(ACTIONS)}")
     campaigns: Campaigns | None = (
-        read_campaigns(campaigns_path) if campaigns_path is not None else None
+        read_campaigns(campaigns_path, max_bytes=max_input_bytes)
+        if campaigns_path is not None
+        else None
     )
     resolved_campaign = resolve_option(default_campaign, campaigns, "--campaign")
     resolved_from = resolve_option(default_from_campaign, campaigns, "--from")
 
-    table = read_table(path, what="numbers file")
+    table = read_table(path, what="numbers file", max_bytes=max_input_bytes)
     roles = _match_roles(table.headers)
     if "number" not in roles:
         raise InputError(

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from bulk._errors import InputError
-from bulk.inputs._read import read_table
+from bulk.inputs._read import MAX_INPUT_BYTES, read_table
 from bulk.inputs._reasons import REASONS
 
 ACTIONS = ("link", "unlink", "move")
@@ -37,9 +37,9 @@ def _key(name: str) -> str:
     return "_".join(name.strip().lower().replace("-", " ").split())
 
 
-def read_campaigns(path: str | Path) -> Campaigns:
+def read_campaigns(path: str | Path, *, max_bytes: int = MAX_INPUT_BYTES) -> Campaigns:
     """Read a ``campaign_id[,alias]`` file."""
-    table = read_table(path, what="campaigns file")
+    table = read_table(path, what="campaigns file", max_bytes=max_bytes)
     by_key = {_key(h): h for h in reversed(table.headers)}
     id_col = by_key.get("campaign_id") or by_key.get("id") or by_key.get("campaign")
     if id_col is None:

@@ -31,9 +31,28 @@ def neutralise_formula_expr(expr: pl.Expr) -> pl.Expr:
 
 
 def neutralise_frame(frame: pl.DataFrame) -> pl.DataFrame:
-    """Apply :func:`neutralise_formula_expr` to every Utf8 column of ``frame``."""
-    return frame.with_columns(
+    """Apply :func:`neutralise_formula_expr` to every Utf8 column of ``frame``, and
+    :func:`neutralise_formula` to every column name (a header cell is a cell too)."""
+    cells = frame.with_columns(
         neutralise_formula_expr(pl.col(name)).alias(name)
         for name, dtype in frame.schema.items()
         if dtype == pl.Utf8
     )
+    names: dict[str, str] = {}
+    taken = set(frame.columns)
+    for name in frame.columns:
+        safe = neutralise_formula(name)
+        if safe != name:
+            while safe in taken:  # "=x" next to a column already named "'=x"
+                safe = "'" + safe
+            taken.add(safe)
+            names[name] = safe
+    return cells.rename(names) if names else cells
+
+
+def restore_header(name: str) -> str:
+    """Undo :func:`neutralise_formula` on a header read back: ``'=x`` -> ``=x``, and only
+    where bulk would have added that ``'`` (``'plain`` stays as it is)."""
+    if name.startswith("'") and neutralise_formula(name[1:]) == name:
+        return name[1:]
+    return name

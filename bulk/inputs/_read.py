@@ -13,14 +13,21 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from bulk._errors import InputError
+from bulk.inputs._csvsafe import restore_header
 
 LINE = "__bulk_line__"
+#: the largest input file read by default (--max-input-bytes): 2 GiB
+MAX_INPUT_BYTES = 2 * 1024**3
+#: the longest physical line accepted: 1 MiB (a numbers file's lines are a few dozen bytes)
+MAX_LINE_BYTES = 1024**2
 SEPARATORS = (",", ";", "\t")
 _SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
@@ -40,18 +47,24 @@ def separator_name(separator: str) -> str:
     return _SEPARATOR_NAMES.get(separator, repr(separator))
 
 
+_ZIP = b"PK\x03\x04"
+
+
+def _not_csv_but_zip(where: str) -> InputError:
+    return InputError(
+        "this is a binary file (it looks like an Excel workbook or a zip): save it as CSV first",
+        path=where,
+    )
+
+
 def _decode(data: bytes, where: str) -> tuple[str, str]:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16"), "utf-16"
         except UnicodeDecodeError as exc:
             raise InputError(f"not valid UTF-16 text ({exc.reason})", path=where) from None
-    if data.startswith(b"PK\x03\x04"):
-        raise InputError(
-            "this is a binary file (it looks like an Excel workbook or a zip): "
-            "save it as CSV first",
-            path=where,
-        )
+    if data.startswith(_ZIP):
+        raise _not_csv_but_zip(where)
     nul = data.find(b"\x00")
     if nul >= 0:
         line = data.count(b"\n", 0, nul) + 1
@@ -84,6 +97,85 @@ def _decode(data: bytes, where: str) -> tuple[str, str]:
         ) from None
 
 
+class _Bounded:
+    """Reads a file in chunks of ``MAX_LINE_BYTES`` while checking, as the bytes arrive, the
+    size bound, the line bound and NUL bytes, so an endless or binary stream stops early."""
+
+    def __init__(self, where: str, what: str, max_bytes: int) -> None:
+        self.where, self.what, self.max_bytes = where, what, max_bytes
+        self.total = 0
+        self.lines = 0  #: newlines seen before the current chunk
+        self.run = 0  #: bytes since the last newline
+        self.utf16: bool | None = None
+
+    def too_large(self, size: int | str) -> InputError:
+        return InputError(
+            f"the {self.what} is {size} bytes, more than the limit of {self.max_bytes} "
+            "bytes (--max-input-bytes)",
+            path=self.where,
+        )
+
+    def feed(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        if self.total > self.max_bytes:
+            raise self.too_large(f"more than {self.max_bytes}")
+        if self.utf16 is None:
+            self.utf16 = chunk.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+            if chunk.startswith(_ZIP):
+                raise _not_csv_but_zip(self.where)
+        nul = -1 if self.utf16 else chunk.find(b"\x00")
+        if nul >= 0:  # the same answer _decode gives, without reading the rest
+            raise InputError(
+                "this is a binary file, not CSV text (it contains NUL bytes)",
+                path=self.where,
+                line=self.lines + chunk.count(b"\n", 0, nul) + 1,
+            )
+        first = chunk.find(b"\n")
+        # a chunk is MAX_LINE_BYTES long, so only a line crossing chunks can be too long
+        if self.run + (len(chunk) if first < 0 else first) > MAX_LINE_BYTES:
+            raise InputError(
+                f"this line is longer than {MAX_LINE_BYTES} bytes: not a numbers file?",
+                path=self.where,
+                line=self.lines + 1,
+            )
+        if first < 0:
+            self.run += len(chunk)
+        else:
+            self.run = len(chunk) - chunk.rfind(b"\n") - 1
+            self.lines += chunk.count(b"\n")
+
+
+def read_bounded(
+    path: str | Path, *, what: str = "file", max_bytes: int = MAX_INPUT_BYTES
+) -> bytes:
+    """The bytes of ``path``, refusing devices, files over ``max_bytes`` and over-long lines.
+
+    A FIFO or pipe (``/dev/stdin``, ``<(...)``) is read with the same hard bound.
+    """
+    where = str(path)
+    bound = _Bounded(where, what, max_bytes)
+    try:
+        with open(path, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode):
+                raise InputError(
+                    f"is a device, not a CSV file; give the {what} as a file", path=where
+                )
+            if stat.S_ISREG(info.st_mode) and info.st_size > max_bytes:
+                raise bound.too_large(info.st_size)
+            chunks = []
+            while chunk := handle.read(MAX_LINE_BYTES):
+                bound.feed(chunk)
+                chunks.append(chunk)
+    except IsADirectoryError:
+        raise InputError("is a directory, not a CSV file", path=where) from None
+    except FileNotFoundError:
+        raise InputError(f"{what} not found", path=where) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the {what}: {exc.strerror or exc}", path=where) from None
+    return b"".join(chunks)
+
+
 def _parse_one(text: str, separator: str, line: int, where: str) -> list[str]:
     try:
         rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=separator))
@@ -108,17 +200,11 @@ def _sniff(header: str) -> str:
     return best
 
 
-def read_table(path: str | Path, *, what: str = "file") -> Table:
-    """Read ``path`` as a CSV of text columns. Raises :class:`InputError` when unusable."""
+def read_table(path: str | Path, *, what: str = "file", max_bytes: int = MAX_INPUT_BYTES) -> Table:
+    """Read ``path`` as a CSV of text columns. Raises :class:`InputError` when unusable,
+    including a device, a file over ``max_bytes`` or a line over ``MAX_LINE_BYTES``."""
     where = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except IsADirectoryError:
-        raise InputError("is a directory, not a CSV file", path=where) from None
-    except FileNotFoundError:
-        raise InputError(f"{what} not found", path=where) from None
-    except OSError as exc:
-        raise InputError(f"cannot read the {what}: {exc.strerror or exc}", path=where) from None
+    data = read_bounded(path, what=what, max_bytes=max_bytes)
     text, encoding = _decode(data, where)
     del data
     if not text.strip():
@@ -168,7 +254,7 @@ def read_table(path: str | Path, *, what: str = "file") -> Table:
     headers: list[str] = []
     seen: dict[str, int] = {}
     for index, name in enumerate(raw_headers, start=1):
-        clean = name.strip().lstrip("\ufeff").strip() or f"column_{index}"
+        clean = restore_header(name.strip().lstrip("\ufeff").strip()) or f"column_{index}"
         if clean in seen:
             raise InputError(
                 f"duplicate column header (columns {seen[clean]} and {index} are both named "

@@ -67,6 +67,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 
@@ -137,14 +138,19 @@ def list_numbers_request(
     return Request("GET", "/v1/phone-numbers", "list", params=params)
 
 
+def _number_path(number_id: str) -> str:
+    """The number's resource path; its id (the provider's) percent-encoded as one segment."""
+    return "/v1/phone-numbers/" + quote(number_id, safe="")
+
+
 def get_number_request(number_id: str, *, line: int = 0) -> Request:
-    return Request("GET", f"/v1/phone-numbers/{number_id}", "get", lines=(line,) if line else ())
+    return Request("GET", _number_path(number_id), "get", lines=(line,) if line else ())
 
 
 def attach_request(number_id: str, campaign_id: str, *, line: int = 0) -> Request:
     return Request(
         "POST",
-        f"/v1/phone-numbers/{number_id}/campaign",
+        _number_path(number_id) + "/campaign",
         "attach",
         json={"campaign_id": campaign_id},
         lines=(line,) if line else (),
@@ -154,7 +160,7 @@ def attach_request(number_id: str, campaign_id: str, *, line: int = 0) -> Reques
 def detach_request(number_id: str, *, line: int = 0) -> Request:
     return Request(
         "DELETE",
-        f"/v1/phone-numbers/{number_id}/campaign",
+        _number_path(number_id) + "/campaign",
         "detach",
         lines=(line,) if line else (),
     )

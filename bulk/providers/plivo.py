@@ -34,6 +34,7 @@ import functools
 import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 from bulk._aio import gather_map
 from bulk.providers._base import (
@@ -87,12 +88,26 @@ def from_wire(number: str) -> str:
 # --- requests -------------------------------------------------------------------------------
 
 
+def segment(value: str) -> str:
+    """``value`` percent-encoded as exactly one path segment: input never steers the URL
+    (``CUOGHIN/../CMIGOLD`` stays one segment, ``CAB#frag`` keeps its ``#frag``)."""
+    return quote(value, safe="")
+
+
+def _campaign_path(auth_id: str, campaign_id: str) -> str:
+    return f"/v1/Account/{segment(auth_id)}/10dlc/Campaign/{segment(campaign_id)}/"
+
+
 def _numbers_path(auth_id: str, campaign_id: str) -> str:
-    return f"/v1/Account/{auth_id}/10dlc/Campaign/{campaign_id}/Number/"
+    return _campaign_path(auth_id, campaign_id) + "Number/"
+
+
+def _number_path(auth_id: str, campaign_id: str, number: str) -> str:
+    return _numbers_path(auth_id, campaign_id) + segment(to_wire(number)) + "/"
 
 
 def campaign_request(auth_id: str, campaign_id: str) -> Request:
-    return Request("GET", f"/v1/Account/{auth_id}/10dlc/Campaign/{campaign_id}/", "campaign")
+    return Request("GET", _campaign_path(auth_id, campaign_id), "campaign")
 
 
 def link_request(
@@ -123,12 +138,12 @@ def list_request(auth_id: str, campaign_id: str, offset: int, limit: int = PAGE_
 
 
 def get_request(auth_id: str, campaign_id: str, number: str, *, line: int = 0) -> Request:
-    path = _numbers_path(auth_id, campaign_id) + to_wire(number) + "/"
+    path = _number_path(auth_id, campaign_id, number)
     return Request("GET", path, "get", lines=(line,) if line else ())
 
 
 def unlink_request(auth_id: str, campaign_id: str, number: str, *, line: int = 0) -> Request:
-    path = _numbers_path(auth_id, campaign_id) + to_wire(number) + "/"
+    path = _number_path(auth_id, campaign_id, number)
     return Request("DELETE", path, "unlink", lines=(line,) if line else ())
 
 

@@ -1,0 +1,173 @@
+"""Findings 7 and 8 of issue 9: a refusal or a full disk mid-run ends in one clear line, exit 2
+and a report written from the journal; a report bulk could not write is found before sending."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from bulk._errors import ConfigError
+from bulk._journal import Journal
+from bulk.cli import main
+from tests.conftest import ThreadedSandbox, write_csv
+
+READONLY_KEY = "am_live_sandboxreadonly000000000000"
+AM_CAMPAIGN = "4f1c2d3e-0000-4000-8000-000000000001"
+FAST = ["--poll-interval", "0.2", "--settle-timeout", "4", "--yes", "--quiet"]
+
+
+@pytest.fixture(autouse=True)
+def _work_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+
+def _invoke(args: list[str], env: dict[str, str]) -> Any:
+    return CliRunner().invoke(main, args, env=env)
+
+
+def said(text: str, output: str) -> bool:
+    """``text`` is in ``output``, ignoring whitespace (the console wraps, even inside paths)."""
+    return "".join(text.split()) in "".join(output.split())
+
+
+def test_a_read_only_key_refused_at_attach_exits_2_with_one_line_and_a_report(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    sb = sandbox_factory()
+    numbers = [f"+1415555{n:04d}" for n in range(103, 109)]
+    src = write_csv(tmp_path / "in.csv", "number", numbers)
+    report = tmp_path / "out.csv"
+    result = _invoke(
+        [
+            "link",
+            str(src),
+            "--provider",
+            "agentmessage",
+            "--campaign",
+            AM_CAMPAIGN,
+            "--base-url",
+            sb.base_url,
+            "--report",
+            str(report),
+            "--journal",
+            str(tmp_path / "j"),
+            "--rate",
+            "60",
+            *FAST,
+        ],
+        env={"AGENTMESSAGE_API_KEY": READONLY_KEY},
+    )
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert not isinstance(result.exception, BaseExceptionGroup)
+    assert "Traceback" not in result.output and "ExceptionGroup" not in result.output
+    assert said("bulk: agentmessage refused the credentials: HTTP 403", result.output)
+    assert READONLY_KEY not in result.output
+    rows = pl.read_csv(report, infer_schema=False).to_dicts()
+    assert len(rows) == len(numbers)
+    for row in rows:  # nothing was attached: no row may claim success
+        assert row["outcome"] in ("unknown", "failed"), row
+        assert "refused the credentials" in row["reason"], row
+        assert READONLY_KEY not in row["reason"]
+    assert sb.counters()["totals"]["attach_accepted"] == 0
+
+
+def test_a_full_disk_under_the_journal_exits_2_with_a_journal_message_and_a_report(
+    tmp_path: Path,
+    sandbox_factory: Callable[..., ThreadedSandbox],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The disk fills up right after the journal is seeded.
+
+    Filling a real disk needs a size-limited mount, which needs privileges the tests do not
+    have. SQLite has its own hard size limit, ``PRAGMA max_page_count``: a write that needs one
+    page more fails inside SQLite exactly as on a full disk, with ``SQLITE_FULL``
+    ("database or disk is full"). The pragma lives on the connection, so the test sets it on
+    the run's own connection to the real journal file, at its size just after seeding: the
+    first state changes that need a new page hit the limit mid-run.
+    """
+    seed = Journal.seed
+
+    def seed_then_fill(self: Journal, records: Any) -> None:
+        seed(self, records)
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        self._db.execute(f"PRAGMA max_page_count = {pages}")
+
+    monkeypatch.setattr(Journal, "seed", seed_then_fill)
+    sb = sandbox_factory()
+    numbers = [f"+1415555{n:04d}" for n in range(1000, 1400)]
+    src = write_csv(tmp_path / "in.csv", "number,note", [f"{n},x" for n in numbers])
+    report = tmp_path / "out.csv"
+    result = _invoke(
+        [
+            "link",
+            str(src),
+            "--campaign",
+            "CUOGHIN",
+            "--base-url",
+            sb.base_url,
+            "--report",
+            str(report),
+            "--journal",
+            str(tmp_path / "j"),
+            *FAST,
+        ],
+        env=sb.env("plivo"),
+    )
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "Traceback" not in result.output and "ExceptionGroup" not in result.output
+    assert not isinstance(result.exception, (BaseExceptionGroup, sqlite3.Error))
+    journal = tmp_path / "j"
+    assert said(f"{journal}: cannot write the journal (database or disk is full)", result.output)
+    rows = pl.read_csv(report, infer_schema=False).to_dicts()
+    assert len(rows) == len(numbers)
+    assert any(r["outcome"] == "unknown" for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("option", "where", "expected"),
+    [
+        ("--report", "{tmp}/afile/out.csv", "{tmp}/afile is not a folder"),
+        ("--report", "/proc/bulk-report.csv", "cannot create a file in /proc"),
+        ("--failures", "{tmp}/afile/deeper/failed.csv", "{tmp}/afile is not a folder"),
+    ],
+)
+def test_a_report_path_bulk_cannot_write_is_refused_before_anything_is_sent(
+    option: str,
+    where: str,
+    expected: str,
+    tmp_path: Path,
+    sandbox_factory: Callable[..., ThreadedSandbox],
+) -> None:
+    """Root writes through chmod, so the paths fail for root too: a folder that is a regular
+    file, and /proc, where no file can be created. (A directory in the file's place is
+    refused by the option itself, and by check_path below.)"""
+    (tmp_path / "afile").write_text("not a folder")
+    path = where.format(tmp=tmp_path)
+    sb = sandbox_factory()
+    src = write_csv(tmp_path / "in.csv", "number", ["+14155550103", "+14155550104"])
+    args = ["link", str(src), "--campaign", "CUOGHIN", "--base-url", sb.base_url, *FAST]
+    args += ["--journal", str(tmp_path / "j"), option, path]
+    result = _invoke(args, env=sb.env("plivo"))
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert said(f"bulk: {option} {path}:", result.output)
+    assert said(expected.format(tmp=tmp_path), result.output)
+    assert sb.counters()["totals"]["requests"] == 0  # found before anything was sent
+
+
+def test_the_writability_probe_leaves_an_existing_report_untouched(tmp_path: Path) -> None:
+    from bulk._report import check_path
+
+    report = tmp_path / "out.csv"
+    report.write_text("line,outcome\n2,linked\n")
+    check_path(report, "--report")
+    assert report.read_text() == "line,outcome\n2,linked\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+    (tmp_path / "adir.csv").mkdir()
+    with pytest.raises(ConfigError, match=r"adir\.csv: is a directory"):
+        check_path(tmp_path / "adir.csv", "--report")

@@ -1,0 +1,42 @@
+"""Finding 9 of issue 9: SIGTERM winds a run down as Ctrl-C does, even when the process
+inherited SIGINT as ignored (``bulk ... &`` from a non-interactive shell, how schedulers and
+``nohup``-style wrappers start jobs)."""
+
+from __future__ import annotations
+
+import shlex
+import signal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+
+from tests.conftest import ThreadedSandbox
+from tests.test_resume import NUMBERS, _command, _env, _journal_states, _wait_for_progress
+
+
+def test_sigterm_exits_130_with_a_report_when_sigint_was_inherited_ignored(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    sb = sandbox_factory(settle_min=0.2, settle_max=0.8)
+    command = shlex.join(_command(sb, tmp_path))
+    # the shell ignores SIGINT and execs bulk, which inherits the ignored disposition
+    proc = subprocess.Popen(
+        ["sh", "-c", f"trap '' INT; exec {command}"],
+        env=_env(sb),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    _wait_for_progress(tmp_path / "run.journal", 20, proc)
+    proc.send_signal(signal.SIGINT)  # still ignored: the run goes on
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err.decode()
+    assert "resume" in err.decode()
+    states = _journal_states(tmp_path / "run.journal")
+    assert states.get("planned", 0) > 0, states  # stopped mid-way, not run to the end
+    report = pl.read_csv(tmp_path / "report.csv", infer_schema=False)
+    assert report.height == len(NUMBERS)
+    assert "interrupted" in " ".join(r or "" for r in report.get_column("reason").to_list())
