@@ -72,6 +72,8 @@ class JobSpec:
     timeout: float = 30.0
     attempts: int = 5
     backoff_base: float = 1.0  #: first pause after a 429 with no Retry-After (doubles per 429)
+    #: wait before reading a number whose change's answer was lost (or resending an unsent one)
+    resend_delay: float = 5.0
     report: Path | None = None
     failures: Path | None = None
     journal: Path | None = None
@@ -377,6 +379,7 @@ def _engine(
         settle_timeout=connection.settle_timeout,
         workers=job.spec.concurrency,
         send_until=job.spec.send_until,
+        resend_delay=job.spec.resend_delay,
     )
     engine = Engine(
         connection.provider, journal, config, on_change=changed, tries=job.stats.attempts_by_line

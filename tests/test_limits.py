@@ -7,6 +7,7 @@ stretch them; ``lag`` plays the late wake-ups of a loaded event loop.
 from __future__ import annotations
 
 import random
+import time
 
 import anyio
 import pytest
@@ -119,3 +120,17 @@ def test_a_meter_runs_on_its_gates_clock_and_on_the_real_one_by_default() -> Non
     assert Meter(rate=10.0, concurrency=1, gate=PauseGate(clock=clock)).clock is clock
     assert isinstance(Meter(rate=10.0, concurrency=1).clock, MonotonicClock)
     assert isinstance(Meter(rate=10.0, concurrency=1).gate.clock, MonotonicClock)
+
+
+async def test_the_real_clock_meter_is_aiolimiter_with_no_start_burst() -> None:
+    from bulk.engine._limits import AioRate
+
+    meter = Meter(rate=50.0, concurrency=4)
+    assert isinstance(meter._limiter, AioRate)
+    start = time.monotonic()
+    for _ in range(6):
+        async with meter.slot():
+            pass
+    # primed bucket: no burst, six requests are five intervals apart at least (a lower
+    # bound only: a loaded machine can make it slower, never faster)
+    assert time.monotonic() - start >= 5 / 50.0 - 0.005

@@ -43,6 +43,8 @@ FAST = [
     "0.5",
     "--backoff-base",
     "0.05",
+    "--resend-delay",
+    "0.3",
     "--concurrency",
     "4",
     "--yes",

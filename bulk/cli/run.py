@@ -181,6 +181,16 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
             "a row (jittered, capped at 30 s).",
         ),
         click.option(
+            "--resend-delay",
+            type=click.FloatRange(min=0.0),
+            default=5.0,
+            show_default=True,
+            metavar="S",
+            help="Wait this long after a change's answer was lost before reading the number "
+            "to learn its fate (bulk never resends a change blind), and before resending a "
+            "request that surely did not land.",
+        ),
+        click.option(
             "--report",
             type=click.Path(dir_okay=False, path_type=Path),
             metavar="PATH",

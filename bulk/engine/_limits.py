@@ -19,6 +19,7 @@ from typing import Protocol
 
 import anyio
 import anyio.lowlevel
+from aiolimiter import AsyncLimiter
 
 
 class MeterClock(Protocol):
@@ -106,6 +107,27 @@ class EvenRate:
             self._empty_at = max(self._empty_at, now) + self._interval
 
 
+class AioRate:
+    """The same bucket on the real clock, as aiolimiter keeps it (the design card's limiter):
+    ``AsyncLimiter(2, 2 / rate)`` primed with one unit at first use, so there is no start
+    burst and the spare unit absorbs wake-up lag. aiolimiter reads the event loop's own time,
+    so it serves the real clock only; :class:`EvenRate` is its clock-driven twin, and both
+    keep the same bound (at most rate*W + 2 in any window W)."""
+
+    def __init__(self, rate: float) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self._limiter = AsyncLimiter(2, 2.0 / rate)
+        self._primed = False
+
+    async def acquire(self) -> None:
+        if not self._primed:
+            self._primed = True
+            await self._limiter.acquire()  # the priming unit: no start burst
+        await self._limiter.acquire()
+
+
 class PauseGate:
     """One gate every sender waits at after a 429.
 
@@ -178,9 +200,13 @@ class Meter:
         self._busy_since = 0.0
 
     def set_rate(self, rate: float | None) -> None:
-        """Requests per second (None or 0: unlimited), evenly spaced (see :class:`EvenRate`).
-        Set before the first request."""
-        self._limiter = EvenRate(rate, self.clock) if rate else None
+        """Requests per second (None or 0: unlimited), evenly spaced: aiolimiter on the real
+        clock (:class:`AioRate`), :class:`EvenRate` on any other. Set before the first
+        request."""
+        self._limiter: AioRate | EvenRate | None = None
+        if rate:
+            real = self.clock is REAL_CLOCK
+            self._limiter = AioRate(rate) if real else EvenRate(rate, self.clock)
         self.rate = rate
 
     @asynccontextmanager

@@ -464,7 +464,23 @@ class Engine:
                 elif isinstance(work, _UnlinkWork):
                     await self._unlink(work)
                 else:
-                    await self._check(list(work.lines))
+                    self._send_again(await self._check(list(work.lines)))
+
+    def _send_again(self, lines: Sequence[int]) -> None:
+        """Queue rows a read sent back to ``planned``/``released`` as the work they need."""
+        assert self._work_send is not None
+        links: dict[str, list[int]] = defaultdict(list)
+        for line in lines:
+            row = self.journal.get(line)
+            if row.state is State.RELEASED or row.action == "link" or not self._two_step(row):
+                if row.action == "unlink":
+                    self._work_send.send_nowait(_UnlinkWork(str(row.campaign_id), line, False))
+                else:
+                    links[str(row.campaign_id)].append(line)
+            else:
+                self._work_send.send_nowait(_UnlinkWork(str(row.from_campaign), line, True))
+        for campaign, batch in links.items():
+            self._queue_links(campaign, batch)
 
     def _window_closed(self) -> bool:
         until = self.config.send_until
