@@ -466,7 +466,9 @@ def _finish(job: _Job, journal: Journal, *, stopped: str | None = None) -> dict[
     counts = _report.counts(report)
     _report.write(report, job.report)
     if _has_failures(counts):
-        _report.write(_report.failures(report, loaded.raw, loaded.extra_columns), job.failures)
+        released = [r.line for r in journal.rows.values() if r.released_at is not None]
+        frame = _report.failures(report, loaded.raw, loaded.extra_columns, released)
+        _report.write(frame, job.failures)
     elif job.failures.exists():
         job.failures.unlink()  # a stale list from an earlier run would mislead
     job.counts = counts

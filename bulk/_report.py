@@ -65,6 +65,8 @@ def outcome_of(row: RowRecord, stopped: str | None = None) -> tuple[str, str | N
     if row.state in TERMINAL:
         return row.state.value, row.reason
     where = f"interrupted while {row.state.value}"
+    if row.released_at is not None:
+        where += f" (unlinked from {row.from_campaign}, not yet linked to {row.campaign_id})"
     if stopped is not None:
         where = f"the run stopped while {row.state.value}: {stopped}"
     hint = "run the same command again to resume"
@@ -189,12 +191,19 @@ def write(frame: pl.DataFrame, path: str | Path, *, bom: bool = False) -> Path:
     return path
 
 
-def failures(report: pl.DataFrame, raw: pl.DataFrame, extra_columns: Sequence[str]) -> pl.DataFrame:
+def failures(
+    report: pl.DataFrame,
+    raw: pl.DataFrame,
+    extra_columns: Sequence[str],
+    released: Iterable[int] = (),
+) -> pl.DataFrame:
     """The rows that did not succeed, shaped as input bulk reads again.
 
     ``raw`` holds each row's campaign, action and from_campaign cells as given, row-aligned
     with the report: where a value could not be resolved (an unknown alias, say), the cell as
-    the user wrote it is kept, so they can correct it and re-feed the file.
+    the user wrote it is kept, so they can correct it and re-feed the file. ``released`` are
+    the lines of two-step moves that already left their old campaign: what they still need is
+    a ``link`` to the new one (a move from the old campaign could no longer work).
     """
     failing = ~pl.col("outcome").is_in(sorted(SUCCESS_OUTCOMES))
     given = raw.select(
@@ -203,11 +212,15 @@ def failures(report: pl.DataFrame, raw: pl.DataFrame, extra_columns: Sequence[st
     )
     both = pl.concat([report, given], how="horizontal").filter(failing)
     keep = [c for c in extra_columns if c not in PREVIOUS and c not in REPORT_COLUMNS]
+    left = pl.col("line").is_in(sorted(set(released)))
     return both.select(
         pl.col("number"),
         pl.coalesce("campaign_id", "given_campaign").alias("campaign_id"),
-        pl.coalesce("action", "given_action").alias("action"),
-        pl.col("given_from_campaign").alias("from_campaign"),
+        pl.when(left)
+        .then(pl.lit("link"))
+        .otherwise(pl.coalesce("action", "given_action"))
+        .alias("action"),
+        pl.when(left).then(None).otherwise(pl.col("given_from_campaign")).alias("from_campaign"),
         *[pl.col(c) for c in keep],
         pl.col("outcome").alias("previous_outcome"),
         pl.col("reason").alias("previous_reason"),
