@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import aiohttp
 import anyio
 import pytest
 
 from bulk._aio import gather_map
-from bulk.engine import HttpSender, Meter, RetryPolicy
+from bulk.engine import HttpSender, Meter, RetryPolicy, VirtualClock
 from bulk.providers import Credentials, Secret, entry
 from bulk.providers._base import Settlement
 from bulk.providers.plivo import PlivoProvider
@@ -76,12 +74,13 @@ async def test_gather_map_keeps_order_and_raises_the_first_error_unwrapped() -> 
 
 
 async def test_meter_counts_busy_time_only_while_requests_wait_or_run() -> None:
-    meter = Meter(rate=None, concurrency=2)
+    clock = VirtualClock()
+    meter = Meter(rate=None, concurrency=2, clock=clock)
     async with meter.slot():
-        await anyio.sleep(0.1)
-    await anyio.sleep(0.2)  # idle: nothing to send
-    start = time.monotonic()
+        await clock.sleep(0.1)
+    await clock.sleep(0.2)  # idle: nothing to send
+    start = clock.monotonic()
     async with meter.slot():
-        await anyio.sleep(0.1)
-    assert time.monotonic() - start >= 0.1
-    assert 0.18 <= meter.busy_seconds < 0.28
+        await clock.sleep(0.1)
+    assert clock.monotonic() - start == pytest.approx(0.1)
+    assert meter.busy_seconds == pytest.approx(0.2)  # on the clock: no machine load moves it
