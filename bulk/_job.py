@@ -382,7 +382,7 @@ def _engine(
         resend_delay=job.spec.resend_delay,
     )
     engine = Engine(
-        connection.provider, journal, config, on_change=changed, tries=job.stats.attempts_by_line
+        connection.provider, journal, config, on_change=changed, attempts=job.stats.attempts_by_line
     )
     return engine, changed
 

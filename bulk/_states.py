@@ -239,8 +239,8 @@ def after_lost_answer(
     Links: under way or done → accept and poll; settled failed → the failure stands (sending
     again could change the number twice); verified absent → send again. Unlinks and releases:
     verified absent → accept (the poller confirms); a detach propagating → accept; still shown
-    → send again (a provider that refuses "already requested for unlinking" then confirms it is
-    under way, see :func:`after_refusal`).
+    → send again (a provider that answers the resend "already requested for unlinking"
+    confirms it is under way: the adapters classify that text as ``Kind.UNDER_WAY``).
     """
     s = observed.settlement
     raw = observed.provider_status

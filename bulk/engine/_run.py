@@ -138,7 +138,7 @@ class Engine:
         config: EngineConfig,
         *,
         on_change: Callable[[], None] | None = None,
-        tries: Mapping[int, int] | None = None,
+        attempts: Mapping[int, int] | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.provider = provider
@@ -146,8 +146,8 @@ class Engine:
         self.config = config
         self.clock: Clock = clock or SystemClock()
         self._on_change = on_change or (lambda: None)
-        #: HTTP tries per row as the sender counts them, for the report's ``attempts``
-        self._tries_seen = tries
+        #: HTTP attempts per row as the sender counts them, for the report's ``attempts``
+        self._attempts_seen = attempts
         self._resends: dict[int, int] = defaultdict(int)
         self._campaign_size: dict[str, int] = {}
         self._campaign_next: dict[str, float] = {}
@@ -498,17 +498,17 @@ class Engine:
         self._apply([Change(line, Event.DEFER, reason=reason) for line in sorted(deferred)])
         return [line for line in lines if line not in deferred]
 
-    def _tries(self, lines: Iterable[int]) -> dict[int, int]:
-        """HTTP tries so far for these rows (retries included), to diff around a send."""
-        if self._tries_seen is None:
+    def _attempts_so_far(self, lines: Iterable[int]) -> dict[int, int]:
+        """HTTP attempts so far for these rows (retries included), to diff around a send."""
+        if self._attempts_seen is None:
             return dict.fromkeys(lines, 0)
-        return {line: self._tries_seen.get(line, 0) for line in lines}
+        return {line: self._attempts_seen.get(line, 0) for line in lines}
 
-    def _spent(self, before: dict[int, int], line: int) -> int:
-        """Tries one send cost a row: retries included when the sender counts them, else 1."""
-        if self._tries_seen is None:
+    def _attempts_since(self, before: dict[int, int], line: int) -> int:
+        """Attempts one send cost a row: retries included when the sender counts them, else 1."""
+        if self._attempts_seen is None:
             return 1
-        return max(1, self._tries_seen.get(line, 0) - before.get(line, 0))
+        return max(1, self._attempts_seen.get(line, 0) - before.get(line, 0))
 
     async def _link(self, work: _LinkWork) -> None:
         pending = self._defer_closed(work.lines)
@@ -517,7 +517,7 @@ class Engine:
             fresh = all(self.journal.get(line).state is State.PLANNED for line in pending)
             self._apply([Change(line, Event.SEND) for line in pending])
             rows = {str(self.journal.get(line).e164): self.journal.get(line) for line in pending}
-            before = self._tries(pending)
+            before = self._attempts_so_far(pending)
             with send_window(self._window_closed if fresh else None):
                 outcome = await self.provider.link(work.campaign, list(rows), pending)
             changes = self._link_changes(outcome, rows, before)
@@ -553,7 +553,8 @@ class Engine:
             out = self._out_of_rounds(rows[n].line)
             decided.append((n, Decision(Event.TIME_OUT if out else Event.REQUEUE, reason=reason)))
         return [
-            self._change(rows[n], d, attempts=self._spent(before, rows[n].line)) for n, d in decided
+            self._change(rows[n], d, attempts=self._attempts_since(before, rows[n].line))
+            for n, d in decided
         ]
 
     async def _unlink(self, work: _UnlinkWork) -> None:
@@ -563,11 +564,11 @@ class Engine:
         while True:
             row = self.journal.get(line)
             self._apply([Change(line, Event.RELEASE if work.release else Event.SEND)])
-            before = self._tries([line])
+            before = self._attempts_so_far([line])
             with send_window(self._window_closed):
                 outcome = await self.provider.unlink(work.campaign, str(row.e164), line)
             decision = self._after_unlink(outcome, work)
-            self._apply([self._change(row, decision, attempts=self._spent(before, line))])
+            self._apply([self._change(row, decision, attempts=self._attempts_since(before, line))])
             if decision.event in (Event.ACCEPT, Event.REFUSE, Event.TIME_OUT):
                 return
             if decision.event is Event.LOSE or not self._window_closed():  # else: deferred
