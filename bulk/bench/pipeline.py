@@ -499,19 +499,17 @@ def _fmt_requests(requests: dict[str, int]) -> str:
     return " ".join(f"{k}={v}" for k, v in sorted(requests.items()))
 
 
-def render(results: dict[str, Any]) -> str:
-    lines: list[str] = []
-    add = lines.append
+def _render_heading(results: dict[str, Any]) -> list[str]:
     cfg = results["settings"]
-    t = results["throughput"]
-    add(
+    return [
         f"bulk pipeline benchmark ({'quick' if results['quick'] else 'full'}); sandbox: "
         f"{LIMIT_REQUESTS} req/{LIMIT_WINDOW:g} s, latency {cfg['latency_min'] * 1000:.0f}-"
         f"{cfg['latency_max'] * 1000:.0f} ms, settle {cfg['settle_min']:g}-{cfg['settle_max']:g} s,"
         f" poll interval {cfg['poll_interval']:g} s"
-    )
-    add("")
-    add(f"1. throughput: {t['numbers']:,} numbers over {t['campaigns']} campaigns (run_job)")
+    ]
+
+
+def _render_throughput(t: dict[str, Any]) -> list[str]:
     rows = [
         ("wall time", f"{t['wall_s']:.1f} s"),
         ("requests", f"{t['requests_total']} ({_fmt_requests(t['requests'])})"),
@@ -531,69 +529,101 @@ def render(results: dict[str, Any]) -> str:
         ("outcomes", ", ".join(f"{k} {v}" for k, v in t["outcomes"].items() if v)),
         ("client CPU", f"{t['client_cpu_s']:.1f} s"),
     ]
-    lines += [f"   {k:<28} {v}" for k, v in rows]
-    add("")
-    add("2. client overhead (no limit, no latency; sandbox in another process)")
-    add(
+    return [
+        f"1. throughput: {t['numbers']:,} numbers over {t['campaigns']} campaigns (run_job)",
+        *(f"   {k:<28} {v}" for k, v in rows),
+    ]
+
+
+def _render_overhead(overhead: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "2. client overhead (no limit, no latency; sandbox in another process)",
         f"   {'kind':<6} {'requests':>8} {'conc':>4} {'req/s wall':>11} {'CPU s/1000':>11}"
-        f" {'req/CPU-s':>10}"
-    )
-    for o in results["overhead"]:
-        add(
+        f" {'req/CPU-s':>10}",
+    ]
+    for o in overhead:
+        lines.append(
             f"   {o['kind']:<6} {o['requests']:>8} {o['concurrency']:>4} "
             f"{o['requests_per_s']:>11.0f} {o['cpu_s_per_1000']:>11.3f} "
             f"{o['requests_per_cpu_s']:>10.0f}"
         )
-    add("")
-    add("3. memory: dry run (validate + plan), fresh process each")
-    add(
+    return lines
+
+
+def _render_memory(memory: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "3. memory: dry run (validate + plan), fresh process each",
         f"   {'rows':>10} {'input MB':>9} {'wall s':>7} {'peak RSS MiB':>13} {'after imports':>14}"
-        f" {'requests':>9}"
-    )
-    for m in results["memory"]:
-        add(
+        f" {'requests':>9}",
+    ]
+    for m in memory:
+        lines.append(
             f"   {m['rows']:>10,} {m['input_mb']:>9.1f} {m['wall_s']:>7.1f} "
             f"{m['peak_rss_mib']:>13.0f} {m['rss_after_imports_mib']:>14.0f} {m['requests']:>9}"
         )
-    add("")
-    add(
-        f"4. the official plivo SDK (link one number, get_number every {cfg['sdk_poll']:g} s until "
-        "settled) vs bulk on the same numbers"
-    )
-    add(
+    return lines
+
+
+def _render_sdk_run(name: str, r: dict[str, Any]) -> list[str]:
+    """One SDK run beside bulk's on the same numbers, then the ratios."""
+    lines: list[str] = []
+    for who in ("sdk", "bulk"):
+        x = r[who]
+        if who == "bulk":
+            label = "bulk, same numbers"
+        else:
+            label = f"sdk {name}" + (f" ({x['threads']} thr)" if x["threads"] > 1 else "")
+        lines.append(
+            f"   {label:<22} {x['numbers']:>7} {x['wall_s']:>8.1f} {x['requests_total']:>9} "
+            f"{x['rate_limited']:>5} {x['errors_total']:>7} {x['linked']:>7} "
+            f"{x['client_cpu_s']:>6.2f}"
+        )
+    ratio = r["sdk_over_bulk"]
+    parts = []
+    for key, label in (
+        ("wall_s", "wall"),
+        ("requests_total", "requests"),
+        ("client_cpu_s", "CPU"),
+        ("errors_total", "errors"),
+    ):
+        value = ratio[key]
+        parts.append(f"{label} x{value:.2f}" if value is not None else f"{label} n/a")
+    lines.append(f"   {'sdk / bulk':<22} " + ", ".join(parts))
+    return lines
+
+
+def _render_sdk(sdk: dict[str, Any], sdk_poll: float) -> list[str]:
+    lines = [
+        f"4. the official plivo SDK (link one number, get_number every {sdk_poll:g} s until "
+        "settled) vs bulk on the same numbers",
         f"   {'run':<22} {'numbers':>7} {'wall s':>8} {'requests':>9} {'429s':>5} {'errors':>7}"
-        f" {'linked':>7} {'CPU s':>6}"
-    )
-    for name, r in results["sdk"].items():
-        for who in ("sdk", "bulk"):
-            x = r[who]
-            if who == "bulk":
-                label = "bulk, same numbers"
-            else:
-                label = f"sdk {name}" + (f" ({x['threads']} thr)" if x["threads"] > 1 else "")
-            add(
-                f"   {label:<22} {x['numbers']:>7} {x['wall_s']:>8.1f} {x['requests_total']:>9} "
-                f"{x['rate_limited']:>5} {x['errors_total']:>7} {x['linked']:>7} "
-                f"{x['client_cpu_s']:>6.2f}"
-            )
-        ratio = r["sdk_over_bulk"]
-        parts = []
-        for key, label in (
-            ("wall_s", "wall"),
-            ("requests_total", "requests"),
-            ("client_cpu_s", "CPU"),
-            ("errors_total", "errors"),
-        ):
-            value = ratio[key]
-            parts.append(f"{label} x{value:.2f}" if value is not None else f"{label} n/a")
-        add(f"   {'sdk / bulk':<22} " + ", ".join(parts))
-    add("")
-    add("aims")
-    for name, a in results["aims"].items():
+        f" {'linked':>7} {'CPU s':>6}",
+    ]
+    for name, r in sdk.items():
+        lines += _render_sdk_run(name, r)
+    return lines
+
+
+def _render_aims(aims: dict[str, Any]) -> list[str]:
+    lines = ["aims"]
+    for name, a in aims.items():
         value = a["value"]
         shown = f"{value:.3f}" if isinstance(value, float) else str(value)
-        add(f"   {'met ' if a['met'] else 'MISS'}  {name:<42} {shown}")
-    return "\n".join(lines)
+        lines.append(f"   {'met ' if a['met'] else 'MISS'}  {name:<42} {shown}")
+    return lines
+
+
+def render(results: dict[str, Any]) -> str:
+    """The results as the plain-text tables printed at the end of a run."""
+    sections = [
+        _render_heading(results),
+        _render_throughput(results["throughput"]),
+        _render_overhead(results["overhead"]),
+        _render_memory(results["memory"]),
+        _render_sdk(results["sdk"], results["settings"]["sdk_poll"]),
+        _render_aims(results["aims"]),
+    ]
+    return "\n\n".join("\n".join(section) for section in sections)
 
 
 def run(s: Settings, quick: bool) -> dict[str, Any]:

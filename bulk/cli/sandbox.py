@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import anyio
 import click
@@ -264,36 +265,7 @@ RATE = click.FloatRange(0.0, 1.0)
     "failed: 'restart' starts it again (pending, counted); 'no_change' answers 200 with "
     "the failed resource. Default: restart (no_change with --strict).",
 )
-def sandbox(
-    host: str,
-    port: int,
-    seed: int,
-    state_file: Path | None,
-    settle: str,
-    fail_rate: float,
-    slow_tail_rate: float,
-    slow_tail: str,
-    latency: str,
-    error_rate: float,
-    reset_rate: float,
-    hang_rate: float,
-    hang_seconds: float,
-    truncated_rate: float,
-    non_json_rate: float,
-    burst_429_rate: float,
-    burst_429_length: int,
-    after_rate: float,
-    fault_endpoints: str | None,
-    plivo_rate_limit: str,
-    agentmessage_rate_limit: str,
-    agentmessage_retry_after: int,
-    time_factor: float,
-    strict: bool,
-    unlink_while_pending: UnlinkWhilePending | None,
-    relink_failed: RelinkFailed | None,
-    list_order: ListOrder | None,
-    reattach_failed: ReattachFailed | None,
-) -> None:
+def sandbox(**options: Any) -> None:
     """Serve a local Plivo 10DLC + AgentMessage simulator with seeded settling and faults.
 
     One HTTP server answers both providers' paths (/v1/Account/... for Plivo, /v1/phone-numbers
@@ -310,64 +282,106 @@ def sandbox(
       bulk sandbox --state bench-state.json --plivo-rate-limit 0
       bulk sandbox --strict --error-rate 0.1 --after-rate 0.5
     """
-    settle_min, settle_max = _pair(settle, "--settle")
-    tail_min, tail_max = _pair(slow_tail, "--slow-tail")
-    latency_min, latency_max = _pair(latency, "--latency")
-    plivo_limit, plivo_window = _rate(plivo_rate_limit, "--plivo-rate-limit")
-    am_limit, am_window = _rate(agentmessage_rate_limit, "--agentmessage-rate-limit")
+    opts = _Options(**options)
+    config = _sandbox_config(opts)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            anyio.run(_serve, config, opts.host, opts.port, backend="asyncio")
+    except ConfigError as exc:
+        _fail(exc)
+    click.echo("sandbox stopped", err=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    """What click passes :func:`sandbox`: one field per option declared above it."""
+
+    host: str
+    port: int
+    seed: int
+    state_file: Path | None
+    settle: str
+    fail_rate: float
+    slow_tail_rate: float
+    slow_tail: str
+    latency: str
+    error_rate: float
+    reset_rate: float
+    hang_rate: float
+    hang_seconds: float
+    truncated_rate: float
+    non_json_rate: float
+    burst_429_rate: float
+    burst_429_length: int
+    after_rate: float
+    fault_endpoints: str | None
+    plivo_rate_limit: str
+    agentmessage_rate_limit: str
+    agentmessage_retry_after: int
+    time_factor: float
+    strict: bool
+    unlink_while_pending: UnlinkWhilePending | None
+    relink_failed: RelinkFailed | None
+    list_order: ListOrder | None
+    reattach_failed: ReattachFailed | None
+
+
+def _sandbox_config(opts: _Options) -> SandboxConfig:
+    """The sandbox's configuration from the options: a bad value is a usage error (exit 2),
+    an unusable state file a :class:`ConfigError`, both before anything listens."""
+    settle_min, settle_max = _pair(opts.settle, "--settle")
+    tail_min, tail_max = _pair(opts.slow_tail, "--slow-tail")
+    latency_min, latency_max = _pair(opts.latency, "--latency")
+    plivo_limit, plivo_window = _rate(opts.plivo_rate_limit, "--plivo-rate-limit")
+    am_limit, am_window = _rate(opts.agentmessage_rate_limit, "--agentmessage-rate-limit")
     endpoints = (
-        frozenset(e.strip() for e in fault_endpoints.split(",") if e.strip())
-        if fault_endpoints
+        frozenset(e.strip() for e in opts.fault_endpoints.split(",") if e.strip())
+        if opts.fault_endpoints
         else None
     )
     try:
         faults = FaultConfig(
             latency_min=latency_min,
             latency_max=latency_max,
-            error_5xx_rate=error_rate,
-            reset_rate=reset_rate,
-            hang_rate=hang_rate,
-            hang_seconds=hang_seconds,
-            truncated_rate=truncated_rate,
-            non_json_rate=non_json_rate,
-            burst_429_rate=burst_429_rate,
-            burst_429_length=burst_429_length,
-            after_rate=after_rate,
+            error_5xx_rate=opts.error_rate,
+            reset_rate=opts.reset_rate,
+            hang_rate=opts.hang_rate,
+            hang_seconds=opts.hang_seconds,
+            truncated_rate=opts.truncated_rate,
+            non_json_rate=opts.non_json_rate,
+            burst_429_rate=opts.burst_429_rate,
+            burst_429_length=opts.burst_429_length,
+            after_rate=opts.after_rate,
             endpoints=endpoints,
         )
         config = SandboxConfig(
-            seed=seed,
+            seed=opts.seed,
             settle_min=settle_min,
             settle_max=settle_max,
-            fail_rate=fail_rate,
-            slow_tail_rate=slow_tail_rate,
+            fail_rate=opts.fail_rate,
+            slow_tail_rate=opts.slow_tail_rate,
             slow_tail_min=tail_min,
             slow_tail_max=tail_max,
             plivo_rate_limit=plivo_limit,
             plivo_rate_window=plivo_window,
             agentmessage_rate_limit=am_limit,
             agentmessage_rate_window=am_window,
-            agentmessage_retry_after=agentmessage_retry_after,
-            time_factor=time_factor,
-            state_file=state_file,
+            agentmessage_retry_after=opts.agentmessage_retry_after,
+            time_factor=opts.time_factor,
+            state_file=opts.state_file,
             faults=faults,
-            strict=strict,
-            unlink_while_pending=unlink_while_pending,
-            relink_failed=relink_failed,
-            list_order=list_order,
-            reattach_failed=reattach_failed,
+            strict=opts.strict,
+            unlink_while_pending=opts.unlink_while_pending,
+            relink_failed=opts.relink_failed,
+            list_order=opts.list_order,
+            reattach_failed=opts.reattach_failed,
         )
-        load_seed(state_file)  # fail before listening when the state file is unusable
+        load_seed(opts.state_file)  # fail before listening when the state file is unusable
     except StateFileError as exc:
         _fail(ConfigError(str(exc)))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    try:
-        with contextlib.suppress(KeyboardInterrupt):
-            anyio.run(_serve, config, host, port, backend="asyncio")
-    except ConfigError as exc:
-        _fail(exc)
-    click.echo("sandbox stopped", err=True)
+    return config
 
 
 def _fail(exc: BulkError) -> NoReturn:

@@ -32,7 +32,7 @@ from bulk.inputs._checks import (
 )
 from bulk.inputs._csvsafe import neutralise_formula, neutralise_formula_expr, neutralise_frame
 from bulk.inputs._normalize import NUMBER_TYPES, Normalized, normalize_number, normalize_numbers
-from bulk.inputs._read import LINE, MAX_INPUT_BYTES, MAX_LINE_BYTES, read_table
+from bulk.inputs._read import LINE, MAX_INPUT_BYTES, MAX_LINE_BYTES, Table, read_table
 from bulk.inputs._reasons import REASONS
 
 __all__ = [
@@ -154,6 +154,64 @@ def _match_roles(headers: list[str]) -> dict[str, str]:
     return roles
 
 
+def _require_number_column(table: Table, roles: dict[str, str]) -> None:
+    """Raise :class:`InputError` when no header of ``table`` names the number column."""
+    if "number" not in roles:
+        raise InputError(
+            f"no number column; headers seen: {', '.join(repr(h) for h in table.headers)}; "
+            f"accepted names (any case): {', '.join(ROLE_NAMES['number'])}, 'phone number'",
+            path=table.path,
+            line=1,
+        )
+
+
+def _work_frame(
+    source: pl.DataFrame,
+    roles: dict[str, str],
+    *,
+    regions: Sequence[str],
+    number_type: str,
+) -> pl.DataFrame:
+    """line, number and the raw role columns (``_campaign``, ``_action``, ``_from``), beside
+    the normalised number columns."""
+    empty = pl.lit("", dtype=pl.Utf8)
+
+    def role_col(role: str) -> pl.Expr:
+        header = roles.get(role)
+        return pl.col(header).fill_null("") if header is not None else empty
+
+    numbers = normalize_numbers(
+        source.get_column(roles["number"]), regions=regions, number_type=number_type
+    )
+    return pl.concat(
+        [
+            source.select(
+                line=pl.col(LINE),
+                number=pl.col(roles["number"]),
+                _campaign=role_col("campaign"),
+                _action=role_col("action"),
+                _from=role_col("from_campaign"),
+            ),
+            numbers,
+        ],
+        how="horizontal",
+    )
+
+
+def _extra_series(table: Table, roles: dict[str, str]) -> list[pl.Series]:
+    """The file's columns that play no role, renamed clear of :data:`BASE_COLUMNS`."""
+    chosen = set(roles.values())
+    taken = set(BASE_COLUMNS)
+    extras: list[pl.Series] = []
+    for header in table.headers:
+        if header in chosen:
+            continue
+        name = _unique_name(header, taken)
+        taken.add(name)
+        extras.append(table.frame.get_column(header).alias(name))
+    return extras
+
+
 def load_rows(
     path: str | Path,
     *,
@@ -186,36 +244,8 @@ def load_rows(
 
     table = read_table(path, what="numbers file", max_bytes=max_input_bytes)
     roles = _match_roles(table.headers)
-    if "number" not in roles:
-        raise InputError(
-            f"no number column; headers seen: {', '.join(repr(h) for h in table.headers)}; "
-            f"accepted names (any case): {', '.join(ROLE_NAMES['number'])}, 'phone number'",
-            path=table.path,
-            line=1,
-        )
-    source = table.frame
-    empty = pl.lit("", dtype=pl.Utf8)
-
-    def role_col(role: str) -> pl.Expr:
-        header = roles.get(role)
-        return pl.col(header).fill_null("") if header is not None else empty
-
-    numbers = normalize_numbers(
-        source.get_column(roles["number"]), regions=regions, number_type=number_type
-    )
-    work = pl.concat(
-        [
-            source.select(
-                line=pl.col(LINE),
-                number=pl.col(roles["number"]),
-                _campaign=role_col("campaign"),
-                _action=role_col("action"),
-                _from=role_col("from_campaign"),
-            ),
-            numbers,
-        ],
-        how="horizontal",
-    )
+    _require_number_column(table, roles)
+    work = _work_frame(table.frame, roles, regions=regions, number_type=number_type)
     work = apply_row_checks(
         work,
         campaigns=campaigns,
@@ -225,15 +255,7 @@ def load_rows(
         has_campaign_column="campaign" in roles,
     )
 
-    chosen = set(roles.values())
-    taken = set(BASE_COLUMNS)
-    extras: list[pl.Series] = []
-    for header in table.headers:
-        if header in chosen:
-            continue
-        name = _unique_name(header, taken)
-        taken.add(name)
-        extras.append(source.get_column(header).alias(name))
+    extras = _extra_series(table, roles)
     frame = work.select(BASE_COLUMNS)
     if extras:
         frame = frame.with_columns(extras)

@@ -122,24 +122,23 @@ def _resolve_expr(raw: pl.Expr, campaigns: Campaigns | None) -> pl.Expr:
     return pl.coalesce(by_id, by_alias)
 
 
-def apply_row_checks(
+_Check = tuple[pl.Expr, str, pl.Expr]  # condition, reason code, detail text
+
+
+def _raw_action() -> pl.Expr:
+    return pl.col("_action").str.strip_chars().str.to_lowercase()
+
+
+def _with_targets(
     frame: pl.DataFrame,
     *,
     campaigns: Campaigns | None,
     default_campaign: str | None,
     default_action: str | None,
     default_from_campaign: str | None,
-    has_campaign_column: bool,
 ) -> pl.DataFrame:
-    """Add ``campaign_id``, ``action``, ``from_campaign`` and the request reasons.
-
-    ``frame`` has ``line``, ``e164``, ``reason``, ``detail`` and the raw text columns
-    ``_campaign``, ``_action``, ``_from`` (empty strings where the file has no such column).
-    """
-    raw_campaign = pl.col("_campaign").str.strip_chars()
-    raw_from = pl.col("_from").str.strip_chars()
-    raw_action = pl.col("_action").str.strip_chars().str.to_lowercase()
-
+    """Add ``campaign_id``, ``action`` (null when unknown) and ``from_campaign`` (moves only)."""
+    raw_action = _raw_action()
     if default_campaign is not None:
         campaign = pl.lit(default_campaign, dtype=pl.Utf8)
     else:
@@ -149,36 +148,45 @@ def apply_row_checks(
     else:
         from_campaign = _resolve_expr(pl.col("_from"), campaigns)
     action_given = raw_action != ""
-    known_action = raw_action.is_in(list(ACTIONS))
     action = (
         pl.when(~action_given)
         .then(pl.lit(default_action or "link"))
-        .when(known_action)
+        .when(raw_action.is_in(list(ACTIONS)))
         .then(raw_action)
         .otherwise(_NULL)
     )
     frame = frame.with_columns(campaign_id=campaign, action=action)
-    frame = frame.with_columns(
+    return frame.with_columns(
         from_campaign=pl.when(pl.col("action") == "move").then(from_campaign).otherwise(_NULL)
     )
 
-    checks: list[tuple[pl.Expr, str, pl.Expr]] = []
-    if default_campaign is None:
-        missing_detail = (
-            "no campaign on this row; add a campaign column or pass --campaign"
-            if has_campaign_column
-            else "the file has no campaign column (campaign_id or campaign); pass --campaign"
-        )
-        checks.append((raw_campaign == "", "missing_campaign", pl.lit(missing_detail)))
-        if campaigns is not None:
-            checks.append(
-                (
-                    pl.col("campaign_id").is_null(),
-                    "unknown_campaign",
-                    pl.format("campaign '{}' is not in the campaigns file", raw_campaign),
-                )
+
+def _campaign_checks(
+    campaigns: Campaigns | None, default_campaign: str | None, has_campaign_column: bool
+) -> list[_Check]:
+    if default_campaign is not None:
+        return []
+    raw_campaign = pl.col("_campaign").str.strip_chars()
+    missing_detail = (
+        "no campaign on this row; add a campaign column or pass --campaign"
+        if has_campaign_column
+        else "the file has no campaign column (campaign_id or campaign); pass --campaign"
+    )
+    checks: list[_Check] = [(raw_campaign == "", "missing_campaign", pl.lit(missing_detail))]
+    if campaigns is not None:
+        checks.append(
+            (
+                pl.col("campaign_id").is_null(),
+                "unknown_campaign",
+                pl.format("campaign '{}' is not in the campaigns file", raw_campaign),
             )
-    checks.append(
+        )
+    return checks
+
+
+def _action_checks(default_action: str | None) -> list[_Check]:
+    raw_action = _raw_action()
+    checks: list[_Check] = [
         (
             pl.col("action").is_null(),
             "unknown_action",
@@ -186,16 +194,22 @@ def apply_row_checks(
                 "action '{}' is not link, unlink or move", pl.col("_action").str.strip_chars()
             ),
         )
-    )
+    ]
     if default_action is not None:
         checks.append(
             (
-                action_given & (raw_action != default_action),
+                (raw_action != "") & (raw_action != default_action),
                 "action_mismatch",
                 pl.format(f"the row says {{}} but this command is {default_action}", raw_action),
             )
         )
+    return checks
+
+
+def _move_checks(campaigns: Campaigns | None, default_from_campaign: str | None) -> list[_Check]:
+    raw_from = pl.col("_from").str.strip_chars()
     is_move = pl.col("action") == "move"
+    checks: list[_Check] = []
     if default_from_campaign is None:
         checks.append(
             (
@@ -219,19 +233,53 @@ def apply_row_checks(
             pl.format("moves from {} to the same campaign", pl.col("campaign_id")),
         )
     )
+    return checks
+
+
+def _with_reasons(frame: pl.DataFrame, checks: list[_Check]) -> pl.DataFrame:
+    """Set ``reason``/``detail`` from the first check a row fails, keeping an earlier reason."""
     reason: pl.Expr = pl.when(pl.col("reason").is_not_null()).then(pl.col("reason"))
     detail: pl.Expr = pl.when(pl.col("reason").is_not_null()).then(pl.col("detail"))
     for cond, code, text in checks:
         reason = reason.when(cond).then(pl.lit(code))  # type: ignore[attr-defined]
         detail = detail.when(cond).then(text)  # type: ignore[attr-defined]
-    frame = frame.with_columns(
+    return frame.with_columns(
         reason=reason.otherwise(_NULL),  # type: ignore[attr-defined]
         detail=detail.otherwise(_NULL),  # type: ignore[attr-defined]
     )
+
+
+def apply_row_checks(
+    frame: pl.DataFrame,
+    *,
+    campaigns: Campaigns | None,
+    default_campaign: str | None,
+    default_action: str | None,
+    default_from_campaign: str | None,
+    has_campaign_column: bool,
+) -> pl.DataFrame:
+    """Add ``campaign_id``, ``action``, ``from_campaign`` and the request reasons.
+
+    ``frame`` has ``line``, ``e164``, ``reason``, ``detail`` and the raw text columns
+    ``_campaign``, ``_action``, ``_from`` (empty strings where the file has no such column).
+    """
+    frame = _with_targets(
+        frame,
+        campaigns=campaigns,
+        default_campaign=default_campaign,
+        default_action=default_action,
+        default_from_campaign=default_from_campaign,
+    )
+    checks = [
+        *_campaign_checks(campaigns, default_campaign, has_campaign_column),
+        *_action_checks(default_action),
+        *_move_checks(campaigns, default_from_campaign),
+    ]
+    frame = _with_reasons(frame, checks)
     # an unknown or mismatched action keeps what the row asked for in `action` when known
     frame = frame.with_columns(
         action=pl.when(pl.col("reason") == "action_mismatch")
-        .then(raw_action)
+        .then(_raw_action())
         .otherwise(pl.col("action"))
     )
     return _cross_row_checks(frame)

@@ -200,10 +200,9 @@ def _sniff(header: str) -> str:
     return best
 
 
-def read_table(path: str | Path, *, what: str = "file", max_bytes: int = MAX_INPUT_BYTES) -> Table:
-    """Read ``path`` as a CSV of text columns. Raises :class:`InputError` when unusable,
-    including a device, a file over ``max_bytes`` or a line over ``MAX_LINE_BYTES``."""
-    where = str(path)
+def _read_text(path: str | Path, where: str, what: str, max_bytes: int) -> tuple[str, str]:
+    """The decoded text of ``path`` (classic Mac line endings made ``\\n``) and its encoding;
+    :class:`InputError` when it is empty or blank."""
     data = read_bounded(path, what=what, max_bytes=max_bytes)
     text, encoding = _decode(data, where)
     del data
@@ -214,7 +213,16 @@ def read_table(path: str | Path, *, what: str = "file", max_bytes: int = MAX_INP
         )
     if "\n" not in text and "\r" in text:  # classic Mac line endings
         text = text.replace("\r", "\n")
+    return text, encoding
 
+
+def _read_records(
+    path: str | Path, where: str, what: str, max_bytes: int
+) -> tuple[pl.DataFrame, str]:
+    """The physical lines of ``path`` that matter (``line``, ``raw``), each with the ``record``
+    it belongs to and whether it is ``simple`` (a whole record without quotes); and the
+    encoding. Blank lines outside quotes are dropped; an unclosed quote raises."""
+    text, encoding = _read_text(path, where, what, max_bytes)
     lines = (
         pl.Series("raw", [text], dtype=pl.Utf8)
         .str.split("\n")
@@ -229,7 +237,7 @@ def read_table(path: str | Path, *, what: str = "file", max_bytes: int = MAX_INP
         start=((pl.col("quotes").cum_sum() - pl.col("quotes")) % 2) == 0,
     )
     lines = lines.filter(~(pl.col("start") & (pl.col("raw").str.strip_chars() == "")))
-    if lines.height == 0:  # pragma: no cover - guarded by the strip() test above
+    if lines.height == 0:  # pragma: no cover - guarded by the strip() test in _read_text
         raise InputError(f"the {what} is empty", path=where)
     if int(lines.get_column("quotes").sum()) % 2 == 1:
         opened = lines.filter(pl.col("start")).get_column("line")[-1]
@@ -244,9 +252,11 @@ def read_table(path: str | Path, *, what: str = "file", max_bytes: int = MAX_INP
         & pl.col("start").shift(-1, fill_value=True)
         & (pl.col("quotes") == 0),
     )
+    return lines, encoding
 
-    # the header: the first record
-    first_record = lines.filter(pl.col("record") == 1)
+
+def _read_header(first_record: pl.DataFrame, where: str) -> tuple[list[str], str]:
+    """The cleaned column names and the sniffed separator of the header record."""
     header_text = "\n".join(first_record.get_column("raw").to_list()).removesuffix("\r")
     header_line = int(first_record.get_column("line")[0])
     separator = _sniff(header_text)
@@ -265,29 +275,31 @@ def read_table(path: str | Path, *, what: str = "file", max_bytes: int = MAX_INP
             )
         seen[clean] = index
         headers.append(clean)
-    width = len(headers)
+    return headers, separator
 
-    body = lines.filter(pl.col("record") > 1)
-    simple = body.filter(pl.col("simple")).select("line", text=pl.col("raw").str.strip_suffix("\r"))
-    complex_lines = body.filter(~pl.col("simple"))
-    del lines, body
 
-    def ragged(line: int, count: int) -> InputError:
-        return InputError(
-            f"this line has {count} fields but the header has {width} "
-            f"(separator: {separator_name(separator)}); every line needs the same number of "
-            "fields: quote values that contain the separator",
-            path=where,
-            line=line,
-        )
-
+def _first_ragged_simple(
+    simple: pl.DataFrame, separator: str, width: int
+) -> tuple[int, int] | None:
+    """(line, field count) of the first simple record whose field count is not ``width``."""
     counts = simple.select(
         "line", fields=pl.col("text").str.count_matches(separator, literal=True) + 1
     ).filter(pl.col("fields") != width)
-    first_bad: tuple[int, int] | None = None
     if counts.height:
-        first_bad = (int(counts["line"][0]), int(counts["fields"][0]))
+        return (int(counts["line"][0]), int(counts["fields"][0]))
+    return None
 
+
+def _parse_complex(
+    complex_lines: pl.DataFrame,
+    separator: str,
+    width: int,
+    where: str,
+    first_bad: tuple[int, int] | None,
+) -> tuple[list[list[str]], list[int], tuple[int, int] | None]:
+    """Parse the records with quotes or embedded newlines with the ``csv`` module, in line
+    order, stopping at the first ragged one or past ``first_bad``: the rows, their line
+    numbers and the (line, field count) of the earliest ragged record seen."""
     complex_rows: list[list[str]] = []
     complex_line_numbers: list[int] = []
     if complex_lines.height:
@@ -305,9 +317,29 @@ def read_table(path: str | Path, *, what: str = "file", max_bytes: int = MAX_INP
                 break
             complex_rows.append(fields)
             complex_line_numbers.append(line_no)
-    if first_bad is not None:
-        raise ragged(*first_bad)
+    return complex_rows, complex_line_numbers, first_bad
 
+
+def _ragged(where: str, separator: str, width: int, line: int, count: int) -> InputError:
+    return InputError(
+        f"this line has {count} fields but the header has {width} "
+        f"(separator: {separator_name(separator)}); every line needs the same number of "
+        "fields: quote values that contain the separator",
+        path=where,
+        line=line,
+    )
+
+
+def _assemble(
+    simple: pl.DataFrame,
+    separator: str,
+    headers: list[str],
+    complex_rows: list[list[str]],
+    complex_line_numbers: list[int],
+) -> pl.DataFrame:
+    """``LINE`` then one text column per header: the simple records split by polars, the
+    parsed complex ones merged in line order."""
+    width = len(headers)
     names = [f"field_{i}" for i in range(width)]
     frame = simple.select(
         pl.col("line").alias(LINE),
@@ -325,6 +357,29 @@ def read_table(path: str | Path, *, what: str = "file", max_bytes: int = MAX_INP
             }
         )
         frame = pl.concat([frame, extra]).sort(LINE)
+    return frame
+
+
+def read_table(path: str | Path, *, what: str = "file", max_bytes: int = MAX_INPUT_BYTES) -> Table:
+    """Read ``path`` as a CSV of text columns. Raises :class:`InputError` when unusable,
+    including a device, a file over ``max_bytes`` or a line over ``MAX_LINE_BYTES``."""
+    where = str(path)
+    lines, encoding = _read_records(path, where, what, max_bytes)
+    headers, separator = _read_header(lines.filter(pl.col("record") == 1), where)
+    width = len(headers)
+
+    body = lines.filter(pl.col("record") > 1)
+    simple = body.filter(pl.col("simple")).select("line", text=pl.col("raw").str.strip_suffix("\r"))
+    complex_lines = body.filter(~pl.col("simple"))
+    del lines, body
+
+    first_bad = _first_ragged_simple(simple, separator, width)
+    complex_rows, complex_line_numbers, first_bad = _parse_complex(
+        complex_lines, separator, width, where, first_bad
+    )
+    if first_bad is not None:
+        raise _ragged(where, separator, width, *first_bad)
+    frame = _assemble(simple, separator, headers, complex_rows, complex_line_numbers)
     return Table(
         frame=frame,
         headers=headers,
