@@ -13,6 +13,7 @@ a number's absence from a list (absence in a paged read is a hint, never proof).
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import time
 from collections import defaultdict
@@ -37,6 +38,7 @@ from bulk._states import (
     while_polling,
 )
 from bulk.engine._http import send_window
+from bulk.engine._timing import next_read_in
 from bulk.providers._base import (
     CampaignCheck,
     LinkOutcome,
@@ -51,6 +53,9 @@ from bulk.providers._base import (
 #: after a read showed that a lost answer's change had not landed, before the row ends as
 #: ``unknown``; also how many rounds planning's reads get
 RESEND_ROUNDS = 3
+
+#: the engine's own decisions worth a line under ``--verbose`` (a batch halved, ...)
+log = logging.getLogger("bulk.engine")
 
 _ABSENT = NumberState(Settlement.ABSENT)
 
@@ -155,6 +160,10 @@ class Engine:
         self._work_send: MemoryObjectSendStream[_Work] | None = None
         self._active: set[int] = set()
         self._done = anyio.Event()
+        #: seconds each number took to settle in this run, for timing the next reads
+        self._settle_samples: list[float] = []
+        #: numbers per link request: the provider's (``--batch-size``), halved on a size refusal
+        self._batch = max(1, provider.max_batch)
 
     # --- where each row is looked up ----------------------------------------------------------
 
@@ -450,9 +459,22 @@ class Engine:
         receive.close()
         send.close()
 
+    def _halve_batch(self, carried: int, reason: str) -> None:
+        """The provider refused a batch for its size: from now on batches carry half as
+        many numbers (never more than ``--batch-size``); the refused rows go out again."""
+        smaller = max(1, min(self._batch, carried) // 2)
+        if smaller < self._batch:
+            log.info(
+                "batch of %d refused for its size (%s): batches of %d from now on",
+                carried,
+                reason,
+                smaller,
+            )
+            self._batch = smaller
+
     def _queue_links(self, campaign: str, lines: Sequence[int]) -> None:
         assert self._work_send is not None
-        size = self.provider.max_batch
+        size = self._batch
         for i in range(0, len(lines), size):
             self._work_send.send_nowait(_LinkWork(campaign, tuple(lines[i : i + size])))
 
@@ -527,6 +549,10 @@ class Engine:
             )
             self._apply(changes)
             pending = [rows[n].line for n in outcome.resend]
+            if outcome.too_large is not None:
+                self._halve_batch(len(pending), outcome.too_large)
+                self._queue_links(work.campaign, self._defer_closed(pending))
+                return
             later = [rows[n].line for n in [*outcome.lost, *outcome.unsent]]
             if later:
                 if outcome.lost or not self._window_closed():  # else: deferred below
@@ -683,15 +709,36 @@ class Engine:
         released: dict[str, list[int]] = defaultdict(list)
         for campaign, decisions in decided.items():
             settled = self._settle(decisions or {}, released)
-            interval = self._campaign_interval.get(campaign, self.config.poll_interval)
-            if settled:
-                interval = self.config.poll_interval
-            else:
-                interval = min(interval * 1.5, self.config.poll_max_interval)
-            self._campaign_interval[campaign] = interval
-            self._campaign_next[campaign] = self.clock.time() + interval
+            self._campaign_next[campaign] = self.clock.time() + self._wait_after_read(
+                campaign, settled
+            )
         for campaign, lines in released.items():
             self._queue_links(campaign, lines)
+
+    def _wait_after_read(self, campaign: str, settled: bool) -> float:
+        """How long before this campaign is read again: when half its pending numbers are
+        likely settled, by the settle times seen in this run; until enough have been seen,
+        ``poll_interval`` after progress, backing off by 1.5x without. Always within
+        ``poll_interval .. poll_max_interval``."""
+        interval = self._campaign_interval.get(campaign, self.config.poll_interval)
+        if settled:
+            interval = self.config.poll_interval
+        else:
+            interval = min(interval * 1.5, self.config.poll_max_interval)
+        self._campaign_interval[campaign] = interval
+        now = self.clock.time()
+        waited = [
+            now - (r.submitted_at or now)
+            for r in self._groups().get(campaign, [])
+            if r.submitted_at is not None
+        ]
+        estimate = next_read_in(
+            self._settle_samples,
+            waited,
+            floor=self.config.poll_interval,
+            ceiling=self.config.poll_max_interval,
+        )
+        return interval if estimate is None else estimate
 
     def _poll_decision(self, row: RowRecord, seen: NumberState, exact: bool) -> Decision:
         waited = self.clock.time() - (row.submitted_at or self.clock.time())
@@ -712,6 +759,8 @@ class Engine:
                 continue
             row = self.journal.get(line)
             changes.append(self._change(row, decision))
+            if decision.event in (Event.SETTLE, Event.SETTLE_FAIL) and row.submitted_at:
+                self._settle_samples.append(self.clock.time() - row.submitted_at)
             if decision.event is Event.SETTLE and row.state is State.RELEASE_SUBMITTED:
                 released[str(row.campaign_id)].append(line)
         if changes:

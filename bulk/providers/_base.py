@@ -125,6 +125,9 @@ class LinkOutcome:
     lost: dict[str, str] = field(default_factory=dict)
     #: numbers whose request surely did not land (never connected, rate limited throughout)
     unsent: dict[str, str] = field(default_factory=dict)
+    #: the provider refused the request for carrying too many numbers (its text): every
+    #: number is in ``resend``; send them again in smaller batches
+    too_large: str | None = None
 
 
 @dataclass(slots=True)

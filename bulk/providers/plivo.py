@@ -16,8 +16,10 @@ hands requests to the engine's ``send``.
 Choices where the wire is not documented (also in the README):
 
 * numbers go out as digits without ``+`` (every example and fixture does so);
-* a link batch carries at most ``DEFAULT_BATCH_SIZE`` = 20 numbers by default (no maximum is
-  published; 20 is the documented page size, a conservative bound);
+* a link batch carries at most ``DEFAULT_BATCH_SIZE`` = 100 numbers by default (no maximum
+  is published). A refusal whose text is about the batch's size (a maximum, too many numbers)
+  and names no number halves the batch for the rest of the run and resends (``too_large``);
+  ``--batch-size`` stays a hard cap;
 * the status codes of the error texts are not documented, so classification keys on the
   text: ``already requested for linking``/``already linked to this campaign`` (a link) and
   ``already requested for unlinking`` (an unlink) mean the change is under way
@@ -53,13 +55,17 @@ from bulk.providers._base import (
 from bulk.providers._text import describe_unreadable, json_or_none
 
 DEFAULT_BASE_URL = "https://api.plivo.com"
-DEFAULT_BATCH_SIZE = 20
+DEFAULT_BATCH_SIZE = 100
 PAGE_SIZE = 20
 #: 58 requests/s: 96.7 % of the documented 300 requests per 5 s per account (60/s), leaving
 #: room for latency jitter
 DEFAULT_RATE = 58.0
 
 _AUTH_ID = re.compile(r"^(MA|SA)[A-Z0-9]{18}$")
+#: a refusal about the batch's size, not about a number in it
+_SIZE_TEXT = re.compile(
+    r"maximum of \d+|too many numbers|batch (size|too large)|at most \d+ numbers", re.IGNORECASE
+)
 _NUMBER_IN_TEXT = re.compile(r"(?<!\d)\+?(1\d{10})(?!\d)")
 
 STATUS_SETTLEMENT = {
@@ -245,6 +251,11 @@ def summary_total(body: Any) -> int | None:
     return sum(counts) if len(counts) == len(summary) else None
 
 
+def is_size_refusal(text: str) -> bool:
+    """True when a refusal's text is about how many numbers the request carried."""
+    return bool(_SIZE_TEXT.search(text))
+
+
 def link_outcome(numbers: Sequence[str], verdict: Verdict) -> LinkOutcome:
     """What a link verdict means for each number of its batch."""
     outcome = LinkOutcome()
@@ -257,6 +268,10 @@ def link_outcome(numbers: Sequence[str], verdict: Verdict) -> LinkOutcome:
         setattr(outcome, "lost" if lost else "unsent", {n: reason for n in numbers})
         return outcome
     named = [n for n in verdict.numbers if n in numbers]
+    if not named and verdict.kind is Kind.REFUSED and is_size_refusal(verdict.reason or ""):
+        outcome.too_large = with_request_id(verdict)
+        outcome.resend = list(numbers)
+        return outcome
     if not named:
         if verdict.kind is Kind.UNDER_WAY and len(numbers) == 1:
             outcome.under_way = list(numbers)
