@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bulk.bench.figures import cli_accepts, floor_seconds
 from bulk.bench.pipeline import EXCHANGES, fewest_requests, number, split
 
 
@@ -23,6 +24,21 @@ def test_numbers_are_distinct_valid_looking_and_split_evenly() -> None:
     assert split(10, 4) == [3, 3, 2, 2]
     # 500 numbers: check + empty first page + 25 link batches + 25 pages
     assert fewest_requests([500], 20) == 52
+    assert floor_seconds(60, 60.0, 3.0, 0.02) == pytest.approx(1 + 3 + 0.08)
+
+
+def test_lean_client_reads_rows_as_digits_grouped_by_campaign(tmp_path: Path) -> None:
+    from bulk.bench.lean import read_work
+
+    source = tmp_path / "in.csv"
+    source.write_text("number,campaign\n+14155550103,CUOGHIN\n2125550199,CRIGC80\n")
+    assert read_work(source) == {"CUOGHIN": ["14155550103"], "CRIGC80": ["12125550199"]}
+
+
+def test_cli_accepts_tells_options_the_cli_takes_from_ones_it_refuses() -> None:
+    assert cli_accepts("--rate", "12.5")
+    assert not cli_accepts("--rate", "fast")
+    assert not cli_accepts("--no-such-option", "1")
 
 
 @pytest.mark.timeout(90)
@@ -73,3 +89,27 @@ def test_quick_run_writes_every_section(tmp_path: Path) -> None:
 
     for aim in data["aims"].values():
         assert isinstance(aim["met"], bool)
+
+    # issue 13's sections: floor + lean client, AgentMessage limits, storms, batch cap
+    for title in ("5. floor and the lean client", "6. AgentMessage", "7. 429 storms",
+                  "8. batch cap"):
+        assert title in done.stdout
+    assert isinstance(data["rate_auto_available"], bool)
+    for row in data["floor"]:
+        assert row["all_rows_right"] and row["lean"]["all_rows_right"]
+        assert row["floor_s"] > 0 and row["wall_over_floor"] > 0
+        assert row["requests_total"] >= row["fewest_requests"] > 0
+        per_campaign = split(row["numbers"], row["campaigns"])
+        assert row["lean"]["requests"]["link"] == sum(-(-n // 100) for n in per_campaign)
+        assert row["bulk_over_lean"]["requests"] > 0
+    for row in data["agentmessage"]:
+        assert row["all_rows_right"] and row["limit"] > 0
+        assert row["sending_rate"] > 0 and 0 <= row["share_429"] <= 1
+    storm = data["storm"]
+    assert storm["calm"]["all_rows_right"] and storm["storm"]["all_rows_right"]
+    assert storm["storm_over_calm"]["wall"] > 0
+    cap = data["batch_cap"]
+    assert cap["cap"] == 40 and cap["all_rows_right"]
+    # the sandbox refuses batches over 40: no accepted link request carried more
+    assert cap["requests"]["link"] >= -(-cap["numbers"] // 40)
+    assert cap["fewest_requests"] == fewest_requests([cap["numbers"]], 40)

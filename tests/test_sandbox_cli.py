@@ -25,7 +25,7 @@ def test_help_explains_every_option_with_default_or_example() -> None:
     for option in ("--host", "--port", "--seed", "--state", "--settle", "--fail-rate",
                    "--latency", "--error-rate", "--reset-rate", "--hang-rate", "--hang-seconds",
                    "--truncated-rate", "--non-json-rate", "--burst-429-rate",
-                   "--burst-429-length", "--after-rate", "--plivo-rate-limit",
+                   "--burst-429-length", "--after-rate", "--plivo-rate-limit", "--plivo-max-batch",
                    "--agentmessage-rate-limit", "--time-factor", "--strict",
                    "--unlink-while-pending", "--relink-failed", "--list-order",
                    "--reattach-failed"):
@@ -43,7 +43,8 @@ def test_help_explains_every_option_with_default_or_example() -> None:
 @pytest.mark.parametrize("args", [["--settle", "3:1"], ["--settle", "x"],
                                   ["--plivo-rate-limit", "300"], ["--error-rate", "2"],
                                   ["--error-rate", "0.7", "--reset-rate", "0.7"],
-                                  ["--list-order", "random"], ["--relink-failed", "maybe"]])
+                                  ["--list-order", "random"], ["--relink-failed", "maybe"],
+                                  ["--plivo-max-batch", "0"]])
 def test_bad_options_are_usage_errors(args: list[str]) -> None:
     result = CliRunner().invoke(main, ["sandbox", *args])
     assert result.exit_code == 2
@@ -82,3 +83,14 @@ def test_command_serves_prints_credentials_and_stops_on_ctrl_c() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_plivo_max_batch_option_reaches_the_config() -> None:
+    from bulk.cli.sandbox import _Options, _sandbox_config
+
+    command = main.get_command(None, "sandbox")  # type: ignore[arg-type]
+    assert command is not None
+    default = command.make_context("sandbox", [])
+    assert _sandbox_config(_Options(**default.params)).plivo_max_batch == 100
+    given = command.make_context("sandbox", ["--plivo-max-batch", "40"])
+    assert _sandbox_config(_Options(**given.params)).plivo_max_batch == 40

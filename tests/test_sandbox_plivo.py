@@ -264,6 +264,21 @@ async def test_paths_without_trailing_slash_work_too(
     assert status == 200
 
 
+async def test_link_batch_cap_is_configurable_and_named_in_the_refusal() -> None:
+    async with run_sandbox(SandboxConfig(settle_min=0.05, settle_max=0.1,
+                                         plivo_max_batch=40)) as sb:
+        headers = {"Authorization": basic(sb.plivo_auth_id, sb.plivo_auth_token)}
+        async with aiohttp.ClientSession(headers=headers) as http:
+            numbers = [f"1303555{i:04d}" for i in range(100, 141)]
+            status, body, _ = await call(http, "POST", url(sb), {"numbers": numbers})
+            assert (status, body["error"]) == (
+                400, "A maximum of 40 numbers can be linked in one request")
+            status, _, _ = await call(http, "POST", url(sb), {"numbers": numbers[:40]})
+            assert status == 202
+    with pytest.raises(ValueError, match="plivo_max_batch"):
+        SandboxConfig(plivo_max_batch=0)
+
+
 async def test_rate_limit_is_a_sliding_window_with_429_and_no_retry_after() -> None:
     config = SandboxConfig(plivo_rate_limit=3, plivo_rate_window=0.4)
     clock = ManualClock()  # the window is timed on it: four requests in one instant

@@ -25,6 +25,7 @@ import asyncio
 import json
 import math
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,6 +69,19 @@ class Settings:
     sdk_threaded: int = 320
     sdk_threads: int = 16
     sdk_poll: float = 1.0
+    #: issue 13's figures (bulk.bench.figures); the poll interval of the side-by-side
+    lean_poll: float = 1.0
+    floor_sizes: tuple[int, ...] = (500, 10_000)
+    floor_settles: tuple[tuple[float, float], ...] = ((1.0, 3.0), (20.0, 60.0))
+    #: also run 10,000 numbers with the slow settle (many minutes)
+    long: bool = False
+    #: a "bulk --rate auto" row beside each floor run, when the CLI accepts it
+    rate_auto_rows: bool = True
+    am_limits: tuple[float, ...] = (5.0, 30.0, 100.0)
+    am_rows: tuple[int, ...] = (150, 600, 1_000)
+    storm_rows: int = 3_000
+    cap_rows: int = 1_000
+    cap_batch: int = 40
 
 
 QUICK = Settings(
@@ -80,6 +94,14 @@ QUICK = Settings(
     sdk_sequential=4,
     sdk_threaded=32,
     sdk_poll=0.1,
+    lean_poll=0.1,
+    floor_sizes=(40,),
+    floor_settles=((0.05, 0.2),),
+    rate_auto_rows=False,
+    am_limits=(30.0,),
+    am_rows=(6,),
+    storm_rows=60,
+    cap_rows=90,
 )
 
 
@@ -173,7 +195,11 @@ def _serve(config_json: str) -> int:
 
         threading.Thread(target=wait_for_eof, daemon=True).start()
         async with run_sandbox(config) as sb:
-            print(f"READY {sb.base_url} {sb.plivo_auth_id} {sb.plivo_auth_token}", flush=True)
+            print(
+                f"READY {sb.base_url} {sb.plivo_auth_id} {sb.plivo_auth_token} "
+                f"{sb.agentmessage_api_key}",
+                flush=True,
+            )
             await stop.wait()
 
     anyio.run(main, backend="asyncio")
@@ -185,6 +211,7 @@ class RemoteSandbox:
     base_url: str
     auth_id: str
     token: str
+    am_key: str
     pid: int
 
     def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -215,7 +242,7 @@ def sandbox_process(**options: Any) -> Iterator[RemoteSandbox]:
         line = process.stdout.readline().split()
         if not line or line[0] != "READY":
             raise RuntimeError(f"the sandbox process did not start: {line!r}")
-        yield RemoteSandbox(line[1], line[2], line[3], process.pid)
+        yield RemoteSandbox(line[1], line[2], line[3], line[4], process.pid)
     finally:
         if process.stdin is not None:
             process.stdin.close()
@@ -468,6 +495,8 @@ def bench_sdk(sb: RemoteSandbox, folder: Path, s: Settings) -> dict[str, Any]:
 
 
 def aims(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    if not {"throughput", "overhead", "memory"} <= set(results):
+        return {}
     t = results["throughput"]
     overhead = results["overhead"]
     memory = results["memory"]
@@ -615,19 +644,32 @@ def _render_aims(aims: dict[str, Any]) -> list[str]:
 
 def render(results: dict[str, Any]) -> str:
     """The results as the plain-text tables printed at the end of a run."""
-    sections = [
-        _render_heading(results),
-        _render_throughput(results["throughput"]),
-        _render_overhead(results["overhead"]),
-        _render_memory(results["memory"]),
-        _render_sdk(results["sdk"], results["settings"]["sdk_poll"]),
-        _render_aims(results["aims"]),
-    ]
+    from bulk.bench import figures
+
+    sections = [_render_heading(results)]
+    for key, draw in (
+        ("throughput", _render_throughput),
+        ("overhead", _render_overhead),
+        ("memory", _render_memory),
+        ("sdk", lambda sdk: _render_sdk(sdk, results["settings"]["sdk_poll"])),
+        ("floor", figures.render_floor),
+        ("agentmessage", figures.render_agentmessage),
+        ("storm", figures.render_storm),
+        ("batch_cap", figures.render_batch_cap),
+    ):
+        if key in results:
+            sections.append(draw(results[key]))
+    sections.append(_render_aims(results["aims"]))
     return "\n\n".join("\n".join(section) for section in sections)
 
 
-def run(s: Settings, quick: bool) -> dict[str, Any]:
-    folder = Path(tempfile.mkdtemp(prefix="bulk-bench-pipeline-"))
+#: every section, in the order they run; ``--only`` picks some
+SECTIONS = ("throughput", "memory", "sdk", "overhead", "floor", "agentmessage", "storm",
+            "batch_cap")
+
+
+def _run_original(s: Settings, folder: Path, only: set[str], results: dict[str, Any]) -> None:
+    """Sections 1-4 (one sandbox: settle and latency of the Settings)."""
     campaigns = campaign_ids(s.campaigns)
     write_campaigns(folder, campaigns)
     state = write_state(folder, campaigns)
@@ -639,20 +681,47 @@ def run(s: Settings, quick: bool) -> dict[str, Any]:
         "state_file": str(state),
         "faults": {"latency_min": s.latency_min, "latency_max": s.latency_max},
     }
-    results: dict[str, Any] = {"quick": quick, "settings": asdict(s), "sandbox": sandbox}
-    with sandbox_process(**sandbox) as sb:
-        progress(f"throughput: {s.numbers:,} numbers")
-        results["throughput"] = run_bulk(sb, folder, s, s.numbers, "throughput")
-        progress("memory: " + ", ".join(f"{n:,}" for n in s.memory_rows) + " rows")
-        results["memory"] = bench_memory(folder, s, sb)
-        progress(f"SDK baseline: {s.sdk_sequential} sequential, {s.sdk_threaded} threaded")
-        results["sdk"] = bench_sdk(sb, folder, s)
-    progress(f"client overhead: {s.overhead_requests:,} requests per kind")
-    results["overhead"] = bench_overhead(s)
-    results["aims"] = aims(results)
-    for path in folder.iterdir():
-        path.unlink()
-    folder.rmdir()
+    results["sandbox"] = sandbox
+    if only & {"throughput", "memory", "sdk"}:
+        with sandbox_process(**sandbox) as sb:
+            if "throughput" in only:
+                progress(f"throughput: {s.numbers:,} numbers")
+                results["throughput"] = run_bulk(sb, folder, s, s.numbers, "throughput")
+            if "memory" in only:
+                progress("memory: " + ", ".join(f"{n:,}" for n in s.memory_rows) + " rows")
+                results["memory"] = bench_memory(folder, s, sb)
+            if "sdk" in only:
+                progress(f"SDK baseline: {s.sdk_sequential} sequential, {s.sdk_threaded} threaded")
+                results["sdk"] = bench_sdk(sb, folder, s)
+    if "overhead" in only:
+        progress(f"client overhead: {s.overhead_requests:,} requests per kind")
+        results["overhead"] = bench_overhead(s)
+
+
+def run(
+    s: Settings, quick: bool, only: Sequence[str] = SECTIONS, bulk_args: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The chosen sections; ``bulk_args`` go to every ``bulk link`` of sections 5-8."""
+    from bulk.bench import figures
+
+    folder = Path(tempfile.mkdtemp(prefix="bulk-bench-pipeline-"))
+    chosen = set(only)
+    results: dict[str, Any] = {"quick": quick, "settings": asdict(s), "bulk_args": list(bulk_args)}
+    results["rate_auto_available"] = figures.cli_accepts("--rate", "auto")
+    try:
+        _run_original(s, folder, chosen, results)
+        with figures.sandboxes():
+            for key, bench in (
+                ("floor", figures.bench_floor_and_lean),
+                ("agentmessage", figures.bench_agentmessage),
+                ("storm", figures.bench_storm),
+                ("batch_cap", figures.bench_batch_cap),
+            ):
+                if key in chosen:
+                    results[key] = bench(s, folder, bulk_args)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    results["aims"] = {**aims(results), **figures.aims(results)}
     return results
 
 
@@ -676,6 +745,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--numbers", type=int, help="throughput run size")
     parser.add_argument("--sdk-sequential", type=int, help="numbers for the sequential SDK run")
     parser.add_argument("--sdk-threaded", type=int, help="numbers for the threaded SDK run")
+    parser.add_argument(
+        "--only",
+        help=f"comma-separated sections to run [default: all]: {','.join(SECTIONS)}",
+    )
+    parser.add_argument(
+        "--long",
+        action="store_true",
+        help="also link 10,000 numbers with settle 20-60 s in the floor section (many minutes)",
+    )
+    parser.add_argument(
+        "--bulk-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="an argument added to every 'bulk link' of sections 5-8 (repeat: "
+        "--bulk-arg=--rate --bulk-arg=auto)",
+    )
     parser.add_argument("--serve-sandbox", help=argparse.SUPPRESS)
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -690,12 +776,17 @@ def main(argv: list[str] | None = None) -> int:
             ("numbers", args.numbers),
             ("sdk_sequential", args.sdk_sequential),
             ("sdk_threaded", args.sdk_threaded),
+            ("long", args.long or None),
         )
         if v is not None
     }
     if changes:
         s = Settings(**{**asdict(s), **changes})
-    results = run(s, args.quick)
+    only = SECTIONS if not args.only else tuple(x.strip() for x in args.only.split(","))
+    unknown = set(only) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections {sorted(unknown)}; known: {', '.join(SECTIONS)}")
+    results = run(s, args.quick, only, args.bulk_arg)
     print(render(results))
     args.json.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
     print(f"\nwrote {args.json}", file=sys.stderr)

@@ -204,6 +204,15 @@ RATE = click.FloatRange(0.0, 1.0)
     "Example: --plivo-rate-limit 50/5",
 )
 @click.option(
+    "--plivo-max-batch",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1),
+    metavar="N",
+    help="Most numbers one Plivo link request may carry; more is refused with 400 "
+    "'A maximum of N numbers can be linked in one request'. Example: --plivo-max-batch 40",
+)
+@click.option(
     "--agentmessage-rate-limit",
     default="100/10",
     show_default=True,
@@ -316,6 +325,7 @@ class _Options:
     after_rate: float
     fault_endpoints: str | None
     plivo_rate_limit: str
+    plivo_max_batch: int
     agentmessage_rate_limit: str
     agentmessage_retry_after: int
     time_factor: float
@@ -364,6 +374,7 @@ def _sandbox_config(opts: _Options) -> SandboxConfig:
             slow_tail_max=tail_max,
             plivo_rate_limit=plivo_limit,
             plivo_rate_window=plivo_window,
+            plivo_max_batch=opts.plivo_max_batch,
             agentmessage_rate_limit=am_limit,
             agentmessage_rate_window=am_window,
             agentmessage_retry_after=opts.agentmessage_retry_after,

@@ -188,6 +188,8 @@ class SandboxConfig:
     slow_tail_max: float = 30.0
     plivo_rate_limit: int = 300
     plivo_rate_window: float = 5.0
+    #: most numbers one Plivo link request may carry (more: 400, WIRE.md)
+    plivo_max_batch: int = 100
     agentmessage_rate_limit: int = 100
     agentmessage_rate_window: float = 10.0
     agentmessage_retry_after: int = 1
@@ -216,6 +218,8 @@ class SandboxConfig:
             raise ValueError("rate limits must be >= 0")
         if self.plivo_rate_window < 0 or self.agentmessage_rate_window < 0:
             raise ValueError("rate windows must be >= 0")
+        if self.plivo_max_batch < 1:
+            raise ValueError("plivo_max_batch must be >= 1")
         if self.agentmessage_retry_after < 0:
             raise ValueError("agentmessage_retry_after must be >= 0")
         if self.time_factor < 0:

@@ -73,7 +73,9 @@ class PlivoState:
         rate_limit: int,
         rate_window: float,
         switches: Switches | None = None,
+        max_batch: int = MAX_LINK_BATCH,
     ) -> None:
+        self.max_batch = max_batch
         self.switches = switches or Switches()  # read at each request: settable at runtime
         self.auth_id = seed.auth_id
         self.auth_token = seed.auth_token
@@ -153,9 +155,9 @@ class PlivoState:
             e164 = to_e164(raw)
             if e164 is not None:
                 self._counters.number_request(e164)
-        if len(numbers) > MAX_LINK_BATCH:
+        if len(numbers) > self.max_batch:
             raise PlivoRefusal(
-                400, f"A maximum of {MAX_LINK_BATCH} numbers can be linked in one request"
+                400, f"A maximum of {self.max_batch} numbers can be linked in one request"
             )
         if campaign.registration_status != "ACTIVE":
             raise PlivoRefusal(

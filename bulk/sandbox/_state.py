@@ -59,6 +59,7 @@ class SandboxState:
             rate_limit=config.plivo_rate_limit,
             rate_window=config.plivo_rate_window,
             switches=config.switches,
+            max_batch=config.plivo_max_batch,
         )
         self.agentmessage = AgentMessageState(
             seed.agentmessage,
