@@ -164,6 +164,8 @@ class Engine:
         self._settle_samples: list[float] = []
         #: numbers per link request: the provider's (``--batch-size``), halved on a size refusal
         self._batch = max(1, provider.max_batch)
+        self._batch_known = False  #: a first batch has had its answer
+        self._batch_probe = anyio.Lock()
 
     # --- where each row is looked up ----------------------------------------------------------
 
@@ -459,10 +461,12 @@ class Engine:
         receive.close()
         send.close()
 
-    def _halve_batch(self, carried: int, reason: str) -> None:
-        """The provider refused a batch for its size: from now on batches carry half as
-        many numbers (never more than ``--batch-size``); the refused rows go out again."""
-        smaller = max(1, min(self._batch, carried) // 2)
+    def _halve_batch(self, carried: int, reason: str, limit: int | None) -> None:
+        """The provider refused a batch for its size: from now on batches carry the maximum
+        its text names, else half as many numbers (never more than ``--batch-size``); the
+        refused rows go out again."""
+        smaller = limit if limit and limit < carried else carried // 2
+        smaller = max(1, smaller)
         if smaller < self._batch:
             log.info(
                 "batch of %d refused for its size (%s): batches of %d from now on",
@@ -535,31 +539,59 @@ class Engine:
     async def _link(self, work: _LinkWork) -> None:
         pending = self._defer_closed(work.lines)
         while pending:
-            # new changes only: a released move's link goes out even past the window
-            fresh = all(self.journal.get(line).state is State.PLANNED for line in pending)
+            probing = await self._probe_turn()
+            batch = self._fit_batch(work.campaign, pending)
+            pending = await self._link_once(work, batch, probing)
+
+    async def _probe_turn(self) -> bool:
+        """The run's first multi-number batch goes out alone, so that a provider refusing
+        batches that large tells one request, not every worker. True: this caller is that
+        first batch (it holds the probe until its answer); others wait for the answer."""
+        if self._batch_known or self._batch <= 1:
+            return False
+        await self._batch_probe.acquire()
+        if self._batch_known:
+            self._batch_probe.release()
+            return False
+        return True
+
+    def _fit_batch(self, campaign: str, pending: list[int]) -> list[int]:
+        """At most the current batch size; the rest is queued as batches of its own."""
+        if len(pending) <= self._batch:
+            return pending
+        self._queue_links(campaign, pending[self._batch :])
+        return pending[: self._batch]
+
+    async def _link_once(self, work: _LinkWork, pending: list[int], probing: bool) -> list[int]:
+        """One link request for ``pending`` and what it leads to; returns the rows to send
+        again at once (the rest of a batch refused for one number, rows a read found not
+        done). ``probing``: this is the run's first batch; others wait for its answer."""
+        # new changes only: a released move's link goes out even past the window
+        fresh = all(self.journal.get(line).state is State.PLANNED for line in pending)
+        rows = {str(self.journal.get(line).e164): self.journal.get(line) for line in pending}
+        before = self._attempts_so_far(pending)
+        try:
             self._apply([Change(line, Event.SEND) for line in pending])
-            rows = {str(self.journal.get(line).e164): self.journal.get(line) for line in pending}
-            before = self._attempts_so_far(pending)
             with send_window(self._window_closed if fresh else None):
                 outcome = await self.provider.link(work.campaign, list(rows), pending)
-            changes = self._link_changes(outcome, rows, before)
-            accepted = len(outcome.accepted)
-            self._campaign_size[work.campaign] = (
-                self._campaign_size.get(work.campaign, 0) + accepted
-            )
-            self._apply(changes)
-            pending = [rows[n].line for n in outcome.resend]
-            if outcome.too_large is not None:
-                self._halve_batch(len(pending), outcome.too_large)
-                self._queue_links(work.campaign, self._defer_closed(pending))
-                return
-            later = [rows[n].line for n in [*outcome.lost, *outcome.unsent]]
-            if later:
-                if outcome.lost or not self._window_closed():  # else: deferred below
-                    await self.clock.sleep(self.config.resend_delay)
-                pending += await self._check([rows[n].line for n in outcome.lost])
-                pending += [rows[n].line for n in outcome.unsent if not rows[n].terminal]
-            pending = self._defer_closed(pending)
+        finally:
+            if probing:
+                self._batch_known = True
+                self._batch_probe.release()
+        self._apply(self._link_changes(outcome, rows, before))
+        accepted = len(outcome.accepted)
+        self._campaign_size[work.campaign] = self._campaign_size.get(work.campaign, 0) + accepted
+        again = [rows[n].line for n in outcome.resend]
+        if outcome.too_large is not None:
+            self._halve_batch(len(again), outcome.too_large, outcome.size_limit)
+            self._queue_links(work.campaign, self._defer_closed(again))
+            return []
+        if outcome.lost or outcome.unsent:
+            if outcome.lost or not self._window_closed():  # else: deferred below
+                await self.clock.sleep(self.config.resend_delay)
+            again += await self._check([rows[n].line for n in outcome.lost])
+            again += [rows[n].line for n in outcome.unsent if not rows[n].terminal]
+        return self._defer_closed(again)
 
     def _link_changes(
         self, outcome: LinkOutcome, rows: Mapping[str, RowRecord], before: dict[int, int]

@@ -3,8 +3,10 @@
 The engine records how long each number took to settle in this run (from its submission to
 the read that saw it settled). With enough samples, the wait before the next read of a
 campaign is the shortest one after which at least half of its pending numbers (at least one)
-are expected to have settled, each given how long it has already waited. Before that, the
-engine keeps ``--poll-interval`` and its back-off; the bounds always apply.
+are expected to have settled, each given how long it has already waited. The samples are
+censored (only numbers that settled are in them), so a number that has waited longer than
+every settle seen tells nothing and counts for nothing; when the samples cannot answer, the
+engine keeps ``--poll-interval`` and its back-off. The bounds always apply.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ def expected_settled(samples: Sequence[float], waited: Sequence[float], after: f
         done_by_now = bisect.bisect_right(ordered, w)
         left = n - done_by_now
         if left == 0:
-            total += 1.0  # waited past every sample seen: most likely settled by now
+            # waited past every settle seen: the samples say nothing about it (the slow
+            # ones have simply not settled yet to be seen); it counts for nothing
             continue
         total += (bisect.bisect_right(ordered, w + after) - done_by_now) / left
     return total
@@ -53,11 +56,11 @@ def next_read_in(
     spots = _quantiles(waited, 20)
     scale = len(waited) / len(spots)
     gaps = {s - w for s in _quantiles(samples) for w in spots if s > w}
-    if not gaps:
-        return floor  # every pending number waited past every settle seen: read now
     for after in sorted({max(gap, floor) for gap in gaps}):
         if after >= ceiling:
             break
         if expected_settled(samples, spots, after) * scale >= target:
             return after
-    return ceiling
+    # the samples cannot say when enough will settle (too few seen yet, or every pending
+    # number has waited longer than any settle seen): the caller's back-off decides
+    return None

@@ -128,6 +128,8 @@ class LinkOutcome:
     #: the provider refused the request for carrying too many numbers (its text): every
     #: number is in ``resend``; send them again in smaller batches
     too_large: str | None = None
+    #: the largest batch the refusal's text names, when it names one
+    size_limit: int | None = None
 
 
 @dataclass(slots=True)

@@ -66,6 +66,7 @@ _AUTH_ID = re.compile(r"^(MA|SA)[A-Z0-9]{18}$")
 _SIZE_TEXT = re.compile(
     r"maximum of \d+|too many numbers|batch (size|too large)|at most \d+ numbers", re.IGNORECASE
 )
+_SIZE_LIMIT = re.compile(r"(?:maximum of|at most) (\d+)", re.IGNORECASE)
 _NUMBER_IN_TEXT = re.compile(r"(?<!\d)\+?(1\d{10})(?!\d)")
 
 STATUS_SETTLEMENT = {
@@ -251,6 +252,12 @@ def summary_total(body: Any) -> int | None:
     return sum(counts) if len(counts) == len(summary) else None
 
 
+def size_limit(text: str) -> int | None:
+    """The maximum a size refusal names (``A maximum of 100 numbers ...``), if any."""
+    found = _SIZE_LIMIT.search(text)
+    return int(found.group(1)) if found else None
+
+
 def is_size_refusal(text: str) -> bool:
     """True when a refusal's text is about how many numbers the request carried."""
     return bool(_SIZE_TEXT.search(text))
@@ -270,6 +277,7 @@ def link_outcome(numbers: Sequence[str], verdict: Verdict) -> LinkOutcome:
     named = [n for n in verdict.numbers if n in numbers]
     if not named and verdict.kind is Kind.REFUSED and is_size_refusal(verdict.reason or ""):
         outcome.too_large = with_request_id(verdict)
+        outcome.size_limit = size_limit(verdict.reason or "")
         outcome.resend = list(numbers)
         return outcome
     if not named:
