@@ -159,8 +159,10 @@ class AdaptiveRate(EvenRate):
     - The rate rises only up to twice the rate bulk actually sends at: a run waiting for
       numbers to settle does not bank a rate it never tried.
     - A 429 for a request that left before the last cut carries no news about the new rate
-      (it was already in flight or in line): it does not cut again. So a storm of 429s in a
-      row costs one cut, not one per 429.
+      (it was already in flight or in line), and 429s in a row with no answer between them
+      are one event: neither cuts again. So a storm of 429s in a row costs one cut, not one
+      per 429 (0.7**5 for a storm of 5 would take many seconds to climb back from); the
+      pause gate spaces the retries meanwhile.
 
     Built on :class:`EvenRate` rather than aiolimiter: aiolimiter's ``AsyncLimiter`` fixes its
     rate when built (changing it means writing its private ``_rate_per_sec``); the bucket
@@ -183,6 +185,7 @@ class AdaptiveRate(EvenRate):
         self._k = 0.0
         self._epoch = clock.monotonic()  #: when the curve starts (the last cut)
         self._cut_at = -math.inf
+        self._answered_since_cut = True
         self.measured = 0.0  #: smoothed requests per second sent
         self._bucket_start: float | None = None
         self._bucket_count = 0
@@ -201,6 +204,7 @@ class AdaptiveRate(EvenRate):
 
     def on_success(self) -> None:
         """A request was answered, not throttled: follow the curve up."""
+        self._answered_since_cut = True
         t = self._clock.monotonic() - self._epoch
         cubic = self.C * (t - self._k) ** 3 + self._w_max
         ceiling = max(self.rate, 2 * self.measured)
@@ -211,8 +215,9 @@ class AdaptiveRate(EvenRate):
     def on_throttle(self, sent_at: float | None = None) -> bool:
         """A 429 for a request that left at ``sent_at``: cut the rate, unless the request left
         before the last cut. True when it cut."""
-        if sent_at is not None and sent_at < self._cut_at:
+        if not self._answered_since_cut or (sent_at is not None and sent_at < self._cut_at):
             return False
+        self._answered_since_cut = False
         now = self._clock.monotonic()
         sending = min(self.measured, self.rate) if self.measured > 0 else self.rate
         self._w_max = sending
