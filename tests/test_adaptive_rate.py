@@ -8,6 +8,7 @@ moves only when the meter makes a request wait.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import deque
 from collections.abc import Callable
@@ -67,7 +68,7 @@ def adaptive(start: float = 10.0, max_rate: float = 100.0) -> tuple[Meter, Virtu
 
 
 async def test_auto_rate_rises_while_requests_succeed() -> None:
-    meter, clock = adaptive(start=10.0)
+    meter, _clock = adaptive(start=10.0)
     _, rates, throttled = await drive(meter, 300, lambda now: True)
     assert throttled == 0
     assert rates == sorted(rates)  # never falls without a 429
@@ -78,7 +79,7 @@ async def test_auto_rate_starts_at_the_start_rate_with_no_burst() -> None:
     meter, _ = adaptive(start=10.0)
     stamps, _, _ = await drive(meter, 4, lambda now: True)
     # the first requests leave a tenth of a second apart (the bucket is primed)
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
     assert all(gap > 0.09 for gap in gaps)
 
 
@@ -164,9 +165,7 @@ async def test_retry_after_is_honoured_exactly(auto: bool) -> None:
     assert sent_at == pytest.approx(limited_at + 2.5)
 
 
-def test_a_429_without_retry_after_pauses_one_request_interval_and_stale_ones_add_nothing() -> (
-    None
-):
+def test_a_429_without_retry_after_pauses_one_request_interval_and_stale_ones_add_nothing() -> None:
     clock = VirtualClock()
     meter = Meter(50.0, 8, gate=PauseGate(base=1.0, rng=random.Random(2), clock=clock))
     sent = clock.monotonic()
