@@ -37,6 +37,7 @@ from bulk.providers import (
     Credentials,
     NumberState,
     Provider,
+    ProviderEntry,
     Settlement,
     credentials_from_env,
     entry,
@@ -64,7 +65,10 @@ class JobSpec:
     account: str | None = None
     #: the provider's secret: token or API key (from the environment if None)
     token: str | None = None
-    rate: float | None = None  #: requests per second; None = the provider's default
+    #: requests per second (fixed), "auto" (found: starts at the provider's default rate,
+    #: rises while requests succeed, cut on each 429), or None: the provider's default mode
+    rate: float | Literal["auto"] | None = None
+    max_rate: float = 100.0  #: the ceiling of ``rate="auto"``
     concurrency: int = 8
     batch_size: int | None = None
     poll_interval: float | None = None
@@ -100,6 +104,9 @@ class JobResult:
     stats: Stats
     elapsed: float
     rows: int = 0
+    #: the rate the run ended on, requests per second: the fixed rate, or the adaptive
+    #: limiter's fill rate when the run ended (None: no limit, or never connected)
+    rate_settled: float | None = None
 
 
 def default_paths(spec: JobSpec) -> tuple[Path, Path, Path]:
@@ -174,7 +181,8 @@ class _Connection:
     """A provider ready to call, and what the journal's fingerprint records of where it is."""
 
     provider: Provider
-    rate: float
+    rate: float  #: the starting rate
+    meter: Meter
     where: str  #: the base URL, or ``sandbox``
     poll_interval: float
     settle_timeout: float
@@ -194,6 +202,10 @@ class _Job:
     loaded: Loaded | None = None
     counts: dict[str, int] | None = None
     rows: int = 0
+    meter: Meter | None = None  #: set once connected: its rate is the run's settled rate
+
+    def rate_settled(self) -> float | None:
+        return None if self.meter is None else self.meter.current_rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,8 +257,14 @@ async def _connect(spec: JobSpec, stats: Stats) -> AsyncIterator[_Connection]:
         headers = provider_entry.headers(creds)
         connector = aiohttp.TCPConnector(limit=spec.concurrency + 4)
         async with aiohttp.ClientSession(connector=connector, raise_for_status=False) as session:
-            rate = spec.rate or provider_entry.default_rate
-            meter = Meter(rate, spec.concurrency, gate=PauseGate(base=spec.backoff_base))
+            rate, adaptive = _rate_choice(spec, provider_entry)
+            meter = Meter(
+                rate,
+                spec.concurrency,
+                gate=PauseGate(base=spec.backoff_base),
+                adaptive=adaptive,
+                max_rate=spec.max_rate,
+            )
             sender = HttpSender(
                 session,
                 base_url,
@@ -260,10 +278,20 @@ async def _connect(spec: JobSpec, stats: Stats) -> AsyncIterator[_Connection]:
             yield _Connection(
                 provider_entry.create(sender, creds, spec.batch_size, spec.callback_url),
                 rate,
+                meter,
                 "sandbox" if spec.sandbox else base_url,
                 poll_interval,
                 spec.settle_timeout or sandbox_defaults.get("settle_timeout", 3600.0),
             )
+
+
+def _rate_choice(spec: JobSpec, provider: ProviderEntry) -> tuple[float, bool]:
+    """The starting rate and whether it adapts: ``--rate N`` is fixed; ``--rate auto`` (or no
+    ``--rate`` for a provider whose default mode is auto) starts at the provider's default
+    rate, at most ``--max-rate``."""
+    if spec.rate == "auto" or (spec.rate is None and provider.default_rate_mode == "auto"):
+        return min(provider.default_rate, spec.max_rate), True
+    return float(spec.rate or provider.default_rate), False
 
 
 def _start(spec: JobSpec) -> _Job:
@@ -304,6 +332,7 @@ async def run_job(
         try:
             job.loaded = load(spec)
             result = await _run(job, hooks)
+            result.rate_settled = job.rate_settled()
         except anyio.get_cancelled_exc_class():
             _summarise(job, EXIT_INTERRUPTED)
             raise
@@ -325,6 +354,7 @@ async def _run(job: _Job, hooks: _Hooks) -> JobResult:
     spec, loaded = job.spec, job.loaded
     assert loaded is not None
     async with _connect(spec, job.stats) as connection:
+        job.meter = connection.meter
         if spec.command == "status":
             result = await _status(loaded, connection.provider, job.report, job.stats, job.started)
             job.counts, job.rows = result.counts, result.rows
@@ -492,6 +522,7 @@ def _summarise(job: _Job, exit_code: int) -> None:
         "counts": {o: counts.get(o, 0) for o in _report.OUTCOMES},
         "requests": dict(sorted(stats.requests.items())),
         "http_429": stats.rate_limited,
+        "rate_settled": job.rate_settled(),
         "retries": stats.retries,
         "report": _path_or_none(
             job.report if job.counts is not None and not spec.dry_run else None

@@ -66,6 +66,21 @@ Run the same command again with the same --journal to resume an interrupted run.
 """
 
 
+class _RateType(click.types.FloatParamType):
+    """``--rate``: a number of requests per second (at least 0.01), or ``auto``. A float type
+    to click, so a job file may give it as a number."""
+
+    name = "rate"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        number = super().convert(value, param, ctx)
+        if number < 0.01:
+            self.fail(f"{value} is below 0.01 (or give 'auto')", param, ctx)
+        return number
+
+
 def _defaults_help(what: Callable[[ProviderEntry], object]) -> str:
     return ", ".join(f"{p.title} {what(p)}" for p in REGISTRY.values())
 
@@ -123,10 +138,27 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
         *_credential_decorators(),
         click.option(
             "--rate",
+            type=_RateType(),
+            metavar="REQ_PER_S|auto",
+            help="Requests per second, evenly spaced from the first. A number keeps that rate; "
+            "'auto' starts at the provider's rate below, rises while requests succeed and is "
+            "cut on each 429 (never above --max-rate). Default: "
+            + _defaults_help(
+                lambda p: (
+                    f"{p.default_rate:g}/s"
+                    if p.default_rate_mode == "fixed"
+                    else f"auto from {p.default_rate:g}/s"
+                )
+            )
+            + ".",
+        ),
+        click.option(
+            "--max-rate",
             type=click.FloatRange(min=0.01),
+            default=100.0,
+            show_default=True,
             metavar="REQ_PER_S",
-            help="Requests per second, evenly spaced. Default: the provider's limit with "
-            f"headroom ({_defaults_help(lambda p: f'{p.default_rate:g}/s')}).",
+            help="The highest rate --rate auto may reach.",
         ),
         click.option(
             "--concurrency",
@@ -177,8 +209,10 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
             default=1.0,
             show_default=True,
             metavar="S",
-            help="First shared pause after a 429 without Retry-After; doubles with each 429 in "
-            "a row (jittered, capped at 30 s).",
+            help="Longest first shared pause after a 429 without Retry-After (the first pause "
+            "is one request interval at the current rate, at most this); it doubles with each "
+            "429 that comes back right after a pause (jittered, capped at 30 s). A Retry-After "
+            "is honoured exactly.",
         ),
         click.option(
             "--resend-delay",
@@ -459,6 +493,16 @@ def _plan_text(spec: JobSpec, plan: Plan) -> str:
     )
 
 
+def _settled_text(spec: JobSpec, result: JobResult) -> str:
+    """The rate the run ended on, when it was found (``--rate auto``)."""
+    adaptive = spec.rate == "auto" or (
+        spec.rate is None and entry(spec.provider).default_rate_mode == "auto"
+    )
+    if not adaptive or result.rate_settled is None:
+        return ""
+    return f"; rate settled at {result.rate_settled:.1f} req/s (auto)"
+
+
 def _summary(out: Console, spec: JobSpec, result: JobResult) -> None:
     table = Table(
         title=f"bulk {spec.command}: {result.rows} rows" + (" (dry run)" if spec.dry_run else ""),
@@ -478,7 +522,7 @@ def _summary(out: Console, spec: JobSpec, result: JobResult) -> None:
     out.print(
         f"Requests: {stats.total} ({by_kind or 'none'}); 429s: {stats.rate_limited}; "
         f"retries: {stats.retries}; elapsed {result.elapsed:.1f} s; "
-        f"average rate {stats.effective_rate():.1f} req/s"
+        f"average rate {stats.effective_rate():.1f} req/s" + _settled_text(spec, result)
     )
     if result.report:
         out.print(f"Report: {result.report}")

@@ -1,7 +1,8 @@
 """The thin I/O adapter: executes :class:`Request` values over aiohttp.
 
 It gates each request with the :class:`Meter`, turns transport failures into ``TRANSIENT``
-verdicts, classifies responses with the provider's pure function, pauses every sender on 429
+verdicts, classifies responses with the provider's pure function, tells the meter how each
+try was answered (a 429 pauses every sender and cuts an adaptive rate; an answer lets it rise)
 and retries transient failures with stamina (exponential backoff with jitter, capped
 attempts; ``stamina.set_testing`` removes the waits in tests). Credentials travel only in the
 ``Authorization`` header given at construction; no message it builds contains them.
@@ -215,12 +216,12 @@ class HttpSender:
     async def _until_not_rate_limited(
         self, request: Request, classify: Callable[[Request, Response], Verdict]
     ) -> Verdict:
-        gate = self._meter.gate
+        meter = self._meter
         for _ in range(self.policy.max_rate_limited):
-            verdict = await self._once(request, classify)
+            verdict, sent_at = await self._once(request, classify)
             if verdict.kind is not Kind.RATE_LIMITED:
                 if verdict.kind is not Kind.TRANSIENT:
-                    gate.clear_streak()
+                    meter.answered()
                 if verdict.kind is Kind.AUTH:
                     raise AuthenticationError(
                         f"{self._provider} refused the credentials: HTTP {verdict.status} "
@@ -228,7 +229,7 @@ class HttpSender:
                     )
                 return verdict
             self.stats.rate_limited += 1
-            gate.pause(verdict.retry_after)
+            meter.rate_limited(verdict.retry_after, sent_at)
         return Verdict(
             Kind.NO_ANSWER,
             429,
@@ -238,7 +239,8 @@ class HttpSender:
 
     async def _once(
         self, request: Request, classify: Callable[[Request, Response], Verdict]
-    ) -> Verdict:
+    ) -> tuple[Verdict, float]:
+        """One try: its verdict, and when it left (on the meter's clock)."""
         try:
             return await self._metered(request, classify)
         finally:  # the slot has closed: its busy time is counted
@@ -246,12 +248,12 @@ class HttpSender:
 
     async def _metered(
         self, request: Request, classify: Callable[[Request, Response], Verdict]
-    ) -> Verdict:
-        async with self._meter.slot():
+    ) -> tuple[Verdict, float]:
+        async with self._meter.slot() as sent_at:
             closed = _WINDOW_CLOSED.get()
             if request.changes_state and closed is not None and closed():
                 reason = "not sent: the send window closed"
-                return Verdict(Kind.NO_ANSWER, reason=reason, may_have_landed=False)
+                return Verdict(Kind.NO_ANSWER, reason=reason, may_have_landed=False), sent_at
             now = time.monotonic()
             if self.stats.first_at is None:
                 self.stats.first_at = now
@@ -274,22 +276,17 @@ class HttpSender:
                         raw.status, {k.lower(): v for k, v in raw.headers.items()}, body
                     )
             except TimeoutError:
-                return self._transport_failure(
-                    request, now, f"no answer within {self.policy.timeout:g} s"
-                )
+                reason = f"no answer within {self.policy.timeout:g} s"
+                return self._transport_failure(request, now, reason), sent_at
             except aiohttp.ClientPayloadError:
-                return self._transport_failure(request, now, "the response body was cut off")
+                reason = "the response body was cut off"
+                return self._transport_failure(request, now, reason), sent_at
             except aiohttp.ClientConnectorError as exc:
-                return self._transport_failure(
-                    request,
-                    now,
-                    f"cannot connect ({exc.os_error.strerror or 'refused'})",
-                    landed=False,
-                )
+                reason = f"cannot connect ({exc.os_error.strerror or 'refused'})"
+                return self._transport_failure(request, now, reason, landed=False), sent_at
             except (aiohttp.ClientError, ConnectionError, OSError) as exc:
-                return self._transport_failure(
-                    request, now, f"connection lost ({type(exc).__name__})"
-                )
+                reason = f"connection lost ({type(exc).__name__})"
+                return self._transport_failure(request, now, reason), sent_at
             finally:
                 self.stats.last_at = time.monotonic()
         self.stats.statuses[response.status] += 1
@@ -303,7 +300,7 @@ class HttpSender:
                 verdict.kind.value,
                 (time.monotonic() - now) * 1000,
             )
-        return verdict
+        return verdict, sent_at
 
     def _transport_failure(
         self, request: Request, started: float, reason: str, *, landed: bool = True

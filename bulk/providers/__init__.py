@@ -83,7 +83,10 @@ class ProviderEntry:
     #: ``create(send, credentials, batch_size or None, callback_url or None)``
     create: Callable[[Send, Credentials, int | None, str | None], Provider]
     default_batch: int  #: numbers per link request
-    default_rate: float  #: requests per second, with headroom
+    default_rate: float  #: requests per second, with headroom (where ``--rate auto`` starts)
+    #: ``--rate``'s default: "fixed" (``default_rate``, for a documented limit) or "auto"
+    #: (start at ``default_rate`` and find the limit: for a limit that is not published)
+    default_rate_mode: Literal["fixed", "auto"] = "fixed"
     #: the running sandbox (:class:`bulk.sandbox.Sandbox`) -> credentials it accepts
     sandbox_credentials: Callable[[Any], Credentials] | None = None
 
@@ -230,6 +233,7 @@ def _agentmessage() -> ProviderEntry:
         create=create,
         default_batch=agentmessage.AgentMessageProvider.max_batch,
         default_rate=agentmessage.DEFAULT_RATE,
+        default_rate_mode="auto",  # its rate limit is not published
         sandbox_credentials=sandbox,
     )
 
