@@ -245,3 +245,17 @@ def test_a_run_refused_for_a_busy_journal_leaves_the_holders_summary_alone(
         result = CliRunner().invoke(main, ["run", str(job)], env=sb.env("plivo"))
     assert result.exit_code == 75, result.output
     assert not (tmp_path / "summary.json").exists() and not _changes(sb)
+
+
+def test_a_job_file_may_ask_for_the_adaptive_rate(tmp_path: Path) -> None:
+    from bulk.cli import main as cli_main
+
+    src = tmp_path / "in.csv"
+    src.write_text("number,campaign_id\n+14155550120,CUOGHIN\n")
+    job = tmp_path / "job.toml"
+    job.write_text('command = "link"\ninput = "in.csv"\nrate = "auto"\nsandbox = true\n')
+    result = CliRunner().invoke(cli_main, ["run", str(job), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    job.write_text('command = "link"\ninput = "in.csv"\npoll-interval = "auto"\n')
+    result = CliRunner().invoke(cli_main, ["run", str(job), "--dry-run"])
+    assert result.exit_code == 2 and "poll-interval" in result.output

@@ -91,8 +91,8 @@ def _arguments(path: Path, key: str, value: Any, option: click.Option) -> list[s
         return [flag, _path_value(path, key, value, bool(kind.exists))]
     if isinstance(kind, click.types.IntParamType):
         _expect(path, key, value, int)
-    elif isinstance(kind, click.types.FloatParamType):
-        _expect(path, key, value, int, float)
+    elif isinstance(kind, click.types.FloatParamType) and (key, value) != ("rate", "auto"):
+        _expect(path, key, value, int, float)  # (``rate`` also takes the word "auto")
     else:
         _expect(path, key, value, str)
     return [flag, str(value)]
