@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -18,7 +19,8 @@ import aiohttp
 import anyio
 
 from bulk import _report
-from bulk._errors import BulkError, ConfigError, IllegalTransition, ProviderUnreachable
+from bulk._aio import gather_map
+from bulk._errors import BulkError, ConfigError, IllegalTransition
 from bulk._journal import Journal, RowRecord, exclusive, fingerprint_json
 from bulk._states import Decision, Event, State, next_state, status_of
 from bulk.engine import (
@@ -30,6 +32,8 @@ from bulk.engine import (
     Plan,
     RetryPolicy,
     Stats,
+    SystemClock,
+    survey,
 )
 from bulk.inputs import MAX_INPUT_BYTES, Loaded, load_rows
 from bulk.providers import (
@@ -564,22 +568,32 @@ async def _status(
 ) -> JobResult:
     """Read-only: each row's current state in its campaign."""
     records = {r.line: r for r in seed_records(loaded)}
-    campaigns = sorted(
-        {str(r.campaign_id) for r in records.values() if r.state is State.PLANNED and r.campaign_id}
-    )
-    try:
-        checks = {c: await provider.check_campaign(c) for c in campaigns}
-        members = {c: await provider.campaign_numbers(c) for c in campaigns if checks[c].usable}
-    except ProviderUnavailable as exc:
-        raise ProviderUnreachable(f"{provider.name}: {exc.reason}") from None
-    for record in records.values():
-        if record.state is not State.PLANNED:
-            continue
+    looking = [r for r in records.values() if r.state is State.PLANNED and r.campaign_id]
+    campaigns = sorted({str(r.campaign_id) for r in looking})
+    _, surveyed = await survey(provider, campaigns, delay=5.0, clock=SystemClock())
+    absent = [
+        r
+        for r in looking
+        if surveyed[str(r.campaign_id)][1] is not None
+        and str(r.e164) not in (surveyed[str(r.campaign_id)][1] or {})
+    ]
+    exact = await _exact_reads(provider, absent)  # absence in a list is only a hint
+    unconfirmed = {r.line for r in absent} - set(exact)
+    for record in looking:
         campaign = str(record.campaign_id)
-        if not checks[campaign].usable:
-            decision = Decision(Event.PLAN_FAIL, reason=checks[campaign].reason)
+        check, members = surveyed[campaign]
+        if members is None:
+            decision = Decision(Event.PLAN_FAIL, reason=check.reason)
+        elif record.line in exact:
+            decision = status_of(campaign, exact[record.line])
+        elif record.line in unconfirmed:
+            decision = Decision(
+                Event.TIME_OUT,
+                reason="absent from the campaign's list, and "
+                "the single read that would confirm it got no usable answer",
+            )
         else:
-            decision = status_of(campaign, members[campaign].get(str(record.e164), _ABSENT))
+            decision = status_of(campaign, members[str(record.e164)])
         _observe(record, decision)
     report = _report.build(loaded.frame, loaded.extra_columns, records)
     counts = _report.counts(report)
@@ -598,6 +612,19 @@ async def _status(
 
 
 _ABSENT = NumberState(Settlement.ABSENT)
+
+
+async def _exact_reads(provider: Provider, rows: list[RowRecord]) -> dict[int, NumberState]:
+    """One single read per row in its campaign; rows whose read fails are left out."""
+
+    async def one(row: RowRecord) -> NumberState | None:
+        try:
+            return await provider.number_state(str(row.campaign_id), str(row.e164), row.line)
+        except ProviderUnavailable:
+            return None
+
+    got = await gather_map({r.line: functools.partial(one, r) for r in rows})
+    return {line: state for line, state in got.items() if state is not None}
 
 
 def _observe(record: RowRecord, decision: Decision) -> None:

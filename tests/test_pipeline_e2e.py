@@ -250,6 +250,8 @@ def test_status_is_read_only_and_reports_each_numbers_state(
     assert frame.get_column("provider_status").to_list()[0] == "COMPLETED"
     assert result.exit_code == 0
     assert sb.counters()["totals"].get("link_accepted", 0) == 0
+    # "unlinked" rests on absence, which a paged list only hints at: one exact read confirmed it
+    assert sb.counters()["endpoints"]["plivo.get"]["requests"] == 1
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

@@ -2,7 +2,7 @@
 
 from bulk.engine._http import HttpSender, RetryPolicy, Stats, check_base_url
 from bulk.engine._limits import EvenRate, Meter, MeterClock, MonotonicClock, PauseGate, VirtualClock
-from bulk.engine._run import Engine, EngineConfig, Plan
+from bulk.engine._run import Engine, EngineConfig, Plan, SystemClock, survey
 
 __all__ = [
     "Engine",
@@ -16,6 +16,8 @@ __all__ = [
     "Plan",
     "RetryPolicy",
     "Stats",
+    "SystemClock",
     "VirtualClock",
     "check_base_url",
+    "survey",
 ]

@@ -60,6 +60,38 @@ log = logging.getLogger("bulk.engine")
 _ABSENT = NumberState(Settlement.ABSENT)
 
 
+Survey = dict[str, tuple[CampaignCheck, dict[str, NumberState] | None]]
+
+
+async def survey(
+    provider: Provider,
+    campaigns: Sequence[str],
+    numbers: Sequence[str] = (),
+    *,
+    delay: float,
+    clock: Clock,
+) -> tuple[dict[str, str], Survey]:
+    """Resolve the numbers and read each campaign (its check, then its list when usable),
+    campaigns side by side, in rounds: a read that gets no usable answer is tried again after
+    ``delay``, up to ``RESEND_ROUNDS`` times, then :class:`ProviderUnreachable`. Planning and
+    ``bulk status`` both look through this. Returns the unresolved numbers (number ->
+    reason) and each campaign's (check, members or None)."""
+
+    async def one(campaign: str) -> tuple[CampaignCheck, dict[str, NumberState] | None]:
+        check = await provider.check_campaign(campaign)
+        return check, (await provider.campaign_numbers(campaign) if check.usable else None)
+
+    for round_ in range(RESEND_ROUNDS + 1):
+        try:
+            unresolved = await provider.resolve(numbers)
+            return unresolved, await gather_map({c: functools.partial(one, c) for c in campaigns})
+        except ProviderUnavailable as exc:
+            if round_ == RESEND_ROUNDS:
+                raise ProviderUnreachable(f"{provider.name}: {exc.reason}") from None
+            await clock.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 class Clock(Protocol):
     """Where the engine gets time: wall-clock stamps for the journal, and its waits."""
 
@@ -267,32 +299,18 @@ class Engine:
         )
 
     async def _survey(self, live: list[RowRecord], plan: Plan) -> dict[str, str]:
-        """Resolve the numbers and read each campaign (check, then list), in rounds: a read
-        that gets no usable answer is tried again after ``resend_delay``."""
+        """Resolve the numbers and read each campaign (check, then list), in rounds."""
         needed = sorted({c for r in live for c in self._campaigns_of(r)})
         numbers = sorted({r.e164 for r in live if r.e164})
-        for round_ in range(RESEND_ROUNDS + 1):
-            try:
-                unresolved = await self.provider.resolve(numbers)
-                calls = {c: functools.partial(self._survey_one, c) for c in needed}
-                surveys = await gather_map(calls)
-                break
-            except ProviderUnavailable as exc:
-                if round_ == RESEND_ROUNDS:
-                    raise ProviderUnreachable(f"{self.provider.name}: {exc.reason}") from None
-                await self.clock.sleep(self.config.resend_delay)
+        unresolved, surveys = await survey(
+            self.provider, needed, numbers, delay=self.config.resend_delay, clock=self.clock
+        )
         for campaign, (check, members) in surveys.items():
             plan.campaigns[campaign] = check
             if members is not None:
                 plan.members[campaign] = members
                 self._campaign_size[campaign] = len(members)
         return unresolved
-
-    async def _survey_one(
-        self, campaign: str
-    ) -> tuple[CampaignCheck, dict[str, NumberState] | None]:
-        check = await self.provider.check_campaign(campaign)
-        return check, (await self.provider.campaign_numbers(campaign) if check.usable else None)
 
     def _plan_problem(
         self, row: RowRecord, campaigns: dict[str, CampaignCheck], unresolved: dict[str, str]
