@@ -297,7 +297,8 @@ def _floor_row(s: Any, sb: Any, folder: Path, rows: int, settle: tuple[float, fl
 
     work = Work(rows, tuple(campaign_ids(campaigns_for(rows))))
     progress(f"floor: {label}, {rows:,} numbers, settle {settle[0]:g}-{settle[1]:g} s")
-    bulk = run_cli(sb, folder, work, f"floor-{rows}-{settle[1]:g}", s.lean_poll, extra)
+    stem = f"floor-{rows}-{settle[1]:g}-" + "".join(c if c.isalnum() else "-" for c in label)
+    bulk = run_cli(sb, folder, work, stem, s.lean_poll, extra)  # own journal per row
     need = fewest(rows, len(work.campaigns), SANDBOX_BATCH)
     floor = floor_seconds(need, LIMIT_RATE, settle[1], s.latency_min)
     bulk.update(label=label, settle=list(settle), fewest_requests=need, floor_s=floor,
