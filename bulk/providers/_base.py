@@ -84,6 +84,16 @@ class Verdict:
     next_cursor: str | None = None
 
 
+def unanswered(verdict: Verdict) -> tuple[str, bool] | None:
+    """For a verdict with no usable answer: its reason, and whether the request may have
+    landed (a 429 never did). None for any other verdict. The one place the adapters learn
+    whether a change was *lost* (read before resending) or surely *unsent*."""
+    if verdict.kind not in (Kind.NO_ANSWER, Kind.TRANSIENT, Kind.RATE_LIMITED):
+        return None
+    landed = verdict.kind is not Kind.RATE_LIMITED and verdict.may_have_landed
+    return verdict.reason or "no usable answer", landed
+
+
 class Settlement(enum.Enum):
     """Where one number stands with respect to one campaign."""
 
@@ -220,4 +230,5 @@ __all__ = [
     "Settlement",
     "UnlinkOutcome",
     "Verdict",
+    "unanswered",
 ]

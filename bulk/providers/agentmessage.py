@@ -83,6 +83,7 @@ from bulk.providers._base import (
     Settlement,
     UnlinkOutcome,
     Verdict,
+    unanswered,
 )
 from bulk.providers._text import describe_unreadable, json_or_none
 
@@ -356,9 +357,9 @@ def link_outcome(number: str, campaign_id: str, verdict: Verdict) -> LinkOutcome
             outcome.under_way = [number]  # re-attaching the same campaign changes nothing
         else:
             outcome.accepted = [number]
-    elif verdict.kind in (Kind.NO_ANSWER, Kind.TRANSIENT, Kind.RATE_LIMITED):
-        reason = verdict.reason or "no usable answer"
-        if verdict.kind is not Kind.RATE_LIMITED and verdict.may_have_landed:
+    elif (gone := unanswered(verdict)) is not None:
+        reason, lost = gone
+        if lost:
             outcome.lost = {number: reason}
         else:
             outcome.unsent = {number: reason}
@@ -374,11 +375,9 @@ def detach_outcome(campaign_id: str, verdict: Verdict) -> UnlinkOutcome:
         if state.settlement is Settlement.ABSENT:
             return UnlinkOutcome(absent=True)  # no campaign (not pending): nothing to detach
         return UnlinkOutcome(accepted=True)  # pending, or still shows the campaign: poll it
-    if verdict.kind in (Kind.NO_ANSWER, Kind.TRANSIENT, Kind.RATE_LIMITED):
-        reason = verdict.reason or "no usable answer"
-        if verdict.kind is not Kind.RATE_LIMITED and verdict.may_have_landed:
-            return UnlinkOutcome(lost=reason)
-        return UnlinkOutcome(unsent=reason)
+    if (gone := unanswered(verdict)) is not None:
+        reason, lost = gone
+        return UnlinkOutcome(lost=reason) if lost else UnlinkOutcome(unsent=reason)
     return UnlinkOutcome(refused=verdict.reason or f"HTTP {verdict.status}")
 
 

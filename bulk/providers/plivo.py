@@ -51,6 +51,7 @@ from bulk.providers._base import (
     Settlement,
     UnlinkOutcome,
     Verdict,
+    unanswered,
 )
 from bulk.providers._text import describe_unreadable, json_or_none
 
@@ -269,10 +270,12 @@ def link_outcome(numbers: Sequence[str], verdict: Verdict) -> LinkOutcome:
     if verdict.kind is Kind.OK:
         outcome.accepted = list(numbers)
         return outcome
-    if verdict.kind in (Kind.NO_ANSWER, Kind.TRANSIENT, Kind.RATE_LIMITED):
-        reason = verdict.reason or "no usable answer"
-        lost = verdict.kind is not Kind.RATE_LIMITED and verdict.may_have_landed
-        setattr(outcome, "lost" if lost else "unsent", {n: reason for n in numbers})
+    if (gone := unanswered(verdict)) is not None:
+        reason, lost = gone
+        if lost:
+            outcome.lost = dict.fromkeys(numbers, reason)
+        else:
+            outcome.unsent = dict.fromkeys(numbers, reason)
         return outcome
     named = [n for n in verdict.numbers if n in numbers]
     if not named and verdict.kind is Kind.REFUSED and is_size_refusal(verdict.reason or ""):
@@ -304,11 +307,9 @@ def unlink_outcome(verdict: Verdict) -> UnlinkOutcome:
         return UnlinkOutcome(under_way=True)
     if verdict.kind is Kind.ABSENT:
         return UnlinkOutcome(absent=True)
-    if verdict.kind in (Kind.NO_ANSWER, Kind.TRANSIENT, Kind.RATE_LIMITED):
-        reason = verdict.reason or "no usable answer"
-        if verdict.kind is not Kind.RATE_LIMITED and verdict.may_have_landed:
-            return UnlinkOutcome(lost=reason)
-        return UnlinkOutcome(unsent=reason)
+    if (gone := unanswered(verdict)) is not None:
+        reason, lost = gone
+        return UnlinkOutcome(lost=reason) if lost else UnlinkOutcome(unsent=reason)
     return UnlinkOutcome(refused=with_request_id(verdict))
 
 
