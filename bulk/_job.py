@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -19,7 +18,6 @@ import aiohttp
 import anyio
 
 from bulk import _report
-from bulk._aio import gather_map
 from bulk._errors import BulkError, ConfigError, IllegalTransition
 from bulk._journal import Journal, RowRecord, exclusive, fingerprint_json
 from bulk._states import Decision, Event, State, next_state, status_of
@@ -33,6 +31,7 @@ from bulk.engine import (
     RetryPolicy,
     Stats,
     SystemClock,
+    exact_reads,
     survey,
 )
 from bulk.inputs import MAX_INPUT_BYTES, Loaded, load_rows
@@ -46,7 +45,6 @@ from bulk.providers import (
     credentials_from_env,
     entry,
 )
-from bulk.providers._base import ProviderUnavailable
 
 Command = Literal["link", "unlink", "move", "status", "apply"]
 COMMANDS: tuple[str, ...] = ("link", "unlink", "move", "status", "apply")
@@ -577,7 +575,8 @@ async def _status(
         if surveyed[str(r.campaign_id)][1] is not None
         and str(r.e164) not in (surveyed[str(r.campaign_id)][1] or {})
     ]
-    exact = await _exact_reads(provider, absent)  # absence in a list is only a hint
+    # absence in a list is only a hint: a single read confirms it
+    exact = await exact_reads(provider, absent, lambda r: str(r.campaign_id))
     unconfirmed = {r.line for r in absent} - set(exact)
     for record in looking:
         campaign = str(record.campaign_id)
@@ -612,19 +611,6 @@ async def _status(
 
 
 _ABSENT = NumberState(Settlement.ABSENT)
-
-
-async def _exact_reads(provider: Provider, rows: list[RowRecord]) -> dict[int, NumberState]:
-    """One single read per row in its campaign; rows whose read fails are left out."""
-
-    async def one(row: RowRecord) -> NumberState | None:
-        try:
-            return await provider.number_state(str(row.campaign_id), str(row.e164), row.line)
-        except ProviderUnavailable:
-            return None
-
-    got = await gather_map({r.line: functools.partial(one, r) for r in rows})
-    return {line: state for line, state in got.items() if state is not None}
 
 
 def _observe(record: RowRecord, decision: Decision) -> None:

@@ -2,7 +2,14 @@
 
 from bulk.engine._http import HttpSender, RetryPolicy, Stats, check_base_url
 from bulk.engine._limits import EvenRate, Meter, MeterClock, MonotonicClock, PauseGate, VirtualClock
-from bulk.engine._run import Engine, EngineConfig, Plan, SystemClock, survey
+from bulk.engine._run import (
+    Engine,
+    EngineConfig,
+    Plan,
+    SystemClock,
+    exact_reads,
+    survey,
+)
 
 __all__ = [
     "Engine",
@@ -19,5 +26,6 @@ __all__ = [
     "SystemClock",
     "VirtualClock",
     "check_base_url",
+    "exact_reads",
     "survey",
 ]

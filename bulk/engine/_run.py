@@ -92,6 +92,23 @@ async def survey(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+async def exact_reads(
+    provider: Provider, rows: Iterable[RowRecord], campaign_of: Callable[[RowRecord], str]
+) -> dict[int, NumberState]:
+    """One single read per row (its number in ``campaign_of(row)``), side by side: the proof
+    of absence a paged list cannot give. Rows whose read got no usable answer are left out
+    (their decision waits)."""
+
+    async def one(row: RowRecord) -> NumberState | None:
+        try:
+            return await provider.number_state(campaign_of(row), str(row.e164), row.line)
+        except ProviderUnavailable:
+            return None
+
+    got = await gather_map({row.line: functools.partial(one, row) for row in rows})
+    return {line: state for line, state in got.items() if state is not None}
+
+
 class Clock(Protocol):
     """Where the engine gets time: wall-clock stamps for the journal, and its waits."""
 
@@ -396,20 +413,8 @@ class Engine:
     # --- looking -----------------------------------------------------------------------------
 
     async def _exact_states(self, rows: Iterable[RowRecord]) -> dict[int, NumberState]:
-        """One single read per row in its watched campaign; rows whose read got no usable
-        answer are left out (their decision waits)."""
-
-        async def one(row: RowRecord) -> NumberState | None:
-            try:
-                return await self.provider.number_state(
-                    self._watched_campaign(row), str(row.e164), row.line
-                )
-            except ProviderUnavailable:
-                return None
-
-        calls = {row.line: functools.partial(one, row) for row in rows}
-        got = await gather_map(calls)
-        return {line: state for line, state in got.items() if state is not None}
+        """One single read per row in its watched campaign (see :func:`exact_reads`)."""
+        return await exact_reads(self.provider, rows, self._watched_campaign)
 
     async def _look(
         self, campaign: str, rows: list[RowRecord]
