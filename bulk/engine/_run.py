@@ -396,15 +396,26 @@ class Engine:
             return f"in campaign {current}, not in {row.from_campaign}: not moved"
         return None
 
+    def _next_step(self, row: RowRecord) -> str | None:
+        """The request a row waiting to be sent needs: ``link`` (a link, a one-step move, a
+        released two-step move), ``unlink``, or ``release`` (a two-step move's first step)."""
+        if row.state is State.RELEASED:
+            return "link"
+        if row.state is not State.PLANNED:
+            return None
+        if row.action == "unlink":
+            return "unlink"
+        return "release" if self._two_step(row) else "link"
+
     def _queue_plan(self, plan: Plan) -> None:
         rows = self.journal.rows.values()
         for row in rows:
-            one_request = row.action == "link" or (row.action == "move" and not self._two_step(row))
-            if row.state is State.RELEASED or (row.state is State.PLANNED and one_request):
+            step = self._next_step(row)
+            if step == "link":
                 plan.to_link.setdefault(str(row.campaign_id), []).append(row.line)
-            elif row.state is State.PLANNED and row.action == "unlink":
+            elif step == "unlink":
                 plan.to_unlink.append(row.line)
-            elif row.state is State.PLANNED and row.action == "move":
+            elif step == "release":
                 plan.to_release.append(row.line)
             elif row.state in IN_FLIGHT:
                 plan.to_check.append(row.line)
@@ -467,12 +478,8 @@ class Engine:
             return
         send, receive = anyio.create_memory_object_stream[_Work](math.inf)
         self._work_send = send
-        for campaign, lines in plan.to_link.items():
-            self._queue_links(campaign, lines)
-        for line in plan.to_unlink:
-            send.send_nowait(_UnlinkWork(str(self.journal.get(line).campaign_id), line, False))
-        for line in plan.to_release:
-            send.send_nowait(_UnlinkWork(str(self.journal.get(line).from_campaign), line, True))
+        links = [line for lines in plan.to_link.values() for line in lines]
+        self._send_again([*links, *plan.to_unlink, *plan.to_release])
         if plan.to_check:
             send.send_nowait(_CheckWork(tuple(plan.to_check)))
         async with anyio.create_task_group() as tg:
@@ -516,20 +523,24 @@ class Engine:
                     self._send_again(await self._check(list(work.lines)))
 
     def _send_again(self, lines: Sequence[int]) -> None:
-        """Queue rows a read sent back to ``planned``/``released`` as the work they need."""
+        """Queue rows waiting to be sent as the work each needs (:meth:`_next_step`): links
+        in batches per campaign first, then unlinks and releases one row each."""
         assert self._work_send is not None
         links: dict[str, list[int]] = defaultdict(list)
+        singles: list[_UnlinkWork] = []
         for line in lines:
             row = self.journal.get(line)
-            if row.state is State.RELEASED or row.action == "link" or not self._two_step(row):
-                if row.action == "unlink":
-                    self._work_send.send_nowait(_UnlinkWork(str(row.campaign_id), line, False))
-                else:
-                    links[str(row.campaign_id)].append(line)
-            else:
-                self._work_send.send_nowait(_UnlinkWork(str(row.from_campaign), line, True))
+            step = self._next_step(row)
+            if step == "link":
+                links[str(row.campaign_id)].append(line)
+            elif step == "unlink":
+                singles.append(_UnlinkWork(str(row.campaign_id), line, False))
+            elif step == "release":
+                singles.append(_UnlinkWork(str(row.from_campaign), line, True))
         for campaign, batch in links.items():
             self._queue_links(campaign, batch)
+        for work in singles:
+            self._work_send.send_nowait(work)
 
     def _window_closed(self) -> bool:
         until = self.config.send_until
