@@ -358,7 +358,7 @@ async def _run(job: _Job, hooks: _Hooks) -> JobResult:
     async with _connect(spec, job.stats) as connection:
         job.meter = connection.meter
         if spec.command == "status":
-            result = await _status(loaded, connection.provider, job.report, job.stats, job.started)
+            result = await _status(loaded, connection.provider, job)
             job.counts, job.rows = result.counts, result.rows
             return result
         journal = _open_journal(job, connection)
@@ -561,14 +561,13 @@ def atomic_write(path: Path, text: str) -> None:
         raise ConfigError(f"{path}: cannot write the summary ({exc.strerror})") from None
 
 
-async def _status(
-    loaded: Loaded, provider: Provider, report_path: Path, stats: Stats, started: float
-) -> JobResult:
+async def _status(loaded: Loaded, provider: Provider, job: _Job) -> JobResult:
     """Read-only: each row's current state in its campaign."""
     records = {r.line: r for r in seed_records(loaded)}
     looking = [r for r in records.values() if r.state is State.PLANNED and r.campaign_id]
     campaigns = sorted({str(r.campaign_id) for r in looking})
-    _, surveyed = await survey(provider, campaigns, delay=5.0, clock=SystemClock())
+    delay = job.spec.resend_delay  # planning's read rounds, with the run's own delay
+    _, surveyed = await survey(provider, campaigns, delay=delay, clock=SystemClock())
     absent = [
         r
         for r in looking
@@ -596,16 +595,16 @@ async def _status(
         _observe(record, decision)
     report = _report.build(loaded.frame, loaded.extra_columns, records)
     counts = _report.counts(report)
-    _report.write(report, report_path)
+    _report.write(report, job.report)
     return JobResult(
         counts=counts,
         exit_code=_report.exit_code(counts),
-        report=report_path,
+        report=job.report,
         failures=None,
         journal=None,
         plan=None,
-        stats=stats,
-        elapsed=time.monotonic() - started,
+        stats=job.stats,
+        elapsed=time.monotonic() - job.started,
         rows=len(records),
     )
 
