@@ -7,19 +7,29 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import aiohttp
 import anyio
+import polars as pl
 
 from bulk import _report
+from bulk._accounts import Account, check_environment, parse_shard, read_accounts
 from bulk._errors import BulkError, ConfigError, IllegalTransition
-from bulk._journal import Journal, RowRecord, exclusive, fingerprint_json
+from bulk._journal import (
+    Journal,
+    JournalView,
+    Ledger,
+    RowRecord,
+    exclusive,
+    fingerprint_json,
+)
 from bulk._states import Decision, Event, State, next_state, status_of
 from bulk.engine import (
     Engine,
@@ -41,6 +51,7 @@ from bulk.providers import (
     NumberState,
     Provider,
     ProviderEntry,
+    Secret,
     Settlement,
     credentials_from_env,
     entry,
@@ -93,6 +104,12 @@ class JobSpec:
     #: where to write the run's JSON summary (``--summary-json``); None: nowhere
     summary_json: Path | None = None
     max_input_bytes: int = MAX_INPUT_BYTES  #: refuse input or campaigns files larger than this
+    #: the accounts file (``--accounts``): many accounts in one run, one lane each
+    accounts: Path | None = None
+    #: ``--account NAME``: every row's account (else the input's ``account`` column)
+    account_name: str | None = None
+    #: ``--shard K/N``: run only the accounts a stable hash of their name puts in shard K
+    shard: str | None = None
 
 
 @dataclass(slots=True)
@@ -107,17 +124,26 @@ class JobResult:
     elapsed: float
     rows: int = 0
     #: the rate the run ended on, requests per second: the fixed rate, or the adaptive
-    #: limiter's fill rate when the run ended (None: no limit, or never connected)
+    #: limiter's fill rate when the run ended (None: no limit, never connected, or accounts)
     rate_settled: float | None = None
+    #: with ``--accounts``: per account, its ``counts``, ``requests``, ``http_429`` and
+    #: ``rate_settled``
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def default_paths(spec: JobSpec) -> tuple[Path, Path, Path]:
+    """Report, failures file and journal: as given, else named after the input (a shard's
+    carry ``shard-K-of-N``, so the pods of a sharded job never write each other's files)."""
     stem = f"{spec.input.stem}.{spec.command}"
+    if spec.shard is not None:
+        shard = parse_shard(spec.shard)
+        stem += f".shard-{shard.index}-of-{shard.count}"
     report = spec.report or Path(f"{stem}.report.csv")
     failures = spec.failures or report.with_name(
         report.stem.removesuffix(".report") + ".failed.csv"
     )
-    journal = spec.journal or Path(f"{stem}.{spec.provider}.journal")
+    via = "accounts" if spec.accounts is not None else spec.provider
+    journal = spec.journal or Path(f"{stem}.{via}.journal")
     return report, failures, journal
 
 
@@ -131,9 +157,11 @@ def _sha256(path: Path | None) -> str:
     return digest.hexdigest()
 
 
-def load(spec: JobSpec) -> Loaded:
+def load(spec: JobSpec, accounts: Mapping[str, Account] | None = None) -> Loaded:
+    """Read and check the input; with ``accounts``, each row's account too, and with
+    ``spec.shard`` only the rows of the shard's accounts are kept."""
     action = None if spec.command in ("apply", "status") else spec.command
-    return load_rows(
+    loaded = load_rows(
         spec.input,
         campaigns_path=spec.campaigns,
         default_campaign=spec.campaign,
@@ -142,7 +170,18 @@ def load(spec: JobSpec) -> Loaded:
         regions=spec.regions,
         number_type=spec.number_type,
         max_input_bytes=spec.max_input_bytes,
+        accounts=None if accounts is None else list(accounts),
+        default_account=spec.account_name,
     )
+    if spec.shard is None:
+        return loaded
+    shard = parse_shard(spec.shard)
+    if "account" in loaded.frame.columns:
+        names = loaded.frame.get_column("account").to_list()
+        keep = pl.Series([shard.holds(name) for name in names], dtype=pl.Boolean)
+    else:  # one account: it is in shard 0
+        keep = pl.Series([shard.index == 0] * loaded.frame.height, dtype=pl.Boolean)
+    return replace(loaded, frame=loaded.frame.filter(keep), raw=loaded.raw.filter(keep))
 
 
 def seed_records(loaded: Loaded) -> list[RowRecord]:
@@ -179,6 +218,24 @@ def seed_records(loaded: Loaded) -> list[RowRecord]:
 
 
 @dataclass(slots=True)
+class _Lane:
+    """One account's share of a run: its rows, how to reach it, and what it sent. A run
+    without ``--accounts`` has one lane, named None, configured by the spec alone."""
+
+    name: str | None
+    provider: str
+    account: Account | None
+    lines: list[int] = field(default_factory=list)
+    stats: Stats = field(default_factory=Stats)
+    meter: Meter | None = None  #: set once connected: its rate is the lane's settled rate
+
+    def option(self, key: str, given: Any) -> Any:
+        """The account's own setting (``rate``, ``concurrency``, ...), else the run's."""
+        own = None if self.account is None else getattr(self.account, key)
+        return given if own is None else own
+
+
+@dataclass(slots=True)
 class _Connection:
     """A provider ready to call, and what the journal's fingerprint records of where it is."""
 
@@ -188,6 +245,7 @@ class _Connection:
     where: str  #: the base URL, or ``sandbox``
     poll_interval: float
     settle_timeout: float
+    concurrency: int
 
 
 @dataclass(slots=True)
@@ -200,14 +258,24 @@ class _Job:
     journal: Path
     started: float  #: monotonic
     started_at: float  #: epoch seconds
-    stats: Stats = field(default_factory=Stats)
+    accounts: dict[str, Account] | None = None  #: this shard's accounts, in file order
+    lanes: list[_Lane] = field(default_factory=list)
     loaded: Loaded | None = None
     counts: dict[str, int] | None = None
+    by_account: dict[str, dict[str, Any]] = field(default_factory=dict)
     rows: int = 0
-    meter: Meter | None = None  #: set once connected: its rate is the run's settled rate
+
+    @property
+    def stats(self) -> Stats:
+        """What went over the wire, all lanes together."""
+        if len(self.lanes) == 1:
+            return self.lanes[0].stats
+        return Stats.merged(lane.stats for lane in self.lanes)
 
     def rate_settled(self) -> float | None:
-        return None if self.meter is None else self.meter.current_rate
+        if len(self.lanes) != 1 or self.lanes[0].meter is None:
+            return None
+        return self.lanes[0].meter.current_rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,77 +302,160 @@ class _Hooks:
     on_snapshot: Callable[[Snapshot], None] | None
 
 
+#: where a lane's requests go: (base URL, credentials, defaults the sandbox sets)
+_Endpoint = tuple[str, Credentials, dict[str, float]]
+
+
 @asynccontextmanager
-async def _endpoint(spec: JobSpec) -> AsyncIterator[tuple[str, Credentials, dict[str, float]]]:
-    """Where to send requests: the in-process sandbox, or the configured provider."""
-    provider = entry(spec.provider)
+async def _endpoints(job: _Job) -> AsyncIterator[Callable[[_Lane], _Endpoint]]:
+    """Where each lane sends requests: the in-process sandbox (one, with an account for each
+    of the accounts file's), or the configured providers."""
+    spec = job.spec
     if spec.sandbox:
         from bulk.sandbox import SandboxConfig, run_sandbox
 
-        if provider.sandbox_credentials is None:
-            raise ConfigError(f"the sandbox does not simulate {spec.provider}")
-        async with run_sandbox(SandboxConfig(settle_min=0.3, settle_max=1.5)) as sb:
-            creds = provider.sandbox_credentials(sb)
-            yield sb.base_url, creds, {"poll_interval": 1.0, "settle_timeout": 15.0}
+        seed = _sandbox_seed(job.accounts) if job.accounts is not None else None
+        for lane in job.lanes:
+            if entry(lane.provider).sandbox_credentials is None:
+                raise ConfigError(f"the sandbox does not simulate {lane.provider}")
+        config = SandboxConfig(settle_min=0.3, settle_max=1.5)
+        async with run_sandbox(config, **({} if seed is None else {"seed": seed})) as sb:
+            defaults = {"poll_interval": 1.0, "settle_timeout": 15.0}
+            yield lambda lane: (sb.base_url, _sandbox_credentials(sb, lane), defaults)
         return
-    creds = credentials_from_env(spec.provider, spec.account, spec.token)
-    yield spec.base_url or provider.default_base_url, creds, {}
+
+    def locate(lane: _Lane) -> _Endpoint:
+        if lane.account is not None:
+            base = lane.account.base_url or spec.base_url or entry(lane.provider).default_base_url
+            return base, lane.account.credentials(os.environ), {}
+        creds = credentials_from_env(spec.provider, spec.account, spec.token)
+        return spec.base_url or entry(spec.provider).default_base_url, creds, {}
+
+    yield locate
+
+
+def _sandbox_seed(accounts: Mapping[str, Account]) -> Any:
+    """The in-process sandbox's state for an accounts file: each Plivo account under its own
+    auth id, each AgentMessage account an organisation ``org_<name>``."""
+    from bulk.sandbox import seed_for_accounts
+
+    # accounts with an account id are Plivo's (the other provider has none)
+    plivo = {a.account_id: None for a in accounts.values() if a.account_id is not None}
+    orgs = {a.name: None for a in accounts.values() if a.account_id is None}
+    return seed_for_accounts(plivo=plivo, agentmessage=orgs)
+
+
+def _sandbox_credentials(sb: Any, lane: _Lane) -> Credentials:
+    """Credentials the running sandbox accepts for a lane (its account's, with accounts)."""
+    account = lane.account
+    if account is None:
+        make = entry(lane.provider).sandbox_credentials
+        assert make is not None
+        return make(sb)
+    if account.account_id is not None:
+        return Credentials(account.account_id, Secret(sb.plivo_accounts[account.account_id]))
+    return Credentials(None, Secret(sb.agentmessage_keys[f"org_{account.name}"]))
 
 
 @asynccontextmanager
-async def _connect(spec: JobSpec, stats: Stats) -> AsyncIterator[_Connection]:
-    """Step 1: an HTTP session, rate-limited and retrying, behind the provider's adapter."""
-    provider_entry = entry(spec.provider)
-    async with _endpoint(spec) as (base_url, creds, sandbox_defaults):
-        headers = provider_entry.headers(creds)
-        connector = aiohttp.TCPConnector(limit=spec.concurrency + 4)
-        async with aiohttp.ClientSession(connector=connector, raise_for_status=False) as session:
-            rate, adaptive = _rate_choice(spec, provider_entry)
-            meter = Meter(
-                rate,
-                spec.concurrency,
-                gate=PauseGate(base=spec.backoff_base),
-                adaptive=adaptive,
-                max_rate=spec.max_rate,
-            )
-            sender = HttpSender(
-                session,
-                base_url,
-                meter,
-                headers=headers,
-                provider=spec.provider,
-                policy=RetryPolicy(attempts=spec.attempts, timeout=spec.timeout),
-                stats=stats,
-            )
-            poll_interval = spec.poll_interval or sandbox_defaults.get("poll_interval", 30.0)
-            yield _Connection(
-                provider_entry.create(sender, creds, spec.batch_size, spec.callback_url),
-                rate,
-                meter,
-                "sandbox" if spec.sandbox else base_url,
-                poll_interval,
-                spec.settle_timeout or sandbox_defaults.get("settle_timeout", 3600.0),
-            )
+async def _connect(job: _Job, lane: _Lane, endpoint: _Endpoint) -> AsyncIterator[_Connection]:
+    """An HTTP session of the lane's own (pool, meter, 429 pause), rate-limited and retrying,
+    behind the provider's adapter."""
+    spec = job.spec
+    base_url, creds, sandbox_defaults = endpoint
+    provider_entry = entry(lane.provider)
+    headers = provider_entry.headers(creds)
+    concurrency = int(lane.option("concurrency", spec.concurrency))
+    connector = aiohttp.TCPConnector(limit=concurrency + 4)
+    async with aiohttp.ClientSession(connector=connector, raise_for_status=False) as session:
+        rate, adaptive = _rate_choice(lane.option("rate", spec.rate), provider_entry)
+        max_rate = float(lane.option("max_rate", spec.max_rate))
+        meter = Meter(
+            min(rate, max_rate) if adaptive else rate,
+            concurrency,
+            gate=PauseGate(base=spec.backoff_base),
+            adaptive=adaptive,
+            max_rate=max_rate,
+        )
+        lane.meter = meter
+        sender = HttpSender(
+            session,
+            base_url,
+            meter,
+            headers=headers,
+            provider=lane.provider,
+            policy=RetryPolicy(attempts=spec.attempts, timeout=spec.timeout),
+            stats=lane.stats,
+        )
+        poll_interval = spec.poll_interval or sandbox_defaults.get("poll_interval", 30.0)
+        batch = lane.option("batch_size", spec.batch_size)
+        yield _Connection(
+            provider_entry.create(sender, creds, batch, spec.callback_url),
+            rate,
+            meter,
+            "sandbox" if spec.sandbox else base_url,
+            poll_interval,
+            spec.settle_timeout or sandbox_defaults.get("settle_timeout", 3600.0),
+            concurrency,
+        )
 
 
-def _rate_choice(spec: JobSpec, provider: ProviderEntry) -> tuple[float, bool]:
+def _rate_choice(
+    rate: float | Literal["auto"] | None, provider: ProviderEntry
+) -> tuple[float, bool]:
     """The starting rate and whether it adapts: ``--rate N`` is fixed; ``--rate auto`` (or no
     ``--rate`` for a provider whose default mode is auto) starts at the provider's default
-    rate, at most ``--max-rate``."""
-    if spec.rate == "auto" or (spec.rate is None and provider.default_rate_mode == "auto"):
-        return min(provider.default_rate, spec.max_rate), True
-    return float(spec.rate or provider.default_rate), False
+    rate (the caller caps it at ``--max-rate``)."""
+    if rate == "auto" or (rate is None and provider.default_rate_mode == "auto"):
+        return provider.default_rate, True
+    return float(rate or provider.default_rate), False
 
 
 def _start(spec: JobSpec) -> _Job:
-    """Check what can be checked before anything is opened."""
+    """Check what can be checked before anything is opened: the command, the provider, the
+    accounts file and its secrets (this shard's accounts), the report paths."""
     if spec.command not in COMMANDS:
         raise ConfigError(f"unknown command {spec.command!r}")
     entry(spec.provider)
+    accounts: dict[str, Account] | None = None
+    if spec.accounts is not None:
+        accounts = read_accounts(spec.accounts)
+        if spec.account_name is not None and spec.account_name not in accounts:
+            raise ConfigError(
+                f"--account {spec.account_name!r} is not in {spec.accounts} "
+                f"(known: {', '.join(accounts)})"
+            )
+        if spec.shard is not None:
+            shard = parse_shard(spec.shard)
+            accounts = {n: a for n, a in accounts.items() if shard.holds(n)}
+        if not spec.sandbox:  # every secret is there before anything is read or sent
+            check_environment(accounts.values(), os.environ)
+    elif spec.account_name is not None:
+        raise ConfigError("--account names an account of --accounts FILE; give the file too")
+    elif spec.shard is not None:
+        raise ConfigError("--shard splits the accounts of --accounts FILE; give the file too")
     report, failures, journal = default_paths(spec)
     _report.check_path(report, "--report")
     _report.check_path(failures, "--failures")
-    return _Job(spec, report, failures, journal, time.monotonic(), time.time())
+    return _Job(spec, report, failures, journal, time.monotonic(), time.time(), accounts)
+
+
+def _lanes(job: _Job) -> list[_Lane]:
+    """One lane per account with rows in this run (in the accounts file's order); without
+    accounts, one lane for every row."""
+    loaded = job.loaded
+    assert loaded is not None
+    valid = loaded.frame.filter(pl.col("reason").is_null())
+    if job.accounts is None:
+        return [_Lane(None, job.spec.provider, None, valid.get_column("line").to_list())]
+    lines: dict[str, list[int]] = {}
+    for line, name in valid.select("line", "account").iter_rows():
+        lines.setdefault(name, []).append(line)
+    return [
+        _Lane(name, account.provider, account, lines[name])
+        for name, account in job.accounts.items()
+        if name in lines
+    ]
 
 
 def _holds_journal(spec: JobSpec) -> bool:
@@ -326,15 +477,18 @@ async def run_job(
     :class:`Snapshot` whenever rows change. A run holds its journal exclusively: a second run
     on the same journal raises :class:`bulk.JournalBusy` (exit 75) before reading anything.
     With ``spec.summary_json`` the run's summary is written there at the end, also when it is
-    interrupted or stops on an error.
+    interrupted or stops on an error. With ``spec.accounts``, every account runs side by side
+    (each with its own connection pool, meter and 429 pause) on the one journal.
     """
     job = _start(spec)
     hooks = _Hooks(on_progress, on_plan, on_snapshot)
     with _exclusive(job) if _holds_journal(spec) else nullcontext():
         try:
-            job.loaded = load(spec)
+            job.loaded = load(spec, job.accounts)
+            job.lanes = _lanes(job)
             result = await _run(job, hooks)
             result.rate_settled = job.rate_settled()
+            result.accounts = job.by_account
         except anyio.get_cancelled_exc_class():
             _summarise(job, EXIT_INTERRUPTED)
             raise
@@ -352,38 +506,50 @@ def _exclusive(job: _Job) -> Iterator[None]:
 
 
 async def _run(job: _Job, hooks: _Hooks) -> JobResult:
-    """Connect, open the journal, plan, execute, report."""
-    spec, loaded = job.spec, job.loaded
-    assert loaded is not None
-    async with _connect(spec, job.stats) as connection:
-        job.meter = connection.meter
+    """Connect every lane, open the journal, plan, execute, report."""
+    spec = job.spec
+    async with _endpoints(job) as locate, AsyncExitStack() as stack:
+        connections = [
+            await stack.enter_async_context(_connect(job, lane, locate(lane)))
+            for lane in job.lanes
+        ]
         if spec.command == "status":
-            result = await _status(loaded, connection.provider, job)
+            result = await _status(job, connections)
             job.counts, job.rows = result.counts, result.rows
             return result
-        journal = _open_journal(job, connection)
+        journal = _open_journal(job, connections)
         try:
-            engine, changed = _engine(job, connection, journal, hooks)
-            plan = await _plan(job, engine, changed, hooks)
+            changed = _progress(job, journal, hooks)
+            engines = [
+                _engine(job, lane, connection, journal, changed)
+                for lane, connection in zip(job.lanes, connections, strict=True)
+            ]
+            plans = await _plan(job, engines, changed, hooks)
             if not spec.dry_run:
-                await _execute(job, engine, plan, journal)
-            return _result(job, journal, plan)
+                await _execute(job, list(zip(engines, plans, strict=True)), journal)
+            return _result(job, journal, _merge_plans(plans, [lane.name for lane in job.lanes]))
         finally:
             journal.close()
 
 
-def _open_journal(job: _Job, connection: _Connection) -> Journal:
-    """Step 2: the journal of this job (new, or the one an earlier run left to resume)."""
+def _open_journal(job: _Job, connections: Sequence[_Connection]) -> Journal:
+    """The journal of this job (new, or the one an earlier run left to resume)."""
     spec, loaded = job.spec, job.loaded
     assert loaded is not None
+    options: dict[str, Any] = {"campaign": spec.campaign, "from": spec.from_campaign}
+    if job.accounts is None:
+        options["base_url"] = connections[0].where if connections else "-"
+    else:
+        sandbox = " (sandbox)" if spec.sandbox else ""
+        options["accounts"] = {n: a.where() + sandbox for n, a in job.accounts.items()}
+        options["account"] = spec.account_name
+        options["shard"] = spec.shard
     fingerprint = {
         "command": spec.command,
-        "provider": spec.provider,
+        "provider": spec.provider if job.accounts is None else "accounts",
         "input_sha256": _sha256(spec.input),
         "campaigns_sha256": _sha256(spec.campaigns),
-        "options": fingerprint_json(
-            {"campaign": spec.campaign, "from": spec.from_campaign, "base_url": connection.where}
-        ),
+        "options": fingerprint_json(options),
     }
     journal = Journal.open(":memory:" if spec.dry_run else job.journal, fingerprint)
     if journal.new:
@@ -392,10 +558,8 @@ def _open_journal(job: _Job, connection: _Connection) -> Journal:
     return journal
 
 
-def _engine(
-    job: _Job, connection: _Connection, journal: Journal, hooks: _Hooks
-) -> tuple[Engine, Callable[[], None]]:
-    """The engine over this journal, and the function that reports its progress."""
+def _progress(job: _Job, journal: Journal, hooks: _Hooks) -> Callable[[], None]:
+    """The function every engine calls when rows change: progress over the whole journal."""
     total = len(journal.rows)
 
     def changed() -> None:
@@ -404,38 +568,78 @@ def _engine(
         if hooks.on_snapshot is not None:
             hooks.on_snapshot(Snapshot(journal.rows, job.stats, job.started))
 
+    return changed
+
+
+def _engine(
+    job: _Job, lane: _Lane, connection: _Connection, journal: Journal, changed: Callable[[], None]
+) -> Engine:
+    """A lane's engine, over its rows of the journal (all of them without accounts)."""
     interval = connection.poll_interval
     config = EngineConfig(
         poll_interval=interval,
         poll_max_interval=max(interval * 8, interval),
         settle_timeout=connection.settle_timeout,
-        workers=job.spec.concurrency,
+        workers=connection.concurrency,
         send_until=job.spec.send_until,
         resend_delay=job.spec.resend_delay,
     )
-    engine = Engine(
-        connection.provider, journal, config, on_change=changed, attempts=job.stats.attempts_by_line
+    rows: Ledger = journal if lane.account is None else JournalView(journal, lane.lines)
+    return Engine(
+        connection.provider, rows, config, on_change=changed, attempts=lane.stats.attempts_by_line
     )
-    return engine, changed
 
 
-async def _plan(job: _Job, engine: Engine, changed: Callable[[], None], hooks: _Hooks) -> Plan:
-    """Step 3: read the provider's state and decide; ask ``on_plan`` before sending."""
-    plan = await engine.plan()
+async def _plan(
+    job: _Job, engines: Sequence[Engine], changed: Callable[[], None], hooks: _Hooks
+) -> list[Plan]:
+    """Every lane reads its provider's state and decides, side by side (reading only); then
+    ``on_plan`` is asked, once, with the plans merged, before anything is sent."""
+    plans: list[Plan | None] = [None] * len(engines)
+
+    async def one(index: int) -> None:
+        plans[index] = await engines[index].plan()
+
+    await _side_by_side([partial(one, index) for index in range(len(engines))])
+    done = [p for p in plans if p is not None]
+    plan = _merge_plans(done, [lane.name for lane in job.lanes])
     changed()
     if hooks.on_plan is not None and not job.spec.dry_run:
         # in a worker thread: the callback may prompt on the terminal
         if not await anyio.to_thread.run_sync(hooks.on_plan, plan, abandon_on_cancel=True):
             raise ConfigError("not confirmed: nothing was sent")
-    return plan
+    return done
 
 
-async def _execute(job: _Job, engine: Engine, plan: Plan, journal: Journal) -> None:
-    """Step 4: send, poll until every row settles. Interrupted, it still writes the report;
-    stopped by a BulkError (a refusal, an unwritable journal) too, then raises that error
-    alone, never wrapped in the task group's ExceptionGroup."""
+def _merge_plans(plans: Sequence[Plan], names: Sequence[str | None]) -> Plan:
+    """One plan for the whole run: counts summed; campaigns keyed ``account/campaign`` when
+    there are several lanes (two accounts may use the same campaign id)."""
+    if len(plans) == 1 and names[0] is None:
+        return plans[0]
+    merged = Plan()
+    for plan, name in zip(plans, names, strict=True):
+        for campaign, check in plan.campaigns.items():
+            merged.campaigns[f"{name}/{campaign}"] = check
+        for campaign, lines in plan.to_link.items():
+            merged.to_link[f"{name}/{campaign}"] = lines
+        merged.already += plan.already
+        merged.unusable += plan.unusable
+        merged.adopted += plan.adopted
+        merged.to_unlink += plan.to_unlink
+        merged.to_release += plan.to_release
+        merged.to_check += plan.to_check
+        merged.read_requests += plan.read_requests
+    return merged
+
+
+async def _execute(job: _Job, work: Sequence[tuple[Engine, Plan]], journal: Journal) -> None:
+    """Send, poll until every row settles: every lane side by side. Interrupted, it still
+    writes the report; stopped by a BulkError (a refusal, an unwritable journal) too, then
+    raises that error alone, never wrapped in the task group's ExceptionGroup."""
     try:
-        await engine.execute(plan)
+        async with anyio.create_task_group() as group:
+            for engine, plan in work:
+                group.start_soon(engine.execute, plan)
     except anyio.get_cancelled_exc_class():
         _finish(job, journal)  # synchronous: runs to the end although the run is cancelled
         raise
@@ -448,6 +652,20 @@ async def _execute(job: _Job, engine: Engine, plan: Plan, journal: Journal) -> N
         except OSError as report_error:  # on a really full disk the report may fail too
             why = report_error.strerror or report_error
             raise BulkError(f"{error}; the report could not be written either: {why}") from None
+        raise error from None
+
+
+async def _side_by_side(calls: Sequence[Callable[[], Awaitable[None]]]) -> None:
+    """Run ``calls`` concurrently (one per account); a BulkError from one of them stops the
+    others and is raised alone, not wrapped in an ExceptionGroup."""
+    try:
+        async with anyio.create_task_group() as group:
+            for call in calls:
+                group.start_soon(call)
+    except BaseExceptionGroup as group_error:
+        error = _only_bulk_error(group_error)
+        if error is None:
+            raise
         raise error from None
 
 
@@ -491,20 +709,56 @@ def _has_failures(counts: dict[str, int]) -> bool:
 
 def _finish(job: _Job, journal: Journal, *, stopped: str | None = None) -> dict[str, int]:
     """Write the report and the failures file from the journal; the counts by outcome.
-    ``stopped``: why the run ended early, for the rows it left unfinished."""
+    ``stopped``: why the run ended early (an error), for the rows it left unfinished."""
     loaded = job.loaded
     assert loaded is not None
     report = _report.build(loaded.frame, loaded.extra_columns, journal.rows, stopped=stopped)
+    _write_reports(job, report, [r.line for r in journal.rows.values() if r.released_at])
+    assert job.counts is not None
+    return job.counts
+
+
+def _write_reports(
+    job: _Job, report: pl.DataFrame, released: Sequence[int], *, failures: bool = True
+) -> None:
+    """The report, and (``failures``) the failures file when some row did not succeed, else
+    a stale one from an earlier run is removed; the counts, overall and per account."""
+    loaded = job.loaded
+    assert loaded is not None
     counts = _report.counts(report)
     _report.write(report, job.report)
-    if _has_failures(counts):
-        released = [r.line for r in journal.rows.values() if r.released_at is not None]
+    if not failures:
+        pass
+    elif _has_failures(counts):
         frame = _report.failures(report, loaded.raw, loaded.extra_columns, released)
         _report.write(frame, job.failures)
     elif job.failures.exists():
         job.failures.unlink()  # a stale list from an earlier run would mislead
     job.counts = counts
-    return counts
+    job.by_account = _per_account(job, report)
+
+
+def _per_account(job: _Job, report: pl.DataFrame) -> dict[str, dict[str, Any]]:
+    """Outcomes and requests per account (with ``--accounts``): the summary's breakdown.
+    Rows naming no account, or one not in the file, count under their ``account`` cell."""
+    if job.accounts is None or "account" not in report.columns:
+        return {}
+    lanes = {lane.name: lane for lane in job.lanes}
+    names = [*job.accounts, *sorted({n for n in report.get_column("account") if n})]
+    summary: dict[str, dict[str, Any]] = {}
+    for name in dict.fromkeys(names):
+        rows = report.filter(pl.col("account") == name)
+        lane = lanes.get(name)
+        stats = lane.stats if lane is not None else Stats()
+        meter = lane.meter if lane is not None else None
+        summary[name] = {
+            "rows": rows.height,
+            "counts": _report.counts(rows),
+            "requests": stats.total,
+            "http_429": stats.rate_limited,
+            "rate_settled": None if meter is None else meter.current_rate,
+        }
+    return summary
 
 
 def _summarise(job: _Job, exit_code: int) -> None:
@@ -514,9 +768,9 @@ def _summarise(job: _Job, exit_code: int) -> None:
         return
     counts = job.counts or dict.fromkeys(_report.OUTCOMES, 0)
     stats = job.stats
-    summary = {
+    summary: dict[str, Any] = {
         "command": spec.command,
-        "provider": spec.provider,
+        "provider": spec.provider if job.accounts is None else "accounts",
         "started_at": iso_precise(job.started_at),
         "finished_at": iso_precise(time.time()),
         "exit_code": exit_code,
@@ -538,6 +792,9 @@ def _summarise(job: _Job, exit_code: int) -> None:
         "input_sha256": _sha256(spec.input) if spec.input.exists() else None,
         "dry_run": spec.dry_run,
     }
+    if job.accounts is not None:
+        summary["shard"] = spec.shard
+        summary["accounts"] = job.by_account
     atomic_write(spec.summary_json, json.dumps(summary, indent=2) + "\n")
 
 
@@ -561,12 +818,43 @@ def atomic_write(path: Path, text: str) -> None:
         raise ConfigError(f"{path}: cannot write the summary ({exc.strerror})") from None
 
 
-async def _status(loaded: Loaded, provider: Provider, job: _Job) -> JobResult:
-    """Read-only: each row's current state in its campaign."""
+async def _status(job: _Job, connections: Sequence[_Connection]) -> JobResult:
+    """Read-only: each row's current state in its campaign, every lane side by side."""
+    loaded = job.loaded
+    assert loaded is not None
     records = {r.line: r for r in seed_records(loaded)}
-    looking = [r for r in records.values() if r.state is State.PLANNED and r.campaign_id]
-    campaigns = sorted({str(r.campaign_id) for r in looking})
     delay = job.spec.resend_delay  # planning's read rounds, with the run's own delay
+
+    async def one(lane: _Lane, provider: Provider) -> None:
+        mine = [records[line] for line in lane.lines]
+        await _status_of(mine, provider, delay)
+
+    await _side_by_side(
+        [
+            partial(one, lane, connection.provider)
+            for lane, connection in zip(job.lanes, connections, strict=True)
+        ]
+    )
+    report = _report.build(loaded.frame, loaded.extra_columns, records)
+    _write_reports(job, report, [], failures=False)  # status writes a report only
+    assert job.counts is not None
+    return JobResult(
+        counts=job.counts,
+        exit_code=_report.exit_code(job.counts),
+        report=job.report,
+        failures=None,
+        journal=None,
+        plan=None,
+        stats=job.stats,
+        elapsed=time.monotonic() - job.started,
+        rows=len(records),
+    )
+
+
+async def _status_of(records: Sequence[RowRecord], provider: Provider, delay: float) -> None:
+    """One lane's rows observed in place, through the status table."""
+    looking = [r for r in records if r.state is State.PLANNED and r.campaign_id]
+    campaigns = sorted({str(r.campaign_id) for r in looking})
     _, surveyed = await survey(provider, campaigns, delay=delay, clock=SystemClock())
     absent = [
         r
@@ -593,20 +881,6 @@ async def _status(loaded: Loaded, provider: Provider, job: _Job) -> JobResult:
         else:
             decision = status_of(campaign, members[str(record.e164)])
         _observe(record, decision)
-    report = _report.build(loaded.frame, loaded.extra_columns, records)
-    counts = _report.counts(report)
-    _report.write(report, job.report)
-    return JobResult(
-        counts=counts,
-        exit_code=_report.exit_code(counts),
-        report=job.report,
-        failures=None,
-        journal=None,
-        plan=None,
-        stats=job.stats,
-        elapsed=time.monotonic() - job.started,
-        rows=len(records),
-    )
 
 
 _ABSENT = NumberState(Settlement.ABSENT)

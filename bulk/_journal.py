@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bulk._errors import IllegalTransition, JournalBusy, JournalError
 from bulk._states import TERMINAL, Event, State, next_state
@@ -249,6 +249,40 @@ class Journal:
 
     def _transaction(self) -> _Tx:
         return _Tx(self._db, self.path)
+
+
+class Ledger(Protocol):
+    """What the engine reads and writes rows through: a :class:`Journal`, or a
+    :class:`JournalView` of one account's rows in it."""
+
+    @property
+    def rows(self) -> Mapping[int, RowRecord]: ...
+
+    def get(self, line: int) -> RowRecord: ...
+
+    def apply(self, changes: Sequence[Change]) -> None: ...
+
+
+class JournalView:
+    """Some rows of a journal (one account's), written through to it: every account's
+    engine shares the one journal, and each sees only its own rows."""
+
+    def __init__(self, journal: Journal, lines: Iterable[int]) -> None:
+        self._journal = journal
+        self._rows = {line: journal.get(line) for line in lines}
+
+    @property
+    def rows(self) -> Mapping[int, RowRecord]:
+        return self._rows
+
+    def get(self, line: int) -> RowRecord:
+        return self._rows[line]
+
+    def apply(self, changes: Sequence[Change]) -> None:
+        for change in changes:
+            if change.line not in self._rows:
+                raise KeyError(f"line {change.line} is not one of this view's rows")
+        self._journal.apply(changes)
 
 
 def _check_writable(path: Path) -> None:

@@ -1,8 +1,9 @@
 """The results report: one row per input data row, in input order.
 
 Columns (the public contract): ``line, number, e164, campaign_id, action, outcome,
-provider_status, reason, attempts, submitted_at, settled_at``, then the input's other
-columns. CSV by default; ``.json`` writes a JSON array of objects, ``.parquet`` Parquet.
+provider_status, reason, attempts, submitted_at, settled_at``, then ``account`` when
+accounts are in use (``--accounts``), then the input's other columns. CSV by default;
+``.json`` writes a JSON array of objects, ``.parquet`` Parquet.
 :func:`write` also writes the report of ``bulk validate``.
 
 In CSV, a cell a spreadsheet would run as a formula (starting ``=``, ``+``, ``-``, ``@``, TAB
@@ -118,6 +119,8 @@ def build(
         pl.Series("submitted_at", submitted, dtype=pl.Utf8),
         pl.Series("settled_at", settled, dtype=pl.Utf8),
     )
+    if "account" in frame.columns:  # accounts in use: whose row it is, after settled_at
+        report = report.with_columns(frame.get_column("account"))
     extras = [c for c in extra_columns if c not in REPORT_COLUMNS]
     if extras:
         report = pl.concat([report, frame.select(extras)], how="horizontal")
@@ -221,6 +224,7 @@ def failures(
         .otherwise(pl.coalesce("action", "given_action"))
         .alias("action"),
         pl.when(left).then(None).otherwise(pl.col("given_from_campaign")).alias("from_campaign"),
+        *([pl.col("account")] if "account" in report.columns else []),
         *[pl.col(c) for c in keep],
         pl.col("outcome").alias("previous_outcome"),
         pl.col("reason").alias("previous_reason"),

@@ -1,7 +1,9 @@
 """Job files for ``bulk run JOB.toml``: a reviewed TOML file instead of a long command line.
 
 Keys are the command's long option names without ``--`` (``base-url``, ``send-until``, ...),
-plus ``command`` and ``input``. Relative paths resolve against the job file's folder.
+plus ``command`` and ``input``; ``accounts`` is a path to an accounts file, or the accounts
+themselves as ``[accounts.NAME]`` tables in the job file. Relative paths resolve against
+the job file's folder.
 Credentials never belong in a job file: a credential option, or any key that names a token,
 key, secret or password, stops the run (exit 2), as does an unknown key or a wrong type.
 """
@@ -116,6 +118,9 @@ def job_arguments(
     arguments = [_path_value(path, "input", job.pop("input"), True)]
     options = _options_of(command)
     for key, value in job.items():
+        if key == "accounts" and isinstance(value, dict):  # inline [accounts.NAME] tables
+            arguments += ["--accounts", str(path.resolve())]
+            continue
         option = options.get(key)
         if option is None:
             raise ConfigError(f"{path}: unknown key {key!r} for 'bulk {name}'")

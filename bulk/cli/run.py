@@ -130,6 +130,30 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Apply this campaign (id or alias) to every row instead of the file's column.",
         ),
         click.option(
+            "--accounts",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            metavar="FILE",
+            help="TOML file of accounts ([accounts.NAME] tables: provider, auth-id, "
+            "auth-token-env or api-key-env naming the variable that holds the secret, "
+            "optional base-url, rate, concurrency). All accounts run side by side, each with "
+            "its own rate limit; the input's 'account' column says whose each row is.",
+        ),
+        click.option(
+            "--account",
+            "account_name",
+            metavar="NAME",
+            help="With --accounts: every row belongs to this account (instead of the "
+            "input's 'account' column).",
+        ),
+        click.option(
+            "--shard",
+            metavar="K/N",
+            help="With --accounts: run only the accounts a stable hash of their name puts in "
+            "shard K of N (0-based), with its own journal and report: N machines (a "
+            "Kubernetes Indexed Job) each run one shard; their reports together are the "
+            "whole run's.",
+        ),
+        click.option(
             "--base-url",
             metavar="URL",
             help="Provider API base URL (default: the provider's production URL). "
@@ -485,9 +509,10 @@ async def _call(
 def _plan_text(spec: JobSpec, plan: Plan) -> str:
     batch = spec.batch_size or entry(spec.provider).default_batch
     linking = sum(len(v) for v in plan.to_link.values())
+    where = "campaigns" if spec.accounts is None else "campaigns of all accounts"
     return (
         f"Plan: {plan.link_requests(batch)} link requests for {linking} numbers in "
-        f"{len(plan.to_link)} campaigns, {len(plan.to_unlink)} unlinks, "
+        f"{len(plan.to_link)} {where}, {len(plan.to_unlink)} unlinks, "
         f"{len(plan.to_release)} two-step moves; {plan.already} already in place, "
         f"{plan.adopted} already in progress, {plan.unusable} not possible."
     )
@@ -524,12 +549,37 @@ def _summary(out: Console, spec: JobSpec, result: JobResult) -> None:
         f"retries: {stats.retries}; elapsed {result.elapsed:.1f} s; "
         f"average rate {stats.effective_rate():.1f} req/s" + _settled_text(spec, result)
     )
+    if result.accounts:
+        out.print(_accounts_table(result))
     if result.report:
         out.print(f"Report: {result.report}")
     if result.failures:
         out.print(f"Rows to retry: {result.failures}  (re-feed it as INPUT)")
     if result.journal:
         out.print(f"Journal: {result.journal}")
+
+
+def _accounts_table(result: JobResult) -> Table:
+    """Outcomes and requests per account (``--accounts``)."""
+    shown = [
+        o
+        for o in result.counts
+        if o in ("failed", "unknown") or any(a["counts"].get(o) for a in result.accounts.values())
+    ]
+    table = Table(title="per account", show_header=True)
+    for column in ("account", "rows", *shown, "requests", "429s", "rate"):
+        table.add_column(column, justify="left" if column == "account" else "right")
+    for name, account in result.accounts.items():
+        rate = account.get("rate_settled")
+        table.add_row(
+            name,
+            str(account["rows"]),
+            *(str(account["counts"].get(o, 0)) for o in shown),
+            str(account["requests"]),
+            str(account["http_429"]),
+            "-" if rate is None else f"{rate:.1f}/s",
+        )
+    return table
 
 
 def _launch(name: str, input: Path, kw: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
@@ -83,6 +83,24 @@ class Stats:
     def busy_rate(self) -> float:
         """Requests per second while work remained (idle waits for settling excluded)."""
         return self.total / self.busy_seconds if self.busy_seconds > 0 else 0.0
+
+    @classmethod
+    def merged(cls, parts: Iterable[Stats]) -> Stats:
+        """The sum of several senders' stats (one per account), for totals."""
+        total = cls()
+        for part in parts:
+            total.requests.update(part.requests)
+            total.statuses.update(part.statuses)
+            total.rate_limited += part.rate_limited
+            total.retries += part.retries
+            total.transport_errors += part.transport_errors
+            total.attempts_by_line.update(part.attempts_by_line)
+            total.busy_seconds = max(total.busy_seconds, part.busy_seconds)
+            if part.first_at is not None:
+                total.first_at = min(total.first_at or part.first_at, part.first_at)
+            if part.last_at is not None:
+                total.last_at = max(total.last_at or part.last_at, part.last_at)
+        return total
 
     def effective_rate(self) -> float:
         if self.first_at is None or self.last_at is None or self.last_at <= self.first_at:

@@ -26,7 +26,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from bulk._aio import gather_map
 from bulk._errors import ProviderUnreachable
-from bulk._journal import Change, Journal, RowRecord
+from bulk._journal import Change, Ledger, RowRecord
 from bulk._states import (
     IN_FLIGHT,
     Decision,
@@ -188,7 +188,7 @@ class Engine:
     def __init__(
         self,
         provider: Provider,
-        journal: Journal,
+        journal: Ledger,
         config: EngineConfig,
         *,
         on_change: Callable[[], None] | None = None,

@@ -13,7 +13,7 @@ Content problems reject rows (``reason``); a file that cannot be used at all rai
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,6 +75,8 @@ ROLE_NAMES: dict[str, tuple[str, ...]] = {
     "action": ("action",),
     "from_campaign": ("from_campaign", "from", "from_campaign_id"),
 }
+#: the column naming each row's account: a role only when accounts are in use (``--accounts``)
+ACCOUNT_NAMES: tuple[str, ...] = ("account", "account_name", "subaccount")
 
 _REPORT_TAIL = ("e164", "campaign_id", "action", "from_campaign", "reason", "detail")
 
@@ -138,13 +140,14 @@ class Loaded:
         return [h for h in self.headers if h not in chosen]
 
 
-def _match_roles(headers: list[str]) -> dict[str, str]:
+def _match_roles(headers: list[str], with_account: bool = False) -> dict[str, str]:
     keys: dict[str, str] = {}
     for header in headers:
         keys.setdefault(_header_key(header), header)
     roles: dict[str, str] = {}
     used: set[str] = set()
-    for role, names in ROLE_NAMES.items():
+    wanted = {**ROLE_NAMES, "account": ACCOUNT_NAMES} if with_account else ROLE_NAMES
+    for role, names in wanted.items():
         for name in names:
             found = keys.get(name)
             if found is not None and found not in used:
@@ -191,6 +194,7 @@ def _work_frame(
                 _campaign=role_col("campaign"),
                 _action=role_col("action"),
                 _from=role_col("from_campaign"),
+                _account=role_col("account"),
             ),
             numbers,
         ],
@@ -198,10 +202,11 @@ def _work_frame(
     )
 
 
-def _extra_series(table: Table, roles: dict[str, str]) -> list[pl.Series]:
-    """The file's columns that play no role, renamed clear of :data:`BASE_COLUMNS`."""
+def _extra_series(table: Table, roles: dict[str, str], accounts: bool) -> list[pl.Series]:
+    """The file's columns that play no role, renamed clear of :data:`BASE_COLUMNS` (and of
+    ``account`` when accounts are in use)."""
     chosen = set(roles.values())
-    taken = set(BASE_COLUMNS)
+    taken = {*BASE_COLUMNS, "account"} if accounts else set(BASE_COLUMNS)
     extras: list[pl.Series] = []
     for header in table.headers:
         if header in chosen:
@@ -222,6 +227,8 @@ def load_rows(
     regions: Sequence[str] = ("US",),
     number_type: str = "either",
     max_input_bytes: int = MAX_INPUT_BYTES,
+    accounts: Collection[str] | None = None,
+    default_account: str | None = None,
 ) -> Loaded:
     """Read ``path``, normalise every number and check every row. See the module docstring.
 
@@ -229,6 +236,10 @@ def load_rows(
     file's column; ``default_action`` is the command's action (rows whose action column says
     another one are rejected as ``action_mismatch``); ``default_from_campaign`` (--from) is the
     campaign moves leave. Campaign values may be aliases when ``campaigns_path`` is given.
+    With ``accounts`` (the names of an accounts file), each row's account is its
+    ``account`` cell (``default_account``, from --account, names every row's instead; a lone
+    account needs neither): the frame gains an ``account`` column, rows naming none are
+    ``missing_account`` and rows naming another are ``unknown_account``.
     Raises :class:`InputError` when a file cannot be used (including a device, a file over
     ``max_input_bytes`` or a line over ``MAX_LINE_BYTES``), :class:`ValueError` for bad options.
     """
@@ -243,7 +254,7 @@ def load_rows(
     resolved_from = resolve_option(default_from_campaign, campaigns, "--from")
 
     table = read_table(path, what="numbers file", max_bytes=max_input_bytes)
-    roles = _match_roles(table.headers)
+    roles = _match_roles(table.headers, with_account=accounts is not None)
     _require_number_column(table, roles)
     work = _work_frame(table.frame, roles, regions=regions, number_type=number_type)
     work = apply_row_checks(
@@ -253,14 +264,19 @@ def load_rows(
         default_action=default_action,
         default_from_campaign=resolved_from,
         has_campaign_column="campaign" in roles,
+        accounts=accounts,
+        default_account=default_account,
     )
 
-    extras = _extra_series(table, roles)
-    frame = work.select(BASE_COLUMNS)
+    extras = _extra_series(table, roles, accounts is not None)
+    frame = work.select(*BASE_COLUMNS, *(("account",) if accounts is not None else ()))
     if extras:
         frame = frame.with_columns(extras)
     raw = work.select(
-        campaign=pl.col("_campaign"), action=pl.col("_action"), from_campaign=pl.col("_from")
+        campaign=pl.col("_campaign"),
+        action=pl.col("_action"),
+        from_campaign=pl.col("_from"),
+        account=pl.col("_account"),
     )
     return Loaded(
         frame=frame,
@@ -270,7 +286,7 @@ def load_rows(
         encoding=table.encoding,
         separator=table.separator,
         campaigns_path=str(campaigns_path) if campaigns_path is not None else None,
-        aliases=dict(campaigns.alias_of) if campaigns is not None else {},
+        aliases=campaigns.every_alias() if campaigns is not None else {},
         headers=list(table.headers),
         raw=raw,
     )

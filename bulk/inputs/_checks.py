@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -25,6 +26,9 @@ class Campaigns:
     aliases: dict[str, str]  # lower-cased alias -> id
     alias_of: dict[str, str]  # id -> alias as written
     path: str | None = None
+    #: account -> its own campaigns (rows of a campaigns file with an ``account`` cell); the
+    #: rows without one are shared by every account
+    scoped: dict[str, Campaigns] = field(default_factory=dict)
 
     def resolve(self, value: str) -> str | None:
         value = value.strip()
@@ -32,33 +36,89 @@ class Campaigns:
             return value
         return self.aliases.get(value.lower())
 
+    def for_account(self, account: str) -> Campaigns:
+        """The campaigns an account's rows may name: its own, then the shared ones."""
+        own = self.scoped.get(account)
+        if own is None:
+            return self
+        ids = [*own.ids, *(i for i in self.ids if i not in own.alias_of)]
+        return Campaigns(
+            ids=ids,
+            aliases={**self.aliases, **own.aliases},
+            alias_of={**self.alias_of, **own.alias_of},
+            path=self.path,
+        )
+
+    def every_alias(self) -> dict[str, str]:
+        """id -> alias over the shared and every account's campaigns."""
+        merged = dict(self.alias_of)
+        for own in self.scoped.values():
+            for cid, alias in own.alias_of.items():
+                merged[cid] = merged.get(cid) or alias
+        return merged
+
 
 def _key(name: str) -> str:
     return "_".join(name.strip().lower().replace("-", " ").split())
 
 
+@dataclass(slots=True)
+class _Scope:
+    """The campaigns of one account (or the shared ones) while the file is read."""
+
+    ids: list[str] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)
+    alias_of: dict[str, str] = field(default_factory=dict)
+    alias_lines: dict[str, int] = field(default_factory=dict)
+
+    def add(self, campaign: str, alias: str, line: int, where: tuple[str, str | None]) -> None:
+        if campaign not in self.alias_of:
+            self.ids.append(campaign)
+            self.alias_of.setdefault(campaign, "")
+        if not alias:
+            return
+        lowered = alias.lower()
+        if lowered in self.aliases and self.aliases[lowered] != campaign:
+            raise InputError(
+                f"alias {alias!r} names two campaigns ({self.aliases[lowered]} on line "
+                f"{self.alias_lines[lowered]}, {campaign} here)",
+                path=where[0],
+                line=line,
+                column=where[1],
+            )
+        self.aliases[lowered] = campaign
+        self.alias_lines[lowered] = line
+        self.alias_of[campaign] = self.alias_of[campaign] or alias
+
+    def build(self, path: str, scoped: dict[str, Campaigns] | None = None) -> Campaigns:
+        return Campaigns(self.ids, self.aliases, self.alias_of, path, scoped or {})
+
+
 def read_campaigns(path: str | Path, *, max_bytes: int = MAX_INPUT_BYTES) -> Campaigns:
-    """Read a ``campaign_id[,alias]`` file."""
+    """Read a ``campaign_id[,alias][,account]`` file. Rows with an ``account`` cell belong
+    to that account only (so two accounts may use the same alias for different campaigns)."""
     table = read_table(path, what="campaigns file", max_bytes=max_bytes)
     by_key = {_key(h): h for h in reversed(table.headers)}
     id_col = by_key.get("campaign_id") or by_key.get("id") or by_key.get("campaign")
     if id_col is None:
         raise InputError(
             f"no campaign_id column; headers seen: {', '.join(table.headers)} "
-            "(expected campaign_id and optionally alias)",
+            "(expected campaign_id and optionally alias and account)",
             path=table.path,
             line=1,
         )
     alias_col = by_key.get("alias") or by_key.get("name")
-    ids: list[str] = []
-    aliases: dict[str, str] = {}
-    alias_of: dict[str, str] = {}
-    alias_lines: dict[str, int] = {}
-    columns = [table.frame.get_column(c) for c in (id_col, alias_col) if c is not None]
+    account_col = by_key.get("account")
+    scopes: dict[str, _Scope] = {"": _Scope()}
     lines = table.frame.get_column("__bulk_line__").to_list()
-    for index, line in enumerate(lines):
-        campaign = (columns[0][index] or "").strip()
-        alias = (columns[1][index] or "").strip() if len(columns) > 1 else ""
+
+    def cells(column: str | None) -> list[str]:
+        if column is None:
+            return [""] * len(lines)
+        return [(v or "").strip() for v in table.frame.get_column(column).to_list()]
+
+    rows = zip(lines, cells(id_col), cells(alias_col), cells(account_col), strict=True)
+    for line, campaign, alias, account in rows:
         if not campaign:
             if alias:
                 raise InputError(
@@ -68,23 +128,11 @@ def read_campaigns(path: str | Path, *, max_bytes: int = MAX_INPUT_BYTES) -> Cam
                     column=id_col,
                 )
             continue
-        if campaign not in alias_of:
-            ids.append(campaign)
-            alias_of.setdefault(campaign, "")
-        if alias:
-            lowered = alias.lower()
-            if lowered in aliases and aliases[lowered] != campaign:
-                raise InputError(
-                    f"alias {alias!r} names two campaigns ({aliases[lowered]} on line "
-                    f"{alias_lines[lowered]}, {campaign} here)",
-                    path=table.path,
-                    line=line,
-                    column=alias_col,
-                )
-            aliases[lowered] = campaign
-            alias_lines[lowered] = line
-            alias_of[campaign] = alias_of[campaign] or alias
-    return Campaigns(ids=ids, aliases=aliases, alias_of=alias_of, path=table.path)
+        scope = scopes.setdefault(account, _Scope())
+        scope.add(campaign, alias, line, (table.path, alias_col))
+    shared = scopes.pop("")
+    scoped = {name: scope.build(table.path) for name, scope in scopes.items()}
+    return shared.build(table.path, scoped)
 
 
 def resolve_option(value: str | None, campaigns: Campaigns | None, flag: str) -> str | None:
@@ -93,10 +141,14 @@ def resolve_option(value: str | None, campaigns: Campaigns | None, flag: str) ->
         return None
     if campaigns is None:
         return value.strip()
+    if campaigns.scoped:  # resolved per row's account; here: known to some account at least
+        scopes = [campaigns, *(campaigns.for_account(a) for a in campaigns.scoped)]
+        if any(scope.resolve(value) is not None for scope in scopes):
+            return value.strip()
     resolved = campaigns.resolve(value)
     if resolved is None:
         known = ", ".join(
-            f"{alias} ({cid})" if alias else cid for cid, alias in campaigns.alias_of.items()
+            f"{alias} ({cid})" if alias else cid for cid, alias in campaigns.every_alias().items()
         )
         raise InputError(
             f"{flag} {value.strip()!r} is neither a campaign id nor an alias in this file "
@@ -122,6 +174,54 @@ def _resolve_expr(raw: pl.Expr, campaigns: Campaigns | None) -> pl.Expr:
     return pl.coalesce(by_id, by_alias)
 
 
+def _resolve_scoped(raw: pl.Expr, campaigns: Campaigns | None) -> pl.Expr:
+    """Resolve per row's ``account`` where the campaigns file has account rows."""
+    if campaigns is None or not campaigns.scoped:
+        return _resolve_expr(raw, campaigns)
+    chain: Any = None
+    for name in campaigns.scoped:
+        resolved = _resolve_expr(raw, campaigns.for_account(name))
+        when = pl.col("account") == name
+        chain = pl.when(when).then(resolved) if chain is None else chain.when(when).then(resolved)
+    resolved: pl.Expr = chain.otherwise(_resolve_expr(raw, campaigns))
+    return resolved
+
+
+def with_accounts(
+    frame: pl.DataFrame, accounts: Collection[str] | None, default_account: str | None
+) -> pl.DataFrame:
+    """Add ``account`` (null when the row names none) when accounts are in use: ``--account``
+    names every row's; else the row's ``account`` cell; with a single account, that one."""
+    if accounts is None:
+        return frame
+    if default_account is not None:
+        return frame.with_columns(account=pl.lit(default_account.strip(), dtype=pl.Utf8))
+    cell = pl.col("_account").str.strip_chars()
+    only = next(iter(accounts)) if len(accounts) == 1 else None
+    return frame.with_columns(
+        account=pl.when(cell == "").then(pl.lit(only, dtype=pl.Utf8)).otherwise(cell)
+    )
+
+
+def _account_checks(accounts: Collection[str] | None) -> list[_Check]:
+    if accounts is None:
+        return []
+    known = ", ".join(sorted(accounts)) or "none"
+    return [
+        (
+            pl.col("account").is_null(),
+            "missing_account",
+            pl.lit("no account on this row; add an account column or pass --account"),
+        ),
+        (
+            ~pl.col("account").is_in(sorted(accounts)),
+            "unknown_account",
+            pl.format(f"account '{{}}' is not in the accounts file (known: {known})",
+                      pl.col("account")),
+        ),
+    ]
+
+
 _Check = tuple[pl.Expr, str, pl.Expr]  # condition, reason code, detail text
 
 
@@ -139,14 +239,17 @@ def _with_targets(
 ) -> pl.DataFrame:
     """Add ``campaign_id``, ``action`` (null when unknown) and ``from_campaign`` (moves only)."""
     raw_action = _raw_action()
+    scoped = campaigns is not None and bool(campaigns.scoped)
     if default_campaign is not None:
-        campaign = pl.lit(default_campaign, dtype=pl.Utf8)
+        given = pl.lit(default_campaign, dtype=pl.Utf8)
+        campaign = _resolve_scoped(given, campaigns) if scoped else given
     else:
-        campaign = _resolve_expr(pl.col("_campaign"), campaigns)
+        campaign = _resolve_scoped(pl.col("_campaign"), campaigns)
     if default_from_campaign is not None:
-        from_campaign = pl.lit(default_from_campaign, dtype=pl.Utf8)
+        given = pl.lit(default_from_campaign, dtype=pl.Utf8)
+        from_campaign = _resolve_scoped(given, campaigns) if scoped else given
     else:
-        from_campaign = _resolve_expr(pl.col("_from"), campaigns)
+        from_campaign = _resolve_scoped(pl.col("_from"), campaigns)
     action_given = raw_action != ""
     action = (
         pl.when(~action_given)
@@ -257,12 +360,17 @@ def apply_row_checks(
     default_action: str | None,
     default_from_campaign: str | None,
     has_campaign_column: bool,
+    accounts: Collection[str] | None = None,
+    default_account: str | None = None,
 ) -> pl.DataFrame:
-    """Add ``campaign_id``, ``action``, ``from_campaign`` and the request reasons.
+    """Add ``campaign_id``, ``action``, ``from_campaign`` (and ``account`` when ``accounts``
+    are in use) and the request reasons.
 
     ``frame`` has ``line``, ``e164``, ``reason``, ``detail`` and the raw text columns
-    ``_campaign``, ``_action``, ``_from`` (empty strings where the file has no such column).
+    ``_campaign``, ``_action``, ``_from``, ``_account`` (empty strings where the file has no
+    such column).
     """
+    frame = with_accounts(frame, accounts, default_account)
     frame = _with_targets(
         frame,
         campaigns=campaigns,
@@ -271,6 +379,7 @@ def apply_row_checks(
         default_from_campaign=default_from_campaign,
     )
     checks = [
+        *_account_checks(accounts),
         *_campaign_checks(campaigns, default_campaign, has_campaign_column),
         *_action_checks(default_action),
         *_move_checks(campaigns, default_from_campaign),
@@ -285,12 +394,15 @@ def apply_row_checks(
     return _cross_row_checks(frame)
 
 
-def _describe(action: str, campaign: str | None, from_campaign: str | None) -> str:
+def _describe(
+    action: str, campaign: str | None, from_campaign: str | None, account: str | None = None
+) -> str:
+    whose = f" in account {account}" if account is not None else ""
     if action == "move":
-        return f"move {from_campaign} -> {campaign}"
+        return f"move {from_campaign} -> {campaign}{whose}"
     if action == "unlink":
-        return f"unlink from {campaign}"
-    return f"link to {campaign}"
+        return f"unlink from {campaign}{whose}"
+    return f"link to {campaign}{whose}"
 
 
 def _lines(lines: list[int]) -> str:
@@ -302,6 +414,8 @@ def _lines(lines: list[int]) -> str:
 
 def _cross_row_checks(frame: pl.DataFrame) -> pl.DataFrame:
     request = ["action", "campaign_id", "from_campaign"]
+    if "account" in frame.columns:
+        request.append("account")
     frame = frame.with_columns(_valid=pl.col("reason").is_null())
     frame = frame.with_columns(
         _conflict=pl.col("_valid") & (pl.struct(request).n_unique().over(["_valid", "e164"]) > 1)
@@ -310,10 +424,8 @@ def _cross_row_checks(frame: pl.DataFrame) -> pl.DataFrame:
     if frame.get_column("_conflict").any():
         rows = frame.filter("_conflict").select("line", "e164", *request)
         by_number: dict[str, list[tuple[int, str]]] = {}
-        for line, e164, action, campaign, from_campaign in rows.iter_rows():
-            by_number.setdefault(e164, []).append(
-                (line, _describe(action, campaign, from_campaign))
-            )
+        for line, e164, *asked in rows.iter_rows():
+            by_number.setdefault(e164, []).append((line, _describe(*asked)))
         detail_lines: list[int] = []
         details: list[str] = []
         for entries in by_number.values():

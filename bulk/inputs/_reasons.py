@@ -19,6 +19,9 @@ REASONS: dict[str, str] = {
     "re-export the column as text",
     "letters": "contains letters (vanity numbers such as 1-800-FLOWERS are never converted)",
     "extension": "has an extension (x123, ext. 12, ;ext=): a 10DLC number cannot have one",
+    "missing_account": "accounts are in use (--accounts) but the row names none and no "
+    "--account was given",
+    "unknown_account": "the row's account is not in the accounts file",
     "missing_campaign": "no campaign on the row and no --campaign given",
     "unknown_campaign": "the campaign (alias or id) is not in the campaigns file",
     "unknown_action": "the action column is not link, unlink or move",

@@ -1,0 +1,260 @@
+"""Many accounts in one run: the accounts file, where each account's secret comes from, and
+which shard an account belongs to (pure: no sockets; the environment is passed in).
+
+An accounts file is TOML, one table per account (the README's "Many accounts" shows both
+providers)::
+
+    [accounts.east]
+    provider = "<a registered provider's name>"
+    auth-id = "SAXXXXXXXXXXXXXXXXXX"       # a provider's account id key, when it has one
+    auth-token-env = "EAST_TOKEN"          # names the variable holding the secret
+    base-url = "https://..."               # optional
+    rate = 58                              # optional: requests/s for this account, or "auto"
+    concurrency = 8                        # optional
+
+The credential keys come from each provider's command-line options: ``--auth-id`` becomes
+``auth-id``, a secret option ``--auth-token`` or ``--api-key`` becomes ``auth-token-env`` or
+``api-key-env``.
+
+Secrets never sit in the file: a key that would hold a token or an API key itself
+(``auth-token``, ``api-key``, anything naming a token, key, secret or password that is not
+``...-env``) is refused, naming the key and never echoing its value. A job file
+(``bulk run JOB.toml``) may hold the same ``[accounts.NAME]`` tables inline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from bulk._errors import ConfigError
+from bulk.providers import REGISTRY, Credentials, Secret, entry
+
+#: account names: what the input's ``account`` column and ``--account`` say
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_SECRET_WORDS = re.compile(r"token|key|secret|password|passwd", re.IGNORECASE)
+#: the keys every account table takes; each provider adds its credential keys (from its
+#: command-line options: ``auth-id`` for Plivo's account id, and ``auth-token-env`` or
+#: ``api-key-env`` naming the variable that holds the secret)
+_KEYS = ("provider", "base-url", "rate", "max-rate", "concurrency", "batch-size")
+
+
+def credential_keys(provider: str) -> tuple[str | None, str]:
+    """The provider's account id key (None when it has none) and its secret's ``-env`` key."""
+    options = entry(provider).options
+    account = next((o.flag.removeprefix("--") for o in options if o.field == "account"), None)
+    secret = next((o.flag.removeprefix("--") for o in options if o.secret), "token")
+    return account, f"{secret}-env"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One account of an accounts file. Holds where its secret is, never the secret."""
+
+    name: str
+    provider: str
+    secret_env: str  #: the environment variable holding its token or API key
+    account_id: str | None = None  #: Plivo's auth id (``auth-id``); None for AgentMessage
+    base_url: str | None = None
+    rate: float | Literal["auto"] | None = None  #: None: the run's ``--rate``
+    max_rate: float | None = None  #: None: the run's ``--max-rate``
+    concurrency: int | None = None  #: None: the run's ``--concurrency``
+    batch_size: int | None = None  #: None: the run's ``--batch-size``
+
+    def credentials(self, environ: Mapping[str, str]) -> Credentials:
+        """Its credentials from ``environ``; :class:`ConfigError` naming the account and the
+        variable when that variable is unset or empty."""
+        token = environ.get(self.secret_env, "")
+        if not token:
+            raise ConfigError(
+                f"account {self.name!r}: the environment variable {self.secret_env} is not set "
+                f"(it holds the account's {_secret_word(self.provider)}); nothing was sent"
+            )
+        return Credentials(account=self.account_id, token=Secret(token))
+
+    def where(self) -> str:
+        """What the journal's fingerprint records of it: provider, account id, base URL."""
+        base = self.base_url or entry(self.provider).default_base_url
+        return f"{self.provider}:{self.account_id or '-'}@{base}"
+
+
+def _secret_word(provider: str) -> str:
+    """How the provider's help names its secret: ``auth token``, ``API key``."""
+    option = next((o for o in entry(provider).options if o.secret), None)
+    return "secret" if option is None else option.metavar.lower().replace("key", "API key")
+
+
+def read_accounts(path: Path) -> dict[str, Account]:
+    """The accounts of ``path`` (an accounts file, or a job file with ``[accounts.NAME]``
+    tables), in file order; :class:`ConfigError` naming the file and the key that is wrong."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such accounts file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the accounts file ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    tables = data.get("accounts")
+    if "command" not in data:  # a job file's other keys are the job's; here none are allowed
+        for key in data:
+            if key != "accounts":
+                raise ConfigError(
+                    f"{path}: unknown key {key!r}; an accounts file holds [accounts.NAME] tables"
+                )
+    if not isinstance(tables, dict) or not tables:
+        raise ConfigError(f"{path}: no accounts; add a table such as [accounts.east]")
+    return {name: parse_account(path, name, table) for name, table in tables.items()}
+
+
+def parse_account(path: Path, name: str, table: Any) -> Account:
+    """One ``[accounts.NAME]`` table, checked."""
+    where = f"{path}: [accounts.{name}]"
+    if not _NAME.match(name):
+        raise ConfigError(
+            f"{path}: account name {name!r}: use letters, digits, '_', '-' or '.' "
+            "(at most 64, starting with a letter or digit)"
+        )
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table of keys")
+    provider = table.get("provider")
+    if not isinstance(provider, str) or provider not in REGISTRY:
+        raise ConfigError(f"{where}: key 'provider' must be one of {', '.join(REGISTRY)}")
+    id_key, secret_key = credential_keys(provider)
+    _refuse_secrets(where, table, secret_key)
+    known = (*_KEYS, *((id_key,) if id_key else ()), secret_key)
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(known)})")
+    env = table.get(secret_key)
+    if not isinstance(env, str) or not _ENV_NAME.match(env) or _looks_like_secret(env):
+        raise ConfigError(
+            f"{where}: key {secret_key!r} must name the environment variable that holds the "
+            f"{_secret_word(provider)} (such as {name.upper().replace('-', '_')}_TOKEN)"
+        )
+    return Account(
+        name=name,
+        provider=provider,
+        secret_env=env,
+        account_id=_account_id(where, provider, id_key, table.get(id_key) if id_key else None),
+        base_url=_optional(where, table, "base-url", str),
+        rate=_rate(where, table.get("rate")),
+        max_rate=_positive(where, "max-rate", table.get("max-rate")),
+        concurrency=_count(where, "concurrency", table.get("concurrency")),
+        batch_size=_count(where, "batch-size", table.get("batch-size")),
+    )
+
+
+def _refuse_secrets(where: str, table: Mapping[str, Any], secret_key: str) -> None:
+    for key in table:
+        if key == secret_key or key.endswith("-env"):
+            continue
+        if _SECRET_WORDS.search(key):
+            raise ConfigError(
+                f"{where}: key {key!r} would hold a secret: accounts files hold no secrets; "
+                f"put it in an environment variable and name that variable in {secret_key!r}"
+            )
+
+
+def _looks_like_secret(value: str) -> bool:
+    """A value given where a variable's name belongs that is surely the secret itself."""
+    lowered = value.lower()
+    if lowered.startswith(("am_live_", "am_test_")):
+        return True
+    mixed = any(c.islower() for c in value) and any(c.isupper() for c in value)
+    return len(value) >= 30 and mixed and any(c.isdigit() for c in value)
+
+
+def _account_id(where: str, provider: str, key: str | None, value: Any) -> str | None:
+    """The account id a provider needs (Plivo's auth id), checked as its adapter checks it."""
+    if key is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: key {key!r} is missing ({entry(provider).title} needs it)")
+    try:
+        entry(provider).headers(Credentials(account=value, token=Secret("-")))
+    except ConfigError:
+        raise ConfigError(
+            f"{where}: key {key!r} is not a valid {entry(provider).title} account id"
+        ) from None
+    return value
+
+
+def _optional(where: str, table: Mapping[str, Any], key: str, kind: type) -> Any:
+    value = table.get(key)
+    if value is not None and not isinstance(value, kind):
+        raise ConfigError(f"{where}: key {key!r} must be a {kind.__name__}")
+    return value
+
+
+def _rate(where: str, value: Any) -> float | Literal["auto"] | None:
+    if value == "auto":
+        return "auto"
+    return _positive(where, "rate", value)
+
+
+def _positive(where: str, key: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{where}: key {key!r} must be a number above 0")
+    return float(value)
+
+
+def _count(where: str, key: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where}: key {key!r} must be a whole number of at least 1")
+    return value
+
+
+def check_environment(accounts: Iterable[Account], environ: Mapping[str, str]) -> None:
+    """Every account's secret is set: else :class:`ConfigError` naming the first account
+    and variable that is not (before anything is sent)."""
+    for account in accounts:
+        account.credentials(environ)
+
+
+# --- shards --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """``--shard K/N``: this process runs shard ``index`` of ``count`` (0-based)."""
+
+    index: int
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    def holds(self, account: str | None) -> bool:
+        """Whether this shard runs the rows of ``account`` (rows naming no account: shard 0)."""
+        return shard_of(account, self.count) == self.index
+
+
+def parse_shard(text: str) -> Shard:
+    """``"K/N"`` with 0 <= K < N; :class:`ConfigError` otherwise."""
+    match = re.fullmatch(r"\s*(\d{1,6})\s*/\s*(\d{1,6})\s*", text)
+    if match is None:
+        raise ConfigError(f"--shard {text!r}: write K/N, such as 0/4 (shard K of N, from 0)")
+    index, count = int(match[1]), int(match[2])
+    if count < 1 or index >= count:
+        raise ConfigError(f"--shard {text!r}: K must be 0 to N-1 and N at least 1")
+    return Shard(index, count)
+
+
+def shard_of(account: str | None, count: int) -> int:
+    """The shard of an account name: a stable hash (SHA-256, the same on every machine and
+    Python version), so every pod of a sharded job agrees without talking to the others."""
+    if account is None or not account or count == 1:
+        return 0
+    digest = hashlib.sha256(account.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % count
