@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -11,7 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bulk import _report
-from bulk._errors import BulkError
+from bulk._accounts import read_accounts
+from bulk._errors import BulkError, ConfigError
 from bulk.cli._options import max_input_option
 from bulk.inputs import (
     ACTIONS,
@@ -101,6 +103,7 @@ Examples:
   bulk validate numbers.csv --campaign CUOGHIN --action link --report checked.parquet
   bulk validate moves.csv --campaigns campaigns.csv --action move
   bulk validate numbers.csv --campaign marketing --campaigns campaigns.csv --region US --region CA
+  bulk validate numbers.csv --accounts accounts.toml --campaigns campaigns.csv
 
 \b
 Exit status: 0 every row is valid, 1 some rows are rejected (see the report),
@@ -159,6 +162,21 @@ Exit status: 0 every row is valid, 1 some rows are rejected (see the report),
     help="fixed_line or mobile restricts the type; most US numbers are "
     "FIXED_LINE_OR_MOBILE for phonenumbers and pass either way.",
 )
+@click.option(
+    "--accounts",
+    "accounts_path",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="The accounts file a run will use: checks it (keys, no secrets in it), each row's "
+    "account (missing_account, unknown_account) and campaigns per account; warns about "
+    "accounts whose secret's variable is not set here.",
+)
+@click.option(
+    "--account",
+    "account_name",
+    metavar="NAME",
+    help="With --accounts: every row belongs to this account.",
+)
 @max_input_option()
 def validate(
     input_path: Path,
@@ -171,6 +189,8 @@ def validate(
     regions: tuple[str, ...],
     number_type: str,
     max_input_bytes: int,
+    accounts_path: Path | None,
+    account_name: str | None,
 ) -> None:
     """Check INPUT offline (no network) and report every row.
 
@@ -189,6 +209,7 @@ def validate(
                 )
             if report.exists() and input_path.exists() and report.samefile(input_path):
                 raise click.UsageError("--report would overwrite INPUT; choose another path")
+        accounts = _accounts(accounts_path, account_name)
         loaded = load_rows(
             input_path,
             campaigns_path=campaigns_path,
@@ -198,6 +219,8 @@ def validate(
             regions=regions,
             number_type=number_type,
             max_input_bytes=max_input_bytes,
+            accounts=accounts,
+            default_account=account_name,
         )
         summary = loaded.summary()
         _print_summary(Console(highlight=False), loaded, summary)
@@ -216,6 +239,26 @@ def validate(
         click.echo(f"error: unexpected {type(exc).__name__}: {exc}", err=True)
         sys.exit(2)
     sys.exit(0 if summary.rejected_total == 0 else 1)
+
+
+def _accounts(path: Path | None, account_name: str | None) -> list[str] | None:
+    """The accounts file's names (checked as a run checks it); a warning per account whose
+    secret's variable is unset here (validate is offline: the run would stop on it)."""
+    if path is None:
+        if account_name is not None:
+            raise ConfigError("--account names an account of --accounts FILE; give the file too")
+        return None
+    accounts = read_accounts(path)
+    if account_name is not None and account_name not in accounts:
+        raise ConfigError(f"--account {account_name!r} is not in {path}")
+    for account in accounts.values():
+        if not os.environ.get(account.secret_env):
+            click.echo(
+                f"warning: account {account.name!r}: {account.secret_env} is not set here "
+                "(a run would stop before sending anything)",
+                err=True,
+            )
+    return list(accounts)
 
 
 COMMANDS = [validate]
