@@ -3,6 +3,7 @@ End-to-end runs against a sandbox serving several accounts are in test_accounts_
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -136,11 +137,11 @@ def test_shards_are_stable_sha256_buckets_that_split_every_account_once() -> Non
     assert shard_of("east", 4) == shard_of("east", 4)  # no per-process hash seed
     # pinned: a pod on another machine or Python version must agree
     assert [shard_of(n, 4) for n in ("east", "west", "north", "south")] == [
-        int.from_bytes(__import__("hashlib").sha256(n.encode()).digest()[:8], "big") % 4
+        int.from_bytes(hashlib.sha256(n.encode()).digest()[:8], "big") % 4
         for n in ("east", "west", "north", "south")
     ]
     buckets = [sorted(n for n in names if parse_shard(f"{k}/3").holds(n)) for k in range(3)]
-    assert sorted(sum(buckets, [])) == sorted(names)
+    assert sorted(n for bucket in buckets for n in bucket) == sorted(names)
     assert all(len(b) > 40 for b in buckets)  # spread, not all in one shard
     assert parse_shard("0/1").holds(None)
 
