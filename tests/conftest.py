@@ -6,7 +6,7 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ class ThreadedSandbox:
     plivo_auth_id: str
     plivo_auth_token: str
     agentmessage_api_key: str
+    #: every Plivo account's auth id -> its token
+    plivo_accounts: dict[str, str] = field(default_factory=dict)
 
     def admin(self) -> AdminClient:
         return AdminClient(self.base_url)
@@ -40,8 +42,9 @@ class ThreadedSandbox:
 
 
 @contextmanager
-def threaded_sandbox(config: SandboxConfig) -> Iterator[ThreadedSandbox]:
-    """Serve a sandbox from its own event loop in a daemon thread."""
+def threaded_sandbox(config: SandboxConfig, seed: Any = None) -> Iterator[ThreadedSandbox]:
+    """Serve a sandbox from its own event loop in a daemon thread (``seed``: its state, e.g.
+    :func:`bulk.sandbox.seed_for_accounts`, instead of the default one)."""
     ready = threading.Event()
     stop: asyncio.Event | None = None
     loop: asyncio.AbstractEventLoop | None = None
@@ -52,9 +55,13 @@ def threaded_sandbox(config: SandboxConfig) -> Iterator[ThreadedSandbox]:
         nonlocal stop, loop
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        async with run_sandbox(config) as sb:
+        async with run_sandbox(config, **({} if seed is None else {"seed": seed})) as sb:
             holder["sb"] = ThreadedSandbox(
-                sb.base_url, sb.plivo_auth_id, sb.plivo_auth_token, sb.agentmessage_api_key
+                sb.base_url,
+                sb.plivo_auth_id,
+                sb.plivo_auth_token,
+                sb.agentmessage_api_key,
+                dict(getattr(sb, "plivo_accounts", {})),
             )
             ready.set()
             await stop.wait()

@@ -181,6 +181,8 @@ def _serve(config_json: str) -> int:
 
     options = json.loads(config_json)
     faults = FaultConfig(**options.pop("faults", {}))
+    # more Plivo accounts (auth id -> its limit), as bulk.bench.accounts asks
+    seed_accounts = options.pop("seed_accounts", None)
     if options.get("state_file"):
         options["state_file"] = Path(options["state_file"])
     config = SandboxConfig(faults=faults, **options)
@@ -194,7 +196,12 @@ def _serve(config_json: str) -> int:
             loop.call_soon_threadsafe(stop.set)
 
         threading.Thread(target=wait_for_eof, daemon=True).start()
-        async with run_sandbox(config) as sb:
+        extra: dict[str, Any] = {}
+        if seed_accounts:
+            from bulk.sandbox import seed_for_accounts
+
+            extra["seed"] = seed_for_accounts(plivo=seed_accounts)
+        async with run_sandbox(config, **extra) as sb:
             print(
                 f"READY {sb.base_url} {sb.plivo_auth_id} {sb.plivo_auth_token} "
                 f"{sb.agentmessage_api_key}",

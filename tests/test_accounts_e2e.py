@@ -1,0 +1,243 @@
+"""Many accounts end to end (issue 12): the real client against the sandbox serving several
+Plivo accounts, each with its own credentials and rate limit, over loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from bulk._accounts import shard_of
+from bulk.cli import main
+from bulk.sandbox import FaultConfig, SandboxConfig, seed_for_accounts
+from tests.conftest import ThreadedSandbox, threaded_sandbox, write_csv
+
+EAST = "SAEASTSUBACCOUNT0001"
+WEST = "SAWESTSUBACCOUNT0002"
+#: requests per 5 s window the sandbox admits per account: 10/s and 5/s
+LIMITS = {EAST: 50, WEST: 25}
+EAST_NUMBERS = [f"+1415555{n:04d}" for n in range(100, 130)]
+WEST_NUMBERS = [f"+1212555{n:04d}" for n in range(100, 125)]
+
+
+@pytest.fixture
+def two_accounts() -> Iterator[ThreadedSandbox]:
+    config = SandboxConfig(
+        settle_min=0.05,
+        settle_max=0.4,
+        faults=FaultConfig(
+            latency_min=0.005,
+            latency_max=0.02,
+            error_5xx_rate=0.05,
+            reset_rate=0.03,
+            truncated_rate=0.03,
+            seed=7,
+        ),
+    )
+    with threaded_sandbox(config, seed_for_accounts(plivo=LIMITS)) as sb:
+        yield sb
+
+
+def _accounts(tmp_path: Path, sb: ThreadedSandbox) -> Path:
+    path = tmp_path / "accounts.toml"
+    path.write_text(
+        f"""
+[accounts.east]
+provider = "plivo"
+auth-id = "{EAST}"
+auth-token-env = "EAST_TOKEN"
+base-url = "{sb.base_url}"
+rate = 8
+
+[accounts.west]
+provider = "plivo"
+auth-id = "{WEST}"
+auth-token-env = "WEST_TOKEN"
+base-url = "{sb.base_url}"
+rate = 4
+concurrency = 2
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _env(sb: ThreadedSandbox) -> dict[str, str]:
+    return {"EAST_TOKEN": sb.plivo_accounts[EAST], "WEST_TOKEN": sb.plivo_accounts[WEST]}
+
+
+def _input(tmp_path: Path) -> Path:
+    rows = [f"{n},marketing,east,e{i}" for i, n in enumerate(EAST_NUMBERS)]
+    rows += [f"{n},marketing,west,w{i}" for i, n in enumerate(WEST_NUMBERS)]
+    rows.append("+13125550100,marketing,north,n0")
+    write_csv(
+        tmp_path / "campaigns.csv",
+        "campaign_id,alias,account",
+        ["CUOGHIN,marketing,east", "CRIGC80,marketing,west"],
+    )
+    return write_csv(tmp_path / "in.csv", "number,campaign,account,store", rows)
+
+
+def _submissions(journal: Path, lines: list[int]) -> list[float]:
+    with sqlite3.connect(journal) as db:
+        marks = ",".join("?" * len(lines))
+        found = db.execute(
+            f"SELECT submitted_at FROM rows WHERE line IN ({marks}) AND submitted_at IS NOT NULL",
+            lines,
+        ).fetchall()
+    return sorted(t for (t,) in found)
+
+
+def test_two_plivo_accounts_in_one_input_run_side_by_side_each_with_its_own_credentials(
+    tmp_path: Path, two_accounts: ThreadedSandbox
+) -> None:
+    sb = two_accounts
+    summary = tmp_path / "summary.json"
+    result = CliRunner().invoke(
+        main,
+        [
+            "link",
+            str(_input(tmp_path)),
+            "--accounts",
+            str(_accounts(tmp_path, sb)),
+            "--campaigns",
+            str(tmp_path / "campaigns.csv"),
+            "--batch-size",
+            "1",
+            "--poll-interval",
+            "0.3",
+            "--resend-delay",
+            "0.2",
+            "--settle-timeout",
+            "60",
+            "--summary-json",
+            str(summary),
+            "--yes",
+        ],
+        env=_env(sb),
+    )
+    assert result.exit_code == 1, result.output  # the row of an unknown account
+    report = pl.read_csv(tmp_path / "in.link.report.csv", infer_schema=False)
+    columns = report.columns
+    assert columns[columns.index("settled_at") + 1] == "account"
+    assert columns.count("account") == 1 and columns[-1] == "store"
+
+    # every row right: each number linked in its own account's campaign
+    east = report.filter(pl.col("account") == "east")
+    west = report.filter(pl.col("account") == "west")
+    assert east.get_column("outcome").to_list() == ["linked"] * len(EAST_NUMBERS)
+    assert west.get_column("outcome").to_list() == ["linked"] * len(WEST_NUMBERS)
+    assert set(east.get_column("campaign_id")) == {"CUOGHIN"}
+    assert set(west.get_column("campaign_id")) == {"CRIGC80"}
+    north = report.filter(pl.col("account") == "north").row(0, named=True)
+    assert (north["outcome"], north["reason"].split(":")[0]) == ("rejected", "unknown_account")
+    state = sb.state()["plivo"]
+    linked = {
+        (account, number, link["campaign_id"], link["status"])
+        for account, accounts_state in state["accounts"].items()
+        for number, link in accounts_state["links"].items()
+    }
+    for number in EAST_NUMBERS:
+        assert (EAST, number, "CUOGHIN", "COMPLETED") in linked
+        assert not any(a == WEST and n == number for a, n, _, _ in linked)
+    for number in WEST_NUMBERS:
+        assert (WEST, number, "CRIGC80", "COMPLETED") in linked
+
+    # each account's requests carried its own credentials, and neither limit was exceeded
+    per_account = sb.counters()["accounts"]
+    for auth_id, limit in LIMITS.items():
+        assert per_account[auth_id]["unauthorized"] == 0
+        assert per_account[auth_id]["rate_limited"] == 0
+        assert 0 < per_account[auth_id]["peak_in_window"] <= limit
+
+    # side by side: each account was sending while the other was
+    lines = report.select("line", "account").rows()
+    east_times = _submissions(tmp_path / "in.link.accounts.journal", [n for n, a in lines if a == "east"])
+    west_times = _submissions(tmp_path / "in.link.accounts.journal", [n for n, a in lines if a == "west"])
+    assert east_times[0] < west_times[-1] and west_times[0] < east_times[-1]
+
+    # the summary counts per account; no token anywhere
+    accounts = json.loads(summary.read_text())["accounts"]
+    assert accounts["east"]["counts"]["linked"] == len(EAST_NUMBERS)
+    assert accounts["west"]["counts"]["linked"] == len(WEST_NUMBERS)
+    assert accounts["north"]["counts"]["rejected"] == 1
+    assert accounts["east"]["requests"] > 0 and accounts["west"]["requests"] > 0
+    everything = result.output + summary.read_text()
+    everything += (tmp_path / "in.link.report.csv").read_text()
+    everything += (tmp_path / "in.link.accounts.journal").read_bytes().decode("latin-1")
+    for token in _env(sb).values():
+        assert token not in everything
+
+
+def test_a_refused_token_of_one_account_stops_the_run_before_anything_is_sent(
+    tmp_path: Path, two_accounts: ThreadedSandbox
+) -> None:
+    sb = two_accounts
+    env = {**_env(sb), "WEST_TOKEN": "not-the-token"}
+    result = CliRunner().invoke(
+        main,
+        [
+            "link",
+            str(_input(tmp_path)),
+            "--accounts",
+            str(_accounts(tmp_path, sb)),
+            "--campaigns",
+            str(tmp_path / "campaigns.csv"),
+            "--yes",
+        ],
+        env=env,
+    )
+    assert result.exit_code == 2, result.output
+    assert "not-the-token" not in result.output
+    numbers = sb.counters().get("numbers", {})
+    assert not any(c.get("link_accepted") for c in numbers.values())
+
+
+SHARD_ACCOUNTS = ("alpha", "bravo", "charlie", "delta")
+
+
+def _sharded_inputs(tmp_path: Path) -> tuple[Path, Path]:
+    ids = {name: f"SA{name.upper():0<18}"[:20] for name in SHARD_ACCOUNTS}
+    tables = [
+        f'[accounts.{name}]\nprovider = "plivo"\nauth-id = "{auth_id}"\n'
+        f'auth-token-env = "{name.upper()}_TOKEN"\n'
+        for name, auth_id in ids.items()
+    ]
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text("\n".join(tables), encoding="utf-8")
+    rows = []
+    for index, name in enumerate(SHARD_ACCOUNTS):
+        rows += [f"+1415555{index}{n:03d},CUOGHIN,{name}" for n in range(100, 106)]
+    rows += ["+14155559999,CUOGHIN,nobody", "not a number,CUOGHIN,alpha", "+14155550100,CUOGHIN,"]
+    return write_csv(tmp_path / "in.csv", "number,campaign,account", rows), accounts
+
+
+def test_shards_0_of_2_and_1_of_2_together_equal_the_unsharded_run(tmp_path: Path) -> None:
+    # the accounts really split over both shards
+    assert {shard_of(name, 2) for name in SHARD_ACCOUNTS} == {0, 1}
+    source, accounts = _sharded_inputs(tmp_path)
+    common = ["--accounts", str(accounts), "--sandbox", "--yes", "--quiet"]
+    whole = CliRunner().invoke(
+        main, ["link", str(source), *common, "--report", str(tmp_path / "whole.csv")]
+    )
+    assert whole.exit_code == 1, whole.output
+    parts = []
+    for index in (0, 1):
+        shard = CliRunner().invoke(
+            main, ["link", str(source), *common, "--shard", f"{index}/2"]
+        )
+        assert shard.exit_code == 1, shard.output
+        parts.append(pl.read_csv(tmp_path / f"in.link.shard-{index}-of-2.report.csv",
+                                 infer_schema=False))
+        assert (tmp_path / f"in.link.shard-{index}-of-2.accounts.journal").exists()
+    keep = ["line", "number", "e164", "campaign_id", "action", "outcome", "account"]
+    union = pl.concat(parts).select(keep).sort(pl.col("line").cast(pl.Int64))
+    expected = pl.read_csv(tmp_path / "whole.csv", infer_schema=False).select(keep)
+    assert union.equals(expected)
+    assert set(expected.get_column("outcome")) == {"linked", "rejected"}
+    assert all(part.height > 0 for part in parts)
