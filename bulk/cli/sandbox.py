@@ -83,8 +83,9 @@ RATE = click.FloatRange(0.0, 1.0)
     "--state",
     "state_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="JSON file replacing parts of the default state (campaigns, numbers, links, "
-    "keys, own_all; format in bulk/sandbox/WIRE.md). Default: the built-in state. "
+    help="JSON file replacing parts of the default state (Plivo accounts, campaigns, "
+    "numbers, links, keys, own_all, per-account rate limits; format in "
+    "bulk/sandbox/WIRE.md). Default: the built-in state. "
     "Example: --state bench-state.json",
 )
 @click.option(
