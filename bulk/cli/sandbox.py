@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -13,7 +14,14 @@ import anyio
 import click
 
 from bulk._errors import BulkError, ConfigError
-from bulk.sandbox import FaultConfig, SandboxConfig, StateFileError, run_sandbox
+from bulk.sandbox import (
+    FaultConfig,
+    SandboxConfig,
+    Seed,
+    StateFileError,
+    run_sandbox,
+    seed_for_accounts,
+)
 from bulk.sandbox._config import ListOrder, ReattachFailed, RelinkFailed, UnlinkWhilePending
 from bulk.sandbox._seed import load_seed
 
@@ -75,8 +83,9 @@ RATE = click.FloatRange(0.0, 1.0)
     "--state",
     "state_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="JSON file replacing parts of the default state (campaigns, numbers, links, "
-    "keys, own_all; format in bulk/sandbox/WIRE.md). Default: the built-in state. "
+    help="JSON file replacing parts of the default state (Plivo accounts, campaigns, "
+    "numbers, links, keys, own_all, per-account rate limits; format in "
+    "bulk/sandbox/WIRE.md). Default: the built-in state. "
     "Example: --state bench-state.json",
 )
 @click.option(
@@ -213,6 +222,26 @@ RATE = click.FloatRange(0.0, 1.0)
     "'A maximum of N numbers can be linked in one request'. Example: --plivo-max-batch 40",
 )
 @click.option(
+    "--plivo-subaccounts",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 99),
+    metavar="N",
+    help="Add N Plivo subaccounts SASANDBOXSUB00000001... beside the default account, each "
+    "with the default campaigns, no links, token sandbox-token-<auth id> and the "
+    "--plivo-rate-limit of its own. Example: --plivo-subaccounts 2",
+)
+@click.option(
+    "--agentmessage-orgs",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 99),
+    metavar="N",
+    help="Add N AgentMessage organizations org_extra1... each with its own key, the default "
+    "campaigns, the sample numbers and the --agentmessage-rate-limit of its own. "
+    "Example: --agentmessage-orgs 2",
+)
+@click.option(
     "--agentmessage-rate-limit",
     default="100/10",
     show_default=True,
@@ -290,12 +319,14 @@ def sandbox(**options: Any) -> None:
       bulk sandbox --error-rate 0.05 --reset-rate 0.01 --after-rate 0.5
       bulk sandbox --state bench-state.json --plivo-rate-limit 0
       bulk sandbox --strict --error-rate 0.1 --after-rate 0.5
+      bulk sandbox --plivo-subaccounts 2 --agentmessage-orgs 1
     """
     opts = _Options(**options)
     config = _sandbox_config(opts)
+    seed = _seed(opts)
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            anyio.run(_serve, config, opts.host, opts.port, backend="asyncio")
+            anyio.run(_serve, config, seed, opts.host, opts.port, backend="asyncio")
     except ConfigError as exc:
         _fail(exc)
     click.echo("sandbox stopped", err=True)
@@ -326,6 +357,8 @@ class _Options:
     fault_endpoints: str | None
     plivo_rate_limit: str
     plivo_max_batch: int
+    plivo_subaccounts: int
+    agentmessage_orgs: int
     agentmessage_rate_limit: str
     agentmessage_retry_after: int
     time_factor: float
@@ -395,6 +428,26 @@ def _sandbox_config(opts: _Options) -> SandboxConfig:
     return config
 
 
+def subaccount_id(i: int) -> str:
+    """The auth id of ``--plivo-subaccounts``' ``i``-th subaccount (from 1)."""
+    return f"SASANDBOXSUB{i:08d}"
+
+
+def _seed(opts: _Options) -> Seed | None:
+    """The state to serve: None (the default state and ``--state``) unless accounts are
+    added."""
+    if not opts.plivo_subaccounts and not opts.agentmessage_orgs:
+        return None
+    try:
+        return seed_for_accounts(
+            dict.fromkeys(subaccount_id(i) for i in range(1, opts.plivo_subaccounts + 1)),
+            dict.fromkeys(f"extra{i}" for i in range(1, opts.agentmessage_orgs + 1)),
+            base=load_seed(opts.state_file),
+        )
+    except StateFileError as exc:
+        _fail(ConfigError(str(exc)))
+
+
 def _fail(exc: BulkError) -> NoReturn:
     click.echo(f"bulk: {exc}", err=True)
     sys.exit(exc.exit_code)
@@ -421,12 +474,31 @@ def banner(base_url: str, auth_id: str, auth_token: str, api_key: str) -> str:
     )
 
 
-async def _serve(config: SandboxConfig, host: str, port: int) -> None:
+def accounts_banner(
+    plivo: Mapping[str, str], agentmessage: Mapping[str, str], limits: Mapping[str, Any]
+) -> str:
+    """Every account's credentials and rate limit (sandbox-only credentials)."""
+
+    def limit(name: str) -> str:
+        row = limits.get(name, {})
+        return f"{row.get('rate_limit', 0) or 'no limit'}/{row.get('rate_window', 0):g}s"
+
+    lines = ["", "Accounts (each with its own campaigns and rate limit):"]
+    for auth_id, token in plivo.items():
+        lines.append(f"  Plivo         {auth_id}  token {token}  limit {limit(auth_id)}")
+    for org, key in agentmessage.items():
+        lines.append(f"  AgentMessage  {org}  key {key}  limit {limit(org)}")
+    return "\n".join(lines)
+
+
+async def _serve(config: SandboxConfig, seed: Seed | None, host: str, port: int) -> None:
     try:
-        async with run_sandbox(config, host=host, port=port) as sb:
+        async with run_sandbox(config, host=host, port=port, seed=seed) as sb:
             click.echo(
                 banner(sb.base_url, sb.plivo_auth_id, sb.plivo_auth_token, sb.agentmessage_api_key)
             )
+            click.echo(accounts_banner(sb.plivo_accounts, sb.agentmessage_keys,
+                                       sb.counters()["accounts"]))
             sys.stdout.flush()
             await asyncio.Event().wait()
     except OSError as exc:

@@ -3,6 +3,13 @@ numbers, with seeded settle times and injectable faults. See ``bulk/sandbox/WIRE
 
     async with run_sandbox(SandboxConfig(seed=1), port=0) as sb:
         sb.base_url, sb.plivo_auth_id, sb.agentmessage_api_key, sb.counters()
+
+Several accounts (a Plivo parent and subaccounts, several AgentMessage organizations), each
+with its own credentials, campaigns and rate limit::
+
+    seed = seed_for_accounts(plivo={"SA" + "1" * 18: 50}, agentmessage={"b": 20})
+    async with run_sandbox(SandboxConfig(), seed=seed) as sb:
+        sb.plivo_accounts, sb.agentmessage_keys, sb.counters()["accounts"]
 """
 
 from __future__ import annotations
@@ -31,8 +38,11 @@ from bulk.sandbox._seed import (
     DEFAULT_PLIVO_AUTH_TOKEN,
     OTHER_ORG_AGENTMESSAGE_KEY,
     READONLY_AGENTMESSAGE_KEY,
+    UNKNOWN_ACCOUNT,
+    Seed,
     StateFileError,
 )
+from bulk.sandbox._seed_accounts import agentmessage_key, plivo_token, seed_for_accounts
 from bulk.sandbox._state import SandboxState
 
 __all__ = [
@@ -49,18 +59,23 @@ __all__ = [
     "PLIVO_ENDPOINTS",
     "READONLY_AGENTMESSAGE_KEY",
     "SANDBOX_KEY",
+    "UNKNOWN_ACCOUNT",
     "AdminClient",
     "FaultConfig",
     "ManualClock",
     "Sandbox",
     "SandboxConfig",
     "SandboxState",
+    "Seed",
     "StateFileError",
     "Switches",
     "SystemClock",
+    "agentmessage_key",
     "agentmessage_number_id",
     "build_app",
+    "plivo_token",
     "run_sandbox",
+    "seed_for_accounts",
     "sign_v2",
     "to_e164",
 ]

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from bulk.sandbox._am_state import AMError, ApiKey
 from bulk.sandbox._sandbox import (
+    ACCOUNT,
     REQUEST_ID,
     ProviderHandler,
     Sandbox,
@@ -16,7 +17,7 @@ from bulk.sandbox._sandbox import (
     provider_route,
     read_json,
 )
-from bulk.sandbox._seed import AM_CAMPAIGN_STATUSES, NUMBER_TYPES, is_uuid
+from bulk.sandbox._seed import AM_CAMPAIGN_STATUSES, NUMBER_TYPES, UNKNOWN_ACCOUNT, is_uuid
 
 _5XX_CODES = {500: "INTERNAL_ERROR", 502: "BAD_GATEWAY", 503: "SERVICE_UNAVAILABLE"}
 
@@ -85,6 +86,12 @@ class AgentMessageDialect(WireDialect):
     def fault_headers(self, request_id: str) -> dict[str, str]:
         return {"X-Request-Id": request_id}
 
+    def account(self, request: web.Request, sb: Sandbox) -> str:
+        try:
+            return sb.state.agentmessage.authenticate(request.headers.get("Authorization")).org_id
+        except AMError:
+            return UNKNOWN_ACCOUNT
+
 
 DIALECT = AgentMessageDialect()
 
@@ -94,10 +101,15 @@ def _preamble(request: web.Request, sb: Sandbox, endpoint: str, scope: str) -> A
     state = sb.state
     state.advance()
     am = state.agentmessage
-    key = am.authenticate(request.headers.get("Authorization"))
+    try:
+        key = am.authenticate(request.headers.get("Authorization"))
+    except AMError:
+        state.counters.account(request[ACCOUNT]).unauthorized += 1
+        raise
     am.require(key, scope)
     if not am.rate(key.org_id).try_acquire(state.now()):
         state.counters.rate_limited(endpoint)
+        state.counters.account(key.org_id).rate_limited += 1
         raise AMError(429, "RATE_LIMITED", "too many requests")
     return key
 

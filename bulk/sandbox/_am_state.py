@@ -119,7 +119,8 @@ class Page:
 
 
 class AgentMessageState:
-    """All organizations of the simulated AgentMessage."""
+    """All organizations of the simulated AgentMessage, each with its keys, campaigns,
+    numbers and rate limit."""
 
     def __init__(
         self,
@@ -140,6 +141,7 @@ class AgentMessageState:
         self._schedule = schedule
         self._rate_limit = rate_limit
         self._rate_window = rate_window
+        self.rate_limits = dict(seed.rate_limits)  # org -> its own limit
         self.keys = {k.key: ApiKey(k.key, k.org_id, frozenset(k.scopes)) for k in seed.keys}
         self.own_all = seed.own_all  # the default org owns every valid-looking US number
         self.rates: dict[str, SlidingWindow] = {}
@@ -152,15 +154,17 @@ class AgentMessageState:
             self.campaigns[c.id] = campaign
             self.org_campaigns.setdefault(c.org_id, []).append(campaign)
         self.numbers: dict[str, AMNumber] = {}  # id -> resource
-        self.by_number: dict[str, AMNumber] = {}  # E.164 -> resource
+        self.owned: dict[tuple[str, str], AMNumber] = {}  # (org id, E.164) -> resource
+        self.by_number: dict[str, AMNumber] = {}  # E.164 -> its first owner's resource
         self.org_numbers: dict[str, list[AMNumber]] = {}  # creation (seq) order
         self._seq = 0
         for n in seed.numbers:
             created = iso(_SEED_EPOCH + timedelta(seconds=self._seq))
             self._create(n.number, n.org_id, created, n.number_type, n.assigned)
         for number, cid, status in seed.attachments:
-            resource = self.by_number.get(number) or self._create(
-                number, DEFAULT_ORG, iso(_SEED_EPOCH), "local", True
+            org = self.campaigns[cid].org_id
+            resource = self.owned.get((org, number)) or self._create(
+                number, org, iso(_SEED_EPOCH), "local", True
             )
             resource.campaign_id = cid
             resource.carrier_line_option_status = status
@@ -171,13 +175,17 @@ class AgentMessageState:
     def _create(
         self, number: str, org_id: str, created: str, number_type: str, assigned: bool
     ) -> AMNumber:
-        if number in self.by_number:
-            raise ValueError(f"{number} is owned twice")
-        resource = AMNumber(agentmessage_number_id(number), number, org_id, self._seq, created,
-                            created, number_type, assigned)
+        if (org_id, number) in self.owned:
+            raise ValueError(f"{number} is owned twice by {org_id}")
+        first = number not in self.by_number
+        number_id = agentmessage_number_id(number, None if first else org_id)
+        resource = AMNumber(number_id, number, org_id, self._seq, created, created, number_type,
+                            assigned)
         self._seq += 1
         self.numbers[resource.id] = resource
-        self.by_number[number] = resource
+        self.owned[(org_id, number)] = resource
+        if first:
+            self.by_number[number] = resource
         self.org_numbers.setdefault(org_id, []).append(resource)
         return resource
 
@@ -196,11 +204,20 @@ class AgentMessageState:
             raise AMError(403, "FORBIDDEN", f"the API key lacks the {scope} scope",
                           {"required_scope": scope})
 
+    def rate_limit(self, org_id: str) -> int:
+        """The organization's own limit, else the configured one."""
+        return self.rate_limits.get(org_id, self._rate_limit)
+
     def rate(self, org_id: str) -> SlidingWindow:
         window = self.rates.get(org_id)
         if window is None:
-            window = self.rates[org_id] = SlidingWindow(self._rate_limit, self._rate_window)
+            window = self.rates[org_id] = SlidingWindow(self.rate_limit(org_id),
+                                                        self._rate_window)
         return window
+
+    def org_ids(self) -> list[str]:
+        """Every organization a key or a seeded rate limit names, sorted."""
+        return sorted({k.org_id for k in self.keys.values()} | set(self.rate_limits))
 
     # -- numbers -------------------------------------------------------------------------
     def list_numbers(
@@ -216,7 +233,7 @@ class AgentMessageState:
         before = decode_cursor("n", cursor) if cursor else None
         if search and self.own_all and org_id == DEFAULT_ORG:
             e164 = to_e164(search.strip())
-            if e164 is not None and e164 not in self.by_number:
+            if e164 is not None and (org_id, e164) not in self.owned:
                 self._create(e164, org_id, iso(self._clock.wall(self._clock.now())), "local",
                              True)
         needle = search.strip().lstrip("+") if search else None
@@ -294,7 +311,7 @@ class AgentMessageState:
     ) -> Op:
         settle_at, failed = self._settler.draw(resource.number, now, can_fail=kind == "attach")
         op = Op("agentmessage", kind, resource.number, campaign_id, now, settle_at, failed,
-                request_id)
+                request_id, account=resource.org_id)
         stamp = iso(self._clock.wall(now))
         resource.campaign_id = campaign_id
         resource.carrier_line_option_status = "pending"
@@ -307,7 +324,7 @@ class AgentMessageState:
         return op
 
     def apply(self, op: Op) -> bool:
-        resource = self.by_number.get(op.number)
+        resource = self.owned.get((op.account, op.number))
         if resource is None or resource.op is not op:
             return False
         assert op.settle_at is not None
@@ -345,11 +362,12 @@ class AgentMessageState:
 
     # -- views ---------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        orgs = sorted({k.org_id for k in self.keys.values()} | set(self.org_numbers))
+        orgs = sorted(set(self.org_ids()) | set(self.org_numbers))
         return {
             "own_all": self.own_all,
             "orgs": {
                 org: {
+                    "rate_limit": self.rate_limit(org),
                     "keys": [
                         {"key": k.key, "scopes": sorted(k.scopes)}
                         for k in self.keys.values()

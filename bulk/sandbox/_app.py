@@ -11,6 +11,7 @@ from bulk.sandbox import _admin, _agentmessage, _plivo
 from bulk.sandbox._config import SandboxConfig
 from bulk.sandbox._core import Clock
 from bulk.sandbox._sandbox import SANDBOX_KEY, Sandbox, new_request_id
+from bulk.sandbox._seed import Seed
 
 SHUTDOWN_TIMEOUT = 2.0
 
@@ -80,10 +81,11 @@ async def run_sandbox(
     port: int = 0,
     *,
     clock: Clock | None = None,
+    seed: Seed | None = None,
 ) -> AsyncIterator[Sandbox]:
     """Serve a sandbox on ``host:port`` (port 0: a free port) until the block exits; on
-    ``clock`` when given (see :class:`Sandbox`)."""
-    sb = Sandbox(config, clock=clock)
+    ``clock`` when given, from ``seed`` when given (see :class:`Sandbox`)."""
+    sb = Sandbox(config, clock=clock, seed=seed)
     app = build_app(sandbox=sb)
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
     await runner.setup()

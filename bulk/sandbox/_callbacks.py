@@ -51,7 +51,7 @@ class CallbackDispatcher:
         self,
         *,
         clock: Clock,
-        auth_token: Callable[[], str],
+        auth_token: Callable[[Op], str],
         time_factor: float,
         sleep: Callable[[float], Awaitable[None]],
     ) -> None:
@@ -109,11 +109,12 @@ class CallbackDispatcher:
         url = op.callback.url
         nonce = secrets.token_hex(10)
         headers = {
-            "X-Plivo-Signature-V2": sign_v2(url, nonce, self._auth_token()),
+            "X-Plivo-Signature-V2": sign_v2(url, nonce, self._auth_token(op)),
             "X-Plivo-Signature-V2-Nonce": nonce,
             "User-Agent": "PlivoSandbox/1.0",
         }
         entry: dict[str, Any] = {
+            "account": op.account,
             "url": url,
             "method": op.callback.method,
             "operation": op.kind,

@@ -123,6 +123,8 @@ class Op:
     failed: bool
     request_id: str
     callback: Callback | None = None
+    #: the Plivo auth id or AgentMessage org id whose state the operation changes
+    account: str = ""
     seq: int = 0
 
 
@@ -195,21 +197,26 @@ class Scheduler:
 
 
 class SlidingWindow:
-    """At most ``limit`` admitted requests in any ``window`` seconds (0 = unlimited)."""
+    """At most ``limit`` admitted requests in any ``window`` seconds (0 = unlimited).
+
+    :attr:`peak` is the most requests it ever held admitted within one window (kept for an
+    unlimited ``limit`` too; 0 when ``window`` is 0)."""
 
     def __init__(self, limit: int, window: float) -> None:
         self.limit = limit
         self.window = window
+        self.peak = 0
         self._times: deque[float] = deque()
 
     def try_acquire(self, now: float) -> bool:
-        if self.limit <= 0 or self.window <= 0:
+        if self.window <= 0:
             return True
         while self._times and self._times[0] <= now - self.window:
             self._times.popleft()
-        if len(self._times) >= self.limit:
+        if 0 < self.limit <= len(self._times):
             return False
         self._times.append(now)
+        self.peak = max(self.peak, len(self._times))
         return True
 
 
@@ -222,6 +229,13 @@ class EndpointCounter:
     rate_limited: int = 0
     faults: int = 0
     status: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class AccountCounter:
+    requests: int = 0
+    unauthorized: int = 0
+    rate_limited: int = 0
 
 
 @dataclass
@@ -239,6 +253,14 @@ class Counters:
     def __init__(self) -> None:
         self.endpoints: dict[str, EndpointCounter] = {}
         self.numbers: dict[str, NumberCounter] = {}
+        #: Plivo auth id / AgentMessage org id (or ``unknown``) -> its requests
+        self.accounts: dict[str, AccountCounter] = {}
+
+    def account(self, account: str) -> AccountCounter:
+        counter = self.accounts.get(account)
+        if counter is None:
+            counter = self.accounts[account] = AccountCounter()
+        return counter
 
     def _ep(self, endpoint: str) -> EndpointCounter:
         counter = self.endpoints.get(endpoint)

@@ -40,9 +40,14 @@ def digits(e164: str) -> str:
     return e164.lstrip("+")
 
 
-def agentmessage_number_id(e164: str) -> str:
-    """The AgentMessage resource id of a number: ``uuid5(NAMESPACE_URL, "+1...")``."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, e164))
+def agentmessage_number_id(e164: str, org_id: str | None = None) -> str:
+    """The AgentMessage resource id of a number: ``uuid5(NAMESPACE_URL, "+1...")``.
+
+    A number owned by several organizations is a resource in each: the first owner (in seed
+    order) has that id, each further one ``uuid5(NAMESPACE_URL, "<org_id>/+1...")``, the id
+    this gives with ``org_id``."""
+    name = e164 if org_id is None else f"{org_id}/{e164}"
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
 
 
 def number_range(start: str, count: int) -> list[str]:

@@ -11,8 +11,9 @@ from yarl import URL
 
 from bulk.sandbox._core import Callback
 from bulk.sandbox._numbers import digits
-from bulk.sandbox._plivo_state import MAX_PAGE, NUMBER_POOL_LIMIT, PlivoRefusal
+from bulk.sandbox._plivo_state import MAX_PAGE, NUMBER_POOL_LIMIT, PlivoRefusal, PlivoState
 from bulk.sandbox._sandbox import (
+    ACCOUNT,
     REQUEST_ID,
     ProviderHandler,
     Sandbox,
@@ -20,6 +21,7 @@ from bulk.sandbox._sandbox import (
     provider_route,
     read_json,
 )
+from bulk.sandbox._seed import UNKNOWN_ACCOUNT
 
 BASE = "/v1/Account/{auth_id}/10dlc/Campaign/{campaign_id}"
 AUTH_ERROR = "Authentication credentials invalid"
@@ -35,6 +37,10 @@ class PlivoDialect(WireDialect):
 
     def burst_429(self, sb: Sandbox, request_id: str) -> web.Response:
         return error(429, RATE_ERROR, request_id)
+
+    def account(self, request: web.Request, sb: Sandbox) -> str:
+        auth_id = request.match_info.get("auth_id", "")
+        return auth_id if auth_id in sb.state.plivo_accounts else UNKNOWN_ACCOUNT
 
 
 DIALECT = PlivoDialect()
@@ -59,35 +65,42 @@ def _basic_auth(header: str | None) -> tuple[str | None, str | None]:
     return (user, password) if sep else (None, None)
 
 
-def _preamble(request: web.Request, sb: Sandbox, endpoint: str) -> web.Response | None:
-    """Settle due operations, then check credentials and the account's rate limit."""
+def _preamble(
+    request: web.Request, sb: Sandbox, endpoint: str
+) -> PlivoState | web.Response:
+    """Settle due operations; the account the path names, if the credentials are that
+    account's and its rate limit admits the request, else the 401 or 429 to answer."""
     state = sb.state
     state.advance()
     api_id = request[REQUEST_ID]
+    path_id = request.match_info["auth_id"]
+    account = state.plivo_accounts.get(path_id)
     user, password = _basic_auth(request.headers.get("Authorization"))
-    if not state.plivo.check_credentials(user, password, request.match_info["auth_id"]):
+    if account is None or not account.check_credentials(user, password, path_id):
+        state.counters.account(request[ACCOUNT]).unauthorized += 1
         return error(401, AUTH_ERROR, api_id)
-    if not state.plivo.rate.try_acquire(state.now()):
+    if not account.rate.try_acquire(state.now()):
         state.counters.rate_limited(endpoint)
+        state.counters.account(account.auth_id).rate_limited += 1
         return error(429, RATE_ERROR, api_id)
-    return None
+    return account
 
 
-PlivoHandler = Callable[[web.Request, Sandbox, str], Awaitable[web.Response]]
+PlivoHandler = Callable[[web.Request, Sandbox, PlivoState, str], Awaitable[web.Response]]
 
 
 def _handle(endpoint: str) -> Callable[[PlivoHandler], ProviderHandler]:
-    """Decorator: the preamble, then the handler with the request's ``api_id``; a
-    :class:`PlivoRefusal` it raises becomes Plivo's error body."""
+    """Decorator: the preamble, then the handler with the path's account and the request's
+    ``api_id``; a :class:`PlivoRefusal` it raises becomes Plivo's error body."""
 
     def wrap(fn: PlivoHandler) -> ProviderHandler:
         async def handler(request: web.Request, sb: Sandbox) -> web.Response:
-            refused = _preamble(request, sb, endpoint)
-            if refused is not None:
-                return refused
+            account = _preamble(request, sb, endpoint)
+            if isinstance(account, web.Response):
+                return account
             api_id = request[REQUEST_ID]
             try:
-                return await fn(request, sb, api_id)
+                return await fn(request, sb, account, api_id)
             except PlivoRefusal as exc:
                 return error(exc.status, exc.message, api_id)
 
@@ -112,8 +125,8 @@ def _callback(data: dict[str, Any]) -> Callback | None:
     return Callback(url, method.upper())
 
 
-def _campaign_header(sb: Sandbox, campaign_id: str, api_id: str) -> dict[str, Any]:
-    campaign = sb.state.plivo.campaign(campaign_id)
+def _campaign_header(account: PlivoState, campaign_id: str, api_id: str) -> dict[str, Any]:
+    campaign = account.campaign(campaign_id)
     return {
         "api_id": api_id,
         "campaign_alias": campaign.alias,
@@ -123,14 +136,16 @@ def _campaign_header(sb: Sandbox, campaign_id: str, api_id: str) -> dict[str, An
 
 
 @_handle("plivo.link")
-async def link(request: web.Request, sb: Sandbox, api_id: str) -> web.Response:
+async def link(
+    request: web.Request, sb: Sandbox, account: PlivoState, api_id: str
+) -> web.Response:
     campaign_id = request.match_info["campaign_id"]
-    sb.state.plivo.campaign(campaign_id)
+    account.campaign(campaign_id)
     ok, body = await read_json(request)
     if not ok or not isinstance(body, dict):
         raise PlivoRefusal(400, "Invalid request body: expected a JSON object")
     callback = _callback(body)
-    numbers, ops = sb.state.plivo.link(
+    numbers, ops = account.link(
         campaign_id, body.get("numbers"), now=sb.state.now(), request_id=api_id,
         callback=callback,
     )
@@ -161,13 +176,15 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
 
 
 @_handle("plivo.list")
-async def list_numbers(request: web.Request, sb: Sandbox, api_id: str) -> web.Response:
+async def list_numbers(
+    request: web.Request, sb: Sandbox, account: PlivoState, api_id: str
+) -> web.Response:
     campaign_id = request.match_info["campaign_id"]
-    header = _campaign_header(sb, campaign_id, api_id)
+    header = _campaign_header(account, campaign_id, api_id)
     limit = _int_param(request, "limit", MAX_PAGE, 1, MAX_PAGE)
     offset = _int_param(request, "offset", 0, 0, None)
-    links = sb.state.plivo.page(campaign_id, limit, offset)
-    counts = sb.state.plivo.campaigns[campaign_id].counts
+    links = account.page(campaign_id, limit, offset)
+    counts = account.campaigns[campaign_id].counts
     return web.json_response(
         {
             **header,
@@ -179,26 +196,30 @@ async def list_numbers(request: web.Request, sb: Sandbox, api_id: str) -> web.Re
 
 
 @_handle("plivo.get")
-async def get_number(request: web.Request, sb: Sandbox, api_id: str) -> web.Response:
+async def get_number(
+    request: web.Request, sb: Sandbox, account: PlivoState, api_id: str
+) -> web.Response:
     campaign_id = request.match_info["campaign_id"]
-    header = _campaign_header(sb, campaign_id, api_id)
-    found = sb.state.plivo.get(campaign_id, request.match_info["number"])
+    header = _campaign_header(account, campaign_id, api_id)
+    found = account.get(campaign_id, request.match_info["number"])
     return web.json_response(
         {**header, "phone_numbers": [{"number": digits(found.number), "status": found.status}]}
     )
 
 
 @_handle("plivo.unlink")
-async def unlink(request: web.Request, sb: Sandbox, api_id: str) -> web.Response:
+async def unlink(
+    request: web.Request, sb: Sandbox, account: PlivoState, api_id: str
+) -> web.Response:
     campaign_id = request.match_info["campaign_id"]
-    sb.state.plivo.campaign(campaign_id)
+    account.campaign(campaign_id)
     ok, body = await read_json(request)
     if not ok or not (body is None or isinstance(body, dict)):
         raise PlivoRefusal(400, "Invalid request body: expected a JSON object")
     data: dict[str, Any] = dict(request.query)
     data.update(body or {})
     callback = _callback(data)
-    number, op = sb.state.plivo.unlink(
+    number, op = account.unlink(
         campaign_id, request.match_info["number"], now=sb.state.now(), request_id=api_id,
         callback=callback,
     )
@@ -215,8 +236,10 @@ async def unlink(request: web.Request, sb: Sandbox, api_id: str) -> web.Response
 
 
 @_handle("plivo.campaign")
-async def get_campaign(request: web.Request, sb: Sandbox, api_id: str) -> web.Response:
-    campaign = sb.state.plivo.campaign(request.match_info["campaign_id"])
+async def get_campaign(
+    request: web.Request, sb: Sandbox, account: PlivoState, api_id: str
+) -> web.Response:
+    campaign = account.campaign(request.match_info["campaign_id"])
     return web.json_response({"api_id": api_id, "campaign": campaign.to_dict(
         "2025-01-01T00:00:00.000000Z")})
 

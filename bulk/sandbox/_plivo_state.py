@@ -60,7 +60,9 @@ class PlivoCampaign:
 
 
 class PlivoState:
-    """One Plivo account. Every method takes ``now`` from the sandbox clock."""
+    """One Plivo account (a parent ``MA…`` or a subaccount ``SA…``): its credentials,
+    campaigns, links, owned numbers and rate limit. Every method takes ``now`` from the
+    sandbox clock."""
 
     def __init__(
         self,
@@ -199,7 +201,7 @@ class PlivoState:
                 self._remove(existing)
             settle_at, failed = self._settler.draw(e164, now, can_fail=True)
             op = Op("plivo", "link", e164, campaign_id, now, settle_at, failed, request_id,
-                    callback)
+                    callback, account=self.auth_id)
             self._add(PlivoLink(e164, campaign_id, "PROCESSING", link_op=op))
             self._schedule(op)
             self._counters.accepted(e164, "link")
@@ -243,7 +245,7 @@ class PlivoState:
             return link.number, None
         settle_at, _ = self._settler.draw(link.number, now, can_fail=False)
         op = Op("plivo", "unlink", link.number, campaign_id, now, settle_at, False, request_id,
-                callback)
+                callback, account=self.auth_id)
         link.unlink_op = op
         self._touch(link)
         self._schedule(op)
@@ -268,6 +270,7 @@ class PlivoState:
     def snapshot(self) -> dict[str, Any]:
         return {
             "auth_id": self.auth_id,
+            "rate_limit": self.rate.limit,
             "unowned": sorted(self.unowned),
             "campaigns": {
                 cid: {

@@ -15,7 +15,7 @@ from bulk.sandbox._callbacks import CallbackDispatcher
 from bulk.sandbox._config import FaultConfig, SandboxConfig, Switches
 from bulk.sandbox._core import Clock, Op
 from bulk.sandbox._faults import FaultInjector, execute
-from bulk.sandbox._seed import DEFAULT_AGENTMESSAGE_KEY, DEFAULT_ORG
+from bulk.sandbox._seed import ALL_SCOPES, DEFAULT_AGENTMESSAGE_KEY, DEFAULT_ORG, Seed
 from bulk.sandbox._state import SandboxState
 
 ProviderHandler = Callable[[web.Request, "Sandbox"], Awaitable[web.Response]]
@@ -24,15 +24,23 @@ ProviderHandler = Callable[[web.Request, "Sandbox"], Awaitable[web.Response]]
 class Sandbox:
     """A running (or buildable) sandbox: state, faults, callbacks and its URLs."""
 
-    def __init__(self, config: SandboxConfig | None = None, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        config: SandboxConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        seed: Seed | None = None,
+    ) -> None:
         """``clock``: the real one by default; tests pass a :class:`ManualClock` to decide
-        when latencies, hangs, rate windows and callback retries are over."""
+        when latencies, hangs, rate windows and callback retries are over. ``seed``: the state
+        to serve instead of the default one with ``config.state_file`` (e.g.
+        :func:`seed_for_accounts`)."""
         self.config = config or SandboxConfig()
-        self.state = SandboxState(self.config, clock)
+        self.state = SandboxState(self.config, clock, seed)
         self.faults = FaultInjector(self.state, self.config.faults)
         self.callbacks = CallbackDispatcher(
             clock=self.state.clock,
-            auth_token=lambda: self.state.plivo.auth_token,
+            auth_token=self._callback_token,
             time_factor=self.config.time_factor,
             sleep=self.sleep,
         )
@@ -56,6 +64,29 @@ class Sandbox:
         return self.state.plivo.auth_token
 
     @property
+    def plivo_accounts(self) -> dict[str, str]:
+        """Every Plivo account's auth id -> its auth token, the default account first."""
+        return {auth_id: a.auth_token for auth_id, a in self.state.plivo_accounts.items()}
+
+    @property
+    def agentmessage_keys(self) -> dict[str, str]:
+        """AgentMessage org id -> a key of it with every scope (orgs without one are left
+        out), the default org's being :attr:`agentmessage_api_key`."""
+        keys: dict[str, str] = {}
+        for key in self.state.agentmessage.keys.values():
+            if key.scopes >= set(ALL_SCOPES) and key.org_id not in keys:
+                keys[key.org_id] = key.key
+        default = self.agentmessage_api_key
+        if default in self.state.agentmessage.keys:
+            keys[self.state.agentmessage.keys[default].org_id] = default
+        return keys
+
+    def _callback_token(self, op: Op) -> str:
+        """The auth token of the account whose operation a callback reports."""
+        account = self.state.plivo_accounts.get(op.account, self.state.plivo)
+        return account.auth_token
+
+    @property
     def agentmessage_api_key(self) -> str:
         keys = self.state.agentmessage.keys
         if DEFAULT_AGENTMESSAGE_KEY in keys:
@@ -65,7 +96,7 @@ class Sandbox:
 
     def counters(self) -> dict[str, Any]:
         """Request, fault and state-change counters (``GET /_sandbox/counters``)."""
-        return self.state.counters.to_dict()
+        return self.state.counters_report()
 
     def set_faults(self, faults: FaultConfig) -> None:
         """Replace the fault configuration; an ongoing 429 burst ends."""
@@ -78,8 +109,7 @@ class Sandbox:
     def set_switches(self, switches: Switches) -> None:
         """Replace the switches until the next :meth:`reset` (which restores the configured
         ones)."""
-        self.state.plivo.switches = switches
-        self.state.agentmessage.switches = switches
+        self.state.set_switches(switches)
 
     def reset(self) -> None:
         """Back to the seeded state, the configured faults, zero counters, no callbacks."""
@@ -154,6 +184,8 @@ class Sandbox:
 
 SANDBOX_KEY = web.AppKey("sandbox", Sandbox)
 REQUEST_ID = web.RequestKey("request_id", str)
+#: the account a provider request is addressed to, for the per-account counters
+ACCOUNT = web.RequestKey("account", str)
 
 
 def new_request_id() -> str:
@@ -175,6 +207,11 @@ class WireDialect:
     def fault_headers(self, request_id: str) -> dict[str, str]:
         return {}
 
+    def account(self, request: web.Request, sb: Sandbox) -> str:
+        """The account ``request`` is addressed to (a Plivo auth id, an AgentMessage org id),
+        or ``unknown``; read before any fault, for the per-account counters."""
+        raise NotImplementedError
+
 
 def provider_route(endpoint: str, dialect: WireDialect, handler: ProviderHandler) -> Callable[
     [web.Request], Awaitable[web.StreamResponse]
@@ -186,6 +223,8 @@ def provider_route(endpoint: str, dialect: WireDialect, handler: ProviderHandler
         sb = request.app[SANDBOX_KEY]
         counters = sb.state.counters
         counters.request(endpoint)
+        request[ACCOUNT] = dialect.account(request, sb)
+        counters.account(request[ACCOUNT]).requests += 1
         plan = sb.faults.plan(endpoint)
         request_id = new_request_id()
         request[REQUEST_ID] = request_id

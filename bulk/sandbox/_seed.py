@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass, field
@@ -20,6 +21,10 @@ OTHER_ORG = "org_other"
 ALL_SCOPES = ("numbers:read", "numbers:write", "campaigns:read")
 
 CAMPAIGN_ID_RE = re.compile(r"^C[A-Z0-9]{6}$")
+#: A Plivo auth id: ``MA`` (an account) or ``SA`` (a subaccount), then 18 letters or digits.
+PLIVO_AUTH_ID_RE = re.compile(r"^(MA|SA)[A-Za-z0-9]{18}$")
+#: The counters' account name for a request that names no account of the sandbox.
+UNKNOWN_ACCOUNT = "unknown"
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 PLIVO_STATUSES = ("PROCESSING", "COMPLETED", "FAILED")
 AM_CAMPAIGN_STATUSES = ("PENDING", "ACTIVE", "REJECTED", "EXPIRED")
@@ -56,6 +61,8 @@ class PlivoSeed:
     campaigns: list[PlivoCampaignSeed] = field(default_factory=list)
     unowned: set[str] = field(default_factory=set)
     links: list[tuple[str, str, str]] = field(default_factory=list)  # (e164, campaign, status)
+    #: requests per ``SandboxConfig.plivo_rate_window``; None: ``SandboxConfig.plivo_rate_limit``
+    rate_limit: int | None = None
 
 
 @dataclass
@@ -91,14 +98,23 @@ class AMSeed:
     own_all: bool = False
     # (e164, campaign uuid, carrier_line_option_status)
     attachments: list[tuple[str, str, str]] = field(default_factory=list)
+    #: org id -> requests per ``SandboxConfig.agentmessage_rate_window``; an org not named here
+    #: has ``SandboxConfig.agentmessage_rate_limit``
+    rate_limits: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
 class Seed:
-    plivo: PlivoSeed
+    #: every Plivo account, the default one first
+    plivo_accounts: list[PlivoSeed]
     agentmessage: AMSeed
     always_fail: set[str]
     never_settle: set[str]
+
+    @property
+    def plivo(self) -> PlivoSeed:
+        """The default (first) Plivo account."""
+        return self.plivo_accounts[0]
 
 
 def _sample_numbers() -> list[str]:
@@ -146,7 +162,7 @@ def default_seed() -> Seed:
         attachments=[(n, am_by_alias[a], "active") for n, a in _pre_links()],
     )
     return Seed(
-        plivo=plivo,
+        plivo_accounts=[plivo],
         agentmessage=am,
         always_fail={"+14155550142"},
         never_settle={"+14155550143"},
@@ -188,56 +204,88 @@ def apply_state_data(seed: Seed, data: object) -> Seed:
     if "never_settle" in root:
         seed.never_settle = {_e164(n, "never_settle") for n in _list(root, "never_settle", "")}
     if "plivo" in root:
-        _apply_plivo(seed.plivo, _obj(root["plivo"], "plivo"))
+        _apply_plivo_section(seed, _obj(root["plivo"], "plivo"))
     if "agentmessage" in root:
         _apply_am(seed.agentmessage, _obj(root["agentmessage"], "agentmessage"))
-    _check(seed)
+    check_seed(seed)
     return seed
 
 
-def _apply_plivo(p: PlivoSeed, d: dict[str, Any]) -> None:
-    unknown = set(d) - {"auth_id", "auth_token", "campaigns", "unowned", "links"}
+def _apply_plivo_section(seed: Seed, d: dict[str, Any]) -> None:
+    """``plivo``: one account's keys (the default account), or ``accounts``: a list of them,
+    each applied to a copy of the default account."""
+    if "accounts" not in d:
+        _apply_plivo(seed.plivo, d, "plivo")
+        return
+    if set(d) != {"accounts"}:
+        raise StateFileError(f"plivo: give either accounts or the one account's keys, not both "
+                             f"(found {sorted(set(d) - {'accounts'})} beside accounts)")
+    entries = _list(d, "accounts", "plivo")
+    if not entries:
+        raise StateFileError("plivo.accounts must list at least one account")
+    template = seed.plivo
+    accounts = []
+    for i, raw in enumerate(entries):
+        where = f"plivo.accounts[{i}]"
+        account = copy.deepcopy(template)
+        _apply_plivo(account, _obj(raw, where), where)
+        accounts.append(account)
+    seed.plivo_accounts = accounts
+
+
+def _rate_limit(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise StateFileError(f"{where}.rate_limit must be an integer >= 0 (0: no limit)")
+    return value
+
+
+def _apply_plivo(p: PlivoSeed, d: dict[str, Any], where: str) -> None:
+    unknown = set(d) - {"auth_id", "auth_token", "rate_limit", "campaigns", "unowned", "links"}
     if unknown:
-        raise StateFileError(f"plivo: unknown keys {sorted(unknown)}")
+        raise StateFileError(f"{where}: unknown keys {sorted(unknown)}")
     if "auth_id" in d:
         auth_id = d["auth_id"]
-        if not (isinstance(auth_id, str) and len(auth_id) == 20 and auth_id[:2] in ("MA", "SA")):
-            raise StateFileError("plivo.auth_id must be 20 characters starting MA or SA")
+        if not isinstance(auth_id, str) or not PLIVO_AUTH_ID_RE.match(auth_id):
+            raise StateFileError(f"{where}.auth_id must be 20 characters: MA or SA, then 18 "
+                                 "letters or digits")
         p.auth_id = auth_id
     if "auth_token" in d:
         if not isinstance(d["auth_token"], str) or not d["auth_token"]:
-            raise StateFileError("plivo.auth_token must be a non-empty string")
+            raise StateFileError(f"{where}.auth_token must be a non-empty string")
         p.auth_token = d["auth_token"]
+    if "rate_limit" in d:
+        p.rate_limit = _rate_limit(d["rate_limit"], where)
     if "campaigns" in d:
         p.links = []  # the default links belong to the default campaigns
-        p.campaigns = []
-        for i, raw in enumerate(_list(d, "campaigns", "plivo")):
-            c = _obj(raw, f"plivo.campaigns[{i}]")
-            cid = c.get("campaign_id")
-            if not isinstance(cid, str) or not CAMPAIGN_ID_RE.match(cid):
-                raise StateFileError(f"plivo.campaigns[{i}].campaign_id must match C[A-Z0-9]{{6}}")
-            p.campaigns.append(
-                PlivoCampaignSeed(
-                    campaign_id=cid,
-                    alias=str(c.get("alias", cid.lower())),
-                    usecase=str(c.get("usecase", "MIXED")),
-                    registration_status=str(c.get("registration_status", "ACTIVE")),
-                    brand_id=str(c.get("brand_id", "BSANDBX")),
-                )
-            )
+        p.campaigns = [_plivo_campaign(raw, f"{where}.campaigns[{i}]")
+                       for i, raw in enumerate(_list(d, "campaigns", where))]
     if "unowned" in d:
-        p.unowned = {_e164(n, "plivo.unowned") for n in _list(d, "unowned", "plivo")}
+        p.unowned = {_e164(n, f"{where}.unowned") for n in _list(d, "unowned", where)}
     if "links" in d:
         p.links = []
-        for i, raw in enumerate(_list(d, "links", "plivo")):
-            link = _obj(raw, f"plivo.links[{i}]")
+        for i, raw in enumerate(_list(d, "links", where)):
+            link = _obj(raw, f"{where}.links[{i}]")
             status = link.get("status", "COMPLETED")
             if status not in PLIVO_STATUSES:
-                raise StateFileError(f"plivo.links[{i}].status must be one of {PLIVO_STATUSES}")
+                raise StateFileError(f"{where}.links[{i}].status must be one of {PLIVO_STATUSES}")
             p.links.append(
-                (_e164(link.get("number"), f"plivo.links[{i}]"), str(link.get("campaign_id")),
+                (_e164(link.get("number"), f"{where}.links[{i}]"), str(link.get("campaign_id")),
                  status)
             )
+
+
+def _plivo_campaign(raw: object, where: str) -> PlivoCampaignSeed:
+    c = _obj(raw, where)
+    cid = c.get("campaign_id")
+    if not isinstance(cid, str) or not CAMPAIGN_ID_RE.match(cid):
+        raise StateFileError(f"{where}.campaign_id must match C[A-Z0-9]{{6}}")
+    return PlivoCampaignSeed(
+        campaign_id=cid,
+        alias=str(c.get("alias", cid.lower())),
+        usecase=str(c.get("usecase", "MIXED")),
+        registration_status=str(c.get("registration_status", "ACTIVE")),
+        brand_id=str(c.get("brand_id", "BSANDBX")),
+    )
 
 
 def _am_numbers(d: dict[str, Any]) -> list[AMNumberSeed]:
@@ -275,43 +323,17 @@ def _am_numbers(d: dict[str, Any]) -> list[AMNumberSeed]:
 
 
 def _apply_am(a: AMSeed, d: dict[str, Any]) -> None:
-    known = {"keys", "campaigns", "numbers", "number_ranges", "own_all", "attachments"}
+    known = {"keys", "campaigns", "numbers", "number_ranges", "own_all", "attachments", "orgs"}
     unknown = set(d) - known
     if unknown:
         raise StateFileError(f"agentmessage: unknown keys {sorted(unknown)}")
     if "keys" in d:
-        a.keys = []
-        for i, raw in enumerate(_list(d, "keys", "agentmessage")):
-            k = _obj(raw, f"agentmessage.keys[{i}]")
-            key = k.get("key")
-            if not isinstance(key, str) or not key:
-                raise StateFileError(f"agentmessage.keys[{i}].key must be a non-empty string")
-            scopes = k.get("scopes", list(ALL_SCOPES))
-            if not isinstance(scopes, list) or not set(scopes) <= set(ALL_SCOPES):
-                raise StateFileError(f"agentmessage.keys[{i}].scopes must be a subset of "
-                                     f"{ALL_SCOPES}")
-            a.keys.append(AMKeySeed(key, str(k.get("org", DEFAULT_ORG)), tuple(scopes)))
+        a.keys = [_am_key(raw, f"agentmessage.keys[{i}]")
+                  for i, raw in enumerate(_list(d, "keys", "agentmessage"))]
     if "campaigns" in d:
         a.attachments = []  # the default attachments belong to the default campaigns
-        a.campaigns = []
-        for i, raw in enumerate(_list(d, "campaigns", "agentmessage")):
-            c = _obj(raw, f"agentmessage.campaigns[{i}]")
-            if not is_uuid(c.get("id")):
-                raise StateFileError(f"agentmessage.campaigns[{i}].id must be a lower-case uuid")
-            status = c.get("status", "ACTIVE")
-            if status not in AM_CAMPAIGN_STATUSES:
-                raise StateFileError(f"agentmessage.campaigns[{i}].status must be one of "
-                                     f"{AM_CAMPAIGN_STATUSES}")
-            a.campaigns.append(
-                AMCampaignSeed(
-                    id=c["id"],
-                    name=str(c.get("name", c["id"])),
-                    status=status,
-                    org_id=str(c.get("org", DEFAULT_ORG)),
-                    brand_verified=bool(c.get("brand_verified", True)),
-                    use_case=str(c.get("use_case", "MIXED")),
-                )
-            )
+        a.campaigns = [_am_campaign(raw, f"agentmessage.campaigns[{i}]")
+                       for i, raw in enumerate(_list(d, "campaigns", "agentmessage"))]
     if "numbers" in d or "number_ranges" in d:
         a.attachments = []  # the default attachments point at the default numbers
         a.numbers = _am_numbers(d)
@@ -328,25 +350,130 @@ def _apply_am(a: AMSeed, d: dict[str, Any]) -> None:
                 (_e164(att.get("number"), f"agentmessage.attachments[{i}]"),
                  str(att.get("campaign_id")), str(status))
             )
+    if "orgs" in d:
+        a.rate_limits = _am_orgs(_list(d, "orgs", "agentmessage"))
 
 
-def _check(seed: Seed) -> None:
-    plivo_ids = {c.campaign_id for c in seed.plivo.campaigns}
-    seen: set[str] = set()
-    for number, cid, _ in seed.plivo.links:
-        if cid not in plivo_ids:
-            raise StateFileError(f"plivo.links: {number} names unknown campaign {cid!r}")
-        if number in seen:
-            raise StateFileError(f"plivo.links: {number} is linked twice")
-        seen.add(number)
-    am_ids = {c.id for c in seed.agentmessage.campaigns}
-    am_numbers = {n.number for n in seed.agentmessage.numbers}
-    for number, cid, _ in seed.agentmessage.attachments:
-        if cid not in am_ids:
+def _am_orgs(entries: list[Any]) -> dict[str, int]:
+    """``orgs``: per-organization settings; today its ``rate_limit``."""
+    limits: dict[str, int] = {}
+    named: set[str] = set()
+    for i, raw in enumerate(entries):
+        where = f"agentmessage.orgs[{i}]"
+        org = _obj(raw, where)
+        unknown = set(org) - {"org", "rate_limit"}
+        if unknown:
+            raise StateFileError(f"{where}: unknown keys {sorted(unknown)}")
+        org_id = org.get("org")
+        if not isinstance(org_id, str) or not org_id:
+            raise StateFileError(f"{where}.org must be a non-empty string")
+        if org_id in named:
+            raise StateFileError(f"{where}.org {org_id!r} is listed twice")
+        named.add(org_id)
+        if "rate_limit" in org:
+            limits[org_id] = _rate_limit(org["rate_limit"], where)
+    return limits
+
+
+def _am_key(raw: object, where: str) -> AMKeySeed:
+    k = _obj(raw, where)
+    key = k.get("key")
+    if not isinstance(key, str) or not key:
+        raise StateFileError(f"{where}.key must be a non-empty string")
+    scopes = k.get("scopes", list(ALL_SCOPES))
+    if not isinstance(scopes, list) or not set(scopes) <= set(ALL_SCOPES):
+        raise StateFileError(f"{where}.scopes must be a subset of {ALL_SCOPES}")
+    return AMKeySeed(key, str(k.get("org", DEFAULT_ORG)), tuple(scopes))
+
+
+def _am_campaign(raw: object, where: str) -> AMCampaignSeed:
+    c = _obj(raw, where)
+    if not is_uuid(c.get("id")):
+        raise StateFileError(f"{where}.id must be a lower-case uuid")
+    status = c.get("status", "ACTIVE")
+    if status not in AM_CAMPAIGN_STATUSES:
+        raise StateFileError(f"{where}.status must be one of {AM_CAMPAIGN_STATUSES}")
+    return AMCampaignSeed(
+        id=c["id"],
+        name=str(c.get("name", c["id"])),
+        status=status,
+        org_id=str(c.get("org", DEFAULT_ORG)),
+        brand_verified=bool(c.get("brand_verified", True)),
+        use_case=str(c.get("use_case", "MIXED")),
+    )
+
+
+def _plivo_where(seed: Seed, i: int) -> str:
+    return "plivo" if len(seed.plivo_accounts) == 1 else f"plivo.accounts[{i}]"
+
+
+def _check_plivo(seed: Seed) -> None:
+    """Every account well formed, with its own auth id and token; links in its campaigns."""
+    ids: dict[str, str] = {}
+    tokens: dict[str, str] = {}
+    for i, account in enumerate(seed.plivo_accounts):
+        where = _plivo_where(seed, i)
+        if not PLIVO_AUTH_ID_RE.match(account.auth_id):
+            raise StateFileError(f"{where}.auth_id must be 20 characters: MA or SA, then 18 "
+                                 "letters or digits")
+        if account.auth_id in ids:
+            raise StateFileError(f"{where}.auth_id {account.auth_id} is already the auth id of "
+                                 f"{ids[account.auth_id]}")
+        if account.auth_token in tokens:  # the message never shows a token
+            raise StateFileError(f"{where}.auth_token is already the auth token of "
+                                 f"{tokens[account.auth_token]}")
+        ids[account.auth_id] = tokens[account.auth_token] = where
+        campaign_ids = {c.campaign_id for c in account.campaigns}
+        if len(campaign_ids) != len(account.campaigns):
+            raise StateFileError(f"{where}.campaigns: a campaign_id is listed twice")
+        seen: set[str] = set()
+        for number, cid, _ in account.links:
+            if cid not in campaign_ids:
+                raise StateFileError(f"{where}.links: {number} names unknown campaign {cid!r}")
+            if number in seen:
+                raise StateFileError(f"{where}.links: {number} is linked twice")
+            seen.add(number)
+
+
+def _check_am(seed: Seed) -> None:
+    am = seed.agentmessage
+    keys: set[str] = set()
+    for i, key in enumerate(am.keys):
+        if key.key in keys:  # the message never shows a key
+            raise StateFileError(f"agentmessage.keys[{i}].key is listed twice")
+        keys.add(key.key)
+    plivo_ids = {a.auth_id for a in seed.plivo_accounts} | {UNKNOWN_ACCOUNT}
+    for org in sorted({k.org_id for k in am.keys} | set(am.rate_limits)):
+        if org in plivo_ids:
+            raise StateFileError(f"agentmessage: the org id {org!r} is a Plivo auth id or "
+                                 f"{UNKNOWN_ACCOUNT!r}; the counters need them apart")
+    campaign_org: dict[str, str] = {}
+    for c in am.campaigns:
+        if c.id in campaign_org:
+            raise StateFileError(f"agentmessage.campaigns: the id {c.id} is listed twice")
+        campaign_org[c.id] = c.org_id
+    owned: set[tuple[str, str]] = set()
+    for n in am.numbers:
+        if (n.org_id, n.number) in owned:
+            raise StateFileError(f"agentmessage.numbers: {n.number} is owned twice by {n.org_id}")
+        owned.add((n.org_id, n.number))
+    for number, cid, _ in am.attachments:
+        attached_org = campaign_org.get(cid)
+        if attached_org is None:
             raise StateFileError(f"agentmessage.attachments: {number} names unknown campaign "
                                  f"{cid!r}")
-        if number not in am_numbers and not seed.agentmessage.own_all:
-            raise StateFileError(f"agentmessage.attachments: {number} is not an owned number")
+        if (attached_org, number) not in owned and not (am.own_all
+                                                        and attached_org == DEFAULT_ORG):
+            raise StateFileError(f"agentmessage.attachments: {number} is not a number of "
+                                 f"{attached_org}, the organization of campaign {cid}")
+
+
+def check_seed(seed: Seed) -> None:
+    """Raise :class:`StateFileError` naming the first inconsistency of ``seed``."""
+    if not seed.plivo_accounts:
+        raise StateFileError("plivo: at least one account is needed")
+    _check_plivo(seed)
+    _check_am(seed)
 
 
 def load_seed(state_file: Path | None) -> Seed:

@@ -8,10 +8,19 @@ from collections.abc import Callable
 from typing import Any
 
 from bulk.sandbox._am_state import AgentMessageState
-from bulk.sandbox._config import SandboxConfig
-from bulk.sandbox._core import Clock, Counters, Op, Scheduler, Settler, SystemClock
+from bulk.sandbox._config import SandboxConfig, Switches
+from bulk.sandbox._core import (
+    AccountCounter,
+    Clock,
+    Counters,
+    Op,
+    Scheduler,
+    Settler,
+    SlidingWindow,
+    SystemClock,
+)
 from bulk.sandbox._plivo_state import PlivoState
-from bulk.sandbox._seed import Seed, load_seed
+from bulk.sandbox._seed import Seed, check_seed, load_seed
 
 
 class SandboxState:
@@ -24,8 +33,12 @@ class SandboxState:
     def __init__(
         self, config: SandboxConfig, clock: Clock | None = None, seed: Seed | None = None
     ) -> None:
+        """``seed``: the state to start from (and to :meth:`reset` to) instead of the default
+        state with ``config.state_file`` applied, e.g. :func:`seed_for_accounts`'s."""
         self.config = config
         self.clock: Clock = clock or SystemClock()
+        if seed is not None:
+            check_seed(seed)
         self._seed_override = seed
         self.on_settled: Callable[[list[Op]], None] | None = None
         self.reset()
@@ -50,17 +63,25 @@ class SandboxState:
             always_fail=self.always_fail,
             never_settle=self.never_settle,
         )
-        self.plivo = PlivoState(
-            seed.plivo,
-            settler=self.settler,
-            counters=self.counters,
-            clock=self.clock,
-            schedule=self.scheduler.add,
-            rate_limit=config.plivo_rate_limit,
-            rate_window=config.plivo_rate_window,
-            switches=config.switches,
-            max_batch=config.plivo_max_batch,
-        )
+        switches = config.switches
+        #: every Plivo account by auth id, the default one first
+        self.plivo_accounts: dict[str, PlivoState] = {
+            account.auth_id: PlivoState(
+                account,
+                settler=self.settler,
+                counters=self.counters,
+                clock=self.clock,
+                schedule=self.scheduler.add,
+                rate_limit=(config.plivo_rate_limit if account.rate_limit is None
+                            else account.rate_limit),
+                rate_window=config.plivo_rate_window,
+                switches=switches,
+                max_batch=config.plivo_max_batch,
+            )
+            for account in seed.plivo_accounts
+        }
+        #: the default (first) Plivo account
+        self.plivo = next(iter(self.plivo_accounts.values()))
         self.agentmessage = AgentMessageState(
             seed.agentmessage,
             settler=self.settler,
@@ -69,7 +90,7 @@ class SandboxState:
             schedule=self.scheduler.add,
             rate_limit=config.agentmessage_rate_limit,
             rate_window=config.agentmessage_rate_window,
-            switches=config.switches,
+            switches=switches,
         )
 
     def now(self) -> float:
@@ -80,8 +101,11 @@ class SandboxState:
         now = self.clock.now() if now is None else now
         settled = []
         for op in self.scheduler.due(now):
-            target = self.plivo if op.provider == "plivo" else self.agentmessage
-            if target.apply(op):
+            target: PlivoState | AgentMessageState | None = (
+                self.plivo_accounts.get(op.account) if op.provider == "plivo"
+                else self.agentmessage
+            )
+            if target is not None and target.apply(op):
                 settled.append(op)
         if settled and self.on_settled is not None:
             self.on_settled(settled)
@@ -90,11 +114,47 @@ class SandboxState:
     def next_due(self) -> float | None:
         return self.scheduler.next_due()
 
+    def set_switches(self, switches: Switches) -> None:
+        """The switches every account and organization reads from now on."""
+        for account in self.plivo_accounts.values():
+            account.switches = switches
+        self.agentmessage.switches = switches
+
+    def counters_report(self) -> dict[str, Any]:
+        """:meth:`Counters.to_dict` plus ``accounts``: per Plivo account and AgentMessage
+        organization (and ``unknown``), its requests, 401s, 429s and the peak of its window."""
+        report = self.counters.to_dict()
+        limits: dict[str, tuple[SlidingWindow | None, int, float]] = {
+            auth_id: (account.rate, account.rate.limit, self.config.plivo_rate_window)
+            for auth_id, account in self.plivo_accounts.items()
+        }
+        am = self.agentmessage
+        for org in am.org_ids():
+            limits[org] = (am.rates.get(org), am.rate_limit(org),
+                           self.config.agentmessage_rate_window)
+        accounts: dict[str, dict[str, Any]] = {}
+        for name in [*limits, *sorted(set(self.counters.accounts) - set(limits))]:
+            counter = self.counters.accounts.get(name) or AccountCounter()
+            window, limit, span = limits.get(name, (None, 0, 0.0))
+            accounts[name] = {
+                "requests": counter.requests,
+                "unauthorized": counter.unauthorized,
+                "rate_limited": counter.rate_limited,
+                "peak_in_window": window.peak if window is not None else 0,
+            }
+            if name in limits:
+                accounts[name].update(rate_limit=limit, rate_window=span)
+        report["accounts"] = accounts
+        return report
+
     def snapshot(self) -> dict[str, Any]:
         """Both providers' state as JSON-ready data (``GET /_sandbox/state``)."""
         self.advance()
         return {
             "plivo": self.plivo.snapshot(),
+            "plivo_accounts": {
+                auth_id: account.snapshot() for auth_id, account in self.plivo_accounts.items()
+            },
             "agentmessage": self.agentmessage.snapshot(),
             "always_fail": sorted(self.always_fail),
             "never_settle": sorted(self.never_settle),
