@@ -7,7 +7,14 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -655,7 +662,7 @@ async def _execute(job: _Job, work: Sequence[tuple[Engine, Plan]], journal: Jour
         raise error from None
 
 
-async def _side_by_side(calls: Sequence[Callable[[], Awaitable[None]]]) -> None:
+async def _side_by_side(calls: Sequence[Callable[[], Coroutine[Any, Any, None]]]) -> None:
     """Run ``calls`` concurrently (one per account); a BulkError from one of them stops the
     others and is raised alone, not wrapped in an ExceptionGroup."""
     try:

@@ -36,7 +36,6 @@ def two_accounts() -> Iterator[ThreadedSandbox]:
             error_5xx_rate=0.05,
             reset_rate=0.03,
             truncated_rate=0.03,
-            seed=7,
         ),
     )
     with threaded_sandbox(config, seed_for_accounts(plivo=LIMITS)) as sb:
@@ -94,8 +93,9 @@ def _submissions(journal: Path, lines: list[int]) -> list[float]:
 
 
 def test_two_plivo_accounts_in_one_input_run_side_by_side_each_with_its_own_credentials(
-    tmp_path: Path, two_accounts: ThreadedSandbox
+    tmp_path: Path, two_accounts: ThreadedSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # the default report and journal paths are in the cwd
     sb = two_accounts
     summary = tmp_path / "summary.json"
     result = CliRunner().invoke(
@@ -136,11 +136,11 @@ def test_two_plivo_accounts_in_one_input_run_side_by_side_each_with_its_own_cred
     assert set(west.get_column("campaign_id")) == {"CRIGC80"}
     north = report.filter(pl.col("account") == "north").row(0, named=True)
     assert (north["outcome"], north["reason"].split(":")[0]) == ("rejected", "unknown_account")
-    state = sb.state()["plivo"]
     linked = {
-        (account, number, link["campaign_id"], link["status"])
-        for account, accounts_state in state["accounts"].items()
-        for number, link in accounts_state["links"].items()
+        (account["auth_id"], entry["number"], campaign_id, entry["status"])
+        for account in sb.state()["plivo_accounts"].values()
+        for campaign_id, campaign in account["campaigns"].items()
+        for entry in campaign["numbers"]
     }
     for number in EAST_NUMBERS:
         assert (EAST, number, "CUOGHIN", "COMPLETED") in linked
@@ -156,9 +156,10 @@ def test_two_plivo_accounts_in_one_input_run_side_by_side_each_with_its_own_cred
         assert 0 < per_account[auth_id]["peak_in_window"] <= limit
 
     # side by side: each account was sending while the other was
-    lines = report.select("line", "account").rows()
-    east_times = _submissions(tmp_path / "in.link.accounts.journal", [n for n, a in lines if a == "east"])
-    west_times = _submissions(tmp_path / "in.link.accounts.journal", [n for n, a in lines if a == "west"])
+    lines = report.select(pl.col("line").cast(pl.Int64), "account").rows()
+    journal = tmp_path / "in.link.accounts.journal"
+    east_times = _submissions(journal, [n for n, a in lines if a == "east"])
+    west_times = _submissions(journal, [n for n, a in lines if a == "west"])
     assert east_times[0] < west_times[-1] and west_times[0] < east_times[-1]
 
     # the summary counts per account; no token anywhere
@@ -175,8 +176,9 @@ def test_two_plivo_accounts_in_one_input_run_side_by_side_each_with_its_own_cred
 
 
 def test_a_refused_token_of_one_account_stops_the_run_before_anything_is_sent(
-    tmp_path: Path, two_accounts: ThreadedSandbox
+    tmp_path: Path, two_accounts: ThreadedSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)
     sb = two_accounts
     env = {**_env(sb), "WEST_TOKEN": "not-the-token"}
     result = CliRunner().invoke(
@@ -217,7 +219,10 @@ def _sharded_inputs(tmp_path: Path) -> tuple[Path, Path]:
     return write_csv(tmp_path / "in.csv", "number,campaign,account", rows), accounts
 
 
-def test_shards_0_of_2_and_1_of_2_together_equal_the_unsharded_run(tmp_path: Path) -> None:
+def test_shards_0_of_2_and_1_of_2_together_equal_the_unsharded_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     # the accounts really split over both shards
     assert {shard_of(name, 2) for name in SHARD_ACCOUNTS} == {0, 1}
     source, accounts = _sharded_inputs(tmp_path)

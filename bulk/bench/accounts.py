@@ -197,8 +197,9 @@ def render(r: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bulk.bench.accounts", description=__doc__)
-    parser.add_argument("--accounts", type=int, default=Settings.accounts)
-    parser.add_argument("--numbers", type=int, default=Settings.numbers)
+    defaults = Settings()
+    parser.add_argument("--accounts", type=int, default=defaults.accounts)
+    parser.add_argument("--numbers", type=int, default=defaults.numbers)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     settings = Settings(accounts=args.accounts, numbers=args.numbers)

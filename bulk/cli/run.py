@@ -368,7 +368,8 @@ class _Progress:
         self._plain = not quiet and not err.is_terminal
         self._interval = interval
         self._last = time.monotonic()
-        self._label = f"{spec.command} via {spec.provider}"
+        via = spec.provider if spec.accounts is None else f"the accounts of {spec.accounts.name}"
+        self._label = f"{spec.command} via {via}"
         self.bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),

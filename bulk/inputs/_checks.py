@@ -183,8 +183,8 @@ def _resolve_scoped(raw: pl.Expr, campaigns: Campaigns | None) -> pl.Expr:
         resolved = _resolve_expr(raw, campaigns.for_account(name))
         when = pl.col("account") == name
         chain = pl.when(when).then(resolved) if chain is None else chain.when(when).then(resolved)
-    resolved: pl.Expr = chain.otherwise(_resolve_expr(raw, campaigns))
-    return resolved
+    whole: pl.Expr = chain.otherwise(_resolve_expr(raw, campaigns))
+    return whole
 
 
 def with_accounts(
