@@ -9,8 +9,8 @@ the run is bound by the accounts' rate limits and the client must keep 20 meters
 Prints (and ``--json PATH`` writes):
 
 * the aggregate request rate while links were going out (the sandbox's request count from
-  the first request until the last link was accepted, sampled every 0.25 s from another thread), as a share of
-  the sum of the accounts' limits (aim >= 90 %);
+  the first request until the last link was accepted, sampled every 0.25 s from another
+  thread), as a share of the sum of the accounts' limits (aim >= 90 %);
 * client CPU seconds per 1,000 requests (the thread running bulk: the whole run, reading the
   input, the journal and the report included);
 * the client's peak RSS;
