@@ -246,3 +246,41 @@ def test_shards_0_of_2_and_1_of_2_together_equal_the_unsharded_run(
     assert union.equals(expected)
     assert set(expected.get_column("outcome")) == {"linked", "rejected"}
     assert all(part.height > 0 for part in parts)
+
+
+def test_the_readme_accounts_sample_runs_offline_against_the_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    samples = Path(__file__).parent.parent / "samples"
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        main,
+        [
+            "link",
+            str(samples / "accounts-onboarding.csv"),
+            "--accounts",
+            str(samples / "accounts.toml"),
+            "--campaigns",
+            str(samples / "campaigns-accounts.csv"),
+            "--sandbox",
+            "--quiet",
+        ],
+        env={"EAST_PLIVO_TOKEN": "", "WEST_PLIVO_TOKEN": ""},  # the sandbox needs none
+    )
+    assert result.exit_code == 1, result.output
+    report = pl.read_csv(tmp_path / "accounts-onboarding.link.report.csv", infer_schema=False)
+    by_account = dict(report.group_by("account").agg(pl.col("outcome")).iter_rows())
+    # the sandbox's always-failing, never-settling and unowned numbers are in east's range
+    assert by_account["west"] == ["linked"] * 60
+    assert by_account["east"].count("linked") == 57
+    assert by_account["north"] == ["rejected"] and by_account[None] == ["rejected"]
+    # 'marketing' is CUOGHIN in east and CRIGC80 in west
+    given = pl.read_csv(samples / "accounts-onboarding.csv", infer_schema=False)
+    marketing = {i + 2 for i, c in enumerate(given.get_column("Campaign")) if c == "marketing"}
+    chosen = report.filter(pl.col("line").cast(pl.Int64).is_in(sorted(marketing)))
+    assert dict(chosen.select("account", "campaign_id").unique().iter_rows()) == {
+        "east": "CUOGHIN",
+        "west": "CRIGC80",
+        "north": None,
+        None: None,
+    }
