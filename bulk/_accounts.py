@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bulk._errors import ConfigError
+from bulk.engine import check_base_url
 from bulk.providers import REGISTRY, Credentials, Secret, entry
 
 #: account names: what the input's ``account`` column and ``--account`` say
@@ -110,7 +111,27 @@ def read_accounts(path: Path) -> dict[str, Account]:
                 )
     if not isinstance(tables, dict) or not tables:
         raise ConfigError(f"{path}: no accounts; add a table such as [accounts.east]")
-    return {name: parse_account(path, name, table) for name, table in tables.items()}
+    accounts = {name: parse_account(path, name, table) for name, table in tables.items()}
+    _refuse_twins(path, accounts.values())
+    return accounts
+
+
+def _refuse_twins(path: Path, accounts: Iterable[Account]) -> None:
+    """Two tables for one provider account (the same account id, or the same secret) would
+    each use the account's whole rate limit: twice what it allows."""
+    seen: dict[tuple[str, str], str] = {}
+    for account in accounts:
+        keys = [("secret variable", account.secret_env)]
+        if account.account_id is not None:
+            keys.append(("account id", f"{account.where()}"))
+        for kind, value in keys:
+            other = seen.setdefault((kind, value), account.name)
+            if other != account.name:
+                raise ConfigError(
+                    f"{path}: accounts {other!r} and {account.name!r} have the same {kind}: "
+                    "one provider account, whose limit two lanes would each use in full; "
+                    "keep one table per account"
+                )
 
 
 def parse_account(path: Path, name: str, table: Any) -> Account:
@@ -138,12 +159,18 @@ def parse_account(path: Path, name: str, table: Any) -> Account:
             f"{where}: key {secret_key!r} must name the environment variable that holds the "
             f"{_secret_word(provider)} (such as {name.upper().replace('-', '_')}_TOKEN)"
         )
+    base_url = _optional(where, table, "base-url", str)
+    if base_url is not None:
+        try:
+            check_base_url(base_url)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: key 'base-url': {exc}") from None
     return Account(
         name=name,
         provider=provider,
         secret_env=env,
         account_id=_account_id(where, provider, id_key, table.get(id_key) if id_key else None),
-        base_url=_optional(where, table, "base-url", str),
+        base_url=base_url,
         rate=_rate(where, table.get("rate")),
         max_rate=_positive(where, "max-rate", table.get("max-rate")),
         concurrency=_count(where, "concurrency", table.get("concurrency")),

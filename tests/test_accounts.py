@@ -279,3 +279,31 @@ def test_summary_json_of_a_refused_start_has_no_secret(tmp_path: Path) -> None:
     assert "tok-east-secret" not in text + result.output
     if text:
         assert json.loads(text)["exit_code"] == 2
+
+
+def test_two_tables_for_one_provider_account_are_refused(tmp_path: Path) -> None:
+    twin = (
+        f'[accounts.a]\nprovider = "plivo"\nauth-id = "{EAST_ID}"\nauth-token-env = "A_T"\n'
+        f'[accounts.b]\nprovider = "plivo"\nauth-id = "{EAST_ID}"\nauth-token-env = "B_T"\n'
+    )
+    with pytest.raises(ConfigError, match="'a' and 'b' have the same account id"):
+        read_accounts(_accounts_file(tmp_path, twin))
+    shared = (
+        '[accounts.a]\nprovider = "agentmessage"\napi-key-env = "K"\n'
+        '[accounts.b]\nprovider = "agentmessage"\napi-key-env = "K"\n'
+    )
+    with pytest.raises(ConfigError, match="same secret variable"):
+        read_accounts(_accounts_file(tmp_path, shared))
+
+
+def test_a_base_url_carrying_credentials_or_plain_http_is_refused_naming_the_account(
+    tmp_path: Path,
+) -> None:
+    for url in ("https://SA1:tok@api.plivo.com", "http://api.plivo.com"):
+        body = (
+            f'[accounts.east]\nprovider = "plivo"\nauth-id = "{EAST_ID}"\n'
+            f'auth-token-env = "T"\nbase-url = "{url}"\n'
+        )
+        with pytest.raises(ConfigError) as caught:
+            read_accounts(_accounts_file(tmp_path, body))
+        assert "[accounts.east]" in str(caught.value) and "tok" not in str(caught.value)

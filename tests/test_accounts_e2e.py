@@ -284,3 +284,55 @@ def test_the_readme_accounts_sample_runs_offline_against_the_sandbox(
         "north": None,
         None: None,
     }
+
+
+def test_a_run_of_two_accounts_killed_mid_way_resumes_and_links_every_number_exactly_once(
+    tmp_path: Path,
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.test_resume import _journal_states, _wait_for_progress
+
+    config = SandboxConfig(settle_min=0.2, settle_max=0.8)
+    with threaded_sandbox(config, seed_for_accounts(plivo=LIMITS)) as sb:
+        source = _input(tmp_path)
+        command = [
+            sys.executable,
+            "-m",
+            "bulk",
+            "link",
+            str(source),
+            "--accounts",
+            str(_accounts(tmp_path, sb)),
+            "--campaigns",
+            str(tmp_path / "campaigns.csv"),
+            "--batch-size",
+            "1",
+            "--poll-interval",
+            "0.3",
+            "--journal",
+            str(tmp_path / "run.journal"),
+            "--report",
+            str(tmp_path / "report.csv"),
+            "--yes",
+            "--quiet",
+        ]
+        env = {**os.environ, **_env(sb)}
+        proc = subprocess.Popen(
+            command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        _wait_for_progress(tmp_path / "run.journal", 20, proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        assert _journal_states(tmp_path / "run.journal").get("planned", 0) > 0  # mid-way
+        resumed = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, timeout=120)
+        assert resumed.returncode == 1, resumed.stderr.decode()  # the unknown account's row
+        report = pl.read_csv(tmp_path / "report.csv", infer_schema=False)
+        linked = report.filter(pl.col("outcome") == "linked").get_column("e164").to_list()
+        assert sorted(linked) == sorted(EAST_NUMBERS + WEST_NUMBERS)
+        numbers = sb.counters()["numbers"]
+        for number in EAST_NUMBERS + WEST_NUMBERS:
+            assert numbers[number]["link_accepted"] == 1, number
