@@ -149,7 +149,8 @@ def run(s: Settings, folder: Path) -> dict[str, Any]:
             result = anyio.run(run_job, spec, backend="asyncio")
             cpu = time.thread_time() - cpu
         wall = time.perf_counter() - started
-        server = sb.admin("counters")
+        server = sb.admin("counters?numbers=0")
+        server_cpu = _cpu_seconds(sb.pid)
     links = s.accounts * s.numbers
     rate, seconds = sampler.sending_rate(links)
     limit_sum = s.accounts * LIMIT / WINDOW
@@ -171,10 +172,20 @@ def run(s: Settings, folder: Path) -> dict[str, Any]:
         "cpu_s_per_1000_requests": 1000 * cpu / requests if requests else 0.0,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "http_429": result.stats.rate_limited,
+        "sandbox_cpu_s": server_cpu,
         "peak_in_window_max": max(
             (a.get("peak_in_window", 0) for a in per_account.values()), default=0
         ),
     }
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system) a process has used so far, from /proc (None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def render(r: dict[str, Any]) -> str:
@@ -191,7 +202,12 @@ def render(r: dict[str, Any]) -> str:
             f"  requests: {r['requests']} {r['requests_by_kind']}; 429s: {r['http_429']}; "
             f"highest window use of any account: {r['peak_in_window_max']} of {LIMIT}",
             f"  client CPU: {r['client_cpu_s']:.1f} s = {r['cpu_s_per_1000_requests']:.3f} s "
-            f"per 1,000 requests; peak RSS {r['peak_rss_mib']:.0f} MiB",
+            f"per 1,000 requests; peak RSS {r['peak_rss_mib']:.0f} MiB; the sandbox used "
+            + (
+                "n/a"
+                if r["sandbox_cpu_s"] is None
+                else f"{r['sandbox_cpu_s']:.1f} s of CPU ({os.cpu_count()} cores here)"
+            ),
         ]
     )
 
