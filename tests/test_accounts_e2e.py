@@ -82,6 +82,18 @@ def _input(tmp_path: Path) -> Path:
     return write_csv(tmp_path / "in.csv", "number,campaign,account,store", rows)
 
 
+def _link(tmp_path: Path, sb: ThreadedSandbox) -> list[str]:
+    """``link`` of the two accounts' input, with its accounts and campaigns files."""
+    return [
+        "link",
+        str(_input(tmp_path)),
+        "--accounts",
+        str(_accounts(tmp_path, sb)),
+        "--campaigns",
+        str(tmp_path / "campaigns.csv"),
+    ]
+
+
 def _submissions(journal: Path, lines: list[int]) -> list[float]:
     with sqlite3.connect(journal) as db:
         marks = ",".join("?" * len(lines))
@@ -101,12 +113,7 @@ def test_two_plivo_accounts_in_one_input_run_side_by_side_each_with_its_own_cred
     result = CliRunner().invoke(
         main,
         [
-            "link",
-            str(_input(tmp_path)),
-            "--accounts",
-            str(_accounts(tmp_path, sb)),
-            "--campaigns",
-            str(tmp_path / "campaigns.csv"),
+            *_link(tmp_path, sb),
             "--batch-size",
             "1",
             "--poll-interval",
@@ -183,15 +190,7 @@ def test_a_refused_token_of_one_account_stops_the_run_before_anything_is_sent(
     env = {**_env(sb), "WEST_TOKEN": "not-the-token"}
     result = CliRunner().invoke(
         main,
-        [
-            "link",
-            str(_input(tmp_path)),
-            "--accounts",
-            str(_accounts(tmp_path, sb)),
-            "--campaigns",
-            str(tmp_path / "campaigns.csv"),
-            "--yes",
-        ],
+        [*_link(tmp_path, sb), "--yes"],
         env=env,
     )
     assert result.exit_code == 2, result.output
@@ -298,17 +297,11 @@ def test_a_run_of_two_accounts_killed_mid_way_resumes_and_links_every_number_exa
 
     config = SandboxConfig(settle_min=0.2, settle_max=0.8)
     with threaded_sandbox(config, seed_for_accounts(plivo=LIMITS)) as sb:
-        source = _input(tmp_path)
         command = [
             sys.executable,
             "-m",
             "bulk",
-            "link",
-            str(source),
-            "--accounts",
-            str(_accounts(tmp_path, sb)),
-            "--campaigns",
-            str(tmp_path / "campaigns.csv"),
+            *_link(tmp_path, sb),
             "--batch-size",
             "1",
             "--poll-interval",
