@@ -112,6 +112,11 @@ def read_accounts(path: Path) -> dict[str, Account]:
     if not isinstance(tables, dict) or not tables:
         raise ConfigError(f"{path}: no accounts; add a table such as [accounts.east]")
     accounts = {name: parse_account(path, name, table) for name, table in tables.items()}
+    by_case: dict[str, str] = {}
+    for name in accounts:
+        other = by_case.setdefault(name.lower(), name)
+        if other != name:
+            raise ConfigError(f"{path}: accounts {other!r} and {name!r} differ only in case")
     _refuse_twins(path, accounts.values())
     return accounts
 

@@ -185,6 +185,20 @@ def test_rows_name_their_account_and_aliases_resolve_per_account(tmp_path: Path)
     assert "account east" in detail and "account west" in detail
 
 
+def test_account_names_match_whatever_their_case(tmp_path: Path) -> None:
+    write_csv(tmp_path / "in.csv", "number,campaign,account", ["4155550100,C1, EAST "])
+    loaded = load_rows(tmp_path / "in.csv", accounts=["east", "west"])
+    assert loaded.frame.select("account", "reason").rows() == [("east", None)]
+    with pytest.raises(ConfigError, match="differ only in case"):
+        read_accounts(
+            _accounts_file(
+                tmp_path,
+                '[accounts.east]\nprovider = "agentmessage"\napi-key-env = "A"\n'
+                '[accounts.East]\nprovider = "agentmessage"\napi-key-env = "B"\n',
+            )
+        )
+
+
 def test_account_option_names_every_rows_account_and_a_lone_account_needs_none(
     tmp_path: Path,
 ) -> None:

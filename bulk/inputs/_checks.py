@@ -198,8 +198,13 @@ def with_accounts(
         return frame.with_columns(account=pl.lit(default_account.strip(), dtype=pl.Utf8))
     cell = pl.col("_account").str.strip_chars()
     only = next(iter(accounts)) if len(accounts) == 1 else None
+    # names match whatever their case ("East" is the file's "east"); others stay as given
+    canonical = {name.lower(): name for name in accounts}
+    named = cell.str.to_lowercase().replace_strict(
+        list(canonical), list(canonical.values()), default=cell, return_dtype=pl.Utf8
+    )
     return frame.with_columns(
-        account=pl.when(cell == "").then(pl.lit(only, dtype=pl.Utf8)).otherwise(cell)
+        account=pl.when(cell == "").then(pl.lit(only, dtype=pl.Utf8)).otherwise(named)
     )
 
 
