@@ -442,6 +442,23 @@ async def test_attach_is_pending_then_settles_active(rig: Rig) -> None:
     assert set(members) == {"+14155550100", "+14155550101", "+14155550102", FREE_NUMBER}
 
 
+async def test_a_glance_is_the_first_page_and_a_whole_read_goes_on_from_its_cursor(
+    rig: Rig,
+) -> None:
+    numbers = [f"+1650555{i:04d}" for i in range(100, 200)] + ["+16175550100"]
+    await rig.provider.resolve(numbers)
+    for line, number in enumerate(numbers):
+        assert (await rig.provider.link(AM_CAMPAIGN_ALERTS, [number], [line])).accepted
+    before = rig.served("list_numbers")
+    glance = await rig.provider.campaign_glance(AM_CAMPAIGN_ALERTS)
+    assert rig.served("list_numbers") - before == 1
+    # 121 numbers (20 attached at start): a first page of 100, no counts (none are sent)
+    assert len(glance.members) == 100 and not glance.whole and glance.counts is None
+    members = await rig.provider.campaign_numbers(AM_CAMPAIGN_ALERTS, first=glance)
+    assert rig.served("list_numbers") - before == 2  # only the page after the glance's
+    assert set(numbers) <= set(members) and len(members) == 121
+
+
 async def test_reattaching_a_settled_number_is_already_done(rig: Rig) -> None:
     await rig.provider.resolve([MARKETING_NUMBER])
     outcome = await rig.provider.link(AM_CAMPAIGN_MARKETING, [MARKETING_NUMBER], [1])

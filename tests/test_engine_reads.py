@@ -55,6 +55,35 @@ async def test_campaign_list_reads_every_number_and_no_page_past_the_end(
     assert all(members[n].settlement in (Settlement.PENDING, Settlement.ACTIVE) for n in numbers)
 
 
+async def test_a_glance_is_one_page_with_counts_and_a_whole_read_goes_on_from_it() -> None:
+    async with run_sandbox(
+        SandboxConfig(settle_min=30.0, settle_max=40.0, plivo_rate_limit=0)
+    ) as sb:
+        creds = Credentials(sb.plivo_auth_id, Secret(sb.plivo_auth_token))
+        async with aiohttp.ClientSession() as session:
+            sender = HttpSender(
+                session,
+                sb.base_url,
+                Meter(None, 8),
+                headers=entry("plivo").headers(creds),
+                provider="plivo",
+                policy=RetryPolicy(attempts=1),
+            )
+            provider = PlivoProvider(sender, sb.plivo_auth_id)
+            numbers = [f"+1650555{n:04d}" for n in range(100, 145)]
+            await _link_all(provider, "CRIGC80", numbers)
+            before = sender.stats.requests["list"]
+            glance = await provider.campaign_glance("CRIGC80")
+            glanced = sender.stats.requests["list"] - before
+            members = await provider.campaign_numbers("CRIGC80", first=glance)
+            pages = sender.stats.requests["list"] - before
+    # CRIGC80 holds 20 settled numbers already (the sandbox's default state); ours pend
+    assert glanced == 1 and len(glance.members) == 20 and not glance.whole
+    assert glance.counts == {Settlement.PENDING: 45, Settlement.ACTIVE: 20, Settlement.FAILED: 0}
+    assert set(numbers) <= set(members) and len(members) == 65
+    assert pages == 4  # the glance's page is not read again: 1 + 3 more for 65 numbers
+
+
 async def test_gather_map_keeps_order_and_raises_the_first_error_unwrapped() -> None:
     async def value(v: int) -> int:
         await anyio.sleep(0.01 * (3 - v))

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from bulk.engine._timing import expected_settled, next_read_in
+from bulk.engine._timing import expected_settled, fall_wait, next_read_in, read_every_page
 from bulk.providers import plivo
 from bulk.providers._base import Kind, Response
 from tests.conftest import ThreadedSandbox, write_csv
@@ -42,6 +42,47 @@ def test_expected_settled_conditions_on_the_time_already_waited() -> None:
     assert expected_settled(samples, [0.0], 2.0) == 0.5
     assert expected_settled(samples, [2.0], 1.0) == 0.5  # 2 left (3, 4): one by 3 s
     assert expected_settled(samples, [5.0], 1.0) == 0.0  # beyond every sample: no claim
+
+
+def test_when_samples_cannot_answer_the_next_read_follows_the_rate_pending_numbers_settle() -> None:
+    # 500 submitted together, settling 20-60 s: at 21 s all 490 left have waited past every
+    # settle seen, yet the count falls 12 a second: half of them are due in ~20 s, all in ~40 s
+    looks = [(13.0, 500.0), (20.0, 490.0), (21.0, 478.0)]
+    assert next_read_in([20.0] * 10, [21.0] * 478, floor=1.0, ceiling=300.0) is None
+    half = fall_wait(looks, 0.5, floor=1.0, ceiling=300.0)
+    assert half is not None and 19.0 <= half <= 21.0
+    assert fall_wait(looks, 1.0, floor=1.0, ceiling=8.0) == 8.0  # never past the ceiling
+    assert fall_wait([(0.0, 50.0), (1.0, 30.0), (2.0, 10.0)], 1.0, floor=1.0, ceiling=8.0) == 1.0
+
+
+def test_a_first_fall_or_a_rising_count_leaves_the_back_off_in_charge() -> None:
+    def wait(*looks: tuple[float, float]) -> float | None:
+        return fall_wait(looks, 1.0, floor=1.0, ceiling=8.0)
+
+    # the first fall may hide the wait before anything settled: its rate would be too low
+    assert wait((0.0, 500.0), (1.0, 460.0)) is None
+    assert wait((0.0, 500.0), (5.0, 500.0), (6.0, 480.0)) is None
+    # new submissions raised the count: no rate to extrapolate
+    assert wait((0.0, 500.0), (1.0, 600.0), (2.0, 550.0)) is None
+    assert wait((0.0, 5.0), (1.0, 3.0), (2.0, 0.0)) is None  # nothing left to wait for
+
+
+def test_every_page_is_read_only_once_the_counts_say_nothing_of_ours_is_pending() -> None:
+    assert not read_every_page(12, (20, 3), glances=1, pages=25)
+    assert read_every_page(0, (20, 3), glances=1, pages=25)  # the counts win over the page
+    assert read_every_page(-2, (20, 0), glances=1, pages=25)  # others' settles count too
+
+
+def test_without_counts_every_page_is_read_once_the_first_page_has_settled() -> None:
+    assert not read_every_page(None, (20, 1), glances=3, pages=25)
+    assert read_every_page(None, (20, 0), glances=3, pages=25)
+    assert read_every_page(None, (0, 0), glances=1, pages=25)  # none of ours there: no hint
+
+
+def test_a_hint_that_stays_wrong_defers_the_whole_read_only_as_long_as_a_whole_read_costs() -> None:
+    # other software keeps the campaign's pending count up: the counts never say "done"
+    assert not read_every_page(7, (20, 2), glances=24, pages=25)
+    assert read_every_page(7, (20, 2), glances=25, pages=25)
 
 
 def test_a_refusal_about_the_batch_size_resends_every_number_and_names_none_refused() -> None:
@@ -86,3 +127,26 @@ def test_batches_learn_the_cap_the_refusal_names_without_a_refusal_per_worker(
     # one refusal (the first batch went out alone), then each queued 100 as 40 + 40 + 20
     assert status.get("400") == 1 and status.get("202") == 6
     assert "refused for its size" in result.stderr  # the reason, under --verbose
+
+
+def test_a_campaign_still_settling_is_glanced_at_and_read_whole_once_its_counts_say_done(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox], no_retry_waits: None
+) -> None:
+    # settles of 1.5-2 s at a 0.2 s poll interval: several poll rounds while nothing or only
+    # part of the campaign has settled. Each of them glances (the first page and the
+    # campaign's counts, one request); every page is read once the counts say this run's
+    # numbers have all settled (or once the glances have cost as much as a whole read)
+    sb = sandbox_factory(seed=3, settle_min=1.5, settle_max=2.0)
+    numbers = [f"+1650555{n:04d}" for n in range(100, 300)]  # 200 numbers, one campaign
+    src = write_csv(tmp_path / "in.csv", "number,campaign", [f"{n},marketing" for n in numbers])
+    result, path = run_command(sb, "plivo", tmp_path, "link", src)
+    assert result.exit_code == 0, result.output
+    assert [r["outcome"] for r in read_report(path).values()] == ["linked"] * len(numbers)
+    entries = sb.state()["plivo"]["campaigns"]["CUOGHIN"]["numbers"]
+    linked = {e["number"].lstrip("+") for e in entries if e["status"] == "COMPLETED"}
+    assert {n[1:] for n in numbers} <= linked  # the report says what the provider holds
+    lists = sb.counters()["endpoints"]["plivo.list"]["requests"]
+    pages = -(-(len(numbers) + 3) // 20)  # CUOGHIN holds 3 numbers before the run
+    # planning's one page, glances (fewer than a whole read costs), one whole read less the
+    # glance it starts from; reading every page each round would cost several whole reads
+    assert lists < 1 + 2 * pages, lists

@@ -18,6 +18,7 @@ from bulk.providers import (
     CampaignCheck,
     CredentialOption,
     Credentials,
+    Glance,
     Kind,
     LinkOutcome,
     NumberState,
@@ -114,10 +115,15 @@ class FakeProvider:
         return CampaignCheck(campaign_id, usable, None if usable else "no such campaign")
 
     async def campaign_numbers(
-        self, campaign_id: str, size_hint: int | None = None
+        self, campaign_id: str, size_hint: int | None = None, first: Glance | None = None
     ) -> dict[str, NumberState]:
+        if first is not None and first.whole:
+            return dict(first.members)
         verdict = await self._read(Request("GET", f"/fake/{campaign_id}/numbers", "list"))
         return {n: NumberState(SETTLEMENT[s], s) for n, s in verdict.data["numbers"].items()}
+
+    async def campaign_glance(self, campaign_id: str) -> Glance:
+        return Glance(await self.campaign_numbers(campaign_id), None, whole=True)  # one page
 
     async def resolve(self, numbers: Sequence[str]) -> dict[str, str]:
         return {}

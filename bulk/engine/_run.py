@@ -6,8 +6,10 @@ about a row itself: it observes (sends, reads) and hands each observation to the
 functions of :mod:`bulk._states`, whose :class:`~bulk._states.Decision` it applies.
 
 What the engine does choose is *how to look*: a campaign's paged list or one read per number
-(whichever costs fewer requests), and an exact single read whenever a decision would rest on
-a number's absence from a list (absence in a paged read is a hint, never proof).
+(whichever costs fewer requests), a glance (the list's first page and the campaign's counts)
+before a paged read while links settle, so every page is read only when it is worth it
+(:mod:`bulk.engine._timing`), and an exact single read whenever a decision would rest on a
+number's absence from a list (absence in a paged read is a hint, never proof).
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ from bulk._states import (
     while_polling,
 )
 from bulk.engine._http import send_window
-from bulk.engine._timing import next_read_in
+from bulk.engine._timing import fall_wait, next_read_in, read_every_page
 from bulk.providers._base import (
     CampaignCheck,
+    Glance,
     LinkOutcome,
     NumberState,
     Provider,
@@ -58,6 +61,8 @@ RESEND_ROUNDS = 3
 log = logging.getLogger("bulk.engine")
 
 _ABSENT = NumberState(Settlement.ABSENT)
+#: rows waiting for a change to settle (the poller's)
+_AWAITING = (State.SUBMITTED, State.RELEASE_SUBMITTED)
 
 
 Survey = dict[str, tuple[CampaignCheck, dict[str, NumberState] | None]]
@@ -206,6 +211,13 @@ class Engine:
         self._campaign_size: dict[str, int] = {}
         self._campaign_next: dict[str, float] = {}
         self._campaign_interval: dict[str, float] = {}
+        #: per campaign, the pending numbers not this run's at its last whole read: what the
+        #: campaign's pending count should fall to once all of ours have settled
+        self._others_pending: dict[str, int] = {}
+        #: per campaign, glances (first page only) since its last whole read
+        self._glances: dict[str, int] = defaultdict(int)
+        #: per campaign, the last looks: (time, how many of ours were still pending)
+        self._looks: dict[str, list[tuple[float, float]]] = {}
         self._work_send: MemoryObjectSendStream[_Work] | None = None
         self._active: set[int] = set()
         self._done = anyio.Event()
@@ -326,7 +338,7 @@ class Engine:
             plan.campaigns[campaign] = check
             if members is not None:
                 plan.members[campaign] = members
-                self._campaign_size[campaign] = len(members)
+                self._read_whole(campaign, members)
         return unresolved
 
     def _plan_problem(
@@ -427,18 +439,35 @@ class Engine:
         """One single read per row in its watched campaign (see :func:`exact_reads`)."""
         return await exact_reads(self.provider, rows, self._watched_campaign)
 
+    def _pages(self, campaign: str) -> int:
+        """Requests a whole read of the campaign's list costs, by its last known size."""
+        return max(1, math.ceil(self._campaign_size.get(campaign, 0) / self.provider.page_size))
+
+    def _read_whole(self, campaign: str, members: Mapping[str, NumberState]) -> None:
+        """Note a whole read of the campaign: its size, and its pending numbers that are not
+        this run's (the baseline a glance's counts are compared with)."""
+        self._campaign_size[campaign] = len(members)
+        ours = {
+            str(r.e164)
+            for r in self.journal.rows.values()
+            if not r.terminal and campaign in self._campaigns_of(r)
+        }
+        self._others_pending[campaign] = sum(
+            1 for n, s in members.items() if s.settlement is Settlement.PENDING and n not in ours
+        )
+        self._glances[campaign] = 0
+
     async def _look(
         self, campaign: str, rows: list[RowRecord]
     ) -> tuple[dict[str, NumberState], bool] | None:
         """The rows' numbers in the campaign, the cheaper way: its paged list (absences are
         hints) or one exact read per row. None when the read got no usable answer."""
-        pages = max(1, math.ceil(self._campaign_size.get(campaign, 0) / self.provider.page_size))
         try:
-            if pages < len(rows):
+            if self._pages(campaign) < len(rows):
                 members = await self.provider.campaign_numbers(
                     campaign, self._campaign_size.get(campaign)
                 )
-                self._campaign_size[campaign] = len(members)
+                self._read_whole(campaign, members)
                 return members, False
         except ProviderUnavailable:
             return None
@@ -457,7 +486,16 @@ class Engine:
         looked = await self._look(campaign, rows)
         if looked is None:
             return None
-        states, exact = looked
+        return await self._decide_seen(rows, *looked, decide)
+
+    async def _decide_seen(
+        self,
+        rows: list[RowRecord],
+        states: Mapping[str, NumberState],
+        exact: bool,
+        decide: Callable[[RowRecord, NumberState, bool], Decision],
+    ) -> dict[int, Decision]:
+        """Decide each row by what a look saw; verify the absences a decision rests on."""
         decisions = {r.line: decide(r, states.get(str(r.e164), _ABSENT), exact) for r in rows}
         unsure = [r for r in rows if decisions[r.line].verify]
         if unsure:
@@ -739,7 +777,7 @@ class Engine:
         groups: dict[str, list[RowRecord]] = defaultdict(list)
         for line in self._active:
             row = self.journal.get(line)
-            if row.state in (State.SUBMITTED, State.RELEASE_SUBMITTED):
+            if row.state in _AWAITING:
                 groups[self._watched_campaign(row)].append(row)
         return groups
 
@@ -759,51 +797,127 @@ class Engine:
 
     async def _poll_round(self) -> None:
         now = self.clock.time()
-        due: dict[str, list[RowRecord]] = {}
-        for campaign, rows in self._groups().items():
-            if self._ready_at(campaign, rows) <= now:
-                due[campaign] = [
-                    r for r in rows if (r.submitted_at or 0.0) + self.config.poll_interval <= now
-                ]
+        groups = self._groups()
+        calls = {}
+        for campaign, rows in groups.items():
+            if self._ready_at(campaign, rows) > now:
+                continue
+            due = [r for r in rows if (r.submitted_at or 0.0) + self.config.poll_interval <= now]
+            if due:
+                calls[campaign] = functools.partial(self._poll_campaign, campaign, due, rows)
         # campaigns side by side: the meter keeps the rate, latency no longer caps it
-        calls = {
-            c: functools.partial(self._decide_all, c, rows, self._poll_decision)
-            for c, rows in due.items()
-            if rows
-        }
-        decided = await gather_map(calls)
+        looked = await gather_map(calls)
         released: dict[str, list[int]] = defaultdict(list)
-        for campaign, decisions in decided.items():
+        for campaign, (decisions, pending, share) in looked.items():
             settled = self._settle(decisions or {}, released)
-            self._campaign_next[campaign] = self.clock.time() + self._wait_after_read(
-                campaign, settled
-            )
+            rows = groups[campaign]
+            left = [r for r in rows if self.journal.get(r.line).state in _AWAITING]
+            if decisions is None:
+                pending = None  # no usable answer: nothing learned
+            elif pending is None:  # every number of ours was seen: count what still waits
+                pending = float(len(left))
+            wait = self._wait_after_read(campaign, rows, left, settled, pending, share)
+            self._campaign_next[campaign] = self.clock.time() + wait
         for campaign, lines in released.items():
             self._queue_links(campaign, lines)
 
-    def _wait_after_read(self, campaign: str, settled: bool) -> float:
-        """How long before this campaign is read again: when half its pending numbers are
-        likely settled, by the settle times seen in this run; until enough have been seen,
+    async def _poll_campaign(
+        self, campaign: str, due: list[RowRecord], rows: list[RowRecord]
+    ) -> tuple[dict[int, Decision] | None, float | None, float]:
+        """One campaign's poll (``due``: its rows worth reading now; ``rows``: all it awaits).
+        Where every page would be read and only links are awaited, a glance (the first page,
+        one request) comes first, and every page is read only when the glance says so
+        (:func:`read_every_page`); the glance decides the rows its page shows. Returns the
+        decisions (None: no usable answer), how many of ours the look says are still pending
+        (None: count the rows still awaited), and the share of those the next look waits for
+        (all of them after a glance: only the last settle makes a whole read worth it)."""
+        if not self._glance_first(campaign, due, rows):
+            return await self._decide_all(campaign, due, self._poll_decision), None, 0.5
+        try:
+            glance = await self.provider.campaign_glance(campaign)
+        except ProviderUnavailable:
+            return None, None, 1.0
+        self._glances[campaign] += 1
+        seen = {r.line: glance.members[str(r.e164)] for r in rows if str(r.e164) in glance.members}
+        still = sum(1 for state in seen.values() if state.settlement is Settlement.PENDING)
+        pending = self._ours_pending(campaign, glance)
+        glances, pages = self._glances[campaign], self._pages(campaign)
+        if read_every_page(pending, (len(seen), still), glances=glances, pages=pages):
+            try:
+                members = await self.provider.campaign_numbers(
+                    campaign, self._campaign_size.get(campaign), first=glance
+                )
+            except ProviderUnavailable:
+                return None, None, 1.0
+            self._read_whole(campaign, members)
+            return await self._decide_seen(rows, members, False, self._poll_decision), None, 1.0
+        if pending is None:  # no counts: the first page's share still pending stands for all
+            pending = len(rows) * still // max(1, len(seen))
+        decisions = {
+            line: self._poll_decision(self.journal.get(line), state, False)
+            for line, state in seen.items()
+        }
+        return {k: d for k, d in decisions.items() if not d.verify}, max(0, pending), 1.0
+
+    def _glance_first(self, campaign: str, due: list[RowRecord], rows: list[RowRecord]) -> bool:
+        """Glance before reading every page: the look would be a read of several pages, every
+        row awaited there is a link (a released move's link included; unlinks and releases
+        are read whole, their settles lead to more work), and none is past the deadline (a
+        whole read decides those)."""
+        if not 1 < self._pages(campaign) < len(due):
+            return False
+        now = self.clock.time()
+        timeout = self.config.settle_timeout
+        return all(
+            r.state is State.SUBMITTED
+            and r.action != "unlink"
+            and now - (r.submitted_at or now) <= timeout
+            for r in rows
+        )
+
+    def _ours_pending(self, campaign: str, glance: Glance) -> int | None:
+        """How many of this run's numbers the glance's counts say are still pending in the
+        campaign: its pending count less the others' at the last whole read. None without
+        counts (or without a whole read to compare with)."""
+        others = self._others_pending.get(campaign)
+        if glance.counts is None or others is None:
+            return None
+        return glance.counts.get(Settlement.PENDING, 0) - others
+
+    def _wait_after_read(
+        self,
+        campaign: str,
+        rows: list[RowRecord],
+        left: list[RowRecord],
+        settled: bool,
+        pending: float | None,
+        share: float,
+    ) -> float:
+        """How long before this campaign is read again (``rows``: what it awaited before the
+        look, ``left``: what it still awaits, ``pending``: how many of ours the look says are
+        still pending). When ``share`` (half, or after a glance all) of them are likely
+        settled: by the settle times seen in this run (:func:`next_read_in`, half only), else
+        by the rate their count fell (:func:`fall_wait`); until either can say,
         ``poll_interval`` after progress, backing off by 1.5x without. Always within
         ``poll_interval .. poll_max_interval``."""
-        interval = self._campaign_interval.get(campaign, self.config.poll_interval)
-        if settled:
-            interval = self.config.poll_interval
-        else:
-            interval = min(interval * 1.5, self.config.poll_max_interval)
-        self._campaign_interval[campaign] = interval
         now = self.clock.time()
-        waited = [
-            now - (r.submitted_at or now)
-            for r in self._groups().get(campaign, [])
-            if r.submitted_at is not None
-        ]
-        estimate = next_read_in(
-            self._settle_samples,
-            waited,
-            floor=self.config.poll_interval,
-            ceiling=self.config.poll_max_interval,
-        )
+        floor, ceiling = self.config.poll_interval, self.config.poll_max_interval
+        looks = self._looks.setdefault(campaign, [])
+        if not looks:  # at its newest submission, everything the campaign awaits was pending
+            looks.append((max(r.submitted_at or now for r in rows), float(len(rows))))
+        fell = pending is not None and pending < looks[-1][1]
+        if pending is not None:
+            looks.append((now, pending))
+            del looks[:-3]
+        interval = self._campaign_interval.get(campaign, floor)
+        interval = floor if settled or fell else min(interval * 1.5, ceiling)
+        self._campaign_interval[campaign] = interval
+        estimate = None
+        if share < 1.0:
+            waited = [now - r.submitted_at for r in left if r.submitted_at is not None]
+            estimate = next_read_in(self._settle_samples, waited, floor=floor, ceiling=ceiling)
+        if estimate is None:
+            estimate = fall_wait(looks, share, floor=floor, ceiling=ceiling)
         return interval if estimate is None else estimate
 
     def _poll_decision(self, row: RowRecord, seen: NumberState, exact: bool) -> Decision:

@@ -5,8 +5,15 @@ the read that saw it settled). With enough samples, the wait before the next rea
 campaign is the shortest one after which at least half of its pending numbers (at least one)
 are expected to have settled, each given how long it has already waited. The samples are
 censored (only numbers that settled are in them), so a number that has waited longer than
-every settle seen tells nothing and counts for nothing; when the samples cannot answer, the
-engine keeps ``--poll-interval`` and its back-off. The bounds always apply.
+every settle seen tells nothing and counts for nothing. When the samples cannot answer (numbers
+submitted together have all waited past every settle seen: the samples are the early
+settlers), the rate at which the campaign's pending count fell between the last looks times
+the read (:func:`fall_wait`); when neither can, the engine keeps ``--poll-interval`` and its
+back-off. The bounds always apply.
+
+While only links are awaited, a read of every page is preceded by a glance (the first page
+and, from Plivo, the campaign's counts: one request), and :func:`read_every_page` says when
+the whole read is worth its requests.
 """
 
 from __future__ import annotations
@@ -64,3 +71,48 @@ def next_read_in(
     # the samples cannot say when enough will settle (too few seen yet, or every pending
     # number has waited longer than any settle seen): the caller's back-off decides
     return None
+
+
+def fall_wait(
+    looks: Sequence[tuple[float, float]], share: float, *, floor: float, ceiling: float
+) -> float | None:
+    """Seconds until ``share`` of the pending numbers (at least one) are expected settled, at
+    the rate their count fell between the last two looks (``(time, pending)``, oldest first).
+
+    For when the settle samples cannot answer: numbers submitted together are all still
+    pending past every settle seen so far (the samples are the early settlers), yet their
+    count falls steadily. None unless the count fell over each of the last two intervals: a
+    first fall may hide the wait before anything settles, which would make the rate too low.
+    """
+    if len(looks) < 3:
+        return None
+    (_, p0), (t1, p1), (t2, p2) = looks[-3:]
+    if not (p0 > p1 > p2 > 0) or t2 <= t1:
+        return None
+    rate = (p1 - p2) / (t2 - t1)
+    return min(max(max(1.0, share * p2) / rate, floor), ceiling)
+
+
+def read_every_page(
+    pending: int | None, first_page: tuple[int, int], *, glances: int, pages: int
+) -> bool:
+    """After a glance at a campaign (its first page, one request): is reading every page
+    worth its requests now?
+
+    ``pending``: how many of this run's numbers the campaign's counts say are still pending
+    (None: the provider sent no counts). ``first_page``: this run's awaited numbers on the first
+    page, and how many of them are still pending. ``glances``: glances since the campaign was
+    last read whole; ``pages``: what reading it whole costs.
+
+    Every page is read once the counts say nothing of ours is pending; without counts, once
+    the first page's numbers (the oldest in a list kept in link order) have all settled, or
+    when the first page holds none of ours and so tells nothing. The counts and the page are
+    hints (other software may change the campaign): once the glances have cost as much as a
+    whole read, every page is read anyway, so a wrong hint delays the truth, never hides it.
+    """
+    if glances >= pages:
+        return True
+    if pending is not None:
+        return pending <= 0
+    seen, still = first_page
+    return seen == 0 or still == 0

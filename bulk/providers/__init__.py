@@ -11,6 +11,7 @@ from typing import Any, Literal
 from bulk._errors import ConfigError
 from bulk.providers._base import (
     CampaignCheck,
+    Glance,
     Kind,
     LinkOutcome,
     NumberState,
@@ -248,6 +249,7 @@ __all__ = [
     "CampaignCheck",
     "CredentialOption",
     "Credentials",
+    "Glance",
     "Kind",
     "LinkOutcome",
     "NumberState",

@@ -111,6 +111,23 @@ class NumberState:
 
 
 @dataclass(frozen=True, slots=True)
+class Glance:
+    """One request's look at a campaign: the first page of its list, and the campaign's counts
+    by settlement when the provider sends them. The engine glances before deciding whether
+    reading every page is worth its requests; a glance decides nothing by absence."""
+
+    #: the first page's numbers (a number missing here may be on a later page)
+    members: dict[str, NumberState]
+    #: every number of the campaign by settlement (the whole campaign, not only this page);
+    #: None when the provider sends no counts
+    counts: dict[Settlement, int] | None = None
+    #: the first page was the whole list
+    whole: bool = False
+    #: where the rest of the list continues, for a provider that pages by cursor
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CampaignCheck:
     """Whether rows may be sent to a campaign; ``reason`` when not."""
 
@@ -187,11 +204,17 @@ class Provider(Protocol):
     async def check_campaign(self, campaign_id: str) -> CampaignCheck: ...
 
     async def campaign_numbers(
-        self, campaign_id: str, size_hint: int | None = None
+        self, campaign_id: str, size_hint: int | None = None, first: Glance | None = None
     ) -> dict[str, NumberState]:
         """Every number in the campaign, by paging its list. ``size_hint`` (how many numbers
-        the engine expects there) lets an offset-paged provider ask for every page at once.
+        the engine expects there) lets an offset-paged provider ask for every page at once;
+        ``first``, a glance just taken, stands for the first page (not read again).
         A number missing here is only a hint of absence: lists may shift while read."""
+        ...
+
+    async def campaign_glance(self, campaign_id: str) -> Glance:
+        """The first page of the campaign's list and its counts by settlement, if sent: one
+        request."""
         ...
 
     async def resolve(self, numbers: Sequence[str]) -> dict[str, str]:
@@ -219,6 +242,7 @@ class ProviderUnavailable(Exception):
 
 __all__ = [
     "CampaignCheck",
+    "Glance",
     "Kind",
     "LinkOutcome",
     "NumberState",

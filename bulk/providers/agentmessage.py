@@ -73,6 +73,7 @@ import anyio
 
 from bulk.providers._base import (
     CampaignCheck,
+    Glance,
     Kind,
     LinkOutcome,
     NumberState,
@@ -500,11 +501,15 @@ class AgentMessageProvider:
             )
         return verdict
 
-    async def _pages(self, first: Request) -> list[Mapping[str, Any]]:
-        """Every item of a cursor-paged list, following each answer's ``next_cursor``."""
+    async def _pages(self, first: Request, cursor: str | None = None) -> list[Mapping[str, Any]]:
+        """Every item of a cursor-paged list, following each answer's ``next_cursor``
+        (from ``cursor`` when given: the pages before it were read already)."""
         found: list[Mapping[str, Any]] = []
         request: Request = first
         seen: set[str] = set()
+        if cursor is not None:
+            seen.add(cursor)
+            request = replace(request, params={**(request.params or {}), "cursor": cursor})
         while True:
             verdict = await self._read(request)
             found.extend(page_items(verdict))
@@ -535,10 +540,21 @@ class AgentMessageProvider:
         return campaign_check(campaign_id, await self._campaign_list())
 
     async def campaign_numbers(
-        self, campaign_id: str, size_hint: int | None = None
+        self, campaign_id: str, size_hint: int | None = None, first: Glance | None = None
     ) -> dict[str, NumberState]:  # cursor paging: pages come one after another, hint unused
-        resources = await self._pages(list_numbers_request(campaign_id=campaign_id))
-        return self.directory.members(campaign_id, resources)
+        if first is not None and first.whole:
+            return dict(first.members)
+        cursor = None if first is None else first.cursor
+        resources = await self._pages(list_numbers_request(campaign_id=campaign_id), cursor)
+        found = dict(first.members) if first is not None else {}
+        found.update(self.directory.members(campaign_id, resources))
+        return found
+
+    async def campaign_glance(self, campaign_id: str) -> Glance:
+        """The first page of the campaign's numbers (AgentMessage sends no counts)."""
+        verdict = await self._read(list_numbers_request(campaign_id=campaign_id))
+        members = self.directory.members(campaign_id, page_items(verdict))
+        return Glance(members, None, whole=verdict.next_cursor is None, cursor=verdict.next_cursor)
 
     async def resolve(self, numbers: Sequence[str]) -> dict[str, str]:
         if not numbers:

@@ -41,6 +41,7 @@ from urllib.parse import quote
 from bulk._aio import gather_map
 from bulk.providers._base import (
     CampaignCheck,
+    Glance,
     Kind,
     LinkOutcome,
     NumberState,
@@ -244,13 +245,26 @@ def parse_numbers_page(body: Any) -> dict[str, NumberState]:
     return result
 
 
-def summary_total(body: Any) -> int | None:
-    """The campaign's size from ``phone_numbers_summary`` (status -> count), when present."""
+def summary_counts(body: Any) -> dict[Settlement, int] | None:
+    """The campaign's numbers by settlement from ``phone_numbers_summary`` (status -> count),
+    when present and every count is a whole number; statuses bulk does not know count as
+    unrecognised."""
     summary = body.get("phone_numbers_summary") if isinstance(body, dict) else None
     if not isinstance(summary, dict) or not summary:
         return None
-    counts = [v for v in summary.values() if isinstance(v, int) and not isinstance(v, bool)]
-    return sum(counts) if len(counts) == len(summary) else None
+    counts: dict[Settlement, int] = {}
+    for status, count in summary.items():
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            return None
+        settlement = STATUS_SETTLEMENT.get(str(status).upper(), Settlement.UNRECOGNISED)
+        counts[settlement] = counts.get(settlement, 0) + count
+    return counts
+
+
+def summary_total(body: Any) -> int | None:
+    """The campaign's size from ``phone_numbers_summary`` (status -> count), when present."""
+    counts = summary_counts(body)
+    return None if counts is None else sum(counts.values())
 
 
 def size_limit(text: str) -> int | None:
@@ -354,7 +368,7 @@ class PlivoProvider:
         )
 
     async def campaign_numbers(
-        self, campaign_id: str, size_hint: int | None = None
+        self, campaign_id: str, size_hint: int | None = None, first: Glance | None = None
     ) -> dict[str, NumberState]:
         """Every number in the campaign.
 
@@ -362,34 +376,49 @@ class PlivoProvider:
         page comes alone and its ``phone_numbers_summary`` (when sent) gives the total, so the
         remaining pages are fetched side by side. Either way no empty page is read past the
         end when the total is known; without a total, pages are read until a short one.
+        ``first`` (a glance just taken) is the first page: reading starts at the second.
         """
         found: dict[str, NumberState] = {}
         offset = 0
         total: int | None = None
         wanted = max(1, -(-(size_hint or 0) // PAGE_SIZE))
+        if first is not None:
+            if first.whole:
+                return dict(first.members)
+            found.update(first.members)
+            offset = PAGE_SIZE
+            total = None if first.counts is None else sum(first.counts.values())
+            if total is not None and len(found) >= total:
+                return found
+            wanted = max(1, -(-((total or size_hint or 0) - offset) // PAGE_SIZE))
         while True:
             offsets = range(offset, offset + wanted * PAGE_SIZE, PAGE_SIZE)
             got = await gather_map(
                 {o: functools.partial(self._page, campaign_id, o) for o in offsets}
             )
-            for page, _, page_total in got.values():
+            for page, _, counts in got.values():
                 found.update(page)
-                total = page_total if page_total is not None else total
+                total = sum(counts.values()) if counts is not None else total
             offset = offsets[-1] + PAGE_SIZE
             if got[offsets[-1]][1] < PAGE_SIZE or (total is not None and len(found) >= total):
                 return found
             # more to read: all the pages the total implies at once, else one at a time
             wanted = max(1, -(-(total - offset) // PAGE_SIZE)) if total is not None else 1
 
+    async def campaign_glance(self, campaign_id: str) -> Glance:
+        """The first page and the campaign's ``phone_numbers_summary``: one request."""
+        page, entries, counts = await self._page(campaign_id, 0)
+        return Glance(page, counts, whole=entries < PAGE_SIZE)
+
     async def _page(
         self, campaign_id: str, offset: int
-    ) -> tuple[dict[str, NumberState], int, int | None]:
-        """One page: its numbers, how many entries it held, and the campaign's total if known."""
+    ) -> tuple[dict[str, NumberState], int, dict[Settlement, int] | None]:
+        """One page: its numbers, how many entries it held, and the campaign's counts if sent."""
         verdict = await self._send(list_request(self._auth_id, campaign_id, offset), classify)
         if verdict.kind is not Kind.OK:
             raise ProviderUnavailable(with_request_id(verdict))
         entries = verdict.data.get("phone_numbers") or []
-        return parse_numbers_page(verdict.data), len(entries), summary_total(verdict.data)
+        return parse_numbers_page(verdict.data), len(entries), summary_counts(verdict.data)
 
     async def resolve(self, numbers: Sequence[str]) -> dict[str, str]:
         return {}  # Plivo addresses numbers by the number itself
