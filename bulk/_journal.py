@@ -8,7 +8,6 @@ an illegal one raises :class:`~bulk.IllegalTransition` and writes nothing.
 
 from __future__ import annotations
 
-import copy
 import fcntl
 import json
 import os
@@ -70,6 +69,23 @@ class RowRecord:
     def terminal(self) -> bool:
         return self.state in TERMINAL
 
+    def clone(self) -> RowRecord:
+        """A copy (several times faster than ``copy.copy`` of a slotted dataclass)."""
+        return RowRecord(
+            self.line,
+            self.e164,
+            self.action,
+            self.campaign_id,
+            self.from_campaign,
+            self.state,
+            self.provider_status,
+            self.reason,
+            self.attempts,
+            self.submitted_at,
+            self.settled_at,
+            self.released_at,
+        )
+
 
 @dataclass(slots=True)
 class Change:
@@ -87,6 +103,12 @@ def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+_UPDATE = (
+    "UPDATE rows SET state=?, provider_status=?, reason=?, attempts=?, submitted_at=?,"
+    " settled_at=?, released_at=?, updated_at=? WHERE line=?"
+)
 
 
 class Journal:
@@ -191,7 +213,7 @@ class Journal:
                 raise IllegalTransition(change.line, state.value, change.event.value)
             current[change.line] = target
             planned.append((record, change, target))
-        shadow = {line: copy.copy(self._rows[line]) for line in current}
+        shadow = {line: self._rows[line].clone() for line in current}
         params = []
         for record, change, target in planned:
             row = shadow[record.line]
@@ -225,12 +247,14 @@ class Journal:
                     row.line,
                 )
             )
-        with self._transaction():
-            self._db.executemany(
-                "UPDATE rows SET state=?, provider_status=?, reason=?, attempts=?, submitted_at=?,"
-                " settled_at=?, released_at=?, updated_at=? WHERE line=?",
-                params,
-            )
+        if len(params) == 1:  # one statement is atomic by itself: no BEGIN ... COMMIT
+            try:
+                self._db.execute(_UPDATE, params[0])
+            except sqlite3.Error as exc:
+                raise write_failed(self.path, exc) from None
+        else:
+            with self._transaction():
+                self._db.executemany(_UPDATE, params)
         for line, row in shadow.items():  # in place: callers may hold these records
             record = self._rows[line]
             for name in (
