@@ -205,6 +205,11 @@ class HttpSender:
             return Verdict(
                 Kind.REFUSED, 0, reason=f"refused to send: unsafe request path ({unsafe})"
             )
+        # the first try goes out without a retry context: most requests need no other, and
+        # building one costs about a tenth of the client's CPU at a thousand requests a second
+        first = await self._until_not_rate_limited(request, classify)
+        if first.kind is not Kind.TRANSIENT:
+            return first
         landed = False
         try:
             async for attempt in stamina.retry_context(
@@ -216,9 +221,11 @@ class HttpSender:
                 wait_jitter=self.policy.wait_jitter,
             ):
                 with attempt:
-                    if attempt.num > 1:
+                    if attempt.num == 1:
+                        verdict = first  # that try, as stamina's first: it waits, then retries
+                    else:
                         self.stats.retries += 1
-                    verdict = await self._until_not_rate_limited(request, classify)
+                        verdict = await self._until_not_rate_limited(request, classify)
                     if verdict.kind is Kind.TRANSIENT:
                         landed = landed or verdict.may_have_landed
                         if request.changes_state and verdict.may_have_landed:
