@@ -113,3 +113,20 @@ def test_quick_run_writes_every_section(tmp_path: Path) -> None:
     # the sandbox refuses batches over 40: no accepted link request carried more
     assert cap["requests"]["link"] >= -(-cap["numbers"] // 40)
     assert cap["fewest_requests"] == fewest_requests([cap["numbers"]], 40)
+
+
+def test_the_accounts_benchmark_runs_small_and_counts_every_row(tmp_path: Path) -> None:
+    out = tmp_path / "accounts.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bulk.bench.accounts", "--accounts", "3", "--numbers", "20",
+         "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(out.read_text())
+    assert figures["outcomes"]["linked"] == 60 and figures["rows"] == 60
+    assert figures["requests_by_kind"]["link"] == 60 and figures["http_429"] == 0
+    assert figures["limit_sum"] == 180 and figures["cpu_s_per_1000_requests"] > 0
+    assert "of the limits' sum" in done.stdout
