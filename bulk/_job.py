@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import time
 from collections import Counter
 from collections.abc import (
@@ -512,9 +513,32 @@ def _exclusive(job: _Job) -> Iterator[None]:
         yield
 
 
+def _ensure_open_files(job: _Job) -> None:
+    """Every lane has its own connection pool (``concurrency`` + 4 sockets): make sure the
+    process may open that many files, raising its soft limit to the hard one when needed,
+    else :class:`ConfigError` before anything is sent (not EMFILE mid-run)."""
+    spec = job.spec
+    sockets = sum(int(lane.option("concurrency", spec.concurrency)) + 4 for lane in job.lanes)
+    if spec.sandbox:
+        sockets *= 2  # the in-process sandbox holds the other end of every connection
+    needed = sockets + 64  # the journal, its lock, the input, the report, the event loop
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    if hard == resource.RLIM_INFINITY or hard >= needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+        return
+    raise ConfigError(
+        f"{len(job.lanes)} accounts need about {needed} open files (a connection pool each), "
+        f"but this process may open {hard}: raise the limit (ulimit -n), lower --concurrency, "
+        "or split the accounts with --shard K/N"
+    )
+
+
 async def _run(job: _Job, hooks: _Hooks) -> JobResult:
     """Connect every lane, open the journal, plan, execute, report."""
     spec = job.spec
+    _ensure_open_files(job)
     async with _endpoints(job) as locate, AsyncExitStack() as stack:
         connections = [
             await stack.enter_async_context(_connect(job, lane, locate(lane)))

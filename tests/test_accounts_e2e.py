@@ -329,3 +329,50 @@ def test_a_run_of_two_accounts_killed_mid_way_resumes_and_links_every_number_exa
         numbers = sb.counters()["numbers"]
         for number in EAST_NUMBERS + WEST_NUMBERS:
             assert numbers[number]["link_accepted"] == 1, number
+
+
+def _ten_accounts(tmp_path: Path) -> list[str]:
+    names = [f"acct{i}" for i in range(10)]
+    tables = [
+        f'[accounts.{n}]\nprovider = "plivo"\nauth-id = "SAFILES{i:013d}"\n'
+        f'auth-token-env = "T{i}"\n'
+        for i, n in enumerate(names)
+    ]
+    (tmp_path / "accounts.toml").write_text("\n".join(tables), encoding="utf-8")
+    rows = [f"+1415555{i:02d}{n:02d},CUOGHIN,{name}" for i, name in enumerate(names)
+            for n in range(2)]
+    source = write_csv(tmp_path / "in.csv", "number,campaign,account", rows)
+    return [
+        "link", str(source), "--accounts", str(tmp_path / "accounts.toml"), "--sandbox",
+        "--yes", "--quiet", "--concurrency", "8",
+    ]
+
+
+@pytest.mark.parametrize(("soft", "hard", "code"), [(150, 150, 2), (150, 4096, 0)])
+def test_too_few_open_files_for_every_accounts_pool_stops_before_sending_or_is_raised(
+    tmp_path: Path, soft: int, hard: int, code: int
+) -> None:
+    import resource
+    import subprocess
+    import sys
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < hard:
+        pytest.skip("this machine's hard limit is lower than the test needs")
+    done = subprocess.run(
+        [sys.executable, "-m", "bulk", *_ten_accounts(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit,
+    )
+    assert done.returncode == code, done.stderr
+    if code == 2:
+        assert "open files" in done.stderr and "--shard" in done.stderr
+        assert not (tmp_path / "in.link.report.csv").exists()
+    else:
+        report = pl.read_csv(tmp_path / "in.link.report.csv", infer_schema=False)
+        assert set(report.get_column("outcome")) == {"linked"}
