@@ -321,3 +321,30 @@ def test_a_base_url_carrying_credentials_or_plain_http_is_refused_naming_the_acc
         with pytest.raises(ConfigError) as caught:
             read_accounts(_accounts_file(tmp_path, body))
         assert "[accounts.east]" in str(caught.value) and "tok" not in str(caught.value)
+
+
+def test_a_job_file_with_inline_accounts_runs_each_row_in_its_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_csv(
+        tmp_path / "in.csv",
+        "number,campaign,account",
+        ["4155550160,CUOGHIN,east", "2125550160,CRIGC80,west"],
+    )
+    job = tmp_path / "job.toml"
+    job.write_text(
+        'command = "link"\ninput = "in.csv"\nsandbox = true\nreport = "out.csv"\n\n'
+        f'[accounts.east]\nprovider = "plivo"\nauth-id = "{EAST_ID}"\n'
+        'auth-token-env = "EAST_TOKEN"\n\n'
+        f'[accounts.west]\nprovider = "plivo"\nauth-id = "{WEST_ID}"\n'
+        'auth-token-env = "WEST_TOKEN"\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["run", str(job), "--quiet"])
+    assert result.exit_code == 0, result.output
+    report = pl.read_csv(tmp_path / "out.csv", infer_schema=False)
+    assert report.select("e164", "outcome", "account").rows() == [
+        ("+14155550160", "linked", "east"),
+        ("+12125550160", "linked", "west"),
+    ]
