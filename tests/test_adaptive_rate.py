@@ -52,7 +52,7 @@ async def drive(
         async with meter.slot() as sent_at:
             stamps.append(sent_at)
         if answer(sent_at):
-            meter.answered()
+            meter.answered(sent_at)
             done += 1
         else:
             throttled += 1
@@ -110,12 +110,15 @@ async def test_a_storm_of_429s_in_a_row_is_one_cut_and_the_rate_recovers_in_seco
     limiter = meter._limiter
     assert throttled == 5
     assert isinstance(limiter, AdaptiveRate) and limiter.cuts == 1
-    assert min(during) == pytest.approx(0.7 * 40.0, rel=0.05)  # one cut, not 0.7 ** 5
+    assert 0.95 * 0.7 * 40.0 <= during[-1] < 40.0  # one cut, not 0.7 ** 5
     after_storm = clock.monotonic()
     stamps, rates, _ = await drive(meter, 400, lambda now: True)
-    back = next(t for t, r in zip(stamps, rates, strict=True) if r >= 0.95 * 40.0)
-    # CUBIC climbs back to 95 % of the level within K = cbrt(40 * 0.3 / 0.4) ~ 3.1 s
-    assert back - after_storm <= 3.5
+    level = next(t for t, r in zip(stamps, rates, strict=True) if r >= 0.9 * 40.0)
+    back = next(t for t, r in zip(stamps, rates, strict=True) if r >= 40.0 - 1e-9)
+    # CUBIC levels off at 90 % of the rate that drew the 429 within
+    # K = cbrt(40 * (0.9 - 0.7) / 0.4) ~ 2.7 s, then probes beyond it: all of it in ~5 s
+    assert level - after_storm <= 3.0
+    assert back - after_storm <= 5.5
 
 
 async def test_auto_rate_finds_a_sliding_window_limit_with_few_429s() -> None:

@@ -246,7 +246,7 @@ class HttpSender:
             verdict, sent_at = await self._once(request, classify)
             if verdict.kind is not Kind.RATE_LIMITED:
                 if verdict.kind is not Kind.TRANSIENT:
-                    meter.answered()
+                    meter.answered(sent_at)
                 if verdict.kind is Kind.AUTH:
                     raise AuthenticationError(
                         f"{self._provider} refused the credentials: HTTP {verdict.status} "
