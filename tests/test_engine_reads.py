@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import aiohttp
 import anyio
 import pytest
@@ -12,6 +15,23 @@ from bulk.providers import Credentials, Secret, entry
 from bulk.providers._base import Settlement
 from bulk.providers.plivo import PlivoProvider
 from bulk.sandbox import SandboxConfig, run_sandbox
+
+
+@asynccontextmanager
+async def _plivo(config: SandboxConfig) -> AsyncIterator[tuple[PlivoProvider, HttpSender]]:
+    """A Plivo adapter over the sandbox, one try per request, no rate limit on bulk's side."""
+    async with run_sandbox(config) as sb:
+        creds = Credentials(sb.plivo_auth_id, Secret(sb.plivo_auth_token))
+        async with aiohttp.ClientSession() as session:
+            sender = HttpSender(
+                session,
+                sb.base_url,
+                Meter(None, 8),
+                headers=entry("plivo").headers(creds),
+                provider="plivo",
+                policy=RetryPolicy(attempts=1),
+            )
+            yield PlivoProvider(sender, sb.plivo_auth_id), sender
 
 
 async def _link_all(provider: PlivoProvider, campaign: str, numbers: list[str]) -> None:
@@ -25,25 +45,13 @@ async def _link_all(provider: PlivoProvider, campaign: str, numbers: list[str]) 
 async def test_campaign_list_reads_every_number_and_no_page_past_the_end(
     size: int, hint: int | None
 ) -> None:
-    async with run_sandbox(
-        SandboxConfig(settle_min=0.01, settle_max=0.02, plivo_rate_limit=0)
-    ) as sb:
-        creds = Credentials(sb.plivo_auth_id, Secret(sb.plivo_auth_token))
-        async with aiohttp.ClientSession() as session:
-            sender = HttpSender(
-                session,
-                sb.base_url,
-                Meter(None, 8),
-                headers=entry("plivo").headers(creds),
-                provider="plivo",
-                policy=RetryPolicy(attempts=1),
-            )
-            provider = PlivoProvider(sender, sb.plivo_auth_id)
-            numbers = [f"+1650555{n:04d}" for n in range(100, 100 + size)]
-            await _link_all(provider, "CRIGC80", numbers)
-            before = sender.stats.requests["list"]
-            members = await provider.campaign_numbers("CRIGC80", hint)
-            pages = sender.stats.requests["list"] - before
+    config = SandboxConfig(settle_min=0.01, settle_max=0.02, plivo_rate_limit=0)
+    async with _plivo(config) as (provider, sender):
+        numbers = [f"+1650555{n:04d}" for n in range(100, 100 + size)]
+        await _link_all(provider, "CRIGC80", numbers)
+        before = sender.stats.requests["list"]
+        members = await provider.campaign_numbers("CRIGC80", hint)
+        pages = sender.stats.requests["list"] - before
     # CRIGC80 holds 20 numbers already (the sandbox's default state)
     assert set(numbers) <= set(members)
     assert len(members) == size + 20
@@ -56,27 +64,15 @@ async def test_campaign_list_reads_every_number_and_no_page_past_the_end(
 
 
 async def test_a_glance_is_one_page_with_counts_and_a_whole_read_goes_on_from_it() -> None:
-    async with run_sandbox(
-        SandboxConfig(settle_min=30.0, settle_max=40.0, plivo_rate_limit=0)
-    ) as sb:
-        creds = Credentials(sb.plivo_auth_id, Secret(sb.plivo_auth_token))
-        async with aiohttp.ClientSession() as session:
-            sender = HttpSender(
-                session,
-                sb.base_url,
-                Meter(None, 8),
-                headers=entry("plivo").headers(creds),
-                provider="plivo",
-                policy=RetryPolicy(attempts=1),
-            )
-            provider = PlivoProvider(sender, sb.plivo_auth_id)
-            numbers = [f"+1650555{n:04d}" for n in range(100, 145)]
-            await _link_all(provider, "CRIGC80", numbers)
-            before = sender.stats.requests["list"]
-            glance = await provider.campaign_glance("CRIGC80")
-            glanced = sender.stats.requests["list"] - before
-            members = await provider.campaign_numbers("CRIGC80", first=glance)
-            pages = sender.stats.requests["list"] - before
+    config = SandboxConfig(settle_min=30.0, settle_max=40.0, plivo_rate_limit=0)
+    async with _plivo(config) as (provider, sender):
+        numbers = [f"+1650555{n:04d}" for n in range(100, 145)]
+        await _link_all(provider, "CRIGC80", numbers)
+        before = sender.stats.requests["list"]
+        glance = await provider.campaign_glance("CRIGC80")
+        glanced = sender.stats.requests["list"] - before
+        members = await provider.campaign_numbers("CRIGC80", first=glance)
+        pages = sender.stats.requests["list"] - before
     # CRIGC80 holds 20 settled numbers already (the sandbox's default state); ours pend
     assert glanced == 1 and len(glance.members) == 20 and not glance.whole
     assert glance.counts == {Settlement.PENDING: 45, Settlement.ACTIVE: 20, Settlement.FAILED: 0}
