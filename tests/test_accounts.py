@@ -348,3 +348,24 @@ def test_a_job_file_with_inline_accounts_runs_each_row_in_its_account(
         ("+14155550160", "linked", "east"),
         ("+12125550160", "linked", "west"),
     ]
+
+
+def test_a_journal_resumes_after_a_rate_change_but_refuses_another_set_of_accounts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_csv(tmp_path / "in.csv", "number,campaign,account", ["4155550161,CUOGHIN,east"])
+    one = f'[accounts.east]\nprovider = "plivo"\nauth-id = "{EAST_ID}"\nauth-token-env = "E"\n'
+    accounts = tmp_path / "accounts.toml"
+    command = ["link", "in.csv", "--accounts", "accounts.toml", "--sandbox", "--quiet"]
+    accounts.write_text(one, encoding="utf-8")
+    assert CliRunner().invoke(main, command).exit_code == 0
+    accounts.write_text(one + "rate = 20\n", encoding="utf-8")  # the same job, paced anew
+    assert CliRunner().invoke(main, command).exit_code == 0
+    accounts.write_text(
+        one + f'[accounts.west]\nprovider = "plivo"\nauth-id = "{WEST_ID}"\n'
+        'auth-token-env = "W"\n',
+        encoding="utf-8",
+    )
+    refused = CliRunner().invoke(main, command)
+    assert refused.exit_code == 2 and "belongs to another job" in refused.output
