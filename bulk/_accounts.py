@@ -247,6 +247,22 @@ def _count(where: str, key: str, value: Any) -> int | None:
     return value
 
 
+def accounts_for(path: Path | None, account_name: str | None) -> dict[str, Account] | None:
+    """The accounts of ``--accounts`` (None without it), with ``--account NAME`` checked
+    against them: :class:`ConfigError` for a name not in the file, or ``--account`` given
+    without the file."""
+    if path is None:
+        if account_name is not None:
+            raise ConfigError("--account names an account of --accounts FILE; give the file too")
+        return None
+    accounts = read_accounts(path)
+    if account_name is not None and account_name not in accounts:
+        raise ConfigError(
+            f"--account {account_name!r} is not in {path} (known: {', '.join(accounts)})"
+        )
+    return accounts
+
+
 def check_environment(accounts: Iterable[Account], environ: Mapping[str, str]) -> None:
     """Every account's secret is set: else :class:`ConfigError` naming the first account
     and variable that is not (before anything is sent)."""

@@ -8,14 +8,7 @@ import os
 import resource
 import time
 from collections import Counter
-from collections.abc import (
-    AsyncIterator,
-    Callable,
-    Coroutine,
-    Iterator,
-    Mapping,
-    Sequence,
-)
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -28,7 +21,8 @@ import anyio
 import polars as pl
 
 from bulk import _report
-from bulk._accounts import Account, check_environment, parse_shard, read_accounts
+from bulk._accounts import Account, accounts_for, check_environment, parse_shard
+from bulk._aio import gather_map
 from bulk._errors import BulkError, ConfigError, IllegalTransition
 from bulk._journal import (
     Journal,
@@ -291,8 +285,14 @@ class Snapshot:
     """Where a run stands, for progress lines: rows settled by outcome, and the wire so far."""
 
     rows: Mapping[int, RowRecord]
-    stats: Stats
+    #: the wire so far, all accounts together: merged only when read (snapshots are taken
+    #: at every row change; a progress line reads the stats every 30 s)
+    stats_of: Callable[[], Stats]
     started: float  #: monotonic
+
+    @property
+    def stats(self) -> Stats:
+        return self.stats_of()
 
     @property
     def total(self) -> int:
@@ -425,21 +425,13 @@ def _start(spec: JobSpec) -> _Job:
     if spec.command not in COMMANDS:
         raise ConfigError(f"unknown command {spec.command!r}")
     entry(spec.provider)
-    accounts: dict[str, Account] | None = None
-    if spec.accounts is not None:
-        accounts = read_accounts(spec.accounts)
-        if spec.account_name is not None and spec.account_name not in accounts:
-            raise ConfigError(
-                f"--account {spec.account_name!r} is not in {spec.accounts} "
-                f"(known: {', '.join(accounts)})"
-            )
+    accounts = accounts_for(spec.accounts, spec.account_name)
+    if accounts is not None:
         if spec.shard is not None:
             shard = parse_shard(spec.shard)
             accounts = {n: a for n, a in accounts.items() if shard.holds(n)}
         if not spec.sandbox:  # every secret is there before anything is read or sent
             check_environment(accounts.values(), os.environ)
-    elif spec.account_name is not None:
-        raise ConfigError("--account names an account of --accounts FILE; give the file too")
     elif spec.shard is not None:
         raise ConfigError("--shard splits the accounts of --accounts FILE; give the file too")
     report, failures, journal = default_paths(spec)
@@ -555,10 +547,10 @@ async def _run(job: _Job, hooks: _Hooks) -> JobResult:
                 _engine(job, lane, connection, journal, changed)
                 for lane, connection in zip(job.lanes, connections, strict=True)
             ]
-            plans = await _plan(job, engines, changed, hooks)
+            plan, plans = await _plan(job, engines, changed, hooks)
             if not spec.dry_run:
                 await _execute(job, list(zip(engines, plans, strict=True)), journal)
-            return _result(job, journal, _merge_plans(plans, [lane.name for lane in job.lanes]))
+            return _result(job, journal, plan)
         finally:
             journal.close()
 
@@ -597,7 +589,7 @@ def _progress(job: _Job, journal: Journal, hooks: _Hooks) -> Callable[[], None]:
         if hooks.on_progress is not None:
             hooks.on_progress(sum(1 for r in journal.rows.values() if r.terminal), total)
         if hooks.on_snapshot is not None:
-            hooks.on_snapshot(Snapshot(journal.rows, job.stats, job.started))
+            hooks.on_snapshot(Snapshot(journal.rows, lambda: job.stats, job.started))
 
     return changed
 
@@ -623,23 +615,18 @@ def _engine(
 
 async def _plan(
     job: _Job, engines: Sequence[Engine], changed: Callable[[], None], hooks: _Hooks
-) -> list[Plan]:
+) -> tuple[Plan, list[Plan]]:
     """Every lane reads its provider's state and decides, side by side (reading only); then
-    ``on_plan`` is asked, once, with the plans merged, before anything is sent."""
-    plans: list[Plan | None] = [None] * len(engines)
-
-    async def one(index: int) -> None:
-        plans[index] = await engines[index].plan()
-
-    await _side_by_side([partial(one, index) for index in range(len(engines))])
-    done = [p for p in plans if p is not None]
-    plan = _merge_plans(done, [lane.name for lane in job.lanes])
+    ``on_plan`` is asked, once, with the plans merged, before anything is sent. The merged
+    plan, and each lane's."""
+    plans = list((await gather_map(dict(enumerate(e.plan for e in engines)))).values())
+    plan = _merge_plans(plans, [lane.name for lane in job.lanes])
     changed()
     if hooks.on_plan is not None and not job.spec.dry_run:
         # in a worker thread: the callback may prompt on the terminal
         if not await anyio.to_thread.run_sync(hooks.on_plan, plan, abandon_on_cancel=True):
             raise ConfigError("not confirmed: nothing was sent")
-    return done
+    return plan, plans
 
 
 def _merge_plans(plans: Sequence[Plan], names: Sequence[str | None]) -> Plan:
@@ -683,20 +670,6 @@ async def _execute(job: _Job, work: Sequence[tuple[Engine, Plan]], journal: Jour
         except OSError as report_error:  # on a really full disk the report may fail too
             why = report_error.strerror or report_error
             raise BulkError(f"{error}; the report could not be written either: {why}") from None
-        raise error from None
-
-
-async def _side_by_side(calls: Sequence[Callable[[], Coroutine[Any, Any, None]]]) -> None:
-    """Run ``calls`` concurrently (one per account); a BulkError from one of them stops the
-    others and is raised alone, not wrapped in an ExceptionGroup."""
-    try:
-        async with anyio.create_task_group() as group:
-            for call in calls:
-                group.start_soon(call)
-    except BaseExceptionGroup as group_error:
-        error = _only_bulk_error(group_error)
-        if error is None:
-            raise
         raise error from None
 
 
@@ -758,12 +731,10 @@ def _write_reports(
     assert loaded is not None
     counts = _report.counts(report)
     _report.write(report, job.report)
-    if not failures:
-        pass
-    elif _has_failures(counts):
+    if failures and _has_failures(counts):
         frame = _report.failures(report, loaded.raw, loaded.extra_columns, released)
         _report.write(frame, job.failures)
-    elif job.failures.exists():
+    elif failures and job.failures.exists():
         job.failures.unlink()  # a stale list from an earlier run would mislead
     job.counts = counts
     job.by_account = _per_account(job, report)
@@ -856,15 +827,11 @@ async def _status(job: _Job, connections: Sequence[_Connection]) -> JobResult:
     records = {r.line: r for r in seed_records(loaded)}
     delay = job.spec.resend_delay  # planning's read rounds, with the run's own delay
 
-    async def one(lane: _Lane, provider: Provider) -> None:
-        mine = [records[line] for line in lane.lines]
-        await _status_of(mine, provider, delay)
-
-    await _side_by_side(
-        [
-            partial(one, lane, connection.provider)
-            for lane, connection in zip(job.lanes, connections, strict=True)
-        ]
+    await gather_map(
+        {
+            index: partial(_status_of, [records[n] for n in lane.lines], connection.provider, delay)
+            for index, (lane, connection) in enumerate(zip(job.lanes, connections, strict=True))
+        }
     )
     report = _report.build(loaded.frame, loaded.extra_columns, records)
     _write_reports(job, report, [], failures=False)  # status writes a report only

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bulk import _report
-from bulk._accounts import read_accounts
-from bulk._errors import BulkError, ConfigError
+from bulk._accounts import accounts_for
+from bulk._errors import BulkError
 from bulk.cli._options import max_input_option
 from bulk.inputs import (
     ACTIONS,
@@ -244,13 +244,9 @@ def validate(
 def _accounts(path: Path | None, account_name: str | None) -> list[str] | None:
     """The accounts file's names (checked as a run checks it); a warning per account whose
     secret's variable is unset here (validate is offline: the run would stop on it)."""
-    if path is None:
-        if account_name is not None:
-            raise ConfigError("--account names an account of --accounts FILE; give the file too")
+    accounts = accounts_for(path, account_name)
+    if accounts is None:
         return None
-    accounts = read_accounts(path)
-    if account_name is not None and account_name not in accounts:
-        raise ConfigError(f"--account {account_name!r} is not in {path}")
     for account in accounts.values():
         if not os.environ.get(account.secret_env):
             click.echo(
