@@ -369,3 +369,14 @@ def test_a_journal_resumes_after_a_rate_change_but_refuses_another_set_of_accoun
     )
     refused = CliRunner().invoke(main, command)
     assert refused.exit_code == 2 and "belongs to another job" in refused.output
+
+
+def test_a_campaigns_files_account_cell_matches_whatever_its_case(tmp_path: Path) -> None:
+    write_csv(tmp_path / "in.csv", "number,campaign,account", ["4155550100,marketing,east"])
+    write_csv(tmp_path / "campaigns.csv", "campaign_id,alias,account", ["CEAST01,marketing,East"])
+    loaded = load_rows(
+        tmp_path / "in.csv", campaigns_path=tmp_path / "campaigns.csv", accounts=["east", "west"]
+    )
+    assert loaded.frame.select("account", "campaign_id", "reason").rows() == [
+        ("east", "CEAST01", None)
+    ]

@@ -26,8 +26,8 @@ class Campaigns:
     aliases: dict[str, str]  # lower-cased alias -> id
     alias_of: dict[str, str]  # id -> alias as written
     path: str | None = None
-    #: account -> its own campaigns (rows of a campaigns file with an ``account`` cell); the
-    #: rows without one are shared by every account
+    #: account name, lower-cased -> its own campaigns (rows of a campaigns file with an
+    #: ``account`` cell); the rows without one are shared by every account
     scoped: dict[str, Campaigns] = field(default_factory=dict)
 
     def resolve(self, value: str) -> str | None:
@@ -128,7 +128,7 @@ def read_campaigns(path: str | Path, *, max_bytes: int = MAX_INPUT_BYTES) -> Cam
                     column=id_col,
                 )
             continue
-        scope = scopes.setdefault(account, _Scope())
+        scope = scopes.setdefault(account.lower(), _Scope())  # names match any case
         scope.add(campaign, alias, line, (table.path, alias_col))
     shared = scopes.pop("")
     scoped = {name: scope.build(table.path) for name, scope in scopes.items()}
@@ -181,7 +181,7 @@ def _resolve_scoped(raw: pl.Expr, campaigns: Campaigns | None) -> pl.Expr:
     chain: Any = None
     for name in campaigns.scoped:
         resolved = _resolve_expr(raw, campaigns.for_account(name))
-        when = pl.col("account") == name
+        when = pl.col("account").str.to_lowercase() == name
         chain = pl.when(when).then(resolved) if chain is None else chain.when(when).then(resolved)
     whole: pl.Expr = chain.otherwise(_resolve_expr(raw, campaigns))
     return whole
