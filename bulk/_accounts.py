@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from bulk._errors import ConfigError
+from bulk._toml import read_toml
 from bulk.engine import check_base_url
 from bulk.providers import REGISTRY, Credentials, Secret, entry
 
@@ -94,14 +94,7 @@ def _secret_word(provider: str) -> str:
 def read_accounts(path: Path) -> dict[str, Account]:
     """The accounts of ``path`` (an accounts file, or a job file with ``[accounts.NAME]``
     tables), in file order; :class:`ConfigError` naming the file and the key that is wrong."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such accounts file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the accounts file ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    data = read_toml(path, "accounts file")
     tables = data.get("accounts")
     if "command" not in data:  # a job file's other keys are the job's; here none are allowed
         for key in data:

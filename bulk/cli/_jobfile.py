@@ -11,7 +11,6 @@ key, secret or password, stops the run (exit 2), as does an unknown key or a wro
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import click
 
 from bulk._errors import ConfigError
+from bulk._toml import read_toml
 from bulk.providers import credential_options
 
 _SECRET_WORDS = re.compile(r"token|key|secret|password|passwd", re.IGNORECASE)
@@ -26,16 +26,7 @@ _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str:
 
 
 def read_job(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such job file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the job file ({exc})") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    return read_toml(path, "job file")
 
 
 def _refuse_credentials(path: Path, keys: list[str]) -> None:
