@@ -32,14 +32,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bulk._errors import ConfigError
-from bulk._toml import read_toml
+from bulk._toml import SECRET_WORDS, read_toml
 from bulk.engine import check_base_url
 from bulk.providers import REGISTRY, Credentials, Secret, entry
 
 #: account names: what the input's ``account`` column and ``--account`` say
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-_SECRET_WORDS = re.compile(r"token|key|secret|password|passwd", re.IGNORECASE)
 #: the keys every account table takes; each provider adds its credential keys (from its
 #: command-line options: ``auth-id`` for Plivo's account id, and ``auth-token-env`` or
 #: ``api-key-env`` naming the variable that holds the secret)
@@ -180,7 +179,7 @@ def _refuse_secrets(where: str, table: Mapping[str, Any], secret_key: str) -> No
     for key in table:
         if key == secret_key or key.endswith("-env"):
             continue
-        if _SECRET_WORDS.search(key):
+        if SECRET_WORDS.search(key):
             raise ConfigError(
                 f"{where}: key {key!r} would hold a secret: accounts files hold no secrets; "
                 f"put it in an environment variable and name that variable in {secret_key!r}"

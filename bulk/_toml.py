@@ -3,11 +3,15 @@ file cannot be used, naming the file."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from bulk._errors import ConfigError
+
+#: a key whose name says it would hold a secret: refused in every file bulk reads
+SECRET_WORDS = re.compile(r"token|key|secret|password|passwd", re.IGNORECASE)
 
 
 def read_toml(path: Path, what: str) -> dict[str, Any]:

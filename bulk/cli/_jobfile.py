@@ -10,7 +10,6 @@ key, secret or password, stops the run (exit 2), as does an unknown key or a wro
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,9 @@ from typing import Any
 import click
 
 from bulk._errors import ConfigError
-from bulk._toml import read_toml
+from bulk._toml import SECRET_WORDS, read_toml
 from bulk.providers import credential_options
 
-_SECRET_WORDS = re.compile(r"token|key|secret|password|passwd", re.IGNORECASE)
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 
 
@@ -33,7 +31,7 @@ def _refuse_credentials(path: Path, keys: list[str]) -> None:
     by_key = {o.flag.removeprefix("--"): o for o in credential_options()}
     for key in keys:
         option = by_key.get(key)
-        if option is not None or _SECRET_WORDS.search(key):
+        if option is not None or SECRET_WORDS.search(key):
             where = f" (set {option.env})" if option is not None else ""
             kind = "a secret" if option is None or option.secret else "a credential"
             raise ConfigError(
