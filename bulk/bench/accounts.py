@@ -9,8 +9,9 @@ the run is bound by the accounts' rate limits and the client must keep 20 meters
 Prints (and ``--json PATH`` writes):
 
 * the aggregate request rate while links were going out (the sandbox's request count from
-  the first request until the last link was accepted, sampled every 0.25 s from another
-  thread), as a share of the sum of the accounts' limits (aim >= 90 %);
+  the first request until the last link request, sampled every 0.25 s from another thread:
+  :class:`bulk.bench.figures.Sampler`, as for the AgentMessage figure), as a share of the
+  sum of the accounts' limits (aim >= 90 %);
 * client CPU seconds per 1,000 requests (the thread running bulk: the whole run, reading the
   input, the journal and the report included);
 * the client's peak RSS;
@@ -25,7 +26,6 @@ import os
 import resource
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +33,8 @@ from typing import Any
 
 import anyio
 
-from bulk.bench.pipeline import RemoteSandbox, sandbox_process
+from bulk.bench.figures import Sampler
+from bulk.bench.pipeline import sandbox_process
 
 LIMIT = 300  #: requests per window, per account (Plivo's documented 300 / 5 s)
 WINDOW = 5.0
@@ -80,40 +81,6 @@ def write_inputs(folder: Path, s: Settings) -> tuple[Path, Path]:
     return accounts, source
 
 
-class _Sampler:
-    """The sandbox's request and accepted-link counts every 0.25 s, in a thread."""
-
-    def __init__(self, sb: RemoteSandbox) -> None:
-        self.samples: list[tuple[float, int, int]] = []
-        self._sb = sb
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> _Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            totals = self._sb.admin("counters?numbers=0")["totals"]
-            now = time.perf_counter()
-            self.samples.append((now, int(totals["requests"]), int(totals["link_accepted"])))
-            self._stop.wait(0.25)
-
-    def sending_rate(self, links: int) -> tuple[float, float]:
-        """(requests per second, seconds) from the first request seen until ``links`` links
-        were accepted."""
-        started = next((t for t, r, _ in self.samples if r > 0), None)
-        ended = next(((t, r) for t, r, n in self.samples if n >= links), None)
-        if started is None or ended is None or ended[0] <= started:
-            return 0.0, 0.0
-        return ended[1] / (ended[0] - started), ended[0] - started
-
-
 def run(s: Settings, folder: Path) -> dict[str, Any]:
     from bulk import JobSpec, run_job
 
@@ -143,7 +110,7 @@ def run(s: Settings, folder: Path) -> dict[str, Any]:
             journal=folder / "accounts.journal",
         )
         started = time.perf_counter()
-        with _Sampler(sb) as sampler:
+        with Sampler(sb, "plivo.link") as sampler:
             # the run's own thread: the sampler's thread is the benchmark's, not bulk's
             cpu = time.thread_time()
             result = anyio.run(run_job, spec, backend="asyncio")
@@ -151,8 +118,7 @@ def run(s: Settings, folder: Path) -> dict[str, Any]:
         wall = time.perf_counter() - started
         server = sb.admin("counters?numbers=0")
         server_cpu = _cpu_seconds(sb.pid)
-    links = s.accounts * s.numbers
-    rate, seconds = sampler.sending_rate(links)
+    rate, seconds = sampler.sending_rate()
     limit_sum = s.accounts * LIMIT / WINDOW
     requests = result.stats.total
     per_account = server.get("accounts", {})

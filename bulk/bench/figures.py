@@ -71,7 +71,8 @@ def write_work(folder: Path, work: Work, stem: str) -> tuple[Path, Path]:
 
 
 class Sampler:
-    """The sandbox's request counters every ``every`` seconds, in a thread (AM runs only)."""
+    """The sandbox's request counters every ``every`` seconds, in a thread: all requests,
+    and those to ``write_endpoint`` (the requests that change state)."""
 
     def __init__(self, sb: Any, write_endpoint: str, every: float = 0.25) -> None:
         self.sb, self.write_endpoint, self.every = sb, write_endpoint, every
@@ -84,7 +85,7 @@ class Sampler:
             self.take()
 
     def take(self) -> None:
-        counters = self.sb.admin("counters")
+        counters = self.sb.admin("counters?numbers=0")  # per-number counters: not needed
         writes = counters["endpoints"].get(self.write_endpoint, {}).get("requests", 0)
         self.samples.append((time.monotonic(), counters["totals"]["requests"], writes))
 
