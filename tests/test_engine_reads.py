@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
 import anyio
 import pytest
+from aiohttp import web
 
 from bulk._aio import gather_map
 from bulk.engine import HttpSender, Meter, RetryPolicy, VirtualClock
@@ -78,6 +80,75 @@ async def test_a_glance_is_one_page_with_counts_and_a_whole_read_goes_on_from_it
     assert glance.counts == {Settlement.PENDING: 45, Settlement.ACTIVE: 20, Settlement.FAILED: 0}
     assert set(numbers) <= set(members) and len(members) == 65
     assert pages == 4  # the glance's page is not read again: 1 + 3 more for 65 numbers
+
+
+async def test_a_survey_spends_no_campaign_read_on_a_campaign_its_first_page_names() -> None:
+    config = SandboxConfig(settle_min=0.01, settle_max=0.02, plivo_rate_limit=0)
+    async with _plivo(config) as (provider, sender):
+        check, members = await provider.survey_campaign("CRIGC80")
+        requests = dict(sender.stats.requests)
+    assert check.usable and members is not None and len(members) == 20
+    assert requests.get("campaign", 0) == 0  # the list's body names CRIGC80: it exists
+    assert requests["list"] == 1  # its counts say 20 numbers: no page past the first
+
+
+async def test_a_survey_of_an_unknown_campaign_keeps_the_campaign_reads_reason() -> None:
+    config = SandboxConfig(settle_min=0.01, settle_max=0.02, plivo_rate_limit=0)
+    async with _plivo(config) as (provider, sender):
+        check, members = await provider.survey_campaign("CNOSUCH")
+        requests = dict(sender.stats.requests)
+    assert not check.usable and members is None
+    assert check.reason is not None and "CNOSUCH" in check.reason and "not found" in check.reason
+    assert requests == {"list": 1, "campaign": 1}
+
+
+async def _hostile_plivo(body: dict[str, object]) -> tuple[web.AppRunner, str, Counter[str]]:
+    """A loopback server answering every list page with ``body`` and the campaign read with
+    the campaign; it counts what was asked."""
+    asked: Counter[str] = Counter()
+
+    async def page(request: web.Request) -> web.Response:
+        asked["list"] += 1
+        return web.json_response(body)
+
+    async def campaign(request: web.Request) -> web.Response:
+        asked["campaign"] += 1
+        cid = request.match_info["cid"]
+        return web.json_response({"api_id": "x", "campaign_id": cid, "registration_status": "ok"})
+
+    app = web.Application()
+    app.router.add_get("/v1/Account/{aid}/10dlc/Campaign/{cid}/Number/", page)
+    app.router.add_get("/v1/Account/{aid}/10dlc/Campaign/{cid}/", campaign)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return runner, f"http://127.0.0.1:{port}", asked
+
+
+@pytest.mark.parametrize(
+    "named", [None, "CELSEWH", 7], ids=["names-none", "names-another", "names-garbage"]
+)
+async def test_a_first_page_that_does_not_name_the_campaign_leaves_it_to_the_campaign_read(
+    named: object,
+) -> None:
+    body: dict[str, object] = {"api_id": "x", "phone_numbers": [{"number": "16505550100",
+                                                                  "status": "COMPLETED"}]}
+    if named is not None:
+        body["campaign_id"] = named
+    runner, base_url, asked = await _hostile_plivo(body)
+    auth_id = "MA" + "Z" * 18
+    try:
+        async with aiohttp.ClientSession() as session:
+            sender = HttpSender(session, base_url, Meter(None, 4), headers={},
+                                provider="plivo", policy=RetryPolicy(attempts=1))
+            check, members = await PlivoProvider(sender, auth_id).survey_campaign("CRIGC80")
+    finally:
+        await runner.cleanup()
+    assert check.usable and members == {"+16505550100": members["+16505550100"]}
+    # the campaign read decided; the page already read was not asked for again
+    assert asked == {"list": 1, "campaign": 1}
 
 
 async def test_gather_map_keeps_order_and_raises_the_first_error_unwrapped() -> None:

@@ -31,6 +31,7 @@ from bulk.providers import (
     Settlement,
     UnlinkOutcome,
     Verdict,
+    check_then_list,
 )
 from tests.conftest import write_csv
 
@@ -113,6 +114,11 @@ class FakeProvider:
         verdict = await self._read(Request("GET", f"/fake/{campaign_id}", "campaign"))
         usable = bool(verdict.data["usable"])
         return CampaignCheck(campaign_id, usable, None if usable else "no such campaign")
+
+    async def survey_campaign(
+        self, campaign_id: str
+    ) -> tuple[CampaignCheck, dict[str, NumberState] | None]:
+        return await check_then_list(self, campaign_id)
 
     async def campaign_numbers(
         self, campaign_id: str, size_hint: int | None = None, first: Glance | None = None

@@ -76,20 +76,18 @@ async def survey(
     delay: float,
     clock: Clock,
 ) -> tuple[dict[str, str], Survey]:
-    """Resolve the numbers and read each campaign (its check, then its list when usable),
-    campaigns side by side, in rounds: a read that gets no usable answer is tried again after
-    ``delay``, up to ``RESEND_ROUNDS`` times, then :class:`ProviderUnreachable`. Planning and
-    ``bulk status`` both look through this. Returns the unresolved numbers (number ->
-    reason) and each campaign's (check, members or None)."""
-
-    async def one(campaign: str) -> tuple[CampaignCheck, dict[str, NumberState] | None]:
-        check = await provider.check_campaign(campaign)
-        return check, (await provider.campaign_numbers(campaign) if check.usable else None)
+    """Resolve the numbers and read each campaign (its check and, when usable, its list:
+    :meth:`Provider.survey_campaign`), campaigns side by side, in rounds: a read that gets no
+    usable answer is tried again after ``delay``, up to ``RESEND_ROUNDS`` times, then
+    :class:`ProviderUnreachable`. Planning and ``bulk status`` both look through this.
+    Returns the unresolved numbers (number -> reason) and each campaign's (check, members or
+    None)."""
 
     for round_ in range(RESEND_ROUNDS + 1):
         try:
             unresolved = await provider.resolve(numbers)
-            return unresolved, await gather_map({c: functools.partial(one, c) for c in campaigns})
+            calls = {c: functools.partial(provider.survey_campaign, c) for c in campaigns}
+            return unresolved, await gather_map(calls)
         except ProviderUnavailable as exc:
             if round_ == RESEND_ROUNDS:
                 raise ProviderUnreachable(f"{provider.name}: {exc.reason}") from None

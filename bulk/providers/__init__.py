@@ -23,6 +23,7 @@ from bulk.providers._base import (
     Settlement,
     UnlinkOutcome,
     Verdict,
+    check_then_list,
 )
 
 
@@ -263,6 +264,7 @@ __all__ = [
     "Settlement",
     "UnlinkOutcome",
     "Verdict",
+    "check_then_list",
     "credential_options",
     "credentials_from_env",
     "entry",

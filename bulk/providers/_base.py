@@ -125,6 +125,9 @@ class Glance:
     whole: bool = False
     #: where the rest of the list continues, for a provider that pages by cursor
     cursor: str | None = None
+    #: the campaign the page's body names, when the provider's list names it (Plivo's does):
+    #: a page naming the campaign asked for shows it exists and this account may read it
+    names: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +206,13 @@ class Provider(Protocol):
 
     async def check_campaign(self, campaign_id: str) -> CampaignCheck: ...
 
+    async def survey_campaign(
+        self, campaign_id: str
+    ) -> tuple[CampaignCheck, dict[str, NumberState] | None]:
+        """The campaign's check and, when it is usable, every number in it, in as few requests
+        as the provider allows (:func:`check_then_list` where nothing is saved)."""
+        ...
+
     async def campaign_numbers(
         self, campaign_id: str, size_hint: int | None = None, first: Glance | None = None
     ) -> dict[str, NumberState]:
@@ -232,6 +242,14 @@ class Provider(Protocol):
         ...
 
 
+async def check_then_list(
+    provider: Provider, campaign_id: str
+) -> tuple[CampaignCheck, dict[str, NumberState] | None]:
+    """A campaign's survey the plain way: its check, then its list when usable."""
+    check = await provider.check_campaign(campaign_id)
+    return check, (await provider.campaign_numbers(campaign_id) if check.usable else None)
+
+
 class ProviderUnavailable(Exception):
     """A read got no usable answer after every retry (internal: the engine decides what follows)."""
 
@@ -254,5 +272,6 @@ __all__ = [
     "Settlement",
     "UnlinkOutcome",
     "Verdict",
+    "check_then_list",
     "unanswered",
 ]

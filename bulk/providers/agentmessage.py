@@ -84,6 +84,7 @@ from bulk.providers._base import (
     Settlement,
     UnlinkOutcome,
     Verdict,
+    check_then_list,
     unanswered,
 )
 from bulk.providers._text import describe_unreadable, json_or_none
@@ -538,6 +539,12 @@ class AgentMessageProvider:
         if not is_campaign_id(campaign_id):
             return campaign_check(campaign_id, {})
         return campaign_check(campaign_id, await self._campaign_list())
+
+    async def survey_campaign(
+        self, campaign_id: str
+    ) -> tuple[CampaignCheck, dict[str, NumberState] | None]:
+        # a number list names no campaign: the check (one cached campaign list) comes first
+        return await check_then_list(self, campaign_id)
 
     async def campaign_numbers(
         self, campaign_id: str, size_hint: int | None = None, first: Glance | None = None

@@ -32,6 +32,7 @@ Choices where the wire is not documented (also in the README):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Sequence
@@ -367,6 +368,26 @@ class PlivoProvider:
             campaign_id, False, reason=f"campaign {campaign_id}: {with_request_id(verdict)}"
         )
 
+    async def survey_campaign(
+        self, campaign_id: str
+    ) -> tuple[CampaignCheck, dict[str, NumberState] | None]:
+        """The list's first page comes first: a page naming the campaign (the list's body
+        carries ``campaign_id``) shows the campaign exists and this account may read it, so
+        no campaign read is spent on it. A first page that does not (an error, no answer, a
+        body naming another campaign or none) leaves the decision to the campaign read, with
+        its reason; a usable campaign's list then goes on from that page when it was read."""
+        first: Glance | None = None
+        with contextlib.suppress(ProviderUnavailable):
+            first = await self.campaign_glance(campaign_id)
+        if first is not None and first.names == campaign_id:
+            return CampaignCheck(campaign_id, True), await self.campaign_numbers(
+                campaign_id, first=first
+            )
+        check = await self.check_campaign(campaign_id)
+        if not check.usable:
+            return check, None
+        return check, await self.campaign_numbers(campaign_id, first=first)
+
     async def campaign_numbers(
         self, campaign_id: str, size_hint: int | None = None, first: Glance | None = None
     ) -> dict[str, NumberState]:
@@ -407,18 +428,29 @@ class PlivoProvider:
 
     async def campaign_glance(self, campaign_id: str) -> Glance:
         """The first page and the campaign's ``phone_numbers_summary``: one request."""
-        page, entries, counts = await self._page(campaign_id, 0)
-        return Glance(page, counts, whole=entries < PAGE_SIZE)
+        verdict = await self._list_page(campaign_id, 0)
+        data = verdict.data
+        named = data.get("campaign_id")
+        return Glance(
+            parse_numbers_page(data),
+            summary_counts(data),
+            whole=len(data.get("phone_numbers") or []) < PAGE_SIZE,
+            names=named if isinstance(named, str) else None,
+        )
 
     async def _page(
         self, campaign_id: str, offset: int
     ) -> tuple[dict[str, NumberState], int, dict[Settlement, int] | None]:
         """One page: its numbers, how many entries it held, and the campaign's counts if sent."""
+        data = (await self._list_page(campaign_id, offset)).data
+        entries = data.get("phone_numbers") or []
+        return parse_numbers_page(data), len(entries), summary_counts(data)
+
+    async def _list_page(self, campaign_id: str, offset: int) -> Verdict:
         verdict = await self._send(list_request(self._auth_id, campaign_id, offset), classify)
         if verdict.kind is not Kind.OK:
             raise ProviderUnavailable(with_request_id(verdict))
-        entries = verdict.data.get("phone_numbers") or []
-        return parse_numbers_page(verdict.data), len(entries), summary_counts(verdict.data)
+        return verdict
 
     async def resolve(self, numbers: Sequence[str]) -> dict[str, str]:
         return {}  # Plivo addresses numbers by the number itself
