@@ -6,7 +6,13 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from bulk.engine._timing import expected_settled, fall_wait, next_read_in, read_every_page
+from bulk.engine._timing import (
+    back_off,
+    expected_settled,
+    fall_wait,
+    next_read_in,
+    read_every_page,
+)
 from bulk.providers import plivo
 from bulk.providers._base import Kind, Response
 from tests.conftest import ThreadedSandbox, write_csv
@@ -65,6 +71,24 @@ def test_a_first_fall_or_a_rising_count_leaves_the_back_off_in_charge() -> None:
     # new submissions raised the count: no rate to extrapolate
     assert wait((0.0, 500.0), (1.0, 600.0), (2.0, 550.0)) is None
     assert wait((0.0, 5.0), (1.0, 3.0), (2.0, 0.0)) is None  # nothing left to wait for
+
+
+def test_waiting_for_half_progress_resets_the_back_off_and_none_stretches_it() -> None:
+    bounds = {"floor": 1.0, "ceiling": 8.0}
+    assert back_off(4.0, True, for_all=False, **bounds) == 1.0
+    assert back_off(4.0, False, for_all=False, **bounds) == 6.0
+    assert back_off(6.0, False, for_all=False, **bounds) == 8.0  # never past the ceiling
+
+
+def test_waiting_for_the_last_settle_progress_keeps_the_back_off_and_none_doubles_it() -> None:
+    bounds = {"floor": 1.0, "ceiling": 8.0}
+    # glances at a campaign settling 20-60 s: 1, 3, 7, 15, then every 8 s once settles begin
+    waits, interval = [], 1.0
+    for progressed in (False, False, False, True, True, True):
+        interval = back_off(interval, progressed, for_all=True, **bounds)
+        waits.append(interval)
+    assert waits == [2.0, 4.0, 8.0, 8.0, 8.0, 8.0]
+    assert back_off(1.0, True, for_all=True, **bounds) == 1.0  # settling soon after the floor
 
 
 def test_every_page_is_read_only_once_the_counts_say_nothing_of_ours_is_pending() -> None:

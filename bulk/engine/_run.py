@@ -40,7 +40,7 @@ from bulk._states import (
     while_polling,
 )
 from bulk.engine._http import send_window
-from bulk.engine._timing import fall_wait, next_read_in, read_every_page
+from bulk.engine._timing import back_off, fall_wait, next_read_in, read_every_page
 from bulk.providers._base import (
     CampaignCheck,
     Glance,
@@ -895,9 +895,8 @@ class Engine:
         look, ``left``: what it still awaits, ``pending``: how many of ours the look says are
         still pending). When ``share`` (half, or after a glance all) of them are likely
         settled: by the settle times seen in this run (:func:`next_read_in`, half only), else
-        by the rate their count fell (:func:`fall_wait`); until either can say,
-        ``poll_interval`` after progress, backing off by 1.5x without. Always within
-        ``poll_interval .. poll_max_interval``."""
+        by the rate their count fell (:func:`fall_wait`); until either can say, the fixed
+        back-off (:func:`back_off`). Always within ``poll_interval .. poll_max_interval``."""
         now = self.clock.time()
         floor, ceiling = self.config.poll_interval, self.config.poll_max_interval
         looks = self._looks.setdefault(campaign, [])
@@ -907,8 +906,13 @@ class Engine:
         if pending is not None:
             looks.append((now, pending))
             del looks[:-3]
-        interval = self._campaign_interval.get(campaign, floor)
-        interval = floor if settled or fell else min(interval * 1.5, ceiling)
+        interval = back_off(
+            self._campaign_interval.get(campaign, floor),
+            settled or fell,
+            for_all=share >= 1.0,
+            floor=floor,
+            ceiling=ceiling,
+        )
         self._campaign_interval[campaign] = interval
         estimate = None
         if share < 1.0:

@@ -73,6 +73,24 @@ def next_read_in(
     return None
 
 
+def back_off(
+    interval: float, progressed: bool, *, for_all: bool, floor: float, ceiling: float
+) -> float:
+    """The fixed back-off's next wait, for when neither estimate can say (within bounds).
+
+    Waiting for half the pending numbers (each look reads them all): progress brings the
+    wait back to ``floor``, a look without progress stretches it 1.5x. Waiting for all of
+    them (``for_all``: glances, where only the last settle makes the whole read worth its
+    requests): progress says the settles have begun, not that the last is near, so it keeps
+    the wait; a look without progress doubles it.
+    """
+    if for_all:
+        grown = interval if progressed else interval * 2
+    else:
+        grown = floor if progressed else interval * 1.5
+    return min(max(grown, floor), ceiling)
+
+
 def fall_wait(
     looks: Sequence[tuple[float, float]], share: float, *, floor: float, ceiling: float
 ) -> float | None:
