@@ -61,7 +61,10 @@ def test_quick_run_writes_every_section(tmp_path: Path) -> None:
     assert t["errors_total"] == 0
     assert set(t["requests"]) <= {"campaign", "list", "link", "get"}
     assert t["requests"]["link"] >= t["numbers"] / 20
-    assert t["requests_total"] == sum(t["requests"].values()) >= t["fewest_requests"] > 0
+    assert t["requests_total"] == sum(t["requests"].values())
+    # "fewest" counts a campaign read per campaign; on Plivo the list's first page stands for it
+    assert "campaign" not in t["requests"]
+    assert t["requests_total"] >= t["fewest_requests"] - t["campaigns"] > 0
     assert t["server_requests"] >= t["requests_total"]
     assert 0 < t["effective_rate"] and 0 < t["share_of_limit"] < 1.5
     assert t["wall_s"] > 0
