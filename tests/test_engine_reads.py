@@ -14,7 +14,7 @@ from aiohttp import web
 from bulk._aio import gather_map
 from bulk.engine import HttpSender, Meter, RetryPolicy, VirtualClock
 from bulk.providers import Credentials, Secret, entry
-from bulk.providers._base import Settlement
+from bulk.providers._base import ProviderUnavailable, Settlement
 from bulk.providers.plivo import PlivoProvider
 from bulk.sandbox import SandboxConfig, run_sandbox
 
@@ -118,6 +118,7 @@ async def _hostile_plivo(body: dict[str, object]) -> tuple[web.AppRunner, str, C
 
     app = web.Application()
     app.router.add_get("/v1/Account/{aid}/10dlc/Campaign/{cid}/Number/", page)
+    app.router.add_get("/v1/Account/{aid}/10dlc/Campaign/{cid}/Number/{number}/", page)
     app.router.add_get("/v1/Account/{aid}/10dlc/Campaign/{cid}/", campaign)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -149,6 +150,43 @@ async def test_a_first_page_that_does_not_name_the_campaign_leaves_it_to_the_cam
     assert check.usable and members == {"+16505550100": members["+16505550100"]}
     # the campaign read decided; the page already read was not asked for again
     assert asked == {"list": 1, "campaign": 1}
+
+
+@pytest.mark.parametrize("entries", [7, "16505550100", {"number": "16505550100"}])
+async def test_a_list_page_whose_numbers_are_not_a_list_is_no_usable_answer(
+    entries: object,
+) -> None:
+    body = {"api_id": "x", "campaign_id": "CRIGC80", "phone_numbers": entries}
+    runner, base_url, _ = await _hostile_plivo(body)
+    try:
+        async with aiohttp.ClientSession() as session:
+            sender = HttpSender(session, base_url, Meter(None, 4), headers={},
+                                provider="plivo", policy=RetryPolicy(attempts=1))
+            provider = PlivoProvider(sender, "MA" + "Z" * 18)
+            with pytest.raises(ProviderUnavailable, match="phone_numbers"):
+                await provider.campaign_glance("CRIGC80")
+            with pytest.raises(ProviderUnavailable, match="phone_numbers"):
+                await provider.campaign_numbers("CRIGC80")
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("entries", [[], [{"number": "16505550199", "status": "COMPLETED"}], 7])
+async def test_a_single_read_answered_200_without_its_number_proves_nothing(
+    entries: object,
+) -> None:
+    body = {"api_id": "x", "campaign_id": "CRIGC80", "phone_numbers": entries}
+    runner, base_url, _ = await _hostile_plivo(body)
+    try:
+        async with aiohttp.ClientSession() as session:
+            sender = HttpSender(session, base_url, Meter(None, 4), headers={},
+                                provider="plivo", policy=RetryPolicy(attempts=1))
+            provider = PlivoProvider(sender, "MA" + "Z" * 18)
+            # not "absent": a move would go on to link a number that may still sit here
+            with pytest.raises(ProviderUnavailable, match="without it"):
+                await provider.number_state("CRIGC80", "+16505550100", 1)
+    finally:
+        await runner.cleanup()
 
 
 async def test_gather_map_keeps_order_and_raises_the_first_error_unwrapped() -> None:

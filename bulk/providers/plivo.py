@@ -237,7 +237,9 @@ def parse_numbers_page(body: Any) -> dict[str, NumberState]:
     """``phone_numbers`` of a list or get body, as number -> state."""
     result: dict[str, NumberState] = {}
     entries = body.get("phone_numbers") if isinstance(body, dict) else None
-    for entry in entries or ():
+    if not isinstance(entries, list):
+        return result
+    for entry in entries:
         if not isinstance(entry, dict) or not isinstance(entry.get("number"), str):
             continue
         status = str(entry.get("status") or "").upper()
@@ -447,9 +449,15 @@ class PlivoProvider:
         return parse_numbers_page(data), len(entries), summary_counts(data)
 
     async def _list_page(self, campaign_id: str, offset: int) -> Verdict:
+        """One answered list page; a refusal, or a body whose ``phone_numbers`` is not a
+        list (its length would be no count of entries), is no usable answer."""
         verdict = await self._send(list_request(self._auth_id, campaign_id, offset), classify)
         if verdict.kind is not Kind.OK:
             raise ProviderUnavailable(with_request_id(verdict))
+        if not isinstance(verdict.data.get("phone_numbers") or [], list):
+            raise ProviderUnavailable(
+                f"a list page of campaign {campaign_id} whose phone_numbers is not a list"
+            )
         return verdict
 
     async def resolve(self, numbers: Sequence[str]) -> dict[str, str]:
@@ -478,7 +486,11 @@ class PlivoProvider:
         )
         if verdict.kind is Kind.OK:
             state = parse_numbers_page(verdict.data).get(number)
-            return state or NumberState(Settlement.ABSENT)
+            if state is None:  # a 200 for this number that shows no state of it proves nothing
+                raise ProviderUnavailable(
+                    f"the read of {number} in campaign {campaign_id} answered 200 without it"
+                )
+            return state
         if verdict.kind is Kind.ABSENT:  # "not linked to this campaign": proof of absence
             return NumberState(Settlement.ABSENT)
         raise ProviderUnavailable(with_request_id(verdict))
