@@ -102,9 +102,12 @@ async def test_a_survey_of_an_unknown_campaign_keeps_the_campaign_reads_reason()
     assert requests == {"list": 1, "campaign": 1}
 
 
-async def _hostile_plivo(body: dict[str, object]) -> tuple[web.AppRunner, str, Counter[str]]:
-    """A loopback server answering every list page with ``body`` and the campaign read with
-    the campaign; it counts what was asked."""
+@asynccontextmanager
+async def _hostile_plivo(
+    body: dict[str, object],
+) -> AsyncIterator[tuple[PlivoProvider, Counter[str]]]:
+    """A Plivo adapter over a loopback server that answers every list page and single read
+    with ``body`` and the campaign read with the campaign; it counts what was asked."""
     asked: Counter[str] = Counter()
 
     async def page(request: web.Request) -> web.Response:
@@ -122,10 +125,15 @@ async def _hostile_plivo(body: dict[str, object]) -> tuple[web.AppRunner, str, C
     app.router.add_get("/v1/Account/{aid}/10dlc/Campaign/{cid}/", campaign)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    return runner, f"http://127.0.0.1:{port}", asked
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async with aiohttp.ClientSession() as session:
+            sender = HttpSender(session, base_url, Meter(None, 4), headers={},
+                                provider="plivo", policy=RetryPolicy(attempts=1))
+            yield PlivoProvider(sender, "MA" + "Z" * 18), asked
+    finally:
+        await runner.cleanup()
 
 
 @pytest.mark.parametrize(
@@ -138,15 +146,8 @@ async def test_a_first_page_that_does_not_name_the_campaign_leaves_it_to_the_cam
                                                                   "status": "COMPLETED"}]}
     if named is not None:
         body["campaign_id"] = named
-    runner, base_url, asked = await _hostile_plivo(body)
-    auth_id = "MA" + "Z" * 18
-    try:
-        async with aiohttp.ClientSession() as session:
-            sender = HttpSender(session, base_url, Meter(None, 4), headers={},
-                                provider="plivo", policy=RetryPolicy(attempts=1))
-            check, members = await PlivoProvider(sender, auth_id).survey_campaign("CRIGC80")
-    finally:
-        await runner.cleanup()
+    async with _hostile_plivo(body) as (provider, asked):
+        check, members = await provider.survey_campaign("CRIGC80")
     assert check.usable and members == {"+16505550100": members["+16505550100"]}
     # the campaign read decided; the page already read was not asked for again
     assert asked == {"list": 1, "campaign": 1}
@@ -157,18 +158,11 @@ async def test_a_list_page_whose_numbers_are_not_a_list_is_no_usable_answer(
     entries: object,
 ) -> None:
     body = {"api_id": "x", "campaign_id": "CRIGC80", "phone_numbers": entries}
-    runner, base_url, _ = await _hostile_plivo(body)
-    try:
-        async with aiohttp.ClientSession() as session:
-            sender = HttpSender(session, base_url, Meter(None, 4), headers={},
-                                provider="plivo", policy=RetryPolicy(attempts=1))
-            provider = PlivoProvider(sender, "MA" + "Z" * 18)
-            with pytest.raises(ProviderUnavailable, match="phone_numbers"):
-                await provider.campaign_glance("CRIGC80")
-            with pytest.raises(ProviderUnavailable, match="phone_numbers"):
-                await provider.campaign_numbers("CRIGC80")
-    finally:
-        await runner.cleanup()
+    async with _hostile_plivo(body) as (provider, _):
+        with pytest.raises(ProviderUnavailable, match="phone_numbers"):
+            await provider.campaign_glance("CRIGC80")
+        with pytest.raises(ProviderUnavailable, match="phone_numbers"):
+            await provider.campaign_numbers("CRIGC80")
 
 
 @pytest.mark.parametrize("entries", [[], [{"number": "16505550199", "status": "COMPLETED"}], 7])
@@ -176,17 +170,10 @@ async def test_a_single_read_answered_200_without_its_number_proves_nothing(
     entries: object,
 ) -> None:
     body = {"api_id": "x", "campaign_id": "CRIGC80", "phone_numbers": entries}
-    runner, base_url, _ = await _hostile_plivo(body)
-    try:
-        async with aiohttp.ClientSession() as session:
-            sender = HttpSender(session, base_url, Meter(None, 4), headers={},
-                                provider="plivo", policy=RetryPolicy(attempts=1))
-            provider = PlivoProvider(sender, "MA" + "Z" * 18)
-            # not "absent": a move would go on to link a number that may still sit here
-            with pytest.raises(ProviderUnavailable, match="without it"):
-                await provider.number_state("CRIGC80", "+16505550100", 1)
-    finally:
-        await runner.cleanup()
+    async with _hostile_plivo(body) as (provider, _):
+        # not "absent": a move would go on to link a number that may still sit here
+        with pytest.raises(ProviderUnavailable, match="without it"):
+            await provider.number_state("CRIGC80", "+16505550100", 1)
 
 
 async def test_gather_map_keeps_order_and_raises_the_first_error_unwrapped() -> None:
