@@ -587,7 +587,7 @@ def _progress(job: _Job, journal: Journal, hooks: _Hooks) -> Callable[[], None]:
 
     def changed() -> None:
         if hooks.on_progress is not None:
-            hooks.on_progress(sum(1 for r in journal.rows.values() if r.terminal), total)
+            hooks.on_progress(journal.settled, total)
         if hooks.on_snapshot is not None:
             hooks.on_snapshot(Snapshot(journal.rows, lambda: job.stats, job.started))
 

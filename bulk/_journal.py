@@ -121,6 +121,7 @@ class Journal:
         self._db = connection
         self._rows = rows
         self.new = new
+        self._settled = sum(1 for r in rows.values() if r.terminal)
 
     @classmethod
     def open(cls, path: str | Path, fingerprint: Mapping[str, str]) -> Journal:
@@ -190,10 +191,17 @@ class Journal:
             )
         for r in batch:
             self._rows[r.line] = r
+        self._settled = sum(1 for r in self._rows.values() if r.terminal)
 
     @property
     def rows(self) -> Mapping[int, RowRecord]:
         return self._rows
+
+    @property
+    def settled(self) -> int:
+        """How many rows have an outcome (a terminal state), kept as changes apply: progress
+        reads it at every change, which a count over every row would make O(rows) each."""
+        return self._settled
 
     def get(self, line: int) -> RowRecord:
         return self._rows[line]
@@ -257,6 +265,7 @@ class Journal:
                 self._db.executemany(_UPDATE, params)
         for line, row in shadow.items():  # in place: callers may hold these records
             record = self._rows[line]
+            self._settled += (row.state in TERMINAL) - (record.state in TERMINAL)
             for name in (
                 "state",
                 "provider_status",

@@ -139,3 +139,23 @@ def test_a_resumed_deferred_row_loses_the_windows_reason_and_its_settled_time(
     journal.close()
     reopened = Journal.open(tmp_path / "j.sqlite", FP)
     assert reopened.get(2).reason is None
+
+
+def test_the_settled_count_follows_every_change_a_refusal_and_a_reopen(tmp_path: Path) -> None:
+    journal = _journal(tmp_path)
+
+    def counted() -> int:
+        return sum(1 for r in journal.rows.values() if r.terminal)
+
+    assert journal.settled == counted() == 1  # the rejected row
+    journal.apply([Change(2, Event.DEFER, reason="window closed")])
+    assert journal.settled == counted() == 2
+    journal.apply([Change(2, Event.RESUME), Change(2, Event.ALREADY, reason="already")])
+    assert journal.settled == counted() == 2  # out of a terminal state and back in one apply
+    with pytest.raises(IllegalTransition):
+        journal.apply([Change(3, Event.ALREADY), Change(2, Event.SEND)])
+    assert journal.settled == counted() == 2  # nothing applied, nothing counted
+    journal.apply([Change(3, Event.ALREADY)])
+    assert journal.settled == counted() == 3
+    journal.close()
+    assert Journal.open(tmp_path / "j.sqlite", FP).settled == 3
