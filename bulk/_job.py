@@ -23,7 +23,7 @@ import polars as pl
 from bulk import _report
 from bulk._accounts import Account, accounts_for, check_environment, parse_shard
 from bulk._aio import gather_map
-from bulk._errors import BulkError, ConfigError, IllegalTransition
+from bulk._errors import AuthenticationError, BulkError, ConfigError, IllegalTransition
 from bulk._journal import (
     Journal,
     JournalView,
@@ -549,7 +549,7 @@ async def _run(job: _Job, hooks: _Hooks) -> JobResult:
             ]
             plan, plans = await _plan(job, engines, changed, hooks)
             if not spec.dry_run:
-                await _execute(job, list(zip(engines, plans, strict=True)), journal)
+                await _execute(job, list(zip(job.lanes, engines, plans, strict=True)), journal)
             return _result(job, journal, plan)
         finally:
             journal.close()
@@ -650,14 +650,22 @@ def _merge_plans(plans: Sequence[Plan], names: Sequence[str | None]) -> Plan:
     return merged
 
 
-async def _execute(job: _Job, work: Sequence[tuple[Engine, Plan]], journal: Journal) -> None:
+async def _execute(
+    job: _Job, work: Sequence[tuple[_Lane, Engine, Plan]], journal: Journal
+) -> None:
     """Send, poll until every row settles: every lane side by side. Interrupted, it still
     writes the report; stopped by a BulkError (a refusal, an unwritable journal) too, then
-    raises that error alone, never wrapped in the task group's ExceptionGroup."""
+    raises that error alone, never wrapped in the task group's ExceptionGroup. With several
+    accounts, one whose credentials are refused mid-run stops alone (:func:`_lane_stopped`):
+    the others run to the end, then the report is written and the refusal raised."""
+    stops: dict[str, AuthenticationError] = {}
     try:
         async with anyio.create_task_group() as group:
-            for engine, plan in work:
-                group.start_soon(engine.execute, plan)
+            for lane, engine, plan in work:
+                if len(work) == 1:
+                    group.start_soon(engine.execute, plan)
+                else:
+                    group.start_soon(_lane_stopped, engine, plan, stops, lane.name)
     except anyio.get_cancelled_exc_class():
         _finish(job, journal)  # synchronous: runs to the end although the run is cancelled
         raise
@@ -671,6 +679,36 @@ async def _execute(job: _Job, work: Sequence[tuple[Engine, Plan]], journal: Jour
             why = report_error.strerror or report_error
             raise BulkError(f"{error}; the report could not be written either: {why}") from None
         raise error from None
+    if stops:
+        _stopped_lanes(job, journal, stops)
+
+
+async def _lane_stopped(
+    engine: Engine, plan: Plan, stops: dict[str, AuthenticationError], name: str | None
+) -> None:
+    """One account's lane: a refusal of its credentials (or their scope) mid-run ends this
+    lane alone, noted in ``stops``; the other accounts have their own credentials."""
+    try:
+        await engine.execute(plan)
+    except* AuthenticationError as refused:  # raised inside the engine's own task group
+        first = _only_bulk_error(refused)
+        assert isinstance(first, AuthenticationError)
+        stops[str(name)] = first
+
+
+def _stopped_lanes(job: _Job, journal: Journal, stops: Mapping[str, AuthenticationError]) -> None:
+    """The other lanes ran to the end: the report, each stopped account's unfinished rows
+    saying why, then one error naming every stopped account."""
+    whys = {name: f"account {name}: {error}" for name, error in stops.items()}
+    by_line = {
+        line: whys[str(lane.name)]
+        for lane in job.lanes
+        if str(lane.name) in whys
+        for line in lane.lines
+    }
+    _finish(job, journal, stopped=by_line)
+    others = "the other accounts ran to the end" if len(stops) < len(job.lanes) else ""
+    raise AuthenticationError("; ".join([*whys.values(), *([others] if others else [])]))
 
 
 def _only_bulk_error(group: BaseExceptionGroup[BaseException]) -> BulkError | None:
@@ -711,7 +749,9 @@ def _has_failures(counts: dict[str, int]) -> bool:
     return any(n for o, n in counts.items() if o not in _report.SUCCESS_OUTCOMES)
 
 
-def _finish(job: _Job, journal: Journal, *, stopped: str | None = None) -> dict[str, int]:
+def _finish(
+    job: _Job, journal: Journal, *, stopped: str | Mapping[int, str] | None = None
+) -> dict[str, int]:
     """Write the report and the failures file from the journal; the counts by outcome.
     ``stopped``: why the run ended early (an error), for the rows it left unfinished."""
     loaded = job.loaded

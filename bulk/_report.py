@@ -79,11 +79,13 @@ def build(
     extra_columns: Sequence[str],
     rows: Mapping[int, RowRecord],
     *,
-    stopped: str | None = None,
+    stopped: str | Mapping[int, str] | None = None,
 ) -> pl.DataFrame:
     """Join the validated input with the journal's rows into the report frame.
 
-    ``stopped``: why the run ended before every row was done (see :func:`outcome_of`)."""
+    ``stopped``: why the run ended before every row was done (see :func:`outcome_of`): one
+    reason for all, or one per line (an account whose lane stopped while the others ran on;
+    its lines only)."""
     lines = frame.get_column("line").to_list()
     outcome: list[str] = []
     reason: list[str | None] = []
@@ -95,7 +97,8 @@ def build(
     action: list[str | None] = []
     for line in lines:
         row = rows[line]
-        o, r = outcome_of(row, stopped)
+        why = stopped.get(line) if isinstance(stopped, Mapping) else stopped
+        o, r = outcome_of(row, why)
         outcome.append(o)
         reason.append(r)
         status.append(row.provider_status)

@@ -171,3 +171,57 @@ def test_the_writability_probe_leaves_an_existing_report_untouched(tmp_path: Pat
     (tmp_path / "adir.csv").mkdir()
     with pytest.raises(ConfigError, match=r"adir\.csv: is a directory"):
         check_path(tmp_path / "adir.csv", "--report")
+
+
+def test_one_accounts_key_refused_mid_run_stops_that_account_alone(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    # two accounts in one run: a Plivo account that works, and an AgentMessage key that may
+    # read (planning passes) but not attach (403 at its first attach, mid-run)
+    sb = sandbox_factory()
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(
+        f"""
+[accounts.calls]
+provider = "plivo"
+auth-id = "{sb.plivo_auth_id}"
+auth-token-env = "CALLS_TOKEN"
+base-url = "{sb.base_url}"
+
+[accounts.texts]
+provider = "agentmessage"
+api-key-env = "TEXTS_KEY"
+base-url = "{sb.base_url}"
+""",
+        encoding="utf-8",
+    )
+    plivo_numbers = [f"+1650555{n:04d}" for n in range(100, 110)]
+    am_numbers = [f"+1415555{n:04d}" for n in range(103, 109)]
+    rows = [f"{n},CUOGHIN,calls" for n in plivo_numbers]
+    rows += [f"{n},{AM_CAMPAIGN},texts" for n in am_numbers]
+    src = write_csv(tmp_path / "in.csv", "number,campaign_id,account", rows)
+    report = tmp_path / "out.csv"
+    args = ["link", str(src), "--accounts", str(accounts), "--report", str(report),
+            "--journal", str(tmp_path / "j"), *FAST]
+    env = {"CALLS_TOKEN": sb.plivo_auth_token, "TEXTS_KEY": READONLY_KEY}
+    result = _invoke(args, env)
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "Traceback" not in result.output
+    assert said("bulk: account texts: agentmessage refused the credentials: HTTP 403",
+                result.output)
+    assert said("the other accounts ran to the end", result.output)
+    assert READONLY_KEY not in result.output and sb.plivo_auth_token not in result.output
+    by_number = {r["e164"]: r for r in pl.read_csv(report, infer_schema=False).to_dicts()}
+    for number in plivo_numbers:  # the account whose key works ran to the end
+        assert by_number[number]["outcome"] == "linked", by_number[number]
+    for number in am_numbers:  # the refused account's rows say why, and resume later
+        row = by_number[number]
+        assert row["outcome"] in ("unknown", "failed"), row
+        assert "account texts" in row["reason"] and READONLY_KEY not in row["reason"], row
+    assert sb.counters()["totals"]["attach_accepted"] == 0
+
+    # with a key that may attach, the same command finishes the refused account's rows
+    result = _invoke(args, {**env, "TEXTS_KEY": sb.agentmessage_api_key})
+    assert result.exit_code == 0, (result.output, result.exception)
+    outcomes = {r["e164"]: r["outcome"] for r in pl.read_csv(report, infer_schema=False).to_dicts()}
+    assert all(outcomes[n] == "linked" for n in plivo_numbers + am_numbers), outcomes
