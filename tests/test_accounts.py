@@ -380,3 +380,34 @@ def test_a_campaigns_files_account_cell_matches_whatever_its_case(tmp_path: Path
     assert loaded.frame.select("account", "campaign_id", "reason").rows() == [
         ("east", "CEAST01", None)
     ]
+
+
+def test_the_per_account_table_fits_80_columns_and_its_rows_add_up_to_the_run() -> None:
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from bulk.cli.run import _accounts_table
+
+    def account(rows: int, **counts: int) -> dict[str, object]:
+        return {"rows": rows, "counts": counts, "requests": 1234, "http_429": 12,
+                "rate_settled": 58.0}
+
+    result = SimpleNamespace(
+        counts={"linked": 117, "already": 3, "failed": 2, "rejected": 2, "unknown": 1},
+        accounts={
+            "east-coast": account(63, linked=57, already=3, failed=2, unknown=1),
+            "west": account(60, linked=60),
+            "north": {**account(1, rejected=1), "rate_settled": None},
+        },
+    )
+    console = Console(width=80, record=True)
+    console.print(_accounts_table(result))  # type: ignore[arg-type]
+    text = console.export_text()
+    header = next(line for line in text.splitlines() if "account" in line and "rows" in line)
+    for column in ("linked", "already", "failed", "rejected", "unknown", "requests", "429s"):
+        assert column in header, text  # no header cut short
+    assert "…" not in text
+    # the row naming no account (rejected before any account took it) has a line of its own
+    none = next(line for line in text.splitlines() if "(none)" in line).split()
+    assert none[1] == "1", text

@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 import click
 import stamina
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -561,13 +562,17 @@ def _summary(out: Console, spec: JobSpec, result: JobResult) -> None:
 
 
 def _accounts_table(result: JobResult) -> Table:
-    """Outcomes and requests per account (``--accounts``)."""
+    """Outcomes and requests per account (``--accounts``), and the rows that name no account
+    (rejected before any account could take them) on a line of their own, so the rows add up
+    to the run's. Columns one space apart, so an 80-column terminal shows every header."""
     shown = [
         o
         for o in result.counts
         if o in ("failed", "unknown") or any(a["counts"].get(o) for a in result.accounts.values())
     ]
-    table = Table(title="per account", show_header=True)
+    table = Table(
+        title="per account", box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False
+    )
     for column in ("account", "rows", *shown, "requests", "429s", "rate"):
         table.add_column(column, justify="left" if column == "account" else "right")
     for name, account in result.accounts.items():
@@ -580,6 +585,13 @@ def _accounts_table(result: JobResult) -> Table:
             str(account["http_429"]),
             "-" if rate is None else f"{rate:.1f}/s",
         )
+    left = {
+        o: n - sum(a["counts"].get(o, 0) for a in result.accounts.values())
+        for o, n in result.counts.items()
+    }
+    if any(left.values()):
+        shown_left = [str(left.get(o, 0)) for o in shown]
+        table.add_row("(none)", str(sum(left.values())), *shown_left, "0", "0", "-")
     return table
 
 
