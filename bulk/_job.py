@@ -667,7 +667,9 @@ async def _execute(
                 else:
                     group.start_soon(_lane_stopped, engine, plan, stops, lane.name)
     except anyio.get_cancelled_exc_class():
-        _finish(job, journal)  # synchronous: runs to the end although the run is cancelled
+        # synchronous: runs to the end although the run is cancelled; an account that had
+        # already stopped keeps its reason, the others' unfinished rows were interrupted
+        _finish(job, journal, stopped=_stop_reasons(job, stops))
         raise
     except (BulkError, BaseExceptionGroup) as exc:
         error = exc if isinstance(exc, BulkError) else _only_bulk_error(exc)
@@ -699,16 +701,20 @@ async def _lane_stopped(
 def _stopped_lanes(job: _Job, journal: Journal, stops: Mapping[str, AuthenticationError]) -> None:
     """The other lanes ran to the end: the report, each stopped account's unfinished rows
     saying why, then one error naming every stopped account."""
-    whys = {name: f"account {name}: {error}" for name, error in stops.items()}
-    by_line = {
-        line: whys[str(lane.name)]
+    _finish(job, journal, stopped=_stop_reasons(job, stops))
+    whys = [f"account {name}: {error}" for name, error in stops.items()]
+    others = ["the other accounts ran to the end"] if len(stops) < len(job.lanes) else []
+    raise AuthenticationError("; ".join([*whys, *others]))
+
+
+def _stop_reasons(job: _Job, stops: Mapping[str, AuthenticationError]) -> dict[int, str]:
+    """Each line of an account whose lane stopped: why (``account NAME: the refusal``)."""
+    return {
+        line: f"account {lane.name}: {stops[str(lane.name)]}"
         for lane in job.lanes
-        if str(lane.name) in whys
+        if str(lane.name) in stops
         for line in lane.lines
     }
-    _finish(job, journal, stopped=by_line)
-    others = "the other accounts ran to the end" if len(stops) < len(job.lanes) else ""
-    raise AuthenticationError("; ".join([*whys.values(), *([others] if others else [])]))
 
 
 def _only_bulk_error(group: BaseExceptionGroup[BaseException]) -> BulkError | None:

@@ -156,3 +156,43 @@ def test_ctrl_c_at_the_confirmation_prompt_exits_130_at_once(
         if proc.poll() is None:
             proc.kill()
     assert sb.counters()["totals"].get("link_accepted", 0) == 0  # nothing was sent
+
+
+def test_ctrl_c_after_one_account_stopped_keeps_its_reason_and_interrupts_the_others(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    # two accounts: Plivo's links settle slowly (the run is still polling them when Ctrl-C
+    # comes); the AgentMessage key may read but not attach, so its lane stops at once
+    sb = sandbox_factory(settle_min=20.0, settle_max=30.0)
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(
+        f'[accounts.calls]\nprovider = "plivo"\nauth-id = "{sb.plivo_auth_id}"\n'
+        f'auth-token-env = "CALLS_TOKEN"\nbase-url = "{sb.base_url}"\n\n'
+        f'[accounts.texts]\nprovider = "agentmessage"\napi-key-env = "TEXTS_KEY"\n'
+        f'base-url = "{sb.base_url}"\n',
+        encoding="utf-8",
+    )
+    rows = [f"{n},CUOGHIN,calls" for n in NUMBERS[:10]]
+    rows += [f"+1415555{n:04d},4f1c2d3e-0000-4000-8000-000000000001,texts" for n in (103, 104)]
+    src = write_csv(tmp_path / "in.csv", "number,campaign_id,account", rows)
+    command = [sys.executable, "-m", "bulk", "link", str(src), "--accounts", str(accounts),
+               "--poll-interval", "0.3", "--settle-timeout", "60", "--report",
+               str(tmp_path / "report.csv"), "--journal", str(tmp_path / "run.journal"),
+               "--yes", "--quiet"]
+    env = {**os.environ, "CALLS_TOKEN": sb.plivo_auth_token,
+           "TEXTS_KEY": "am_live_sandboxreadonly000000000000"}
+    proc = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 30
+    while sb.counters()["endpoints"].get("agentmessage.attach", {}).get("requests", 0) == 0:
+        assert proc.poll() is None and time.monotonic() < deadline, "no attach was tried"
+        time.sleep(0.05)
+    time.sleep(0.5)  # the refusal has come back: texts' lane stopped, calls' rows still settle
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err.decode()
+    report = pl.read_csv(tmp_path / "report.csv", infer_schema=False)
+    reasons = dict(zip(report.get_column("account"), report.get_column("reason"), strict=True))
+    assert "account texts: agentmessage refused the credentials" in reasons["texts"]
+    assert "interrupted" in reasons["calls"]
