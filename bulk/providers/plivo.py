@@ -27,7 +27,11 @@ Choices where the wire is not documented (also in the README):
   unlink or a read; anything naming a number refuses that number alone so the rest of its
   batch can be resent;
 * an unreadable body (truncated, HTML) is no usable answer whatever its status: a read is
-  tried again, a change is read before it is ever sent again (it may have landed).
+  tried again, a change is read before it is ever sent again (it may have landed). So is a
+  list page whose ``phone_numbers`` is not a list, and a read of one number answered 200
+  without that number (never proof that it is absent);
+* planning reads a campaign's first list page before the campaign itself: a page whose body
+  names the campaign shows it exists, and the campaign is not read (:meth:`survey_campaign`).
 """
 
 from __future__ import annotations
