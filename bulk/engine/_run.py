@@ -214,6 +214,10 @@ class Engine:
         self._others_pending: dict[str, int] = {}
         #: per campaign, glances (first page only) since its last whole read
         self._glances: dict[str, int] = defaultdict(int)
+        #: per campaign, the lines whose numbers this run puts in or takes out of it (a row's
+        #: campaigns never change): built at the first whole read, so each later one looks at
+        #: its campaign's rows, not at every row of the journal
+        self._lines_in: dict[str, list[int]] | None = None
         #: per campaign, the last looks: (time, how many of ours were still pending)
         self._looks: dict[str, list[tuple[float, float]]] = {}
         self._work_send: MemoryObjectSendStream[_Work] | None = None
@@ -445,11 +449,13 @@ class Engine:
         """Note a whole read of the campaign: its size, and its pending numbers that are not
         this run's (the baseline a glance's counts are compared with)."""
         self._campaign_size[campaign] = len(members)
-        ours = {
-            str(r.e164)
-            for r in self.journal.rows.values()
-            if not r.terminal and campaign in self._campaigns_of(r)
-        }
+        if self._lines_in is None:
+            self._lines_in = defaultdict(list)
+            for r in self.journal.rows.values():
+                for c in self._campaigns_of(r):
+                    self._lines_in[c].append(r.line)
+        rows = (self.journal.get(line) for line in self._lines_in.get(campaign, ()))
+        ours = {str(r.e164) for r in rows if not r.terminal}
         self._others_pending[campaign] = sum(
             1 for n, s in members.items() if s.settlement is Settlement.PENDING and n not in ours
         )
