@@ -52,7 +52,7 @@ async def test_campaign_list_reads_every_number_and_no_page_past_the_end(
         numbers = [f"+1650555{n:04d}" for n in range(100, 100 + size)]
         await _link_all(provider, "CRIGC80", numbers)
         before = sender.stats.requests["list"]
-        members = await provider.campaign_numbers("CRIGC80", hint)
+        members = await provider.campaign_numbers("CRIGC80", hint, want=set(numbers))
         pages = sender.stats.requests["list"] - before
     # CRIGC80 holds 20 numbers already (the sandbox's default state)
     assert set(numbers) <= set(members)
@@ -89,7 +89,9 @@ async def test_a_survey_spends_no_campaign_read_on_a_campaign_its_first_page_nam
         requests = dict(sender.stats.requests)
     assert check.usable and members is not None and len(members) == 20
     assert requests.get("campaign", 0) == 0  # the list's body names CRIGC80: it exists
-    assert requests["list"] == 1  # its counts say 20 numbers: no page past the first
+    # a survey looks for no number in particular, so counts never end it: its first page is
+    # full, and the second (empty) one shows the list ends there
+    assert requests["list"] == 2
 
 
 async def test_a_survey_of_an_unknown_campaign_keeps_the_campaign_reads_reason() -> None:
@@ -100,6 +102,22 @@ async def test_a_survey_of_an_unknown_campaign_keeps_the_campaign_reads_reason()
     assert not check.usable and members is None
     assert check.reason is not None and "CNOSUCH" in check.reason and "not found" in check.reason
     assert requests == {"list": 1, "campaign": 1}
+
+
+@asynccontextmanager
+async def _plivo_over(app: web.Application) -> AsyncIterator[PlivoProvider]:
+    """A Plivo adapter over ``app`` served on loopback: one try per request, no rate limit."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async with aiohttp.ClientSession() as session:
+            sender = HttpSender(session, base_url, Meter(None, 4), headers={},
+                                provider="plivo", policy=RetryPolicy(attempts=1))
+            yield PlivoProvider(sender, "MA" + "Z" * 18)
+    finally:
+        await runner.cleanup()
 
 
 @asynccontextmanager
@@ -123,17 +141,8 @@ async def _hostile_plivo(
     app.router.add_get("/v1/Account/{aid}/10dlc/Campaign/{cid}/Number/", page)
     app.router.add_get("/v1/Account/{aid}/10dlc/Campaign/{cid}/Number/{number}/", page)
     app.router.add_get("/v1/Account/{aid}/10dlc/Campaign/{cid}/", campaign)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        async with aiohttp.ClientSession() as session:
-            sender = HttpSender(session, base_url, Meter(None, 4), headers={},
-                                provider="plivo", policy=RetryPolicy(attempts=1))
-            yield PlivoProvider(sender, "MA" + "Z" * 18), asked
-    finally:
-        await runner.cleanup()
+    async with _plivo_over(app) as provider:
+        yield provider, asked
 
 
 @pytest.mark.parametrize(
@@ -205,3 +214,51 @@ async def test_meter_counts_busy_time_only_while_requests_wait_or_run() -> None:
         await clock.sleep(0.1)
     assert clock.monotonic() - start == pytest.approx(0.1)
     assert meter.busy_seconds == pytest.approx(0.2)  # on the clock: no machine load moves it
+
+
+@asynccontextmanager
+async def _stale_total_plivo(
+    size: int, total: int
+) -> AsyncIterator[tuple[PlivoProvider, list[int]]]:
+    """A Plivo adapter over a loopback list of ``size`` settled numbers whose pages all carry
+    a ``phone_numbers_summary`` counting only ``total`` (a count that lags the list); yields
+    the offsets asked for, in order."""
+    numbers = [f"1650555{n:04d}" for n in range(100, 100 + size)]
+    asked: list[int] = []
+
+    async def page(request: web.Request) -> web.Response:
+        offset = int(request.query.get("offset", "0"))
+        asked.append(offset)
+        entries = [{"number": n, "status": "COMPLETED"} for n in numbers[offset : offset + 20]]
+        return web.json_response({"api_id": "x", "campaign_id": "CRIGC80",
+                                  "phone_numbers": entries,
+                                  "phone_numbers_summary": {"COMPLETED": total}})
+
+    app = web.Application()
+    app.router.add_get("/v1/Account/{aid}/10dlc/Campaign/{cid}/Number/", page)
+    async with _plivo_over(app) as provider:
+        yield provider, asked
+
+
+async def test_a_count_that_lags_the_list_never_ends_a_read_before_the_numbers_looked_for() -> None:
+    async with _stale_total_plivo(size=45, total=20) as (provider, asked):
+        # the numbers looked for are on the third page: the stale total (20) must not stop it
+        looked_for = {"+16505550141", "+16505550144"}
+        members = await provider.campaign_numbers("CRIGC80", want=looked_for)
+        assert looked_for <= set(members) and len(members) == 45
+        assert asked == [0, 20, 40]
+        asked.clear()
+        # nothing named: read to the short page, whatever the counts say
+        assert len(await provider.campaign_numbers("CRIGC80")) == 45
+        assert asked == [0, 20, 40]
+        asked.clear()
+        glance = await provider.campaign_glance("CRIGC80")
+        members = await provider.campaign_numbers("CRIGC80", first=glance, want=looked_for)
+        assert looked_for <= set(members) and asked == [0, 20, 40]
+
+
+async def test_a_count_the_list_agrees_with_still_spares_the_empty_page_past_the_end() -> None:
+    async with _stale_total_plivo(size=40, total=40) as (provider, asked):
+        members = await provider.campaign_numbers("CRIGC80", want={"+16505550139"})
+    assert len(members) == 40
+    assert asked == [0, 20]  # no third, empty page: the total is reached, nothing is missing

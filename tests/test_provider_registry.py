@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -121,7 +121,12 @@ class FakeProvider:
         return await check_then_list(self, campaign_id)
 
     async def campaign_numbers(
-        self, campaign_id: str, size_hint: int | None = None, first: Glance | None = None
+        self,
+        campaign_id: str,
+        size_hint: int | None = None,
+        first: Glance | None = None,
+        *,
+        want: Collection[str] | None = None,
     ) -> dict[str, NumberState]:
         if first is not None and first.whole:
             return dict(first.members)

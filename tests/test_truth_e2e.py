@@ -9,17 +9,23 @@ API), and the sandbox's counters with "no number changed twice".
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 
 from tests.conftest import ThreadedSandbox, write_csv
 from tests.test_pipeline_e2e import (
@@ -325,3 +331,69 @@ def test_a_change_whose_answer_is_lost_is_read_not_resent_even_when_it_settled_f
     for row in report.values():
         assert row["outcome"] == "failed", row
         assert "not sent again" in (row["reason"] or ""), row
+
+
+@contextmanager
+def counts_frozen_at_first_sight(sb: ThreadedSandbox) -> Iterator[ThreadedSandbox]:
+    """The sandbox behind a loopback proxy whose Plivo list pages carry each campaign's
+    ``phone_numbers_summary`` as it was the first time that campaign was read: counts that
+    lag the list, as a provider's cached counts may. Everything else passes through as is."""
+    frozen: dict[str, Any] = {}
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        holder["loop"], holder["stop"] = asyncio.get_running_loop(), stop
+        async with aiohttp.ClientSession(auto_decompress=False) as session:
+
+            async def forward(request: web.Request) -> web.Response:
+                headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+                async with session.request(
+                    request.method, sb.base_url + request.path_qs,
+                    data=await request.read(), headers=headers, allow_redirects=False,
+                ) as answer:
+                    body, status = await answer.read(), answer.status
+                    kind = answer.headers.get("Content-Type", "application/json")
+                if request.method == "GET" and "/Number/" in request.path and status == 200:
+                    data = json.loads(body)
+                    if "phone_numbers_summary" in data:
+                        campaign = request.path.split("/Number/")[0]
+                        data["phone_numbers_summary"] = frozen.setdefault(
+                            campaign, data["phone_numbers_summary"]
+                        )
+                        body = json.dumps(data).encode()
+                return web.Response(body=body, status=status, headers={"Content-Type": kind})
+
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", forward)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            holder["url"] = f"http://127.0.0.1:{runner.addresses[0][1]}"
+            ready.set()
+            await stop.wait()
+            await runner.cleanup()
+
+    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    try:
+        yield replace(sb, base_url=holder["url"])
+    finally:
+        holder["loop"].call_soon_threadsafe(holder["stop"].set)
+        thread.join(10)
+
+
+def test_counts_that_lag_the_list_never_leave_settled_links_unknown(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    """A campaign's counts said 20 numbers (as at the planning read) while 80 were listed:
+    the whole reads stopped at the count, missed the 60 links just made, and every one of
+    them ended ``unknown`` at the settle timeout though all had settled."""
+    sb = sandbox_factory(seed=5, settle_min=0.05, settle_max=0.3)
+    numbers = [f"+1650555{n:04d}" for n in range(100, 160)]
+    src = write_csv(tmp_path / "in.csv", "number,campaign", [f"{n},alerts" for n in numbers])
+    with counts_frozen_at_first_sight(sb) as lagging:  # alerts (CRIGC80) holds 20 already
+        report = run_and_compare(lagging, "plivo", tmp_path, "link", src)
+    assert {row["outcome"] for row in report.values()} == {"linked"}, report

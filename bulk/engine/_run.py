@@ -469,7 +469,9 @@ class Engine:
         try:
             if self._pages(campaign) < len(rows):
                 members = await self.provider.campaign_numbers(
-                    campaign, self._campaign_size.get(campaign)
+                    campaign,
+                    self._campaign_size.get(campaign),
+                    want={str(r.e164) for r in rows},
                 )
                 self._read_whole(campaign, members)
                 return members, False
@@ -849,7 +851,10 @@ class Engine:
         if read_every_page(pending, (len(seen), still), glances=glances, pages=pages):
             try:
                 members = await self.provider.campaign_numbers(
-                    campaign, self._campaign_size.get(campaign), first=glance
+                    campaign,
+                    self._campaign_size.get(campaign),
+                    first=glance,
+                    want={str(r.e164) for r in rows},
                 )
             except ProviderUnavailable:
                 return None, None, 1.0

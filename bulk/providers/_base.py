@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -214,11 +214,18 @@ class Provider(Protocol):
         ...
 
     async def campaign_numbers(
-        self, campaign_id: str, size_hint: int | None = None, first: Glance | None = None
+        self,
+        campaign_id: str,
+        size_hint: int | None = None,
+        first: Glance | None = None,
+        *,
+        want: Collection[str] | None = None,
     ) -> dict[str, NumberState]:
         """Every number in the campaign, by paging its list. ``size_hint`` (how many numbers
         the engine expects there) lets an offset-paged provider ask for every page at once;
-        ``first``, a glance just taken, stands for the first page (not read again).
+        ``first``, a glance just taken, stands for the first page (not read again); ``want``,
+        the numbers the caller looks for: a provider may stop before the list's end only
+        once all of them are found (counts are hints; without ``want`` it reads to the end).
         A number missing here is only a hint of absence: lists may shift while read."""
         ...
 

@@ -64,7 +64,7 @@ Choices where the wire is not documented:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
@@ -547,8 +547,14 @@ class AgentMessageProvider:
         return await check_then_list(self, campaign_id)
 
     async def campaign_numbers(
-        self, campaign_id: str, size_hint: int | None = None, first: Glance | None = None
-    ) -> dict[str, NumberState]:  # cursor paging: pages come one after another, hint unused
+        self,
+        campaign_id: str,
+        size_hint: int | None = None,
+        first: Glance | None = None,
+        *,
+        want: Collection[str] | None = None,
+    ) -> dict[str, NumberState]:
+        # cursor paging to the last page: pages come one after another, hint and want unused
         if first is not None and first.whole:
             return dict(first.members)
         cursor = None if first is None else first.cursor

@@ -31,7 +31,10 @@ Choices where the wire is not documented (also in the README):
   list page whose ``phone_numbers`` is not a list, and a read of one number answered 200
   without that number (never proof that it is absent);
 * planning reads a campaign's first list page before the campaign itself: a page whose body
-  names the campaign shows it exists, and the campaign is not read (:meth:`survey_campaign`).
+  names the campaign shows it exists, and the campaign is not read (:meth:`survey_campaign`);
+* ``phone_numbers_summary`` is a hint: its total lets a read skip the empty page past the end
+  only once every number the read looks for is found (counts that lag the list must not hide
+  the newest links), see :meth:`campaign_numbers`.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -395,27 +398,45 @@ class PlivoProvider:
         return check, await self.campaign_numbers(campaign_id, first=first)
 
     async def campaign_numbers(
-        self, campaign_id: str, size_hint: int | None = None, first: Glance | None = None
+        self,
+        campaign_id: str,
+        size_hint: int | None = None,
+        first: Glance | None = None,
+        *,
+        want: Collection[str] | None = None,
     ) -> dict[str, NumberState]:
         """Every number in the campaign.
 
         With a ``size_hint`` every page it implies is asked for at once; otherwise the first
         page comes alone and its ``phone_numbers_summary`` (when sent) gives the total, so the
-        remaining pages are fetched side by side. Either way no empty page is read past the
-        end when the total is known; without a total, pages are read until a short one.
-        ``first`` (a glance just taken) is the first page: reading starts at the second.
+        remaining pages are fetched side by side. Pages are read until a short one; the
+        total ends the read sooner (no empty page past the end of a list whose size is a
+        multiple of 20) only once every number in ``want`` has been found: the counts are a
+        hint, and a total that lags the list (or lies) must not hide the numbers looked for.
+        Without ``want`` the total never ends it. ``first`` (a glance just taken) is the
+        first page: reading starts at the second.
         """
         found: dict[str, NumberState] = {}
         offset = 0
         total: int | None = None
         wanted = max(1, -(-(size_hint or 0) // PAGE_SIZE))
+
+        def complete() -> bool:
+            """The total is reached and it hides nothing looked for."""
+            return (
+                total is not None
+                and want is not None
+                and len(found) >= total
+                and all(n in found for n in want)
+            )
+
         if first is not None:
             if first.whole:
                 return dict(first.members)
             found.update(first.members)
             offset = PAGE_SIZE
             total = None if first.counts is None else sum(first.counts.values())
-            if total is not None and len(found) >= total:
+            if complete():
                 return found
             wanted = max(1, -(-((total or size_hint or 0) - offset) // PAGE_SIZE))
         while True:
@@ -427,7 +448,7 @@ class PlivoProvider:
                 found.update(page)
                 total = sum(counts.values()) if counts is not None else total
             offset = offsets[-1] + PAGE_SIZE
-            if got[offsets[-1]][1] < PAGE_SIZE or (total is not None and len(found) >= total):
+            if got[offsets[-1]][1] < PAGE_SIZE or complete():
                 return found
             # more to read: all the pages the total implies at once, else one at a time
             wanted = max(1, -(-(total - offset) // PAGE_SIZE)) if total is not None else 1
