@@ -262,3 +262,16 @@ async def test_a_count_the_list_agrees_with_still_spares_the_empty_page_past_the
         members = await provider.campaign_numbers("CRIGC80", want={"+16505550139"})
     assert len(members) == 40
     assert asked == [0, 20]  # no third, empty page: the total is reached, nothing is missing
+
+
+async def test_a_list_whose_pages_never_advance_is_no_usable_answer_not_an_endless_read() -> None:
+    """Every offset answered with the same full page (a provider ignoring ``offset``)."""
+    body = {"api_id": "x", "campaign_id": "CRIGC80", "phone_numbers": [
+        {"number": f"1650555{n:04d}", "status": "COMPLETED"} for n in range(100, 120)]}
+    async with _hostile_plivo(body) as (provider, asked):
+        with anyio.fail_after(5), pytest.raises(ProviderUnavailable, match="does not advance"):
+            await provider.campaign_numbers("CRIGC80", want={"+16505559999"})
+        with anyio.fail_after(5), pytest.raises(ProviderUnavailable, match="does not advance"):
+            glance = await provider.campaign_glance("CRIGC80")
+            await provider.campaign_numbers("CRIGC80", first=glance)
+    assert asked["list"] == 2 + 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -334,11 +335,15 @@ def test_a_change_whose_answer_is_lost_is_read_not_resent_even_when_it_settled_f
 
 
 @contextmanager
-def counts_frozen_at_first_sight(sb: ThreadedSandbox) -> Iterator[ThreadedSandbox]:
-    """The sandbox behind a loopback proxy whose Plivo list pages carry each campaign's
-    ``phone_numbers_summary`` as it was the first time that campaign was read: counts that
-    lag the list, as a provider's cached counts may. Everything else passes through as is."""
-    frozen: dict[str, Any] = {}
+def behind_proxy(
+    sb: ThreadedSandbox,
+    *,
+    path: Callable[[str], str] = lambda path_qs: path_qs,
+    page: Callable[[str, dict[str, Any]], dict[str, Any]] = lambda path, data: data,
+) -> Iterator[ThreadedSandbox]:
+    """The sandbox behind a loopback proxy that passes everything through, except that each
+    request's path and query go through ``path`` and each Plivo list page's JSON body (a GET
+    of ``.../Number/...`` answered 200) through ``page`` (called with the request's path)."""
     ready = threading.Event()
     holder: dict[str, Any] = {}
 
@@ -350,19 +355,13 @@ def counts_frozen_at_first_sight(sb: ThreadedSandbox) -> Iterator[ThreadedSandbo
             async def forward(request: web.Request) -> web.Response:
                 headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
                 async with session.request(
-                    request.method, sb.base_url + request.path_qs,
+                    request.method, sb.base_url + path(request.path_qs),
                     data=await request.read(), headers=headers, allow_redirects=False,
                 ) as answer:
                     body, status = await answer.read(), answer.status
                     kind = answer.headers.get("Content-Type", "application/json")
                 if request.method == "GET" and "/Number/" in request.path and status == 200:
-                    data = json.loads(body)
-                    if "phone_numbers_summary" in data:
-                        campaign = request.path.split("/Number/")[0]
-                        data["phone_numbers_summary"] = frozen.setdefault(
-                            campaign, data["phone_numbers_summary"]
-                        )
-                        body = json.dumps(data).encode()
+                    body = json.dumps(page(request.path, json.loads(body))).encode()
                 return web.Response(body=body, status=status, headers={"Content-Type": kind})
 
             app = web.Application()
@@ -394,6 +393,33 @@ def test_counts_that_lag_the_list_never_leave_settled_links_unknown(
     sb = sandbox_factory(seed=5, settle_min=0.05, settle_max=0.3)
     numbers = [f"+1650555{n:04d}" for n in range(100, 160)]
     src = write_csv(tmp_path / "in.csv", "number,campaign", [f"{n},alerts" for n in numbers])
-    with counts_frozen_at_first_sight(sb) as lagging:  # alerts (CRIGC80) holds 20 already
+    frozen: dict[str, Any] = {}
+
+    def freeze(path: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Each campaign's counts as they were the first time it was read."""
+        if "phone_numbers_summary" in data:
+            campaign = path.split("/Number/")[0]
+            counts = data["phone_numbers_summary"]
+            data["phone_numbers_summary"] = frozen.setdefault(campaign, counts)
+        return data
+
+    with behind_proxy(sb, page=freeze) as lagging:  # alerts (CRIGC80) holds 20 already
         report = run_and_compare(lagging, "plivo", tmp_path, "link", src)
     assert {row["outcome"] for row in report.values()} == {"linked"}, report
+
+
+def test_a_list_that_ignores_its_offset_stops_the_run_with_one_line_not_a_loop(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    """Every page of the list was its first page (a provider ignoring ``offset``): a full
+    first page made bulk ask for the next one forever, at the full rate, and the run never
+    ended. Now such a list is no usable answer: planning gives up with a line naming it, and
+    nothing is sent."""
+    sb = sandbox_factory(seed=5)
+    numbers = [f"+1650555{n:04d}" for n in range(100, 105)]
+    src = write_csv(tmp_path / "in.csv", "number,campaign", [f"{n},alerts" for n in numbers])
+    with behind_proxy(sb, path=lambda p: re.sub(r"offset=\d+", "offset=0", p)) as deaf:
+        result, _ = run_command(deaf, "plivo", tmp_path, "link", src)
+    assert result.exit_code not in (0, 1), result.output
+    assert "does not advance" in result.output and "Traceback" not in result.output
+    assert sb.counters()["totals"].get("link_accepted", 0) == 0

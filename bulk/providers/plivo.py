@@ -34,7 +34,8 @@ Choices where the wire is not documented (also in the README):
   names the campaign shows it exists, and the campaign is not read (:meth:`survey_campaign`);
 * ``phone_numbers_summary`` is a hint: its total lets a read skip the empty page past the end
   only once every number the read looks for is found (counts that lag the list must not hide
-  the newest links), see :meth:`campaign_numbers`.
+  the newest links), and a full page holding no number not already read is no usable
+  answer (a list that does not advance would be paged forever), see :meth:`campaign_numbers`.
 """
 
 from __future__ import annotations
@@ -414,7 +415,9 @@ class PlivoProvider:
         multiple of 20) only once every number in ``want`` has been found: the counts are a
         hint, and a total that lags the list (or lies) must not hide the numbers looked for.
         Without ``want`` the total never ends it. ``first`` (a glance just taken) is the
-        first page: reading starts at the second.
+        first page: reading starts at the second. A full page that holds no number not
+        already read is no usable answer (:class:`ProviderUnavailable`): such a list, an
+        ``offset`` ignored, would never end.
         """
         found: dict[str, NumberState] = {}
         offset = 0
@@ -444,7 +447,13 @@ class PlivoProvider:
             got = await gather_map(
                 {o: functools.partial(self._page, campaign_id, o) for o in offsets}
             )
-            for page, _, counts in got.values():
+            for at, (page, entries, counts) in got.items():
+                if entries >= PAGE_SIZE and page.keys() <= found.keys():
+                    # a provider that ignores ``offset`` (or lies) would be paged forever
+                    raise ProviderUnavailable(
+                        f"the list of {campaign_id} does not advance: its full page at offset "
+                        f"{at} holds no number not already read"
+                    )
                 found.update(page)
                 total = sum(counts.values()) if counts is not None else total
             offset = offsets[-1] + PAGE_SIZE
