@@ -340,10 +340,17 @@ def behind_proxy(
     *,
     path: Callable[[str], str] = lambda path_qs: path_qs,
     page: Callable[[str, dict[str, Any]], dict[str, Any]] = lambda path, data: data,
+    before: Callable[[str, str, bytes], web.Response | None] = lambda method, path, body: None,
+    after: Callable[[str, str, bytes, int, bytes], web.Response | None] = (
+        lambda method, path, body, status, answer: None
+    ),
 ) -> Iterator[ThreadedSandbox]:
     """The sandbox behind a loopback proxy that passes everything through, except that each
     request's path and query go through ``path`` and each Plivo list page's JSON body (a GET
-    of ``.../Number/...`` answered 200) through ``page`` (called with the request's path)."""
+    of ``.../Number/...`` answered 200) through ``page`` (called with the request's path).
+    ``before`` (method, path, request body) may answer a request itself, which then never
+    reaches the sandbox; ``after`` (the same, then the sandbox's status and body) may replace
+    the sandbox's answer."""
     ready = threading.Event()
     holder: dict[str, Any] = {}
 
@@ -354,12 +361,17 @@ def behind_proxy(
 
             async def forward(request: web.Request) -> web.Response:
                 headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+                sent = await request.read()
+                if (own := before(request.method, request.path, sent)) is not None:
+                    return own
                 async with session.request(
                     request.method, sb.base_url + path(request.path_qs),
-                    data=await request.read(), headers=headers, allow_redirects=False,
+                    data=sent, headers=headers, allow_redirects=False,
                 ) as answer:
                     body, status = await answer.read(), answer.status
                     kind = answer.headers.get("Content-Type", "application/json")
+                if (own := after(request.method, request.path, sent, status, body)) is not None:
+                    return own
                 if request.method == "GET" and "/Number/" in request.path and status == 200:
                     body = json.dumps(page(request.path, json.loads(body))).encode()
                 return web.Response(body=body, status=status, headers={"Content-Type": kind})

@@ -19,7 +19,8 @@ Choices where the wire is not documented (also in the README):
 * a link batch carries at most ``DEFAULT_BATCH_SIZE`` = 100 numbers by default (no maximum
   is published). A refusal whose text is about the batch's size (a maximum, too many numbers)
   and names no number halves the batch for the rest of the run and resends (``too_large``);
-  ``--batch-size`` stays a hard cap;
+  a link of one number refused so is refused (nothing smaller to send: resending it would
+  never end); ``--batch-size`` stays a hard cap;
 * the status codes of the error texts are not documented, so classification keys on the
   text: ``already requested for linking``/``already linked to this campaign`` (a link) and
   ``already requested for unlinking`` (an unlink) mean the change is under way
@@ -303,7 +304,9 @@ def link_outcome(numbers: Sequence[str], verdict: Verdict) -> LinkOutcome:
             outcome.unsent = dict.fromkeys(numbers, reason)
         return outcome
     named = [n for n in verdict.numbers if n in numbers]
-    if not named and verdict.kind is Kind.REFUSED and is_size_refusal(verdict.reason or ""):
+    # a lone number refused for the batch's size has no smaller batch to go in: it is refused
+    sized = len(numbers) > 1 and is_size_refusal(verdict.reason or "")
+    if not named and verdict.kind is Kind.REFUSED and sized:
         outcome.too_large = with_request_id(verdict)
         outcome.size_limit = size_limit(verdict.reason or "")
         outcome.resend = list(numbers)
