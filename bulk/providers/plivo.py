@@ -24,7 +24,8 @@ Choices where the wire is not documented (also in the README):
 * the status codes of the error texts are not documented, so classification keys on the
   text: ``already requested for linking``/``already linked to this campaign`` (a link) and
   ``already requested for unlinking`` (an unlink) mean the change is under way
-  (``UNDER_WAY``: poll it); ``not linked to this campaign`` means absent (``ABSENT``) for an
+  (``UNDER_WAY``: poll it; said of a batch without naming which number, each is read as
+  after a lost answer); ``not linked to this campaign`` means absent (``ABSENT``) for an
   unlink or a read; anything naming a number refuses that number alone so the rest of its
   batch can be resent;
 * an unreadable body (truncated, HTML) is no usable answer whatever its status: a read is
@@ -314,6 +315,11 @@ def link_outcome(numbers: Sequence[str], verdict: Verdict) -> LinkOutcome:
     if not named:
         if verdict.kind is Kind.UNDER_WAY and len(numbers) == 1:
             outcome.under_way = list(numbers)
+        elif verdict.kind is Kind.UNDER_WAY:
+            # some number of the batch is under way, the text does not say which: read each
+            # (under way is polled, the rest sent again), never fail a link that is landing
+            reason = f"{with_request_id(verdict)}, naming none of the batch"
+            outcome.lost = dict.fromkeys(numbers, reason)
         else:
             text = with_request_id(verdict)
             outcome.refused = {n: text for n in numbers}
