@@ -6,8 +6,10 @@ every row in the report, report only what the sandbox shows, and change nothing 
 from __future__ import annotations
 
 import base64
+import http.server
 import json
 import re
+import threading
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
@@ -16,6 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from tests.conftest import ThreadedSandbox, write_csv
+from tests.test_pipeline_e2e import read_report, run_command
 from tests.test_truth_e2e import behind_proxy, run_and_compare
 
 _LINK = re.compile(r"/10dlc/Campaign/[^/]+/Number/$")
@@ -90,3 +93,85 @@ def test_already_requested_naming_no_number_of_a_batch_is_read_not_failed(
     with behind_proxy(sb, before=race) as hostile:
         report = run_and_compare(hostile, "plivo", tmp_path, "link", src)
     assert [r["outcome"] for r in report.values()] == ["linked"] * len(numbers), report
+
+
+def test_credentials_refused_mid_run_on_a_link_stop_the_run_with_every_row_reported(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox], no_retry_waits: None
+) -> None:
+    """Sound before: a 401 on the second link batch stops the run (exit 2) with one line,
+    every row in the report ``unknown`` and resumable."""
+    sb = sandbox_factory(seed=3)
+    numbers = [f"+1650555{n:04d}" for n in range(100, 106)]
+    src = write_csv(tmp_path / "in.csv", "number,campaign", [f"{n},alerts" for n in numbers])
+    asked: Counter[str] = Counter()
+
+    def revoke(method: str, path: str, body: bytes) -> web.Response | None:
+        if method != "POST" or not _LINK.search(path):
+            return None
+        asked["link"] += 1
+        return _refusal("Authentication failed", 401) if asked["link"] > 1 else None
+
+    with behind_proxy(sb, before=revoke) as hostile:
+        result, path = run_command(hostile, "plivo", tmp_path, "link", src, "--batch-size", "2",
+                                   "--concurrency", "1")
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and sb.plivo_auth_token not in result.output
+    report = read_report(path)
+    assert len(report) == len(numbers)  # every row, none claiming more than was seen
+    assert {r["outcome"] for r in report.values()} == {"unknown"}, report
+
+
+def test_a_redirected_change_is_never_followed_nor_taken_as_done(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox], no_retry_waits: None
+) -> None:
+    """Every link and unlink answered 307 to another host: nothing (no Authorization, no
+    numbers) reaches that host, and no row is reported changed."""
+    sb = sandbox_factory(seed=3)
+    elsewhere: list[str] = []
+
+    class Catch(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            elsewhere.append(self.command)
+            self.send_response(202)
+            self.end_headers()
+
+        do_GET = do_DELETE = do_POST
+
+    catcher = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Catch)
+    threading.Thread(target=catcher.serve_forever, daemon=True).start()
+    target = f"http://127.0.0.1:{catcher.server_address[1]}/steal"
+
+    def redirect(method: str, path: str, body: bytes) -> web.Response | None:
+        if method in ("POST", "DELETE"):
+            return web.Response(status=307, headers={"Location": target})
+        return None
+
+    src = write_csv(tmp_path / "in.csv", "number,campaign,action", [
+        "+16505550100,alerts,link", "+16505550101,alerts,link",
+        "+14155550100,marketing,unlink"])  # linked there at start
+    try:
+        with behind_proxy(sb, before=redirect) as hostile:
+            report = run_and_compare(hostile, "plivo", tmp_path, "apply", src)
+    finally:
+        catcher.shutdown()
+    assert elsewhere == []
+    assert {r["outcome"] for r in report.values()} == {"unknown"}, report
+
+
+def test_a_link_answered_with_json_nested_past_the_parsers_depth_is_no_usable_answer(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox], no_retry_waits: None
+) -> None:
+    """A 400 whose body is ``[[[[...`` nested 100,000 deep."""
+    sb = sandbox_factory(seed=3)
+    numbers = [f"+1650555{n:04d}" for n in range(100, 103)]
+    src = write_csv(tmp_path / "in.csv", "number,campaign", [f"{n},alerts" for n in numbers])
+
+    def deep(method: str, path: str, body: bytes) -> web.Response | None:
+        if method == "POST" and _LINK.search(path):
+            return web.Response(status=400, body=b"[" * 100_000,
+                                headers={"Content-Type": "application/json"})
+        return None
+
+    with behind_proxy(sb, before=deep) as hostile:
+        report = run_and_compare(hostile, "plivo", tmp_path, "link", src)
+    assert {r["outcome"] for r in report.values()} == {"unknown"}, report

@@ -111,6 +111,8 @@ def test_5xx_json_and_html_bodies_are_retried() -> None:
 def test_truncated_or_non_json_2xx_body_is_retried() -> None:
     assert plivo.classify(LINK, _resp(202, b'{"api_id": "a7", "mess')).kind is Kind.TRANSIENT
     assert plivo.classify(GET, _resp(200, b"<html>maintenance</html>")).kind is Kind.TRANSIENT
+    # JSON nested past the parser's depth raised RecursionError out of classify: a crash
+    assert plivo.classify(LINK, _resp(400, b"[" * 100_000)).kind is Kind.TRANSIENT
 
 
 def test_401_stops_the_run() -> None:

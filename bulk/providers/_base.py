@@ -41,8 +41,12 @@ class Response:
     body: bytes
 
     def json(self) -> Any:
-        """The body as JSON; raises ``ValueError`` when it is not."""
-        return json.loads(self.body)
+        """The body as JSON; raises ``ValueError`` when it is not (nested deeper than the
+        parser goes, too: a body is never allowed to raise anything else)."""
+        try:
+            return json.loads(self.body)
+        except RecursionError:
+            raise ValueError("JSON nested too deep to read") from None
 
 
 class Kind(enum.Enum):
