@@ -175,3 +175,26 @@ def test_a_link_answered_with_json_nested_past_the_parsers_depth_is_no_usable_an
     with behind_proxy(sb, before=deep) as hostile:
         report = run_and_compare(hostile, "plivo", tmp_path, "link", src)
     assert {r["outcome"] for r in report.values()} == {"unknown"}, report
+
+
+def test_a_provider_echoing_the_credentials_in_its_refusal_never_puts_them_in_the_report(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox], no_retry_waits: None
+) -> None:
+    sb = sandbox_factory(seed=3)
+    numbers = [f"+1650555{n:04d}" for n in range(100, 102)]
+    src = write_csv(tmp_path / "in.csv", "number,campaign", [f"{n},alerts" for n in numbers])
+    basic = _basic(sb)
+
+    def echo(method: str, path: str, body: bytes) -> web.Response | None:
+        if method == "POST" and _LINK.search(path):
+            text = f"bad request from {basic} (token {sb.plivo_auth_token})"
+            return _refusal(text)
+        return None
+
+    with behind_proxy(sb, before=echo) as hostile:
+        result, path = run_command(hostile, "plivo", tmp_path, "link", src, "--verbose")
+    everything = result.output + path.read_text() + "".join(
+        p.read_text(errors="replace") for p in (tmp_path / "j").rglob("*") if p.is_file())
+    assert {r["outcome"] for r in read_report(path).values()} == {"failed"}
+    assert sb.plivo_auth_token not in everything
+    assert basic.split()[1] not in everything
