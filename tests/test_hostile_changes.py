@@ -198,3 +198,25 @@ def test_a_provider_echoing_the_credentials_in_its_refusal_never_puts_them_in_th
     assert {r["outcome"] for r in read_report(path).values()} == {"failed"}
     assert sb.plivo_auth_token not in everything
     assert basic.split()[1] not in everything
+
+
+def test_an_unlink_or_release_answered_not_linked_while_the_list_shows_it_is_never_done(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox], no_retry_waits: None
+) -> None:
+    """Sound before: every DELETE answered "not linked to this campaign" though the number
+    stays listed there. The unlink is polled to its deadline and ends ``unknown``; the move
+    never links the number elsewhere while it sits in its old campaign."""
+    sb = sandbox_factory(seed=3)
+
+    def deny(method: str, path: str, body: bytes) -> web.Response | None:
+        if method == "DELETE":
+            number = path.rstrip("/").rsplit("/", 1)[1]
+            return _refusal(f"The number {number} is not linked to this campaign", 404)
+        return None
+
+    src = write_csv(tmp_path / "in.csv", "number,campaign,action,from_campaign", [
+        "+14155550100,marketing,unlink,", "+12125550110,alerts,move,legacy"])
+    with behind_proxy(sb, before=deny) as hostile:
+        report = run_and_compare(hostile, "plivo", tmp_path, "apply", src)
+    assert {r["outcome"] for r in report.values()} == {"unknown"}, report
+    assert sb.counters()["totals"].get("link_accepted", 0) == 0
