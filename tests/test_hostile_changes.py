@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 
 from tests.conftest import ThreadedSandbox, write_csv
@@ -219,4 +220,34 @@ def test_an_unlink_or_release_answered_not_linked_while_the_list_shows_it_is_nev
     with behind_proxy(sb, before=deny) as hostile:
         report = run_and_compare(hostile, "plivo", tmp_path, "apply", src)
     assert {r["outcome"] for r in report.values()} == {"unknown"}, report
+    assert sb.counters()["totals"].get("link_accepted", 0) == 0
+
+
+@pytest.mark.parametrize("wait", ["99999999", "1e9"])
+def test_a_retry_after_longer_than_bulk_waits_ends_the_request_unsent_not_the_run_hung(
+    wait: str,
+    tmp_path: Path,
+    sandbox_factory: Callable[..., ThreadedSandbox],
+    no_retry_waits: None,
+) -> None:
+    """Every link answered 429 with a Retry-After of years: the shared pause honoured it
+    exactly and the run hung. A wait longer than bulk's longest (300 s) now ends that request
+    unsent at once, with the wait in its reason; the rows end ``unknown`` (resumable) and
+    nothing is linked."""
+    sb = sandbox_factory(seed=3)
+    numbers = [f"+1650555{n:04d}" for n in range(100, 104)]
+    src = write_csv(tmp_path / "in.csv", "number,campaign", [f"{n},alerts" for n in numbers])
+
+    def throttle(method: str, path: str, body: bytes) -> web.Response | None:
+        if method != "POST" or not _LINK.search(path):
+            return None
+        return web.json_response({"api_id": "hostile", "error": "slow down"}, status=429,
+                                 headers={"Retry-After": wait})
+
+    with behind_proxy(sb, before=throttle) as hostile:
+        result, path = run_command(hostile, "plivo", tmp_path, "link", src)
+    report = read_report(path)
+    assert result.exit_code == 1, result.output
+    assert [r["outcome"] for r in report.values()] == ["unknown"] * len(numbers), report
+    assert all(f"wait {float(wait):g} s" in (r["reason"] or "") for r in report.values()), report
     assert sb.counters()["totals"].get("link_accepted", 0) == 0

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bulk.providers import Kind, Response, Settlement, plivo
+from bulk.providers._text import retry_after_seconds
 
 AUTH = "MASANDBOXAUTHID00001"
 
@@ -146,3 +149,15 @@ def test_auth_id_shape_is_checked() -> None:
     assert plivo.is_valid_auth_id("SA" + "A" * 18)
     assert not plivo.is_valid_auth_id("XX" + "A" * 18)
     assert not plivo.is_valid_auth_id("MA123")
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"),
+    [("3", 3.0), ("0", 0.0), ("2.5", 2.5), (7, 7.0), ("99999999", 99999999.0), ("-1", None),
+     ("inf", None), ("nan", None), ("1e999", None), ("Wed, 21 Oct 2026 07:28:00 GMT", None),
+     ("soon", None), (True, None), (None, None), ([3], None)],
+)
+def test_retry_after_is_finite_non_negative_seconds_or_nothing(
+    raw: object, seconds: float | None
+) -> None:
+    assert retry_after_seconds(raw) == seconds

@@ -59,6 +59,9 @@ class RetryPolicy:
     wait_max: float = 10.0
     wait_jitter: float = 0.5
     max_rate_limited: int = 50  #: 429s one request may meet before bulk gives up on it
+    #: the longest ``Retry-After`` bulk waits for; a 429 asking for longer ends the request
+    #: unsent at once (a provider's mistake, or a quota for hours, must not hold a run)
+    max_retry_after: float = 300.0
     timeout: float = 30.0  #: seconds for one request, connect to last byte
 
 
@@ -257,7 +260,19 @@ class HttpSender:
                     )
                 return verdict
             self.stats.rate_limited += 1
-            meter.rate_limited(verdict.retry_after, sent_at)
+            wait = verdict.retry_after
+            if wait is not None and wait > self.policy.max_retry_after:
+                meter.rate_limited(None, sent_at)  # a 429 all the same: the usual short pause
+                return Verdict(
+                    Kind.NO_ANSWER,
+                    429,
+                    reason=(
+                        f"rate limited, and {self._provider} asks to wait {wait:g} s before "
+                        f"trying again (bulk waits at most {self.policy.max_retry_after:g} s)"
+                    ),
+                    may_have_landed=False,
+                )
+            meter.rate_limited(wait, sent_at)
         return Verdict(
             Kind.NO_ANSWER,
             429,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -27,3 +28,16 @@ def describe_unreadable(response: Response) -> str:
         text = title.group(1).decode("utf-8", "replace").strip()
         return f"HTTP {response.status} with a non-JSON body ({text[:80]})"
     return f"HTTP {response.status} with an unreadable body ({len(response.body)} bytes)"
+
+
+def retry_after_seconds(raw: object) -> float | None:
+    """A ``Retry-After`` value as seconds: delay-seconds (RFC 9110: whole seconds; fractions
+    tolerated), finite and not negative. Anything else (an HTTP-date, ``inf``, ``nan``, a
+    negative number, text, a bool) is None: the caller's own pause applies."""
+    if raw is None or isinstance(raw, bool):
+        return None
+    try:
+        seconds = float(raw) if isinstance(raw, (int, float, str)) else math.nan
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None

@@ -87,7 +87,7 @@ from bulk.providers._base import (
     check_then_list,
     unanswered,
 )
-from bulk.providers._text import describe_unreadable, json_or_none
+from bulk.providers._text import describe_unreadable, json_or_none, retry_after_seconds
 
 DEFAULT_BASE_URL = "https://api.agentmsg.io"
 PAGE_SIZE = 100
@@ -215,12 +215,7 @@ def retry_after(response: Response, body: Any = None) -> float | None:
     if raw is None:
         details = _error(body).get("details")
         raw = details.get("retry_after") if isinstance(details, dict) else None
-    if raw is None or isinstance(raw, bool):
-        return None
-    try:
-        return max(0.0, float(raw))
-    except (TypeError, ValueError):
-        return None
+    return retry_after_seconds(raw)
 
 
 def classify(request: Request, response: Response) -> Verdict:

@@ -65,7 +65,7 @@ from bulk.providers._base import (
     Verdict,
     unanswered,
 )
-from bulk.providers._text import describe_unreadable, json_or_none
+from bulk.providers._text import describe_unreadable, json_or_none, retry_after_seconds
 
 DEFAULT_BASE_URL = "https://api.plivo.com"
 DEFAULT_BATCH_SIZE = 100
@@ -228,13 +228,7 @@ def classify(request: Request, response: Response) -> Verdict:
 
 
 def _retry_after(response: Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+    return retry_after_seconds(response.headers.get("retry-after"))
 
 
 def with_request_id(verdict: Verdict) -> str:
