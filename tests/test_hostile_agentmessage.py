@@ -1,0 +1,135 @@
+"""AgentMessage as a hostile or broken provider would answer: the adapter over a loopback
+aiohttp server that lies in one way at a time (through the real HttpSender and Meter)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import anyio
+import pytest
+from aiohttp import web
+
+from bulk.engine import HttpSender, Meter, RetryPolicy, VirtualClock
+from bulk.providers._base import ProviderUnavailable
+from bulk.providers.agentmessage import AgentMessageProvider
+
+CAMPAIGN = "4f1c2d3e-0000-4000-8000-000000000001"
+N1, N2 = "+14155550100", "+14155550101"
+ID1 = "7c9e6679-7425-40de-944b-e07fc1f90ae1"
+ID2 = "7c9e6679-7425-40de-944b-e07fc1f90ae2"
+
+Handler = Callable[[web.Request], Any]
+
+
+def item(number_id: str, number: str, campaign: Any = None, status: Any = None) -> dict[str, Any]:
+    return {
+        "id": number_id,
+        "number": number,
+        "number_type": "local",
+        "campaign_id": campaign,
+        "carrier_line_option_status": status,
+    }
+
+
+def envelope(data: Any, next_cursor: Any = None, **extra: Any) -> dict[str, Any]:
+    meta = {"total": None, "limit": 100, "offset": None, "next_cursor": next_cursor}
+    return {"success": True, "error": None, "meta": meta, "data": data, **extra}
+
+
+def answer(body: Any, status: int = 200, **headers: str) -> web.Response:
+    return web.Response(
+        body=json.dumps(body).encode(),
+        status=status,
+        headers={"Content-Type": "application/json", **headers},
+    )
+
+
+@asynccontextmanager
+async def am_over(
+    routes: dict[tuple[str, str], Handler], *, clock: VirtualClock | None = None
+) -> AsyncIterator[tuple[AgentMessageProvider, Counter[str]]]:
+    """The adapter over a loopback app serving ``routes`` ((method, path) -> handler): one try
+    per request, no rate limit; counts what was asked, by method and path."""
+    asked: Counter[str] = Counter()
+
+    def counted(handler: Handler) -> Handler:
+        async def serve(request: web.Request) -> web.StreamResponse:
+            asked[f"{request.method} {request.path}"] += 1
+            result = handler(request)
+            return await result if hasattr(result, "__await__") else result  # type: ignore[no-any-return]
+
+        return serve
+
+    app = web.Application()
+    for (method, path), handler in routes.items():
+        app.router.add_route(method, path, counted(handler))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async with aiohttp.ClientSession() as session:
+            sender = HttpSender(
+                session,
+                base_url,
+                Meter(None, 4, clock=clock),
+                headers={},
+                provider="agentmessage",
+                policy=RetryPolicy(attempts=1, timeout=5.0),
+            )
+            yield AgentMessageProvider(sender), asked
+    finally:
+        await runner.cleanup()
+
+
+LIST = ("GET", "/v1/phone-numbers")
+
+
+# --- Retry-After --------------------------------------------------------------------------
+
+
+def _throttled_once(value: str) -> Handler:
+    """The organisation's list: a 429 with ``Retry-After: value`` first, then one number."""
+    tries = itertools.count()
+
+    def numbers(request: web.Request) -> web.Response:
+        if next(tries) == 0:
+            error = {"code": "RATE_LIMITED", "message": "slow down", "request_id": "r"}
+            body = {"success": False, "error": error, "meta": None, "data": None}
+            return answer(body, 429, **{"Retry-After": value})
+        return answer(envelope([item(ID1, N1)]))
+
+    return numbers
+
+
+async def test_a_retry_after_of_years_ends_the_read_at_once_not_a_pause_of_years() -> None:
+    """``Retry-After: 99999999`` paused every sender for that long: bulk hung. A wait longer
+    than bulk's longest (300 s) ends the request unsent, with the wait in its reason."""
+    clock = VirtualClock()
+    async with am_over({LIST: _throttled_once("99999999")}, clock=clock) as (provider, asked):
+        started = clock.monotonic()
+        with anyio.fail_after(10), pytest.raises(ProviderUnavailable, match="wait 1e"):
+            await provider.resolve([N1])
+        waited = clock.monotonic() - started
+    assert asked["GET /v1/phone-numbers"] == 1
+    assert waited < 300, waited
+
+
+@pytest.mark.parametrize("value", ["1e999", "inf", "nan"])
+async def test_a_retry_after_that_is_no_finite_number_is_the_gates_own_short_pause(
+    value: str,
+) -> None:
+    clock = VirtualClock()
+    async with am_over({LIST: _throttled_once(value)}, clock=clock) as (provider, asked):
+        started = clock.monotonic()
+        with anyio.fail_after(10):
+            assert await provider.resolve([N1]) == {}
+        waited = clock.monotonic() - started
+    assert asked["GET /v1/phone-numbers"] == 2
+    assert 0 < waited <= 1.0, waited
