@@ -133,3 +133,49 @@ async def test_a_retry_after_that_is_no_finite_number_is_the_gates_own_short_pau
         waited = clock.monotonic() - started
     assert asked["GET /v1/phone-numbers"] == 2
     assert 0 < waited <= 1.0, waited
+
+
+# --- list envelopes that lie about where the list ends ------------------------------------
+
+
+def _first_page(body: dict[str, Any]) -> Handler:
+    """The organisation's list: ``body`` as its first page (N1), N2 on the page after."""
+
+    def numbers(request: web.Request) -> web.Response:
+        if request.query.get("cursor"):
+            return answer(envelope([item(ID2, N2)]))
+        return answer(body)
+
+    return numbers
+
+
+def _no_meta() -> dict[str, Any]:
+    body = envelope([item(ID1, N1)])
+    del body["meta"]
+    return body
+
+
+MALFORMED = {
+    "cursor-a-number": envelope([item(ID1, N1)], next_cursor=2),
+    "cursor-empty": envelope([item(ID1, N1)], next_cursor=""),
+    "cursor-an-object": envelope([item(ID1, N1)], next_cursor={"after": ID1}),
+    "meta-missing": _no_meta(),
+    "meta-null": {**envelope([item(ID1, N1)]), "meta": None},
+    "data-null": envelope(None, next_cursor="c1"),
+    "data-null-last": envelope(None),
+    "data-an-object": envelope({"items": [item(ID1, N1)]}),
+}
+
+
+@pytest.mark.parametrize("body", MALFORMED.values(), ids=MALFORMED.keys())
+async def test_a_list_page_that_cannot_say_where_the_list_goes_on_is_no_usable_answer(
+    body: dict[str, Any],
+) -> None:
+    """A number list page whose ``next_cursor`` was not null-or-a-cursor (a number, ``""``,
+    an object, ``meta`` missing) was taken as the last page, and one whose ``data`` was not a
+    list as an empty page: the organisation's list ended early, and numbers it owns were
+    refused as "not owned" (a report claiming what the provider never said). Such a page is
+    no usable answer: the read is tried again, then the run stops, naming it."""
+    async with am_over({LIST: _first_page(body)}) as (provider, _):
+        with pytest.raises(ProviderUnavailable):
+            await provider.resolve([N1, N2])

@@ -258,6 +258,10 @@ def classify(request: Request, response: Response) -> Verdict:
             request_id=rid,
         )
     if envelope["success"] and 200 <= status < 300:
+        if (malformed := _malformed_list(request, envelope)) is not None:
+            return Verdict(
+                Kind.TRANSIENT, status, reason=_with_id(malformed, rid), request_id=rid
+            )
         return Verdict(
             Kind.OK,
             status,
@@ -300,6 +304,26 @@ def resource_of(verdict: Verdict) -> Mapping[str, Any] | None:
     """The one resource of a get/attach/detach answer."""
     data = verdict.data.get("data") if isinstance(verdict.data, dict) else None
     return data if isinstance(data, dict) else None
+
+
+def _malformed_list(request: Request, envelope: Mapping[str, Any]) -> str | None:
+    """Why a list answer cannot be read as a page, or None. ``data`` must be a list, and a
+    number list's ``meta.next_cursor`` null (the last page: published) or a non-empty string:
+    a number, ``""``, an object or no ``meta`` at all says nothing about where the list goes
+    on, and reading it as the end would refuse owned numbers as not owned."""
+    if request.endpoint not in ("list", "campaigns"):
+        return None
+    if not isinstance(envelope.get("data"), list):
+        return "a list answer whose data is not a list"
+    if request.endpoint == "campaigns":
+        return None
+    meta = envelope.get("meta")
+    if not isinstance(meta, dict) or "next_cursor" not in meta:
+        return "a list answer without meta.next_cursor"
+    cursor = meta["next_cursor"]
+    if cursor is None or (isinstance(cursor, str) and cursor):
+        return None
+    return f"a list answer whose meta.next_cursor is {type(cursor).__name__} {cursor!r:.40}"
 
 
 def _next_cursor(request: Request, response: Response, envelope: Mapping[str, Any]) -> str | None:
