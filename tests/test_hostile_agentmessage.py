@@ -179,3 +179,34 @@ async def test_a_list_page_that_cannot_say_where_the_list_goes_on_is_no_usable_a
     async with am_over({LIST: _first_page(body)}) as (provider, _):
         with pytest.raises(ProviderUnavailable):
             await provider.resolve([N1, N2])
+
+
+# --- lists that never advance -------------------------------------------------------------
+
+
+def _deaf(items: list[dict[str, Any]]) -> Handler:
+    """A list that ignores ``cursor``: every page is the first, under a fresh cursor."""
+    cursors = itertools.count()
+
+    def numbers(request: web.Request) -> web.Response:
+        return answer(envelope(items, next_cursor=f"c{next(cursors)}"))
+
+    return numbers
+
+
+@pytest.mark.parametrize("where", ["organisation", "campaign"])
+async def test_a_list_that_repeats_its_page_under_fresh_cursors_is_no_usable_answer(
+    where: str,
+) -> None:
+    """A list ignoring ``cursor`` but minting a new one each page (a cursor seen twice is
+    refused; a fresh one never is) was paged forever at the full rate. A page holding no
+    number not already read is no usable answer, like Plivo's page that does not advance."""
+    page = [item(ID1, N1, CAMPAIGN, "active"), item(ID2, N2)]
+    async with am_over({LIST: _deaf(page)}) as (provider, asked):
+        with anyio.fail_after(10), pytest.raises(ProviderUnavailable, match="repeat"):
+            if where == "organisation":
+                await provider.resolve([N1])
+            else:
+                provider.directory.listed = True
+                await provider.campaign_numbers(CAMPAIGN)
+    assert asked["GET /v1/phone-numbers"] == 2

@@ -63,6 +63,7 @@ Choices where the wire is not documented:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -326,6 +327,14 @@ def _malformed_list(request: Request, envelope: Mapping[str, Any]) -> str | None
     return f"a list answer whose meta.next_cursor is {type(cursor).__name__} {cursor!r:.40}"
 
 
+def _item_key(item: Mapping[str, Any]) -> str:
+    """What tells one list item from another: its ``id``, else the whole item."""
+    number_id = item.get("id")
+    if isinstance(number_id, str) and number_id:
+        return number_id
+    return json.dumps(item, sort_keys=True, default=str)
+
+
 def _next_cursor(request: Request, response: Response, envelope: Mapping[str, Any]) -> str | None:
     """The cursor of the next page, where each list keeps it: a number list in
     ``meta.next_cursor``, the campaign list in the ``X-Next-Cursor`` header. None on the last
@@ -523,16 +532,24 @@ class AgentMessageProvider:
 
     async def _pages(self, first: Request, cursor: str | None = None) -> list[Mapping[str, Any]]:
         """Every item of a cursor-paged list, following each answer's ``next_cursor``
-        (from ``cursor`` when given: the pages before it were read already)."""
+        (from ``cursor`` when given: the pages before it were read already). A cursor seen
+        twice, or a page whose items were all read already (a list ignoring its cursor, under
+        fresh ones), is no usable answer: such a list would be paged forever."""
         found: list[Mapping[str, Any]] = []
         request: Request = first
         seen: set[str] = set()
+        read: set[str] = set()
         if cursor is not None:
             seen.add(cursor)
             request = replace(request, params={**(request.params or {}), "cursor": cursor})
         while True:
             verdict = await self._read(request)
-            found.extend(page_items(verdict))
+            items = page_items(verdict)
+            keys = {_item_key(i) for i in items}
+            if keys and keys <= read:
+                raise ProviderUnavailable(f"the list {first.path} repeated a page it had sent")
+            read |= keys
+            found.extend(items)
             cursor = verdict.next_cursor
             if cursor is None:
                 return found
