@@ -17,7 +17,7 @@ from aiohttp import web
 
 from bulk.engine import HttpSender, Meter, RetryPolicy, VirtualClock
 from bulk.providers._base import ProviderUnavailable
-from bulk.providers.agentmessage import AgentMessageProvider
+from bulk.providers.agentmessage import AMBIGUOUS, AgentMessageProvider
 
 CAMPAIGN = "4f1c2d3e-0000-4000-8000-000000000001"
 N1, N2 = "+14155550100", "+14155550101"
@@ -210,3 +210,89 @@ async def test_a_list_that_repeats_its_page_under_fresh_cursors_is_no_usable_ans
                 provider.directory.listed = True
                 await provider.campaign_numbers(CAMPAIGN)
     assert asked["GET /v1/phone-numbers"] == 2
+
+
+# --- answers about another number than the one asked about --------------------------------
+
+ID3 = "7c9e6679-7425-40de-944b-e07fc1f90ae3"
+
+
+def _organisation(
+    get: dict[str, Any], attach: dict[str, Any] | None = None, campaign: list[Any] | None = None
+) -> dict[tuple[str, str], Handler]:
+    """N1 (ID1) and N2 (ID2), both in no campaign; GET of any id answers ``get``; an attach
+    answers ``attach`` (default: the resource asked about, pending); the campaign's list
+    ``campaign``."""
+
+    def numbers(request: web.Request) -> web.Response:
+        if "campaign_id" in request.query:
+            return answer(envelope(campaign or []))
+        return answer(envelope([item(ID1, N1), item(ID2, N2)]))
+
+    def attached(request: web.Request) -> web.Response:
+        number = {ID1: N1, ID2: N2}[request.match_info["nid"]]
+        body = attach or item(request.match_info["nid"], number, CAMPAIGN, "pending")
+        return answer(envelope(body))
+
+    return {
+        LIST: numbers,
+        ("GET", "/v1/phone-numbers/{nid}"): lambda request: answer(envelope(get)),
+        ("POST", "/v1/phone-numbers/{nid}/campaign"): attached,
+    }
+
+
+async def test_a_read_answered_with_another_number_decides_nothing_and_moves_no_change() -> None:
+    """The single read of N1's id answered a resource naming N2: bulk took it as N1's state
+    (linked) and re-filed N2 under N1's id, so N2's attach went to N1's resource."""
+    routes = _organisation(item(ID1, N2, CAMPAIGN, "active"))
+    async with am_over(routes) as (provider, asked):
+        assert await provider.resolve([N1, N2]) == {}
+        with pytest.raises(ProviderUnavailable, match="another"):
+            await provider.number_state(CAMPAIGN, N1, 1)
+        outcome = await provider.link(CAMPAIGN, [N2], [2])
+    assert outcome.accepted == [N2]
+    assert asked[f"POST /v1/phone-numbers/{ID2}/campaign"] == 1
+    assert asked[f"POST /v1/phone-numbers/{ID1}/campaign"] == 0
+
+
+async def test_an_attach_answered_with_another_resource_is_a_lost_answer() -> None:
+    """An attach answered 200 with a resource of another id: the answer says nothing about
+    the number asked for, so it is read, not taken (nor remembered) as this number's."""
+    routes = _organisation(item(ID3, N1), attach=item(ID3, N2, CAMPAIGN, "active"))
+    async with am_over(routes) as (provider, _):
+        assert await provider.resolve([N1, N2]) == {}
+        outcome = await provider.link(CAMPAIGN, [N2], [2])
+        assert N2 in outcome.lost and not outcome.accepted and not outcome.under_way
+        assert provider.directory.numbers[N2].id == ID2
+
+
+async def test_a_campaign_list_naming_a_known_number_under_another_id_is_not_believed() -> None:
+    """The campaign's list showed N1 under another id: bulk re-filed N1 under it (its next
+    change would address that resource) and took its state as N1's."""
+    routes = _organisation(item(ID1, N1), campaign=[item(ID3, N1, CAMPAIGN, "active")])
+    async with am_over(routes) as (provider, _):
+        assert await provider.resolve([N1, N2]) == {}
+        members = await provider.campaign_numbers(CAMPAIGN)
+        assert N1 not in members
+        assert provider.directory.numbers[N1].id == ID1
+
+
+@pytest.mark.parametrize(
+    ("listed", "refused"),
+    [
+        ([item(ID1, N1), item(ID3, N1), item(ID2, N2)], {N1}),
+        ([item(ID1, N1), item(ID1, N2)], {N1, N2}),
+    ],
+    ids=["one-number-two-ids", "one-id-two-numbers"],
+)
+async def test_a_number_listed_ambiguously_is_refused_before_any_change(
+    listed: list[dict[str, Any]], refused: set[str]
+) -> None:
+    """The organisation's list named a number under two ids (or one id for two numbers):
+    the last one listed won, and the number's change went to whichever resource that was."""
+    async with am_over({LIST: lambda request: answer(envelope(listed))}) as (provider, asked):
+        unresolved = await provider.resolve([N1, N2])
+        assert unresolved == dict.fromkeys(refused, AMBIGUOUS)
+        outcome = await provider.link(CAMPAIGN, sorted(refused), [1] * len(refused))
+    assert set(outcome.refused) == refused
+    assert not any(key.startswith("POST") for key in asked)

@@ -96,6 +96,8 @@ PAGE_SIZE = 100
 DEFAULT_RATE = 9.5
 
 NOT_OWNED = "not owned by this AgentMessage organisation"
+AMBIGUOUS = "AgentMessage lists this number under two ids, or its id for two numbers: not sent"
+OTHER_RESOURCE = "answered with another number's resource"
 
 PENDING = "pending"
 #: carrier_line_option_status of a number attached to the campaign in question
@@ -426,23 +428,51 @@ class Directory:
     numbers: dict[str, NumberRecord] = field(default_factory=dict)
     listed: bool = False
     blocked: dict[str, str] = field(default_factory=dict)
+    #: resource id -> the number it was first listed as
+    owners: dict[str, str] = field(default_factory=dict)
+    #: numbers the provider listed under two ids (or whose id it listed for two numbers):
+    #: which resource is the number cannot be told, so none is changed
+    ambiguous: set[str] = field(default_factory=set)
 
     def learn(self, resource: Mapping[str, Any]) -> NumberRecord | None:
-        """Remember one phone-number resource; None when it is not one."""
+        """Remember one phone-number resource; None when it is not one, or when it names a
+        known number under another id or a known id for another number (a number is never
+        re-filed under another resource: its next change would go there)."""
         number = resource.get("number")
         record = NumberRecord.of(resource)
         if record is None or not isinstance(number, str) or not number:
             return None
-        self.numbers[to_e164(number)] = record
+        e164 = to_e164(number)
+        known = self.numbers.get(e164)
+        owner = self.owners.setdefault(record.id, e164)
+        if (known is not None and known.id != record.id) or owner != e164:
+            self.ambiguous.update({e164, owner})
+            return None
+        self.numbers[e164] = record
         return record
+
+    def about(self, resource: Mapping[str, Any], number: str) -> bool:
+        """Whether a resource answered for ``number`` is that number's (its id and number)."""
+        record = self.numbers.get(number)
+        named = resource.get("number")
+        return (
+            record is not None
+            and resource.get("id") == record.id
+            and isinstance(named, str)
+            and to_e164(named) == number
+        )
 
     def learn_all(self, resources: Iterable[Mapping[str, Any]]) -> None:
         for resource in resources:
             self.learn(resource)
 
     def unowned(self, numbers: Iterable[str]) -> dict[str, str]:
-        """Numbers the organisation does not own, with the reason."""
-        return {n: NOT_OWNED for n in numbers if n not in self.numbers}
+        """Numbers the organisation does not own (or lists ambiguously), with the reason."""
+        refused = {n: NOT_OWNED for n in numbers if n not in self.numbers}
+        for n in numbers:
+            if n in self.ambiguous:
+                refused[n] = AMBIGUOUS
+        return refused
 
     def campaign_of(self, number: str) -> str | None:
         record = self.numbers.get(number)
@@ -626,6 +656,8 @@ class AgentMessageProvider:
             return NumberState(Settlement.ABSENT)  # not the organisation's: in no campaign
         verdict = await self._send(get_number_request(record.id, line=line), classify)
         if verdict.kind is Kind.OK and (resource := resource_of(verdict)) is not None:
+            if not self.directory.about(resource, number):
+                raise ProviderUnavailable(f"the read of {number} was {OTHER_RESOURCE}")
             self.directory.learn(resource)
             return settlement(resource, campaign_id)
         if verdict.kind is Kind.REFUSED and error_code(verdict) == "NOT_FOUND":
@@ -650,20 +682,22 @@ class AgentMessageProvider:
 
     async def _attach(self, campaign_id: str, number: str, line: int) -> LinkOutcome:
         record = await self._record(number)
-        if record is None:
-            return LinkOutcome(refused={number: NOT_OWNED})
+        if record is None or number in self.directory.ambiguous:
+            return LinkOutcome(refused={number: AMBIGUOUS if record else NOT_OWNED})
         if campaign_id in self.directory.blocked:
             return LinkOutcome(refused={number: self.directory.blocked[campaign_id]})
         verdict = await self._send(attach_request(record.id, campaign_id, line=line), classify)
         if verdict.kind is Kind.OK and (resource := resource_of(verdict)) is not None:
+            if not self.directory.about(resource, number):
+                return LinkOutcome(lost={number: f"the attach was {OTHER_RESOURCE}"})
             self.directory.learn(resource)
         self.directory.note_refusal(campaign_id, verdict)
         return link_outcome(number, campaign_id, verdict)
 
     async def unlink(self, campaign_id: str, number: str, line: int) -> UnlinkOutcome:
         record = await self._record(number)
-        if record is None:
-            return UnlinkOutcome(refused=NOT_OWNED)
+        if record is None or number in self.directory.ambiguous:
+            return UnlinkOutcome(refused=AMBIGUOUS if record else NOT_OWNED)
         if record.campaign_id != campaign_id:
             # not in the campaign when last seen (the directory may be stale): look before
             # sending, so that a number attached to another campaign is never detached
@@ -680,12 +714,15 @@ class AgentMessageProvider:
             if state.settlement is Settlement.ABSENT:
                 return UnlinkOutcome(absent=True)
         verdict = await self._send(detach_request(record.id, line=line), classify)
-        if verdict.kind is Kind.OK:
-            self.directory.learn(resource_of(verdict) or {})
+        if verdict.kind is Kind.OK and (resource := resource_of(verdict)) is not None:
+            if not self.directory.about(resource, number):
+                return UnlinkOutcome(lost=f"the detach was {OTHER_RESOURCE}")
+            self.directory.learn(resource)
         return detach_outcome(campaign_id, verdict)
 
 
 __all__ = [
+    "AMBIGUOUS",
     "DEFAULT_BASE_URL",
     "DEFAULT_RATE",
     "NOT_OWNED",
