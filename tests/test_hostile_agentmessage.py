@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from bulk.engine import HttpSender, Meter, RetryPolicy, VirtualClock
-from bulk.providers._base import ProviderUnavailable
+from bulk.providers._base import ProviderUnavailable, Settlement
 from bulk.providers.agentmessage import AMBIGUOUS, AgentMessageProvider
 
 CAMPAIGN = "4f1c2d3e-0000-4000-8000-000000000001"
@@ -296,3 +296,41 @@ async def test_a_number_listed_ambiguously_is_refused_before_any_change(
         outcome = await provider.link(CAMPAIGN, sorted(refused), [1] * len(refused))
     assert set(outcome.refused) == refused
     assert not any(key.startswith("POST") for key in asked)
+
+
+# --- resources that do not say where the number is ---------------------------------------
+
+
+def _without_campaign(campaign: Any) -> dict[str, Any]:
+    resource = item(ID1, N1, CAMPAIGN, "active")
+    if campaign is _MISSING:
+        del resource["campaign_id"]
+    else:
+        resource["campaign_id"] = campaign
+    return resource
+
+
+_MISSING = object()
+
+
+@pytest.mark.parametrize(
+    "campaign", [_MISSING, 12345, ["x"], True], ids=["missing", "a-number", "a-list", "a-bool"]
+)
+async def test_a_resource_that_does_not_say_its_campaign_is_never_proof_of_absence(
+    campaign: Any,
+) -> None:
+    """A resource without a readable ``campaign_id`` (absent, a number) was read as "in no
+    campaign": an unlink of a number attached to the campaign was not sent and its row ended
+    ``unlinked`` ("not linked to ... when unlinked"). It is unrecognised: never absence."""
+    resource = _without_campaign(campaign)
+    routes = {
+        LIST: lambda request: answer(envelope([resource])),
+        ("GET", "/v1/phone-numbers/{nid}"): lambda request: answer(envelope(resource)),
+        ("DELETE", "/v1/phone-numbers/{nid}/campaign"): lambda request: answer(envelope(resource)),
+    }
+    async with am_over(routes) as (provider, _):
+        assert await provider.resolve([N1]) == {}
+        state = await provider.number_state(CAMPAIGN, N1, 1)
+        assert state.settlement is Settlement.UNRECOGNISED
+        outcome = await provider.unlink(CAMPAIGN, N1, 1)
+    assert not outcome.absent

@@ -41,6 +41,7 @@ Choices where the wire is not documented:
   null                    ``pending``                     PENDING (a detach propagating)
   null                    anything else (``detached``)    ABSENT
   another campaign        any                             ABSENT (not C's pending)
+  missing, not a string   any                             UNRECOGNISED (never absence)
   ======================  ==============================  ================
 
   Values are compared case-insensitively.
@@ -287,6 +288,9 @@ def settlement(resource: Mapping[str, Any], campaign_id: str) -> NumberState:
     status = raw if isinstance(raw, str) and raw else None
     value = status.strip().lower() if status else None
     attached = resource.get("campaign_id")
+    if "campaign_id" not in resource or not isinstance(attached, str | None):
+        # unsaid, or a number, a list: where the number is cannot be read; never absence
+        return NumberState(Settlement.UNRECOGNISED, status)
     if attached == campaign_id:
         known = STATUS_SETTLEMENT.get(value) if value is not None else None
         return NumberState(known or Settlement.UNRECOGNISED, status)
