@@ -8,6 +8,7 @@ import json
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,6 +19,9 @@ from aiohttp import web
 from bulk.engine import HttpSender, Meter, RetryPolicy, VirtualClock
 from bulk.providers._base import ProviderUnavailable, Settlement
 from bulk.providers.agentmessage import AMBIGUOUS, AgentMessageProvider
+from tests.conftest import ThreadedSandbox, write_csv
+from tests.test_pipeline_e2e import read_report, run_command
+from tests.test_truth_e2e import behind_proxy
 
 CAMPAIGN = "4f1c2d3e-0000-4000-8000-000000000001"
 N1, N2 = "+14155550100", "+14155550101"
@@ -266,6 +270,25 @@ async def test_an_attach_answered_with_another_resource_is_a_lost_answer() -> No
         assert provider.directory.numbers[N2].id == ID2
 
 
+@pytest.mark.parametrize(("status", "success"), [(200, False), (202, False), (409, True)])
+async def test_an_attach_whose_status_and_envelope_disagree_is_a_lost_answer(
+    status: int, success: bool
+) -> None:
+    """An attach answered 200 with ``success: false`` and no error (or a 409 saying success):
+    bulk refused the row as "HTTP 200", a ``failed`` row for a change that may have landed.
+    The answer contradicts itself, so the number is read before anything else."""
+    contradiction = {"success": success, "error": None, "meta": None, "data": None}
+    routes = _organisation(item(ID1, N1))
+    routes[("POST", "/v1/phone-numbers/{nid}/campaign")] = lambda request: answer(
+        contradiction, status
+    )
+    async with am_over(routes) as (provider, asked):
+        assert await provider.resolve([N1]) == {}
+        outcome = await provider.link(CAMPAIGN, [N1], [1])
+    assert N1 in outcome.lost and not outcome.refused and not outcome.accepted, outcome
+    assert asked[f"POST /v1/phone-numbers/{ID1}/campaign"] == 1  # read next, never resent blind
+
+
 async def test_a_campaign_list_naming_a_known_number_under_another_id_is_not_believed() -> None:
     """The campaign's list showed N1 under another id: bulk re-filed N1 under it (its next
     change would address that resource) and took its state as N1's."""
@@ -334,3 +357,40 @@ async def test_a_resource_that_does_not_say_its_campaign_is_never_proof_of_absen
         assert state.settlement is Settlement.UNRECOGNISED
         outcome = await provider.unlink(CAMPAIGN, N1, 1)
     assert not outcome.absent
+    # nor is it detached: it may sit in a campaign the row never named
+    assert outcome.refused is not None and "unreadable" in outcome.refused, outcome
+
+
+# --- a number whose campaign cannot be read ---------------------------------------------------
+
+
+def test_a_number_whose_campaign_is_unreadable_is_neither_attached_nor_detached(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    """The organisation's list gave one number no readable ``campaign_id`` (the key missing):
+    bulk filed it as in no campaign, so a ``link`` row attached it, which would take it out of
+    whatever campaign it was in, and an ``unlink`` row detached it. Both rows now fail,
+    saying why, and the number is left as it was; the other rows go on."""
+    sb = sandbox_factory(seed=3)
+    hidden, plain = "+16505550100", "+16505550101"
+
+    def hide(method: str, path: str, sent: bytes, status: int, body: bytes) -> web.Response | None:
+        if method != "GET" or not path.startswith("/v1/phone-numbers") or status != 200:
+            return None
+        data = json.loads(body)
+        items = data["data"] if isinstance(data.get("data"), list) else [data.get("data")]
+        for entry in items:
+            if isinstance(entry, dict) and entry.get("number") == hidden:
+                entry.pop("campaign_id", None)
+        return web.json_response(data)
+
+    rows = [f"{hidden},marketing", f"{plain},marketing"]
+    src = write_csv(tmp_path / "in.csv", "number,campaign", rows)
+    with behind_proxy(sb, after=hide) as hostile:
+        result, path = run_command(hostile, "agentmessage", tmp_path, "link", src)
+    report = {r["e164"]: r for r in read_report(path).values()}
+    assert result.exit_code == 1, result.output
+    assert report[hidden]["outcome"] == "failed", report
+    assert "campaign_id is unreadable" in report[hidden]["reason"], report
+    assert report[plain]["outcome"] == "linked", report
+    assert sb.counters()["numbers"].get(hidden, {}).get("attach_accepted", 0) == 0

@@ -42,6 +42,7 @@ from bulk._states import (
 from bulk.engine._http import send_window
 from bulk.engine._timing import back_off, fall_wait, next_read_in, read_every_page
 from bulk.providers._base import (
+    UNREADABLE_CAMPAIGN,
     CampaignCheck,
     Glance,
     LinkOutcome,
@@ -401,6 +402,12 @@ class Engine:
         current = self.provider.current_campaign(str(row.e164))
         if current is None or current == row.campaign_id:
             return None
+        if current == UNREADABLE_CAMPAIGN:
+            return (
+                f"{self.provider.name} did not say which campaign the number is in (its "
+                "campaign_id is unreadable): not changed, since an attach would take it out "
+                "of whatever campaign it is in"
+            )
         if row.action == "link":
             return (
                 f"in campaign {current}: linking would move it out of that campaign; "

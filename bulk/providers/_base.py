@@ -98,6 +98,12 @@ def unanswered(verdict: Verdict) -> tuple[str, bool] | None:
     return verdict.reason or "no usable answer", landed
 
 
+#: what ``Provider.current_campaign`` returns for a number whose campaign the provider's
+#: answer did not make readable (a ``campaign_id`` missing, or not a string): never a campaign
+#: id, never "in none"; rows that would change such a number are refused
+UNREADABLE_CAMPAIGN = "(unreadable)"
+
+
 class Settlement(enum.Enum):
     """Where one number stands with respect to one campaign."""
 
@@ -270,6 +276,7 @@ class ProviderUnavailable(Exception):
 
 
 __all__ = [
+    "UNREADABLE_CAMPAIGN",
     "CampaignCheck",
     "Glance",
     "Kind",

@@ -74,6 +74,7 @@ from urllib.parse import quote
 import anyio
 
 from bulk.providers._base import (
+    UNREADABLE_CAMPAIGN,
     CampaignCheck,
     Glance,
     Kind,
@@ -261,7 +262,17 @@ def classify(request: Request, response: Response) -> Verdict:
             reason=_with_id(f"HTTP {status} with a body that is not an AgentMessage envelope", rid),
             request_id=rid,
         )
-    if envelope["success"] and 200 <= status < 300:
+    if envelope["success"] != (200 <= status < 300):
+        # the status and the envelope disagree on whether it worked: a change may have
+        # landed (read the number before anything else), a read is tried again
+        said = "success" if envelope["success"] else "no success"
+        return Verdict(
+            Kind.TRANSIENT,
+            status,
+            reason=_with_id(f"HTTP {status} with an envelope saying {said}", rid),
+            request_id=rid,
+        )
+    if envelope["success"]:
         if (malformed := _malformed_list(request, envelope)) is not None:
             return Verdict(
                 Kind.TRANSIENT, status, reason=_with_id(malformed, rid), request_id=rid
@@ -367,20 +378,11 @@ class NumberRecord:
         number_id = resource.get("id")
         if not isinstance(number_id, str) or not number_id:
             return None
-        campaign = resource.get("campaign_id")
+        campaign = resource.get("campaign_id", UNREADABLE_CAMPAIGN)
+        if campaign is not None and not (isinstance(campaign, str) and campaign):
+            campaign = UNREADABLE_CAMPAIGN  # missing, empty, a number, a list: never "none"
         status = resource.get("carrier_line_option_status")
-        return cls(
-            number_id,
-            campaign if isinstance(campaign, str) and campaign else None,
-            status if isinstance(status, str) and status else None,
-        )
-
-    def as_resource(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "campaign_id": self.campaign_id,
-            "carrier_line_option_status": self.status,
-        }
+        return cls(number_id, campaign, status if isinstance(status, str) and status else None)
 
 
 def link_outcome(number: str, campaign_id: str, verdict: Verdict) -> LinkOutcome:
@@ -710,6 +712,11 @@ class AgentMessageProvider:
             except ProviderUnavailable as exc:
                 return UnlinkOutcome(unsent=exc.reason)
             current = self.directory.campaign_of(number)
+            if current == UNREADABLE_CAMPAIGN:
+                return UnlinkOutcome(
+                    refused="AgentMessage did not say which campaign the number is in "
+                    "(its campaign_id is unreadable): left attached (not detached)"
+                )
             if current not in (None, campaign_id):
                 return UnlinkOutcome(
                     refused=f"attached to campaign {current}, not {campaign_id}: "
