@@ -435,9 +435,50 @@ def _start(spec: JobSpec) -> _Job:
     elif spec.shard is not None:
         raise ConfigError("--shard splits the accounts of --accounts FILE; give the file too")
     report, failures, journal = default_paths(spec)
+    _check_distinct(spec, report, failures, journal)
     _report.check_path(report, "--report")
     _report.check_path(failures, "--failures")
     return _Job(spec, report, failures, journal, time.monotonic(), time.time(), accounts)
+
+
+def _check_distinct(spec: JobSpec, report: Path, failures: Path, journal: Path) -> None:
+    """Refuse, before anything is read, a file the run writes that is a file it reads or
+    another file it writes (also through a symlink): the report written over the input, the
+    failures file over the report, a stale failures file removed where the input is."""
+    writes: list[tuple[str, Path]] = []
+    if not spec.dry_run:
+        writes.append(("--report", report))
+        if spec.command != "status":
+            writes.append(("--failures", failures))
+    if _holds_journal(spec):
+        writes.append(("--journal", journal))
+    if spec.summary_json is not None:
+        writes.append(("--summary-json", spec.summary_json))
+    reads = [
+        ("the input", spec.input),
+        ("--campaigns", spec.campaigns),
+        ("--accounts", spec.accounts),
+    ]
+    seen = [(what, path) for what, path in reads if path is not None]
+    for what, path in writes:
+        for other, known in seen:
+            if _same_file(path, known):
+                raise ConfigError(
+                    f"{what} {path} is the same file as {other} {known}: the run would "
+                    f"overwrite it; give {what} another path"
+                )
+        seen.append((what, path))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same place once symlinks are resolved, or (both
+    existing) the same inode, as hard links are."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
 
 
 def _lanes(job: _Job) -> list[_Lane]:
