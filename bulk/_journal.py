@@ -393,13 +393,15 @@ def lock_path(journal: Path) -> Path:
 def exclusive(journal: Path) -> Iterator[Path]:
     """Hold ``journal`` for this process until the block ends, or raise :class:`JournalBusy`.
 
-    An OS lock (``flock``) on ``<journal>.lock``: the kernel releases it when the process
-    ends, however it ends, so a run killed with SIGKILL never blocks the next one. The file
-    stays behind (removing it would race a run that just opened it); after locking, it holds
-    the holder's pid, host and start time, which a refused run names.
+    An OS lock (``flock``) on ``<journal>.lock`` (beside the file a symlink names): the kernel
+    releases it when the process ends, however it ends, so a run killed with SIGKILL never
+    blocks the next one. The file stays behind (removing it would race a run that just opened
+    it); after locking, it holds the holder's pid, host and start time, which a refused run
+    names.
     """
     _check_writable(journal)  # a clear word on the folder before the lock's vaguer one
-    path = lock_path(journal)
+    # beside the file itself: a symlink to a journal must meet the lock of a run on its target
+    path = lock_path(journal.resolve())
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from bulk._journal import exclusive
 from bulk.cli import main
 from tests.conftest import write_csv
 
@@ -74,3 +75,20 @@ def test_an_output_path_that_is_the_input_or_another_output_exits_2_and_touches_
     assert isinstance(result.exception, SystemExit)  # no traceback
     assert src.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([input_name, "alias.csv"])
+
+
+def test_a_journal_reached_through_a_symlink_is_held_by_the_run_on_its_target(
+    tmp_path: Path,
+) -> None:
+    # before: the lock was <symlink>.lock, not <target>.lock, so a second run of the same job
+    # through a symlink to a held journal ran (exit 0) beside the first, on the same rows
+    write_csv(tmp_path / "in.csv", "number,campaign_id", ROWS)
+    os.symlink("held.journal", tmp_path / "other.journal")
+    with exclusive(tmp_path / "held.journal"):
+        result = CliRunner().invoke(
+            main,
+            ["link", "in.csv", "--sandbox", "--yes", "--quiet", "--journal", "other.journal"],
+        )
+    assert result.exit_code == 75, result.output
+    assert _said(f"pid {os.getpid()}", result.output), result.output
+    assert not (tmp_path / "held.journal").exists()  # nothing was opened, let alone written
