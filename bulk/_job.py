@@ -23,7 +23,13 @@ import polars as pl
 from bulk import _report
 from bulk._accounts import Account, accounts_for, check_environment, parse_shard
 from bulk._aio import gather_map
-from bulk._errors import AuthenticationError, BulkError, ConfigError, IllegalTransition
+from bulk._errors import (
+    AuthenticationError,
+    BulkError,
+    ConfigError,
+    IllegalTransition,
+    JournalError,
+)
 from bulk._journal import (
     Journal,
     JournalView,
@@ -618,6 +624,12 @@ def _open_journal(job: _Job, connections: Sequence[_Connection]) -> Journal:
     journal = Journal.open(":memory:" if spec.dry_run else job.journal, fingerprint)
     if journal.new:
         journal.seed(seed_records(loaded))
+    else:
+        try:
+            journal.check_lines(loaded.frame.get_column("line").to_list())
+        except JournalError:
+            journal.close()
+            raise
     job.rows = len(journal.rows)
     return journal
 

@@ -150,16 +150,29 @@ class Journal:
                     f"{path} belongs to another job ({key}: journal has {meta.get(key)!r}, "
                     f"this run has {value!r}); use another --journal or delete it to start over"
                 )
-        rows = {
-            r[0]: RowRecord(
-                r[0], r[1], r[2], r[3], r[4], State(r[5]), r[6], r[7], r[8], r[9], r[10], r[11]
-            )
-            for r in db.execute(
-                "SELECT line, e164, action, campaign_id, from_campaign, state, provider_status,"
-                " reason, attempts, submitted_at, settled_at, released_at FROM rows ORDER BY line"
-            )
-        }
+        try:
+            rows = _read_rows(path, db)
+        except JournalError:
+            db.close()
+            raise
         return cls(path, db, rows, new=not rows)
+
+    def check_lines(self, lines: Iterable[int]) -> None:
+        """Raise :class:`JournalError` unless the journal holds a row for exactly these input
+        lines (a resumed journal whose rows were lost or added by hand)."""
+        wanted = set(lines)
+        missing = sorted(wanted - self._rows.keys())
+        if missing:
+            raise JournalError(
+                f"{self.path}: holds no row for line {missing[0]} of the input "
+                f"({len(missing)} line(s) missing): it was damaged; delete it to start over"
+            )
+        extra = sorted(self._rows.keys() - wanted)
+        if extra:
+            raise JournalError(
+                f"{self.path}: holds a row for line {extra[0]}, which the input does not have: "
+                "it was damaged; delete it to start over"
+            )
 
     def seed(self, records: Iterable[RowRecord]) -> None:
         """Write the job's rows once, at the start of a new job."""
@@ -316,6 +329,32 @@ class JournalView:
             if change.line not in self._rows:
                 raise KeyError(f"line {change.line} is not one of this view's rows")
         self._journal.apply(changes)
+
+
+_STATES = {s.value: s for s in State}
+
+
+def _read_rows(path: Path, db: sqlite3.Connection) -> dict[int, RowRecord]:
+    """Every row of an existing journal; :class:`JournalError` naming the line when one cannot
+    be read (a damaged page, a state this version does not know)."""
+    rows: dict[int, RowRecord] = {}
+    try:
+        for r in db.execute(
+            "SELECT line, e164, action, campaign_id, from_campaign, state, provider_status,"
+            " reason, attempts, submitted_at, settled_at, released_at FROM rows ORDER BY line"
+        ):
+            state = _STATES.get(r[5])
+            if state is None:
+                raise JournalError(
+                    f"{path}: line {r[0]} has the unknown state {r[5]!r}: the journal was "
+                    "damaged or written by another version of bulk"
+                )
+            rows[r[0]] = RowRecord(
+                r[0], r[1], r[2], r[3], r[4], state, r[6], r[7], r[8], r[9], r[10], r[11]
+            )
+    except sqlite3.DatabaseError as exc:
+        raise JournalError(f"{path}: not a usable bulk journal ({exc})") from None
+    return rows
 
 
 def _check_writable(path: Path) -> None:

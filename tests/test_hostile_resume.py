@@ -5,7 +5,10 @@ whose rows are damaged; a run stopped while it plans; a resume under another acc
 from __future__ import annotations
 
 import os
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -92,3 +95,53 @@ def test_a_journal_reached_through_a_symlink_is_held_by_the_run_on_its_target(
     assert result.exit_code == 75, result.output
     assert _said(f"pid {os.getpid()}", result.output), result.output
     assert not (tmp_path / "held.journal").exists()  # nothing was opened, let alone written
+
+
+def _link_journal() -> Any:
+    return CliRunner().invoke(
+        main, ["link", "in.csv", "--sandbox", "--yes", "--quiet", "--journal", "run.journal"]
+    )
+
+
+def _damage_state(journal: Path) -> None:
+    with sqlite3.connect(journal) as db:
+        db.execute("UPDATE rows SET state = 'bogus' WHERE line = 3")
+
+
+def _drop_row(journal: Path) -> None:
+    with sqlite3.connect(journal) as db:
+        db.execute("DELETE FROM rows WHERE line = 3")
+
+
+def _smash_rows_page(journal: Path) -> None:
+    with sqlite3.connect(journal) as db:
+        (size,) = db.execute("PRAGMA page_size").fetchone()
+        (root,) = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'rows'").fetchone()
+    db.close()
+    with journal.open("r+b") as handle:
+        handle.seek((root - 1) * size)
+        handle.write(b"\xff" * size)
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (_damage_state, "run.journal: line 3 has the unknown state 'bogus'"),
+        (_drop_row, "run.journal: holds no row for line 3 of the input"),
+        (_smash_rows_page, "run.journal: not a usable bulk journal (database disk image is"),
+    ],
+    ids=["unknown-state", "missing-row", "unreadable-rows"],
+)
+def test_a_journal_with_damaged_rows_exits_2_naming_the_journal_and_the_line(
+    damage: Callable[[Path], None], said: str, tmp_path: Path
+) -> None:
+    # before: a traceback and exit 1 (ValueError: 'bogus' is not a valid State; KeyError: 3
+    # from the report; sqlite3.DatabaseError: database disk image is malformed)
+    write_csv(tmp_path / "in.csv", "number,campaign_id", ROWS)
+    first = _link_journal()
+    assert first.exit_code == 0, first.output
+    damage(tmp_path / "run.journal")
+    again = _link_journal()
+    assert again.exit_code == 2, again.output
+    assert isinstance(again.exception, SystemExit), again.exception  # no traceback
+    assert _said(f"bulk: {said}", again.output), again.output
