@@ -594,7 +594,12 @@ async def _run(job: _Job, hooks: _Hooks) -> JobResult:
                 _engine(job, lane, connection, journal, changed)
                 for lane, connection in zip(job.lanes, connections, strict=True)
             ]
-            plan, plans = await _plan(job, engines, changed, hooks)
+            try:
+                plan, plans = await _plan(job, engines, changed, hooks)
+            except anyio.get_cancelled_exc_class():
+                if not spec.dry_run:  # the report so far, as an interrupt while sending writes
+                    _finish(job, journal)
+                raise
             if not spec.dry_run:
                 await _execute(job, list(zip(job.lanes, engines, plans, strict=True)), journal)
             return _result(job, journal, plan)

@@ -5,17 +5,22 @@ whose rows are damaged; a run stopped while it plans; a resume under another acc
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
+import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from click.testing import CliRunner
 
 from bulk._journal import exclusive
 from bulk.cli import main
-from tests.conftest import write_csv
+from tests.conftest import ThreadedSandbox, write_csv
+from tests.test_resume import NUMBERS, _command, _env
 
 ROWS = ["+14155550103,CUOGHIN", "+14155550104,CUOGHIN"]
 
@@ -145,3 +150,49 @@ def test_a_journal_with_damaged_rows_exits_2_naming_the_journal_and_the_line(
     assert again.exit_code == 2, again.output
     assert isinstance(again.exception, SystemExit), again.exception  # no traceback
     assert _said(f"bulk: {said}", again.output), again.output
+
+
+def test_sigterm_while_planning_writes_the_report_it_names(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    # before: exit 130 saying "Report so far: report.csv", but no report was written (a
+    # report left at that path by an earlier run stayed, stale, in its place)
+    sb = sandbox_factory(faults={"latency_min": 3.0, "latency_max": 3.0})
+    (tmp_path / "report.csv").write_text("stale\n", encoding="utf-8")
+    err = _sigterm_while_planning(sb, tmp_path, _command(sb, tmp_path))
+    assert "Plan:" not in err.decode()  # stopped before the plan was known
+    assert _said(f"Report so far: {tmp_path / 'report.csv'}", err.decode()), err.decode()
+    report = pl.read_csv(tmp_path / "report.csv", infer_schema=False)
+    assert report.get_column("e164").to_list() == NUMBERS
+    assert set(report.get_column("outcome")) == {"unknown"}
+    assert all("interrupted while planned" in r for r in report.get_column("reason"))
+    assert sb.counters()["totals"].get("link_accepted", 0) == 0
+
+
+def _sigterm_while_planning(sb: ThreadedSandbox, tmp_path: Path, command: list[str]) -> bytes:
+    """Start ``command``, SIGTERM it while its plan's first read waits at the sandbox (3 s
+    from its answer), and return its stderr once it exited 130."""
+    proc = subprocess.Popen(
+        command, env=_env(sb), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 30
+    while sb.counters()["totals"].get("requests", 0) == 0:
+        assert proc.poll() is None and time.monotonic() < deadline, "the run never planned"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err.decode()
+    return err
+
+
+def test_sigterm_while_a_dry_run_plans_names_no_journal_or_report(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    # before: "The journal run.journal is consistent ... Report so far: report.csv", neither
+    # of which a dry run writes
+    sb = sandbox_factory(faults={"latency_min": 3.0, "latency_max": 3.0})
+    err = _sigterm_while_planning(sb, tmp_path, [*_command(sb, tmp_path), "--dry-run"])
+    assert "Interrupted. Nothing was sent." in err.decode(), err.decode()
+    assert "journal" not in err.decode() and "Report" not in err.decode()
+    assert not (tmp_path / "run.journal").exists() and not (tmp_path / "report.csv").exists()
