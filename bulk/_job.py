@@ -251,6 +251,7 @@ class _Connection:
     rate: float  #: the starting rate
     meter: Meter
     where: str  #: the base URL, or ``sandbox``
+    account: str | None  #: the provider's account id (Plivo's auth id; not secret), if any
     poll_interval: float
     settle_timeout: float
     concurrency: int
@@ -408,6 +409,7 @@ async def _connect(job: _Job, lane: _Lane, endpoint: _Endpoint) -> AsyncIterator
             rate,
             meter,
             "sandbox" if spec.sandbox else base_url,
+            creds.account,
             poll_interval,
             spec.settle_timeout or sandbox_defaults.get("settle_timeout", 3600.0),
             concurrency,
@@ -620,6 +622,8 @@ def _open_journal(job: _Job, connections: Sequence[_Connection]) -> Journal:
         options["account"] = spec.account_name
         options["shard"] = spec.shard
     fingerprint = {
+        # one account: the account id too (with --accounts, ``options`` holds every one's)
+        **({"account": _account_of(connections)} if job.accounts is None else {}),
         "command": spec.command,
         "provider": spec.provider if job.accounts is None else "accounts",
         "input_sha256": _sha256(spec.input),
@@ -637,6 +641,10 @@ def _open_journal(job: _Job, connections: Sequence[_Connection]) -> Journal:
             raise
     job.rows = len(journal.rows)
     return journal
+
+
+def _account_of(connections: Sequence[_Connection]) -> str:
+    return (connections[0].account if connections else None) or "-"
 
 
 def _progress(job: _Job, journal: Journal, hooks: _Hooks) -> Callable[[], None]:

@@ -27,6 +27,10 @@ from bulk._states import TERMINAL, Event, State, next_state
 
 SCHEMA_VERSION = "2"  #: 2: rows gained released_at (a two-step move left its old campaign)
 
+#: fingerprint keys journals written before them lack: such a journal takes this run's value
+#: (the run it resumes could not record it) instead of being refused as another job's
+ADDED_LATER = frozenset({"account"})
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rows (
@@ -143,6 +147,10 @@ class Journal:
         if not meta:
             db.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", sorted(wanted.items()))
             return cls(path, db, {}, new=True)
+        for key in ADDED_LATER - meta.keys():  # a journal older than the key: adopt it
+            if key in wanted:
+                db.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (key, wanted[key]))
+                meta[key] = wanted[key]
         for key, value in wanted.items():
             if meta.get(key) != value:
                 db.close()

@@ -8,6 +8,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,9 +18,11 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from bulk._journal import exclusive
+from bulk._errors import JournalError
+from bulk._journal import Journal, exclusive
 from bulk.cli import main
-from tests.conftest import ThreadedSandbox, write_csv
+from bulk.sandbox import SandboxConfig, seed_for_accounts
+from tests.conftest import ThreadedSandbox, threaded_sandbox, write_csv
 from tests.test_resume import NUMBERS, _command, _env
 
 ROWS = ["+14155550103,CUOGHIN", "+14155550104,CUOGHIN"]
@@ -196,3 +199,34 @@ def test_sigterm_while_a_dry_run_plans_names_no_journal_or_report(
     assert "Interrupted. Nothing was sent." in err.decode(), err.decode()
     assert "journal" not in err.decode() and "Report" not in err.decode()
     assert not (tmp_path / "run.journal").exists() and not (tmp_path / "report.csv").exists()
+
+
+def test_a_journal_refuses_a_resume_under_another_plivo_account(tmp_path: Path) -> None:
+    # before: the second run, under another auth id, accepted the journal and reported every
+    # row 'linked' (exit 0) although nothing was linked in that account
+    other = "SAOTHERSUBACCOUNT001"
+    with threaded_sandbox(SandboxConfig(settle_min=0.05, settle_max=0.3),
+                          seed_for_accounts(plivo={other: None})) as sb:
+        src = write_csv(tmp_path / "in.csv", "number,campaign_id", ROWS)
+        command = [sys.executable, "-m", "bulk", "link", str(src), "--base-url", sb.base_url,
+                   "--poll-interval", "0.2", "--journal", "run.journal", "--yes", "--quiet"]
+        first = subprocess.run(command, env=_env(sb), cwd=tmp_path, capture_output=True)
+        assert first.returncode == 0, first.stderr.decode()
+        env = {**os.environ, "PLIVO_AUTH_ID": other, "PLIVO_AUTH_TOKEN": sb.plivo_accounts[other]}
+        again = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True)
+        err = again.stderr.decode()
+        assert again.returncode == 2, again.stdout.decode() + err
+        assert _said(f"belongs to another job (account: journal has '{sb.plivo_auth_id}', "
+                     f"this run has '{other}')", err), err
+        assert sb.plivo_accounts[other] not in err + again.stdout.decode()
+        assert sb.counters()["totals"]["link_accepted"] == len(ROWS)  # the first run's only
+
+
+def test_a_journal_older_than_the_account_key_resumes_and_then_keeps_its_account(
+    tmp_path: Path,
+) -> None:
+    older = {"command": "link", "provider": "plivo", "input_sha256": "abc"}
+    Journal.open(tmp_path / "j", older).close()  # as bulk wrote it before the key
+    Journal.open(tmp_path / "j", {**older, "account": "MA1"}).close()
+    with pytest.raises(JournalError, match="account: journal has 'MA1', this run has 'MA2'"):
+        Journal.open(tmp_path / "j", {**older, "account": "MA2"})
