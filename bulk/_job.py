@@ -23,7 +23,13 @@ import polars as pl
 from bulk import _report
 from bulk._accounts import Account, accounts_for, check_environment, parse_shard
 from bulk._aio import gather_map
-from bulk._errors import AuthenticationError, BulkError, ConfigError, IllegalTransition
+from bulk._errors import (
+    AuthenticationError,
+    BulkError,
+    ConfigError,
+    IllegalTransition,
+    JournalError,
+)
 from bulk._journal import (
     Journal,
     JournalView,
@@ -245,6 +251,7 @@ class _Connection:
     rate: float  #: the starting rate
     meter: Meter
     where: str  #: the base URL, or ``sandbox``
+    account: str | None  #: the provider's account id (Plivo's auth id; not secret), if any
     poll_interval: float
     settle_timeout: float
     concurrency: int
@@ -402,6 +409,7 @@ async def _connect(job: _Job, lane: _Lane, endpoint: _Endpoint) -> AsyncIterator
             rate,
             meter,
             "sandbox" if spec.sandbox else base_url,
+            creds.account,
             poll_interval,
             spec.settle_timeout or sandbox_defaults.get("settle_timeout", 3600.0),
             concurrency,
@@ -435,9 +443,50 @@ def _start(spec: JobSpec) -> _Job:
     elif spec.shard is not None:
         raise ConfigError("--shard splits the accounts of --accounts FILE; give the file too")
     report, failures, journal = default_paths(spec)
+    _check_distinct(spec, report, failures, journal)
     _report.check_path(report, "--report")
     _report.check_path(failures, "--failures")
     return _Job(spec, report, failures, journal, time.monotonic(), time.time(), accounts)
+
+
+def _check_distinct(spec: JobSpec, report: Path, failures: Path, journal: Path) -> None:
+    """Refuse, before anything is read, a file the run writes that is a file it reads or
+    another file it writes (also through a symlink): the report written over the input, the
+    failures file over the report, a stale failures file removed where the input is."""
+    writes: list[tuple[str, Path]] = []
+    if not spec.dry_run:
+        writes.append(("--report", report))
+        if spec.command != "status":
+            writes.append(("--failures", failures))
+    if _holds_journal(spec):
+        writes.append(("--journal", journal))
+    if spec.summary_json is not None:
+        writes.append(("--summary-json", spec.summary_json))
+    reads = [
+        ("the input", spec.input),
+        ("--campaigns", spec.campaigns),
+        ("--accounts", spec.accounts),
+    ]
+    seen = [(what, path) for what, path in reads if path is not None]
+    for what, path in writes:
+        for other, known in seen:
+            if _same_file(path, known):
+                raise ConfigError(
+                    f"{what} {path} is the same file as {other} {known}: the run would "
+                    f"overwrite it; give {what} another path"
+                )
+        seen.append((what, path))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same place once symlinks are resolved, or (both
+    existing) the same inode, as hard links are."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
 
 
 def _lanes(job: _Job) -> list[_Lane]:
@@ -547,7 +596,12 @@ async def _run(job: _Job, hooks: _Hooks) -> JobResult:
                 _engine(job, lane, connection, journal, changed)
                 for lane, connection in zip(job.lanes, connections, strict=True)
             ]
-            plan, plans = await _plan(job, engines, changed, hooks)
+            try:
+                plan, plans = await _plan(job, engines, changed, hooks)
+            except anyio.get_cancelled_exc_class():
+                if not spec.dry_run:  # the report so far, as an interrupt while sending writes
+                    _finish(job, journal)
+                raise
             if not spec.dry_run:
                 await _execute(job, list(zip(job.lanes, engines, plans, strict=True)), journal)
             return _result(job, journal, plan)
@@ -568,6 +622,8 @@ def _open_journal(job: _Job, connections: Sequence[_Connection]) -> Journal:
         options["account"] = spec.account_name
         options["shard"] = spec.shard
     fingerprint = {
+        # one account: the account id too (with --accounts, ``options`` holds every one's)
+        **({"account": _account_of(connections)} if job.accounts is None else {}),
         "command": spec.command,
         "provider": spec.provider if job.accounts is None else "accounts",
         "input_sha256": _sha256(spec.input),
@@ -577,8 +633,18 @@ def _open_journal(job: _Job, connections: Sequence[_Connection]) -> Journal:
     journal = Journal.open(":memory:" if spec.dry_run else job.journal, fingerprint)
     if journal.new:
         journal.seed(seed_records(loaded))
+    else:
+        try:
+            journal.check_lines(loaded.frame.get_column("line").to_list())
+        except JournalError:
+            journal.close()
+            raise
     job.rows = len(journal.rows)
     return journal
+
+
+def _account_of(connections: Sequence[_Connection]) -> str:
+    return (connections[0].account if connections else None) or "-"
 
 
 def _progress(job: _Job, journal: Journal, hooks: _Hooks) -> Callable[[], None]:

@@ -27,6 +27,10 @@ from bulk._states import TERMINAL, Event, State, next_state
 
 SCHEMA_VERSION = "2"  #: 2: rows gained released_at (a two-step move left its old campaign)
 
+#: fingerprint keys journals written before them lack: such a journal takes this run's value
+#: (the run it resumes could not record it) instead of being refused as another job's
+ADDED_LATER = frozenset({"account"})
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rows (
@@ -143,6 +147,10 @@ class Journal:
         if not meta:
             db.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", sorted(wanted.items()))
             return cls(path, db, {}, new=True)
+        for key in ADDED_LATER - meta.keys():  # a journal older than the key: adopt it
+            if key in wanted:
+                db.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (key, wanted[key]))
+                meta[key] = wanted[key]
         for key, value in wanted.items():
             if meta.get(key) != value:
                 db.close()
@@ -150,16 +158,29 @@ class Journal:
                     f"{path} belongs to another job ({key}: journal has {meta.get(key)!r}, "
                     f"this run has {value!r}); use another --journal or delete it to start over"
                 )
-        rows = {
-            r[0]: RowRecord(
-                r[0], r[1], r[2], r[3], r[4], State(r[5]), r[6], r[7], r[8], r[9], r[10], r[11]
-            )
-            for r in db.execute(
-                "SELECT line, e164, action, campaign_id, from_campaign, state, provider_status,"
-                " reason, attempts, submitted_at, settled_at, released_at FROM rows ORDER BY line"
-            )
-        }
+        try:
+            rows = _read_rows(path, db)
+        except JournalError:
+            db.close()
+            raise
         return cls(path, db, rows, new=not rows)
+
+    def check_lines(self, lines: Iterable[int]) -> None:
+        """Raise :class:`JournalError` unless the journal holds a row for exactly these input
+        lines (a resumed journal whose rows were lost or added by hand)."""
+        wanted = set(lines)
+        missing = sorted(wanted - self._rows.keys())
+        if missing:
+            raise JournalError(
+                f"{self.path}: holds no row for line {missing[0]} of the input "
+                f"({len(missing)} line(s) missing): it was damaged; delete it to start over"
+            )
+        extra = sorted(self._rows.keys() - wanted)
+        if extra:
+            raise JournalError(
+                f"{self.path}: holds a row for line {extra[0]}, which the input does not have: "
+                "it was damaged; delete it to start over"
+            )
 
     def seed(self, records: Iterable[RowRecord]) -> None:
         """Write the job's rows once, at the start of a new job."""
@@ -318,6 +339,32 @@ class JournalView:
         self._journal.apply(changes)
 
 
+_STATES = {s.value: s for s in State}
+
+
+def _read_rows(path: Path, db: sqlite3.Connection) -> dict[int, RowRecord]:
+    """Every row of an existing journal; :class:`JournalError` naming the line when one cannot
+    be read (a damaged page, a state this version does not know)."""
+    rows: dict[int, RowRecord] = {}
+    try:
+        for r in db.execute(
+            "SELECT line, e164, action, campaign_id, from_campaign, state, provider_status,"
+            " reason, attempts, submitted_at, settled_at, released_at FROM rows ORDER BY line"
+        ):
+            state = _STATES.get(r[5])
+            if state is None:
+                raise JournalError(
+                    f"{path}: line {r[0]} has the unknown state {r[5]!r}: the journal was "
+                    "damaged or written by another version of bulk"
+                )
+            rows[r[0]] = RowRecord(
+                r[0], r[1], r[2], r[3], r[4], state, r[6], r[7], r[8], r[9], r[10], r[11]
+            )
+    except sqlite3.DatabaseError as exc:
+        raise JournalError(f"{path}: not a usable bulk journal ({exc})") from None
+    return rows
+
+
 def _check_writable(path: Path) -> None:
     """Say plainly why a journal cannot be written there, before SQLite's vaguer words.
 
@@ -393,13 +440,15 @@ def lock_path(journal: Path) -> Path:
 def exclusive(journal: Path) -> Iterator[Path]:
     """Hold ``journal`` for this process until the block ends, or raise :class:`JournalBusy`.
 
-    An OS lock (``flock``) on ``<journal>.lock``: the kernel releases it when the process
-    ends, however it ends, so a run killed with SIGKILL never blocks the next one. The file
-    stays behind (removing it would race a run that just opened it); after locking, it holds
-    the holder's pid, host and start time, which a refused run names.
+    An OS lock (``flock``) on ``<journal>.lock`` (beside the file a symlink names): the kernel
+    releases it when the process ends, however it ends, so a run killed with SIGKILL never
+    blocks the next one. The file stays behind (removing it would race a run that just opened
+    it); after locking, it holds the holder's pid, host and start time, which a refused run
+    names.
     """
     _check_writable(journal)  # a clear word on the folder before the lock's vaguer one
-    path = lock_path(journal)
+    # beside the file itself: a symlink to a journal must meet the lock of a run on its target
+    path = lock_path(journal.resolve())
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:

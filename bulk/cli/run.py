@@ -435,10 +435,13 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_IN
             progress.bar.stop()
     except KeyboardInterrupt:
         report, _, journal = default_paths(spec)
-        err.print(
-            f"[yellow]Interrupted.[/] The journal {journal} is consistent; run the same command "
-            f"again to resume. Report so far: {report}"
-        )
+        if spec.dry_run or spec.command == "status":  # no journal, no report: nothing to resume
+            err.print("[yellow]Interrupted.[/] Nothing was sent.")
+        else:
+            err.print(
+                f"[yellow]Interrupted.[/] The journal {journal} is consistent; run the same "
+                f"command again to resume. Report so far: {report}"
+            )
         # The journal is closed and the report written. A confirmation prompt interrupted
         # mid-question leaves its thread blocked on stdin, which a normal exit would wait for.
         sys.stdout.flush()
