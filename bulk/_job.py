@@ -629,6 +629,11 @@ def _open_journal(job: _Job, connections: Sequence[_Connection]) -> Journal:
         "input_sha256": _sha256(spec.input),
         "campaigns_sha256": _sha256(spec.campaigns),
         "options": fingerprint_json(options),
+        # what decides which rows are valid: a resume under other rules would keep the first
+        # run's rejections and send rows those rules reject
+        "validation": fingerprint_json(
+            {"regions": sorted(spec.regions), "number_type": spec.number_type}
+        ),
     }
     journal = Journal.open(":memory:" if spec.dry_run else job.journal, fingerprint)
     if journal.new:

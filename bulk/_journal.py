@@ -29,7 +29,7 @@ SCHEMA_VERSION = "2"  #: 2: rows gained released_at (a two-step move left its ol
 
 #: fingerprint keys journals written before them lack: such a journal takes this run's value
 #: (the run it resumes could not record it) instead of being refused as another job's
-ADDED_LATER = frozenset({"account"})
+ADDED_LATER = frozenset({"account", "validation"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

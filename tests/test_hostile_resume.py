@@ -230,3 +230,20 @@ def test_a_journal_older_than_the_account_key_resumes_and_then_keeps_its_account
     Journal.open(tmp_path / "j", {**older, "account": "MA1"}).close()
     with pytest.raises(JournalError, match="account: journal has 'MA1', this run has 'MA2'"):
         Journal.open(tmp_path / "j", {**older, "account": "MA2"})
+
+
+@pytest.mark.parametrize("changed", [["--number-type", "mobile"], ["--region", "CA"]])
+def test_a_resume_under_other_validation_rules_is_refused(
+    changed: list[str], tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    # before: accepted; rows the first run rejected stayed rejected with its reason, and rows
+    # the new rules reject still went out
+    sb = sandbox_factory()
+    src = write_csv(tmp_path / "in.csv", "number,campaign_id", ROWS)
+    base = ["link", str(src), "--base-url", sb.base_url, "--poll-interval", "0.2",
+            "--journal", "run.journal", "--yes", "--quiet"]
+    first = CliRunner().invoke(main, base, env=sb.env("plivo"))
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(main, [*base, *changed], env=sb.env("plivo"))
+    assert again.exit_code == 2, again.output
+    assert _said("belongs to another job (validation:", again.output), again.output
