@@ -40,3 +40,32 @@ def test_sigterm_exits_130_with_a_report_when_sigint_was_inherited_ignored(
     report = pl.read_csv(tmp_path / "report.csv", infer_schema=False)
     assert report.height == len(NUMBERS)
     assert "interrupted" in " ".join(r or "" for r in report.get_column("reason").to_list())
+
+
+def test_sighup_winds_the_run_down_as_sigterm_does_unless_inherited_ignored(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    """Closing the terminal (SIGHUP) killed the run as ``kill -9`` would: the journal stayed
+    consistent, but no report was written and nothing was said. It now winds down as on
+    SIGTERM; under ``nohup`` (SIGHUP inherited ignored) the run goes on to the end."""
+    sb = sandbox_factory(settle_min=0.2, settle_max=0.8)
+    proc = subprocess.Popen(_command(sb, tmp_path), env=_env(sb), cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait_for_progress(tmp_path / "run.journal", 20, proc)
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err.decode()
+    report = pl.read_csv(tmp_path / "report.csv", infer_schema=False)
+    assert report.height == len(NUMBERS)
+    assert "interrupted" in " ".join(r or "" for r in report.get_column("reason").to_list())
+
+    second = tmp_path / "nohup"
+    second.mkdir()
+    command = shlex.join(_command(sb, second))
+    kept = subprocess.Popen(["sh", "-c", f"trap '' HUP; exec {command}"], env=_env(sb),
+                            cwd=second, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait_for_progress(second / "run.journal", 20, kept)
+    kept.send_signal(signal.SIGHUP)  # ignored, as nohup sets it: the run goes on
+    _, err = kept.communicate(timeout=60)
+    assert kept.returncode in (0, 1), err.decode()
+    assert _journal_states(second / "run.journal").get("planned", 0) == 0

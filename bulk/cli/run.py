@@ -426,6 +426,10 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_IN
     if keep_sigint_ignored:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    # the terminal closed (SIGHUP) stops the run as SIGTERM does, with its report; under
+    # nohup (SIGHUP inherited ignored) the run goes on
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, _terminate_as_interrupt)
     try:
         try:
             result = anyio.run(
