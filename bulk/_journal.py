@@ -147,17 +147,24 @@ class Journal:
         if not meta:
             db.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", sorted(wanted.items()))
             return cls(path, db, {}, new=True)
-        for key in ADDED_LATER - meta.keys():  # a journal older than the key: adopt it
-            if key in wanted:
-                db.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (key, wanted[key]))
-                meta[key] = wanted[key]
+        if meta.get("schema") != SCHEMA_VERSION:
+            db.close()
+            raise JournalError(
+                f"{path} was written by another version of bulk (journal schema "
+                f"{meta.get('schema')!r}, this bulk's {SCHEMA_VERSION!r}): resume it with that "
+                "version, or use another --journal"
+            )
         for key, value in wanted.items():
+            if key in ADDED_LATER and key not in meta:
+                continue  # a journal older than the key: adopted below, once all else matches
             if meta.get(key) != value:
                 db.close()
                 raise JournalError(
                     f"{path} belongs to another job ({key}: journal has {meta.get(key)!r}, "
                     f"this run has {value!r}); use another --journal or delete it to start over"
                 )
+        for key in ADDED_LATER & wanted.keys() - meta.keys():
+            db.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (key, wanted[key]))
         try:
             rows = _read_rows(path, db)
         except JournalError:

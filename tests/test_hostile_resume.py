@@ -247,3 +247,23 @@ def test_a_resume_under_other_validation_rules_is_refused(
     again = CliRunner().invoke(main, [*base, *changed], env=sb.env("plivo"))
     assert again.exit_code == 2, again.output
     assert _said("belongs to another job (validation:", again.output), again.output
+
+
+def test_another_job_refused_on_an_older_journal_leaves_its_keys_unwritten(
+    tmp_path: Path,
+) -> None:
+    # before: the refused job's account was adopted into the older journal before the input
+    # was compared, so the journal's own job, resumed under its account, was then refused
+    older = {"command": "link", "provider": "plivo", "input_sha256": "abc"}
+    Journal.open(tmp_path / "j", older).close()  # as bulk wrote it before the account key
+    with pytest.raises(JournalError, match="input_sha256"):
+        Journal.open(tmp_path / "j", {**older, "input_sha256": "other", "account": "MA2"})
+    Journal.open(tmp_path / "j", {**older, "account": "MA1"}).close()  # its own job resumes
+
+
+def test_a_journal_of_another_bulk_version_says_so(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "j") as db:
+        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute("INSERT INTO meta VALUES ('schema', '3')")
+    with pytest.raises(JournalError, match="written by another version of bulk"):
+        Journal.open(tmp_path / "j", {"command": "link"})
