@@ -4,14 +4,18 @@ inherited SIGINT as ignored (``bulk ... &`` from a non-interactive shell, how sc
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 
+from bulk._job import JobSpec
+from bulk.cli.run import _after_interrupt
 from tests.conftest import ThreadedSandbox
 from tests.test_resume import NUMBERS, _command, _env, _journal_states, _wait_for_progress
 
@@ -69,3 +73,20 @@ def test_sighup_winds_the_run_down_as_sigterm_does_unless_inherited_ignored(
     _, err = kept.communicate(timeout=60)
     assert kept.returncode in (0, 1), err.decode()
     assert _journal_states(second / "run.journal").get("planned", 0) == 0
+
+
+def test_an_interrupt_names_only_the_journal_and_report_this_run_left(tmp_path: Path) -> None:
+    """Stopped while loading a large input (before its journal existed), a run said "The
+    journal ... is consistent; run the same command again to resume. Report so far: ..." and
+    named an older run's report at that path as its own."""
+    spec = JobSpec(command="link", input=tmp_path / "big.csv", provider="plivo",
+                   journal=tmp_path / "run.journal", report=tmp_path / "report.csv")
+    spec.report.write_text("an older run's report\n")
+    os.utime(spec.report, (1e9, 1e9))
+    started = time.time()
+    assert _after_interrupt(spec, started) == "Nothing was sent."
+    spec.journal.write_bytes(b"")
+    said = _after_interrupt(spec, started)
+    assert "run the same command again to resume" in said and "Report" not in said
+    spec.report.write_text("this run's report\n")
+    assert f"Report so far: {spec.report}" in _after_interrupt(spec, started)

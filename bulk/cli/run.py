@@ -430,6 +430,7 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_IN
     # nohup (SIGHUP inherited ignored) the run goes on
     if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
         signal.signal(signal.SIGHUP, _terminate_as_interrupt)
+    started = time.time()
     try:
         try:
             result = anyio.run(
@@ -438,14 +439,7 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_IN
         finally:
             progress.bar.stop()
     except KeyboardInterrupt:
-        report, _, journal = default_paths(spec)
-        if spec.dry_run or spec.command == "status":  # no journal, no report: nothing to resume
-            err.print("[yellow]Interrupted.[/] Nothing was sent.")
-        else:
-            err.print(
-                f"[yellow]Interrupted.[/] The journal {journal} is consistent; run the same "
-                f"command again to resume. Report so far: {report}"
-            )
+        err.print(f"[yellow]Interrupted.[/] {_after_interrupt(spec, started)}")
         # The journal is closed and the report written. A confirmation prompt interrupted
         # mid-question leaves its thread blocked on stdin, which a normal exit would wait for.
         sys.stdout.flush()
@@ -456,6 +450,20 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_IN
         sys.exit(exc.exit_code)
     _summary(out, spec, result)
     sys.exit(result.exit_code)
+
+
+def _after_interrupt(spec: JobSpec, started: float) -> str:
+    """What an interrupted run leaves: a journal to resume (when one exists), and the report
+    it wrote (only when this run wrote it: an older one at that path is not its report)."""
+    report, _, journal = default_paths(spec)
+    if spec.dry_run or spec.command == "status" or not journal.exists():
+        return "Nothing was sent."  # stopped before its journal existed: nothing to resume
+    text = f"The journal {journal} is consistent; run the same command again to resume."
+    try:
+        written = report.stat().st_mtime >= started - 1.0  # mtime granularity
+    except OSError:
+        written = False
+    return f"{text} Report so far: {report}" if written else text
 
 
 def _warn_secret_options() -> None:
