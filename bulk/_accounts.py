@@ -134,7 +134,7 @@ def _refuse_twins(path: Path, accounts: Iterable[Account]) -> None:
 def parse_account(path: Path, name: str, table: Any) -> Account:
     """One ``[accounts.NAME]`` table, checked."""
     where = f"{path}: [accounts.{name}]"
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise ConfigError(
             f"{path}: account name {name!r}: use letters, digits, '_', '-' or '.' "
             "(at most 64, starting with a letter or digit)"
@@ -151,7 +151,7 @@ def parse_account(path: Path, name: str, table: Any) -> Account:
         if key not in known:
             raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(known)})")
     env = table.get(secret_key)
-    if not isinstance(env, str) or not _ENV_NAME.match(env) or _looks_like_secret(env):
+    if not isinstance(env, str) or not _ENV_NAME.fullmatch(env) or _looks_like_secret(env):
         raise ConfigError(
             f"{where}: key {secret_key!r} must name the environment variable that holds the "
             f"{_secret_word(provider)} (such as {name.upper().replace('-', '_')}_TOKEN)"
