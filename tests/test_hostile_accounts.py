@@ -4,12 +4,17 @@ plan is read): each case ends in a clear message naming the account, or a reject
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
+import polars as pl
 import pytest
+from click.testing import CliRunner
 
 from bulk._accounts import read_accounts
 from bulk._errors import ConfigError
+from bulk.cli import main
+from tests.conftest import write_csv
 
 EAST_ID = "SAEASTEASTEASTEAST01"
 
@@ -31,3 +36,36 @@ def test_a_name_ending_in_a_newline_is_refused(tmp_path: Path, table: str, named
     with pytest.raises(ConfigError) as caught:
         read_accounts(path)
     assert named in str(caught.value)
+
+
+def test_the_sandbox_serves_an_agentmessage_account_whose_name_has_a_dot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # account names may hold '.', but the sandbox's organizations could not: a traceback
+    monkeypatch.chdir(tmp_path)
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(
+        '[accounts."acme.us"]\nprovider = "agentmessage"\napi-key-env = "ACME_KEY"\n'
+        '[accounts.beta]\nprovider = "agentmessage"\napi-key-env = "BETA_KEY"\n',
+        encoding="utf-8",
+    )
+    # the sandbox gives each organization org_<name> its own copy of 'marketing'
+    ids = {n: uuid.uuid5(uuid.NAMESPACE_URL, f"org_{n}/marketing") for n in ("acme.us", "beta")}
+    campaigns = write_csv(
+        tmp_path / "campaigns.csv",
+        "campaign_id,alias,account",
+        [f"{campaign},marketing,{name}" for name, campaign in ids.items()],
+    )
+    source = write_csv(
+        tmp_path / "in.csv",
+        "number,campaign,account",
+        ["+14155550100,marketing,acme.us", "+14155550101,marketing,beta"],
+    )
+    result = CliRunner().invoke(
+        main,
+        ["link", str(source), "--accounts", str(accounts), "--campaigns", str(campaigns),
+         "--sandbox", "--yes", "--quiet"],
+    )
+    assert result.exit_code == 0, result.output
+    report = pl.read_csv(tmp_path / "in.link.report.csv", infer_schema=False)
+    assert report.select("account", "outcome").rows() == [("acme.us", "linked"), ("beta", "linked")]
