@@ -4,6 +4,7 @@ plan is read): each case ends in a clear message naming the account, or a reject
 
 from __future__ import annotations
 
+import socket
 import uuid
 from pathlib import Path
 
@@ -14,9 +15,18 @@ from click.testing import CliRunner
 from bulk._accounts import read_accounts
 from bulk._errors import ConfigError
 from bulk.cli import main
-from tests.conftest import write_csv
+from bulk.sandbox import SandboxConfig, seed_for_accounts
+from tests.conftest import threaded_sandbox, write_csv
 
 EAST_ID = "SAEASTEASTEASTEAST01"
+WEST_ID = "SAWESTWESTWESTWEST02"
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
 
 
 @pytest.mark.parametrize(
@@ -69,3 +79,41 @@ def test_the_sandbox_serves_an_agentmessage_account_whose_name_has_a_dot(
     assert result.exit_code == 0, result.output
     report = pl.read_csv(tmp_path / "in.link.report.csv", infer_schema=False)
     assert report.select("account", "outcome").rows() == [("acme.us", "linked"), ("beta", "linked")]
+
+
+@pytest.mark.parametrize("fault", ["refused token", "unreachable"])
+def test_an_account_failing_while_the_plan_is_read_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    # with thirty subaccounts, "plivo refused the credentials" alone does not say whose
+    monkeypatch.chdir(tmp_path)
+    seed = seed_for_accounts(plivo={EAST_ID: None, WEST_ID: None})
+    with threaded_sandbox(SandboxConfig(settle_min=0.05, settle_max=0.2), seed) as sb:
+        west_url = f"http://127.0.0.1:{_closed_port()}" if fault == "unreachable" else sb.base_url
+        accounts = tmp_path / "accounts.toml"
+        accounts.write_text(
+            f'[accounts.east]\nprovider = "plivo"\nauth-id = "{EAST_ID}"\n'
+            f'auth-token-env = "EAST_TOKEN"\nbase-url = "{sb.base_url}"\n'
+            f'[accounts.west]\nprovider = "plivo"\nauth-id = "{WEST_ID}"\n'
+            f'auth-token-env = "WEST_TOKEN"\nbase-url = "{west_url}"\n',
+            encoding="utf-8",
+        )
+        source = write_csv(
+            tmp_path / "in.csv",
+            "number,campaign,account",
+            ["+14155550100,CUOGHIN,east", "+14155550101,CUOGHIN,west"],
+        )
+        west_token = "wrongWESTtoken" if fault == "refused token" else sb.plivo_accounts[WEST_ID]
+        env = {"EAST_TOKEN": sb.plivo_accounts[EAST_ID], "WEST_TOKEN": west_token}
+        result = CliRunner().invoke(
+            main,
+            ["link", str(source), "--accounts", str(accounts), "--yes", "--quiet",
+             "--attempts", "1", "--timeout", "2"],
+            env=env,
+        )
+        assert result.exit_code == 2, result.output
+        assert "account west: plivo" in result.output
+        assert "east" not in result.output.replace(str(tmp_path), "")
+        assert not any(token in result.output for token in env.values())
+        numbers = sb.counters().get("numbers", {})
+        assert not any(c.get("link_accepted") for c in numbers.values())
