@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from bulk._accounts import read_accounts
 from bulk._errors import ConfigError
 from bulk.cli import main
+from bulk.inputs import load_rows
 from bulk.sandbox import SandboxConfig, seed_for_accounts
 from tests.conftest import threaded_sandbox, write_csv
 
@@ -117,3 +118,22 @@ def test_an_account_failing_while_the_plan_is_read_is_named(
         assert not any(token in result.output for token in env.values())
         numbers = sb.counters().get("numbers", {})
         assert not any(c.get("link_accepted") for c in numbers.values())
+
+
+def test_account_option_rejects_rows_whose_own_account_column_names_another(
+    tmp_path: Path,
+) -> None:
+    # --account east over a file whose rows say west sent west's numbers to east, and the
+    # report's account column (the input's own, "not written twice") said east: lost
+    rows = ["4155550100,C1,east", "4155550101,C1,west", "4155550102,C1,", "4155550103,C1, EAST ",
+            "4155550104,C1,nobody"]
+    write_csv(tmp_path / "in.csv", "number,campaign,account", rows)
+    loaded = load_rows(tmp_path / "in.csv", accounts=["east", "west"], default_account="east")
+    assert loaded.frame.select("account", "reason").rows() == [
+        ("east", None),
+        ("west", "account_mismatch"),
+        ("east", None),
+        ("east", None),
+        ("nobody", "account_mismatch"),
+    ]
+    assert "--account east" in loaded.frame.get_column("detail")[1]
