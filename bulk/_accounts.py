@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from bulk._errors import ConfigError
 from bulk._toml import SECRET_WORDS, read_toml
@@ -120,7 +121,8 @@ def _refuse_twins(path: Path, accounts: Iterable[Account]) -> None:
     for account in accounts:
         keys = [("secret variable", account.secret_env)]
         if account.account_id is not None:
-            keys.append(("account id", f"{account.where()}"))
+            base = _origin(account.base_url or entry(account.provider).default_base_url)
+            keys.append(("account id", f"{account.provider}:{account.account_id}@{base}"))
         for kind, value in keys:
             other = seen.setdefault((kind, value), account.name)
             if other != account.name:
@@ -129,6 +131,19 @@ def _refuse_twins(path: Path, accounts: Iterable[Account]) -> None:
                     "one provider account, whose limit two lanes would each use in full; "
                     "keep one table per account"
                 )
+
+
+def _origin(url: str) -> str:
+    """A base URL as the server sees it: ``https://API.plivo.com:443/`` is
+    ``https://api.plivo.com``."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # not a port: the URL as given, which no other spelling matches
+        return url
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    where = parts.hostname if port in (None, default) else f"{parts.hostname}:{port}"
+    return f"{parts.scheme}://{where}{parts.path.rstrip('/')}"
 
 
 def parse_account(path: Path, name: str, table: Any) -> Account:

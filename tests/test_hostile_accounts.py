@@ -137,3 +137,22 @@ def test_account_option_rejects_rows_whose_own_account_column_names_another(
         ("nobody", "account_mismatch"),
     ]
     assert "--account east" in loaded.frame.get_column("detail")[1]
+
+
+@pytest.mark.parametrize(
+    "base_url", ["https://api.plivo.com/", "https://API.Plivo.com", "https://api.plivo.com:443"]
+)
+def test_one_auth_id_under_two_spellings_of_its_base_url_is_refused(
+    tmp_path: Path, base_url: str
+) -> None:
+    # two lanes on one Plivo account would each use its whole rate limit: twice what it allows
+    path = tmp_path / "accounts.toml"
+    path.write_text(
+        f'[accounts.east]\nprovider = "plivo"\nauth-id = "{EAST_ID}"\n'
+        'auth-token-env = "EAST_TOKEN"\n'
+        f'[accounts.east2]\nprovider = "plivo"\nauth-id = "{EAST_ID}"\n'
+        f'auth-token-env = "EAST2_TOKEN"\nbase-url = "{base_url}"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="'east' and 'east2' have the same account id"):
+        read_accounts(path)
