@@ -156,3 +156,25 @@ def test_one_auth_id_under_two_spellings_of_its_base_url_is_refused(
     )
     with pytest.raises(ConfigError, match="'east' and 'east2' have the same account id"):
         read_accounts(path)
+
+
+@pytest.mark.parametrize("port", ["abc", "99999"])
+def test_a_base_url_with_an_unusable_port_is_refused_not_a_traceback(
+    tmp_path: Path, port: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "accounts.toml"
+    path.write_text(
+        f'[accounts.east]\nprovider = "plivo"\nauth-id = "{EAST_ID}"\n'
+        f'auth-token-env = "EAST_TOKEN"\nbase-url = "https://127.0.0.1:{port}"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"\[accounts.east\]: key 'base-url'"):
+        read_accounts(path)
+    source = write_csv(tmp_path / "in.csv", "number,campaign", ["+14155550100,CUOGHIN"])
+    result = CliRunner().invoke(
+        main,
+        ["link", str(source), "--base-url", f"https://127.0.0.1:{port}", "--yes", "--quiet"],
+        env={"PLIVO_AUTH_ID": EAST_ID, "PLIVO_AUTH_TOKEN": "tok"},
+    )
+    assert result.exit_code == 2 and "port" in result.output, result.output
