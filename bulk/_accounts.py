@@ -71,11 +71,18 @@ class Account:
     def credentials(self, environ: Mapping[str, str]) -> Credentials:
         """Its credentials from ``environ``; :class:`ConfigError` naming the account and the
         variable when that variable is unset or empty."""
-        token = environ.get(self.secret_env, "")
+        # a secret file's last newline (Kubernetes --from-file) is never part of the secret
+        token = environ.get(self.secret_env, "").strip()
         if not token:
             raise ConfigError(
                 f"account {self.name!r}: the environment variable {self.secret_env} is not set "
                 f"(it holds the account's {_secret_word(self.provider)}); nothing was sent"
+            )
+        if not token.isprintable() or any(c.isspace() for c in token):
+            raise ConfigError(
+                f"account {self.name!r}: the environment variable {self.secret_env} holds a "
+                f"line break, space or control character inside the {_secret_word(self.provider)}"
+                "; nothing was sent"
             )
         return Credentials(account=self.account_id, token=Secret(token))
 

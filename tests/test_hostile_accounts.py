@@ -178,3 +178,29 @@ def test_a_base_url_with_an_unusable_port_is_refused_not_a_traceback(
         env={"PLIVO_AUTH_ID": EAST_ID, "PLIVO_AUTH_TOKEN": "tok"},
     )
     assert result.exit_code == 2 and "port" in result.output, result.output
+
+
+def test_a_secret_variable_ending_in_a_newline_works_and_a_blank_or_broken_one_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a Kubernetes secret made --from-file keeps the file's last newline: aiohttp refused
+    # the header with a ValueError traceback ("Forbidden control character ...")
+    monkeypatch.chdir(tmp_path)
+    with threaded_sandbox(SandboxConfig(settle_min=0.05, settle_max=0.2)) as sb:
+        accounts = tmp_path / "accounts.toml"
+        accounts.write_text(
+            '[accounts.org]\nprovider = "agentmessage"\napi-key-env = "ORG_KEY"\n'
+            f'base-url = "{sb.base_url}"\n',
+            encoding="utf-8",
+        )
+        marketing = "4f1c2d3e-0000-4000-8000-000000000001"
+        source = write_csv(tmp_path / "in.csv", "number,campaign", [f"+14155550100,{marketing}"])
+        command = ["link", str(source), "--accounts", str(accounts), "--yes", "--quiet"]
+        key = sb.agentmessage_api_key
+        result = CliRunner().invoke(main, command, env={"ORG_KEY": key + "\n"})
+        assert result.exit_code == 0, (result.output, result.exception)
+        for broken in ("  ", f"{key[:9]}\n{key[9:]}"):
+            result = CliRunner().invoke(main, command, env={"ORG_KEY": broken})
+            assert result.exit_code == 2, (result.output, result.exception)
+            assert "ORG_KEY" in result.output and "account 'org'" in result.output
+            assert key[9:] not in result.output
