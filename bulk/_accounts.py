@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from bulk._errors import ConfigError
 from bulk._toml import SECRET_WORDS, read_toml
@@ -70,11 +71,18 @@ class Account:
     def credentials(self, environ: Mapping[str, str]) -> Credentials:
         """Its credentials from ``environ``; :class:`ConfigError` naming the account and the
         variable when that variable is unset or empty."""
-        token = environ.get(self.secret_env, "")
+        # a secret file's last newline (Kubernetes --from-file) is never part of the secret
+        token = environ.get(self.secret_env, "").strip()
         if not token:
             raise ConfigError(
                 f"account {self.name!r}: the environment variable {self.secret_env} is not set "
                 f"(it holds the account's {_secret_word(self.provider)}); nothing was sent"
+            )
+        if not token.isprintable() or any(c.isspace() for c in token):
+            raise ConfigError(
+                f"account {self.name!r}: the environment variable {self.secret_env} holds a "
+                f"line break, space or control character inside the {_secret_word(self.provider)}"
+                "; nothing was sent"
             )
         return Credentials(account=self.account_id, token=Secret(token))
 
@@ -120,7 +128,8 @@ def _refuse_twins(path: Path, accounts: Iterable[Account]) -> None:
     for account in accounts:
         keys = [("secret variable", account.secret_env)]
         if account.account_id is not None:
-            keys.append(("account id", f"{account.where()}"))
+            base = _origin(account.base_url or entry(account.provider).default_base_url)
+            keys.append(("account id", f"{account.provider}:{account.account_id}@{base}"))
         for kind, value in keys:
             other = seen.setdefault((kind, value), account.name)
             if other != account.name:
@@ -131,10 +140,23 @@ def _refuse_twins(path: Path, accounts: Iterable[Account]) -> None:
                 )
 
 
+def _origin(url: str) -> str:
+    """A base URL as the server sees it: ``https://API.plivo.com:443/`` is
+    ``https://api.plivo.com``."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # not a port: the URL as given, which no other spelling matches
+        return url
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    where = parts.hostname if port in (None, default) else f"{parts.hostname}:{port}"
+    return f"{parts.scheme}://{where}{parts.path.rstrip('/')}"
+
+
 def parse_account(path: Path, name: str, table: Any) -> Account:
     """One ``[accounts.NAME]`` table, checked."""
     where = f"{path}: [accounts.{name}]"
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise ConfigError(
             f"{path}: account name {name!r}: use letters, digits, '_', '-' or '.' "
             "(at most 64, starting with a letter or digit)"
@@ -151,7 +173,7 @@ def parse_account(path: Path, name: str, table: Any) -> Account:
         if key not in known:
             raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(known)})")
     env = table.get(secret_key)
-    if not isinstance(env, str) or not _ENV_NAME.match(env) or _looks_like_secret(env):
+    if not isinstance(env, str) or not _ENV_NAME.fullmatch(env) or _looks_like_secret(env):
         raise ConfigError(
             f"{where}: key {secret_key!r} must name the environment variable that holds the "
             f"{_secret_word(provider)} (such as {name.upper().replace('-', '_')}_TOKEN)"

@@ -8,7 +8,7 @@ import os
 import resource
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -29,6 +29,7 @@ from bulk._errors import (
     ConfigError,
     IllegalTransition,
     JournalError,
+    ProviderError,
 )
 from bulk._journal import (
     Journal,
@@ -690,7 +691,9 @@ async def _plan(
     """Every lane reads its provider's state and decides, side by side (reading only); then
     ``on_plan`` is asked, once, with the plans merged, before anything is sent. The merged
     plan, and each lane's."""
-    plans = list((await gather_map(dict(enumerate(e.plan for e in engines)))).values())
+    lanes = zip(engines, job.lanes, strict=True)
+    calls = {i: _named(engine.plan, lane.name) for i, (engine, lane) in enumerate(lanes)}
+    plans = list((await gather_map(calls)).values())
     plan = _merge_plans(plans, [lane.name for lane in job.lanes])
     changed()
     if hooks.on_plan is not None and not job.spec.dry_run:
@@ -698,6 +701,23 @@ async def _plan(
         if not await anyio.to_thread.run_sync(hooks.on_plan, plan, abandon_on_cancel=True):
             raise ConfigError("not confirmed: nothing was sent")
     return plan, plans
+
+
+def _named(
+    read: Callable[[], Awaitable[Plan]], name: str | None
+) -> Callable[[], Awaitable[Plan]]:
+    """A lane's planning whose provider errors (refused credentials, no answer) name its
+    account, as a refusal mid-run does: with many accounts, "plivo refused" says not whose."""
+
+    async def plan() -> Plan:
+        try:
+            return await read()
+        except ProviderError as exc:
+            if name is None:
+                raise
+            raise type(exc)(f"account {name}: {exc}") from None
+
+    return plan
 
 
 def _merge_plans(plans: Sequence[Plan], names: Sequence[str | None]) -> Plan:

@@ -135,6 +135,10 @@ def check_base_url(url: str) -> str:
         raise ConfigError(f"base URL {url!r} is not an http(s) URL")
     if parts.username or parts.password:
         raise ConfigError("put credentials in the environment or options, not in the base URL")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError:
+        raise ConfigError(f"base URL {url!r}: the port is not a number from 0 to 65535") from None
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ConfigError(
             f"refusing plain http to {parts.hostname}: credentials would cross the network "

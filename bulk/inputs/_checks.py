@@ -190,14 +190,15 @@ def _resolve_scoped(raw: pl.Expr, campaigns: Campaigns | None) -> pl.Expr:
 def with_accounts(
     frame: pl.DataFrame, accounts: Collection[str] | None, default_account: str | None
 ) -> pl.DataFrame:
-    """Add ``account`` (null when the row names none) when accounts are in use: ``--account``
-    names every row's; else the row's ``account`` cell; with a single account, that one."""
+    """Add ``account`` (null when the row names none) when accounts are in use: the row's
+    ``account`` cell; else ``--account``, or with a single account, that one. (A row naming
+    another account than ``--account`` keeps its own: it is ``account_mismatch``.)"""
     if accounts is None:
         return frame
-    if default_account is not None:
-        return frame.with_columns(account=pl.lit(default_account.strip(), dtype=pl.Utf8))
     cell = pl.col("_account").str.strip_chars()
     only = next(iter(accounts)) if len(accounts) == 1 else None
+    if default_account is not None:  # a row naming another keeps it (``account_mismatch``)
+        only = default_account.strip()
     # names match whatever their case ("East" is the file's "east"); others stay as given
     canonical = {name.lower(): name for name in accounts}
     named = cell.str.to_lowercase().replace_strict(
@@ -208,11 +209,24 @@ def with_accounts(
     )
 
 
-def _account_checks(accounts: Collection[str] | None) -> list[_Check]:
+def _account_checks(
+    accounts: Collection[str] | None, default_account: str | None
+) -> list[_Check]:
     if accounts is None:
         return []
     known = ", ".join(sorted(accounts)) or "none"
+    mismatch: list[_Check] = []
+    if default_account is not None:
+        name = default_account.strip()
+        mismatch.append(
+            (
+                pl.col("account") != name,
+                "account_mismatch",
+                pl.format(f"the row says account '{{}}', not --account {name}", pl.col("account")),
+            )
+        )
     return [
+        *mismatch,
         (
             pl.col("account").is_null(),
             "missing_account",
@@ -384,7 +398,7 @@ def apply_row_checks(
         default_from_campaign=default_from_campaign,
     )
     checks = [
-        *_account_checks(accounts),
+        *_account_checks(accounts, default_account),
         *_campaign_checks(campaigns, default_campaign, has_campaign_column),
         *_action_checks(default_action),
         *_move_checks(campaigns, default_from_campaign),

@@ -22,6 +22,7 @@ REASONS: dict[str, str] = {
     "missing_account": "accounts are in use (--accounts) but the row names none and no "
     "--account was given",
     "unknown_account": "the row's account is not in the accounts file",
+    "account_mismatch": "the row's account differs from --account",
     "missing_campaign": "no campaign on the row and no --campaign given",
     "unknown_campaign": "the campaign (alias or id) is not in the campaigns file",
     "unknown_action": "the action column is not link, unlink or move",

@@ -91,7 +91,7 @@ STATUS_SETTLEMENT = {
 
 def is_valid_auth_id(auth_id: str) -> bool:
     """Plivo auth ids are 20 characters starting MA (main account) or SA (subaccount)."""
-    return bool(_AUTH_ID.match(auth_id))
+    return bool(_AUTH_ID.fullmatch(auth_id))
 
 
 def to_wire(number: str) -> str:

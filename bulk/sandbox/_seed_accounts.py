@@ -25,7 +25,7 @@ from bulk.sandbox._seed import (
 )
 
 _NONE: Mapping[str, int | None] = MappingProxyType({})
-_ORG_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_ORG_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # what an accounts file's names may hold
 
 
 def plivo_token(auth_id: str) -> str:
@@ -82,8 +82,8 @@ def seed_for_accounts(
         existing.rate_limit = _limit(limit, where)
     for name, limit in agentmessage.items():
         where = f"seed_for_accounts: agentmessage {name!r}"
-        if not _ORG_NAME.match(name):
-            raise StateFileError(f"{where}: a name is letters, digits, _ and - only")
+        if not _ORG_NAME.fullmatch(name):
+            raise StateFileError(f"{where}: a name is letters, digits, _, - and . only")
         _add_org(seed.agentmessage, f"org_{name}", _limit(limit, where))
     check_seed(seed)
     return seed
