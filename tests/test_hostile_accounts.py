@@ -204,3 +204,24 @@ def test_a_secret_variable_ending_in_a_newline_works_and_a_blank_or_broken_one_i
             assert result.exit_code == 2, (result.output, result.exception)
             assert "ORG_KEY" in result.output and "account 'org'" in result.output
             assert key[9:] not in result.output
+
+
+def test_one_accounts_secret_ending_in_a_newline_works_and_a_broken_one_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the same as above without --accounts: AGENTMESSAGE_API_KEY=$'key\n' crashed with
+    # aiohttp's "Forbidden control character" ValueError traceback (exit 1)
+    monkeypatch.chdir(tmp_path)
+    with threaded_sandbox(SandboxConfig(settle_min=0.05, settle_max=0.2)) as sb:
+        marketing = "4f1c2d3e-0000-4000-8000-000000000001"
+        source = write_csv(tmp_path / "in.csv", "number,campaign", [f"+14155550100,{marketing}"])
+        command = ["link", str(source), "--provider", "agentmessage", "--base-url",
+                   sb.base_url, "--yes", "--quiet"]
+        key = sb.agentmessage_api_key
+        result = CliRunner().invoke(main, command, env={"AGENTMESSAGE_API_KEY": key + "\n"})
+        assert result.exit_code == 0, (result.output, result.exception)
+        result = CliRunner().invoke(
+            main, command, env={"AGENTMESSAGE_API_KEY": f"{key[:9]}\n{key[9:]}"}
+        )
+        assert result.exit_code == 2, (result.output, result.exception)
+        assert "AGENTMESSAGE_API_KEY" in result.output and key[9:] not in result.output

@@ -130,11 +130,35 @@ def credential_options() -> list[CredentialOption]:
 
 
 def credentials_from_env(name: str, account: str | None, token: str | None) -> Credentials:
-    """Options win over the environment."""
+    """Options win over the environment. Surrounding whitespace is dropped (a secret file's
+    last newline, as Kubernetes ``--from-file`` keeps it, is never part of a secret); a value
+    with a line break, space or control character inside is refused (:class:`ConfigError`
+    naming where it came from, never the value)."""
     account_var, token_var = entry(name).env
-    account = account or (os.environ.get(account_var) if account_var else None)
-    token = token or (os.environ.get(token_var) if token_var else None)
+    # click may have read the variable into the option: name both
+    account_from = f"{account_var or 'the account id'} (or its option)"
+    token_from = f"{token_var or 'the secret'} (or its option)"
+    account = _clean(account, account_from) or _clean(
+        os.environ.get(account_var) if account_var else None, account_from
+    )
+    token = _clean(token, token_from) or _clean(
+        os.environ.get(token_var) if token_var else None, token_from
+    )
     return Credentials(account=account, token=Secret(token) if token else None)
+
+
+def _clean(value: str | None, source: str) -> str | None:
+    """``value`` without surrounding whitespace (None when blank); :class:`ConfigError`
+    naming ``source`` when a line break, space or control character is left inside."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if not value.isprintable() or any(c.isspace() for c in value):
+        raise ConfigError(
+            f"{source} holds a line break, space or control character inside its value; "
+            "nothing was sent"
+        )
+    return value
 
 
 # --- the built-in providers: every fact comes from the provider's own module ---------------
