@@ -314,6 +314,20 @@ def while_polling(
     return WAIT
 
 
+def while_unread(action: str, releasing: bool, *, waited: float, timeout: float) -> Decision:
+    """A submitted row whose number this poll could not read (no usable answer, or an
+    absence whose exact read failed): wait for the next read; past the deadline it ends
+    ``unknown``, since nothing shows it settled (without this, reads that never answer kept
+    the run polling forever)."""
+    if waited <= timeout:
+        return WAIT
+    what = "unlink from the old campaign" if releasing else action
+    return Decision(
+        Event.TIME_OUT,
+        reason=f"{what} not confirmed after {timeout:g} s: the number could not be read",
+    )
+
+
 def status_of(campaign: str, observed: NumberState) -> Decision:
     """``bulk status``: a row's outcome from one look at its campaign."""
     s = observed.settlement

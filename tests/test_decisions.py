@@ -17,6 +17,7 @@ from bulk._states import (
     next_state,
     status_of,
     while_polling,
+    while_unread,
 )
 from bulk.providers import agentmessage as am
 from bulk.providers import plivo
@@ -150,3 +151,16 @@ def test_the_agentmessage_cursor_rides_on_the_verdict() -> None:
     got = am.classify(campaigns, Response(200, headers, json.dumps(envelope).encode()))
     assert got.next_cursor == "c9"
     assert isinstance(campaigns, Request)
+
+
+def test_a_number_that_cannot_be_read_waits_and_past_the_deadline_is_unknown() -> None:
+    assert while_unread("unlink", False, waited=59.0, timeout=60.0).event is None
+    for action, releasing, state in (
+        ("unlink", False, State.SUBMITTED),
+        ("link", False, State.SUBMITTED),
+        ("move", True, State.RELEASE_SUBMITTED),
+    ):
+        decision = while_unread(action, releasing, waited=61.0, timeout=60.0)
+        assert decision.event is Event.TIME_OUT, (action, decision)
+        assert "could not be read" in (decision.reason or "")
+        assert next_state(action, state, Event.TIME_OUT) is State.UNKNOWN

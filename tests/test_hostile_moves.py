@@ -1,0 +1,42 @@
+"""Moves, unlinks and polling on Plivo when the state answers lie: the real sandbox behind a
+loopback proxy (:func:`tests.test_truth_e2e.behind_proxy`) that rewrites or withholds its
+reads, driving the CLI. The report must hold what the sandbox's state shows, never a success
+a lying read made up, and every run must end."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from tests.conftest import ThreadedSandbox, write_csv
+from tests.test_pipeline_e2e import read_report, run_command
+from tests.test_truth_e2e import behind_proxy
+
+_ONE = re.compile(r"/10dlc/Campaign/([^/]+)/Number/(\d+)/$")
+
+
+def test_reads_that_never_answer_after_an_unlink_end_it_unknown_at_the_deadline_not_a_hang(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox], no_retry_waits: None
+) -> None:
+    """The unlink is accepted, then every read of the number (and of the campaign's list)
+    answers 500 forever: the rows awaiting it were never decided, the run polled forever."""
+    sb = sandbox_factory(seed=3)
+    sent: dict[str, bool] = {}
+
+    def broken(method: str, path: str, body: bytes) -> web.Response | None:
+        if method == "DELETE":
+            sent["unlink"] = True
+        if method == "GET" and sent and "/Number/" in path:
+            return web.json_response({"api_id": "hostile", "error": "boom"}, status=500)
+        return None
+
+    src = write_csv(tmp_path / "in.csv", "number,campaign", ["+13125550150,alerts"])
+    with behind_proxy(sb, before=broken) as hostile:
+        result, path = run_command(hostile, "plivo", tmp_path, "unlink", src)
+    assert result.exit_code == 1, result.output
+    (row,) = read_report(path).values()
+    assert row["outcome"] == "unknown", row
+
