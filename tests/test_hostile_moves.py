@@ -8,12 +8,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from aiohttp import web
 
 from tests.conftest import ThreadedSandbox, write_csv
 from tests.test_pipeline_e2e import read_report, run_command
-from tests.test_truth_e2e import behind_proxy
+from tests.test_truth_e2e import behind_proxy, run_and_compare
 
 _ONE = re.compile(r"/10dlc/Campaign/([^/]+)/Number/(\d+)/$")
 
@@ -39,4 +41,36 @@ def test_reads_that_never_answer_after_an_unlink_end_it_unknown_at_the_deadline_
     assert result.exit_code == 1, result.output
     (row,) = read_report(path).values()
     assert row["outcome"] == "unknown", row
+
+
+@pytest.mark.parametrize("rows", [1, 3], ids=["single-read", "list"])
+def test_a_read_answered_for_another_campaign_is_no_answer_never_a_settle(
+    rows: int,
+    tmp_path: Path,
+    sandbox_factory: Callable[..., ThreadedSandbox],
+    no_retry_waits: None,
+) -> None:
+    """Every link settles FAILED; once a link is sent, every read of marketing (CUOGHIN), a
+    single read (one row) or its list (three rows), answers with a body that names another
+    campaign (alerts), showing the number COMPLETED there. bulk took it as the number's state
+    in marketing and reported ``linked``: the sandbox shows FAILED."""
+    sb = sandbox_factory(seed=3, fail_rate=1.0)
+    numbers = [f"+1650555{n:04d}" for n in range(100, 100 + rows)]
+    sent: dict[str, bool] = {}
+
+    def note(method: str, path: str, body: bytes) -> web.Response | None:
+        sent["link"] = sent.get("link", False) or method == "POST"
+        return None
+
+    def elsewhere(path: str, data: dict[str, Any]) -> dict[str, Any]:
+        if not sent.get("link") or "/CUOGHIN/" not in path:
+            return data
+        entries = data.get("phone_numbers") or []
+        shown = [{"number": e["number"], "status": "COMPLETED"} for e in entries]
+        return {**data, "campaign_id": "CRIGC80", "phone_numbers": shown}
+
+    src = write_csv(tmp_path / "in.csv", "number,campaign", [f"{n},marketing" for n in numbers])
+    with behind_proxy(sb, before=note, page=elsewhere) as hostile:
+        report = run_and_compare(hostile, "plivo", tmp_path, "link", src)
+    assert {r["outcome"] for r in report.values()} == {"unknown"}, report
 
