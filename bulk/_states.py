@@ -28,6 +28,10 @@ from dataclasses import dataclass
 
 from bulk.providers._base import NumberState, Settlement
 
+# the rule for a number one read shows twice with two statuses lives with NumberState (the
+# providers' parsers apply it while reading); re-exported here with the other decisions
+from bulk.providers._base import seen_twice as seen_twice
+
 
 class State(enum.StrEnum):
     PLANNED = "planned"  #: nothing sent yet

@@ -15,6 +15,7 @@ from bulk._states import (
     at_plan,
     move_link_failed,
     next_state,
+    seen_twice,
     status_of,
     while_polling,
     while_unread,
@@ -164,3 +165,22 @@ def test_a_number_that_cannot_be_read_waits_and_past_the_deadline_is_unknown() -
         assert decision.event is Event.TIME_OUT, (action, decision)
         assert "could not be read" in (decision.reason or "")
         assert next_state(action, state, Event.TIME_OUT) is State.UNKNOWN
+
+
+def test_a_number_shown_twice_with_two_statuses_settles_nothing_in_either_order() -> None:
+    done, failed, going = _plivo_get("COMPLETED"), _plivo_get("FAILED"), _plivo_get("PROCESSING")
+    assert seen_twice(done, done) == done
+    for a, b in ((failed, done), (going, done), (done, failed)):
+        for first, second in ((a, b), (b, a)):
+            both = seen_twice(first, second)
+            assert both.settlement is Settlement.PENDING, (first, second)
+            kw = {"exact": True, "waited": 1.0, "timeout": 60.0}
+            assert while_polling("link", False, both, **kw).event is None
+            assert at_plan("link", "C", both).event is not Event.ALREADY
+    assert seen_twice(seen_twice(done, failed), going).provider_status == (
+        "COMPLETED and FAILED and PROCESSING"
+    )
+    # the same number twice on one page, through Plivo's own parser
+    entries = [{"number": "14155550100", "status": s} for s in ("FAILED", "COMPLETED")]
+    body = {"phone_numbers": entries}
+    assert plivo.parse_numbers_page(body)["+14155550100"].settlement is Settlement.PENDING

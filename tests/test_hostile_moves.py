@@ -74,3 +74,36 @@ def test_a_read_answered_for_another_campaign_is_no_answer_never_a_settle(
         report = run_and_compare(hostile, "plivo", tmp_path, "link", src)
     assert {r["outcome"] for r in report.values()} == {"unknown"}, report
 
+
+@pytest.mark.parametrize("order", ["failed-first", "completed-first"])
+def test_a_number_listed_twice_with_two_statuses_is_never_settled_by_either(
+    order: str,
+    tmp_path: Path,
+    sandbox_factory: Callable[..., ThreadedSandbox],
+    no_retry_waits: None,
+) -> None:
+    """Every link settles FAILED; once a link is sent, every read of the number shows it twice,
+    its real status and COMPLETED, in either order. bulk kept the last entry: with COMPLETED
+    last it reported ``linked`` though the sandbox shows FAILED."""
+    sb = sandbox_factory(seed=3, fail_rate=1.0)
+    number = "+16505550100"
+    sent: dict[str, bool] = {}
+
+    def note(method: str, path: str, body: bytes) -> web.Response | None:
+        sent["link"] = sent.get("link", False) or method == "POST"
+        return None
+
+    def twice(path: str, data: dict[str, Any]) -> dict[str, Any]:
+        entries = list(data.get("phone_numbers") or [])
+        if not sent.get("link") or "/CUOGHIN/" not in path:
+            return data
+        extra = [{"number": e["number"], "status": "COMPLETED"} for e in entries]
+        both = [*entries, *extra] if order == "failed-first" else [*extra, *entries]
+        return {**data, "phone_numbers": both}
+
+    src = write_csv(tmp_path / "in.csv", "number,campaign", [f"{number},marketing"])
+    with behind_proxy(sb, before=note, page=twice) as hostile:
+        report = run_and_compare(hostile, "plivo", tmp_path, "link", src)
+    (row,) = report.values()
+    assert row["outcome"] == "unknown", row
+

@@ -64,6 +64,7 @@ from bulk.providers._base import (
     Settlement,
     UnlinkOutcome,
     Verdict,
+    seen_twice,
     unanswered,
 )
 from bulk.providers._text import describe_unreadable, json_or_none, retry_after_seconds
@@ -249,8 +250,16 @@ def parse_numbers_page(body: Any) -> dict[str, NumberState]:
             continue
         status = str(entry.get("status") or "").upper()
         settlement = STATUS_SETTLEMENT.get(status, Settlement.UNRECOGNISED)
-        result[from_wire(entry["number"])] = NumberState(settlement, status or None)
+        merge_seen(result, {from_wire(entry["number"]): NumberState(settlement, status or None)})
     return result
+
+
+def merge_seen(found: dict[str, NumberState], more: dict[str, NumberState]) -> None:
+    """Add ``more`` to ``found``; a number in both with two statuses settles nothing
+    (:func:`bulk.providers._base.seen_twice`), whichever entry or page came last."""
+    for number, state in more.items():
+        known = found.get(number)
+        found[number] = state if known is None else seen_twice(known, state)
 
 
 def names_another_campaign(body: Any, campaign_id: str) -> bool:
@@ -466,7 +475,7 @@ class PlivoProvider:
                         f"the list of {campaign_id} does not advance: its full page at offset "
                         f"{at} holds no number not already read"
                     )
-                found.update(page)
+                merge_seen(found, page)
                 total = sum(counts.values()) if counts is not None else total
             offset = offsets[-1] + PAGE_SIZE
             if got[offsets[-1]][1] < PAGE_SIZE or complete():
