@@ -353,3 +353,13 @@ def move_link_failed(from_campaign: str | None, to_campaign: str | None, reason:
     """The reason for a two-step move whose release settled but whose link did not: the
     number is in *no* campaign now, and the report must say so."""
     return f"unlinked from {from_campaign}; link to {to_campaign} failed: {reason}"
+
+
+def release_unconfirmed(from_campaign: str | None, reason: str) -> str:
+    """The reason for a two-step move that ends ``unknown`` after its unlink from the old
+    campaign went out (accepted, or its answer lost) and was never confirmed: the unlink may
+    have landed, so the number may be in *no* campaign now, and the report must say so."""
+    return (
+        f"{reason}; the unlink from {from_campaign} may have landed: the number may be "
+        f"unlinked from {from_campaign} and in no campaign"
+    )

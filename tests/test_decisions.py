@@ -15,6 +15,7 @@ from bulk._states import (
     at_plan,
     move_link_failed,
     next_state,
+    release_unconfirmed,
     seen_twice,
     status_of,
     while_polling,
@@ -184,3 +185,12 @@ def test_a_number_shown_twice_with_two_statuses_settles_nothing_in_either_order(
     entries = [{"number": "14155550100", "status": s} for s in ("FAILED", "COMPLETED")]
     body = {"phone_numbers": entries}
     assert plivo.parse_numbers_page(body)["+14155550100"].settlement is Settlement.PENDING
+
+
+def test_a_release_never_confirmed_says_the_number_may_be_in_no_campaign() -> None:
+    reason = release_unconfirmed("A", "unlink from the old campaign not settled after 4 s")
+    assert reason.startswith("unlink from the old campaign not settled after 4 s; ")
+    assert "may be unlinked from A and in no campaign" in reason
+    for event in (Event.TIME_OUT,):
+        assert next_state("move", State.RELEASE_SUBMITTED, event) is State.UNKNOWN
+        assert next_state("move", State.RELEASING, event) is State.UNKNOWN

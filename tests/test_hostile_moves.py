@@ -15,7 +15,7 @@ from aiohttp import web
 
 from tests.conftest import ThreadedSandbox, write_csv
 from tests.test_pipeline_e2e import read_report, run_command
-from tests.test_truth_e2e import behind_proxy, run_and_compare
+from tests.test_truth_e2e import behind_proxy, run_and_compare, where
 
 _ONE = re.compile(r"/10dlc/Campaign/([^/]+)/Number/(\d+)/$")
 
@@ -107,3 +107,63 @@ def test_a_number_listed_twice_with_two_statuses_is_never_settled_by_either(
     (row,) = report.values()
     assert row["outcome"] == "unknown", row
 
+
+def test_a_release_whose_unlink_settled_but_is_still_shown_says_the_number_may_be_nowhere(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox], no_retry_waits: None
+) -> None:
+    """A move from legacy to alerts: the unlink from legacy is accepted and settles, but every
+    read of legacy keeps showing the number COMPLETED (a stale cache). The row ends
+    ``unknown`` (never ``moved``, nothing linked), and the number is in no campaign: the
+    reason said only "unlink from the old campaign not settled", as if it were still there."""
+    sb = sandbox_factory(seed=3)
+    number = "+12125550110"
+    sent: dict[str, bool] = {}
+
+    def note(method: str, path: str, body: bytes) -> web.Response | None:
+        sent["unlink"] = sent.get("unlink", False) or method == "DELETE"
+        return None
+
+    def stale(method: str, path: str, body: bytes, status: int, answer: bytes) -> Any:
+        if method == "GET" and sent.get("unlink") and "/CMIGOLD/Number/" in path:
+            entries = [{"number": number[1:], "status": "COMPLETED"}]
+            return web.json_response({"api_id": "stale", "campaign_id": "CMIGOLD",
+                                      "phone_numbers": entries})
+        return None
+
+    src = write_csv(tmp_path / "in.csv", "number", [number])
+    with behind_proxy(sb, before=note, after=stale) as hostile:
+        report = run_and_compare(
+            hostile, "plivo", tmp_path, "move", src, "--from", "legacy", "--to", "alerts"
+        )
+    (row,) = report.values()
+    assert row["outcome"] == "unknown", row
+    assert where(sb, "plivo").get(number) is None  # in no campaign, and the report says so
+    assert sb.counters()["totals"].get("link_accepted", 0) == 0
+
+
+def test_a_release_whose_answer_is_lost_and_never_read_says_the_number_may_be_nowhere(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox], no_retry_waits: None
+) -> None:
+    """The unlink from legacy lands, its answer is lost (500 after effect), and every read of
+    legacy then answers 500: the row ends ``unknown`` out of read rounds, and the number,
+    unlinked, is in no campaign; the reason said only that it could not be read."""
+    sb = sandbox_factory(seed=3)
+    number = "+12125550110"
+    sent: dict[str, bool] = {}
+
+    def lose(method: str, path: str, body: bytes, status: int, answer: bytes) -> Any:
+        if method == "DELETE":
+            sent["unlink"] = True
+        if method == "DELETE" or (sent and method == "GET" and "/CMIGOLD/" in path):
+            return web.json_response({"api_id": "lost", "error": "boom"}, status=500)
+        return None
+
+    src = write_csv(tmp_path / "in.csv", "number", [number])
+    with behind_proxy(sb, after=lose) as hostile:
+        report = run_and_compare(
+            hostile, "plivo", tmp_path, "move", src, "--from", "legacy", "--to", "alerts"
+        )
+    (row,) = report.values()
+    assert row["outcome"] == "unknown", row
+    assert where(sb, "plivo").get(number) is None
+    assert sb.counters()["totals"].get("unlink_accepted", 0) == 1

@@ -20,7 +20,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import anyio
@@ -37,6 +37,7 @@ from bulk._states import (
     after_lost_answer,
     at_plan,
     move_link_failed,
+    release_unconfirmed,
     while_polling,
     while_unread,
 )
@@ -265,6 +266,9 @@ class Engine:
         if failing and row.released_at is not None and row.state is not State.RELEASE_SUBMITTED:
             # the number left its old campaign and is in none: the reason must say so
             reason = move_link_failed(row.from_campaign, row.campaign_id, reason or "no answer")
+        if decision.event is Event.TIME_OUT and row.state is State.RELEASE_SUBMITTED:
+            # the unlink was accepted and never confirmed: the number may be in no campaign
+            reason = release_unconfirmed(row.from_campaign, reason or "no answer")
         fields: dict[str, float] = {}
         if decision.stamp:
             fields["submitted_at"] = self.clock.time()
@@ -765,6 +769,8 @@ class Engine:
                         decision = Decision(Event.TIME_OUT, reason=decision.reason)
                     else:
                         again.append(line)
+                if decision is not None and decision.event is Event.TIME_OUT:
+                    decision = self._lost_for_good(row, decision)
                 if decision is not None and decision.event is not None:
                     changes.append(self._change(row, decision))
             self._apply(changes)
@@ -772,6 +778,15 @@ class Engine:
             if waiting:
                 await self.clock.sleep(self.config.resend_delay)
         return again
+
+    @staticmethod
+    def _lost_for_good(row: RowRecord, decision: Decision) -> Decision:
+        """A lost answer's row ending unknown: a release's unlink may have landed, so its
+        reason says the number may be in no campaign."""
+        if row.state is not State.RELEASING:
+            return decision
+        reason = release_unconfirmed(row.from_campaign, decision.reason or "answer lost")
+        return replace(decision, reason=reason)
 
     def _lost_decision(self, row: RowRecord, seen: NumberState, exact: bool) -> Decision:
         watched = self._watched_campaign(row)
