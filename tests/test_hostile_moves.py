@@ -167,3 +167,31 @@ def test_a_release_whose_answer_is_lost_and_never_read_says_the_number_may_be_no
     assert row["outcome"] == "unknown", row
     assert where(sb, "plivo").get(number) is None
     assert sb.counters()["totals"].get("unlink_accepted", 0) == 1
+
+
+def test_a_released_move_whose_link_is_refused_says_so_and_a_rerun_unlinks_nothing_again(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox], no_retry_waits: None
+) -> None:
+    """Sound before: the unlink from legacy settles, the link to alerts is refused. The row
+    fails saying the number is in no campaign; the same command run again on the journal
+    sends nothing (the row is terminal), so nothing is unlinked twice."""
+    sb = sandbox_factory(seed=3)
+    number = "+12125550110"
+
+    def refuse(method: str, path: str, body: bytes) -> web.Response | None:
+        if method == "POST" and "/CRIGC80/Number/" in path:
+            return web.json_response(
+                {"api_id": "no", "error": f"The number {number[1:]} is not a valid number"},
+                status=400,
+            )
+        return None
+
+    src = write_csv(tmp_path / "in.csv", "number", [number])
+    args = ("--from", "legacy", "--to", "alerts")
+    with behind_proxy(sb, before=refuse) as hostile:
+        (row,) = run_and_compare(hostile, "plivo", tmp_path, "move", src, *args).values()
+        assert row["outcome"] == "failed", row
+        assert row["reason"].startswith("unlinked from CMIGOLD; link to CRIGC80 failed"), row
+        again, _ = run_command(hostile, "plivo", tmp_path, "move", src, *args)
+    assert again.exit_code in (0, 1), again.output
+    assert sb.counters()["numbers"][number].get("unlink_accepted") == 1
