@@ -28,6 +28,10 @@ from dataclasses import dataclass
 
 from bulk.providers._base import NumberState, Settlement
 
+# the rule for a number one read shows twice with two statuses lives with NumberState (the
+# providers' parsers apply it while reading); re-exported here with the other decisions
+from bulk.providers._base import seen_twice as seen_twice
+
 
 class State(enum.StrEnum):
     PLANNED = "planned"  #: nothing sent yet
@@ -314,6 +318,20 @@ def while_polling(
     return WAIT
 
 
+def while_unread(action: str, releasing: bool, *, waited: float, timeout: float) -> Decision:
+    """A submitted row whose number this poll could not read (no usable answer, or an
+    absence whose exact read failed): wait for the next read; past the deadline it ends
+    ``unknown``, since nothing shows it settled (without this, reads that never answer kept
+    the run polling forever)."""
+    if waited <= timeout:
+        return WAIT
+    what = "unlink from the old campaign" if releasing else action
+    return Decision(
+        Event.TIME_OUT,
+        reason=f"{what} not confirmed after {timeout:g} s: the number could not be read",
+    )
+
+
 def status_of(campaign: str, observed: NumberState) -> Decision:
     """``bulk status``: a row's outcome from one look at its campaign."""
     s = observed.settlement
@@ -335,3 +353,13 @@ def move_link_failed(from_campaign: str | None, to_campaign: str | None, reason:
     """The reason for a two-step move whose release settled but whose link did not: the
     number is in *no* campaign now, and the report must say so."""
     return f"unlinked from {from_campaign}; link to {to_campaign} failed: {reason}"
+
+
+def release_unconfirmed(from_campaign: str | None, reason: str) -> str:
+    """The reason for a two-step move that ends ``unknown`` after its unlink from the old
+    campaign went out (accepted, or its answer lost) and was never confirmed: the unlink may
+    have landed, so the number may be in *no* campaign now, and the report must say so."""
+    return (
+        f"{reason}; the unlink from {from_campaign} may have landed: the number may be "
+        f"unlinked from {from_campaign} and in no campaign"
+    )

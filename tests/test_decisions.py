@@ -15,8 +15,11 @@ from bulk._states import (
     at_plan,
     move_link_failed,
     next_state,
+    release_unconfirmed,
+    seen_twice,
     status_of,
     while_polling,
+    while_unread,
 )
 from bulk.providers import agentmessage as am
 from bulk.providers import plivo
@@ -150,3 +153,44 @@ def test_the_agentmessage_cursor_rides_on_the_verdict() -> None:
     got = am.classify(campaigns, Response(200, headers, json.dumps(envelope).encode()))
     assert got.next_cursor == "c9"
     assert isinstance(campaigns, Request)
+
+
+def test_a_number_that_cannot_be_read_waits_and_past_the_deadline_is_unknown() -> None:
+    assert while_unread("unlink", False, waited=59.0, timeout=60.0).event is None
+    for action, releasing, state in (
+        ("unlink", False, State.SUBMITTED),
+        ("link", False, State.SUBMITTED),
+        ("move", True, State.RELEASE_SUBMITTED),
+    ):
+        decision = while_unread(action, releasing, waited=61.0, timeout=60.0)
+        assert decision.event is Event.TIME_OUT, (action, decision)
+        assert "could not be read" in (decision.reason or "")
+        assert next_state(action, state, Event.TIME_OUT) is State.UNKNOWN
+
+
+def test_a_number_shown_twice_with_two_statuses_settles_nothing_in_either_order() -> None:
+    done, failed, going = _plivo_get("COMPLETED"), _plivo_get("FAILED"), _plivo_get("PROCESSING")
+    assert seen_twice(done, done) == done
+    for a, b in ((failed, done), (going, done), (done, failed)):
+        for first, second in ((a, b), (b, a)):
+            both = seen_twice(first, second)
+            assert both.settlement is Settlement.PENDING, (first, second)
+            kw = {"exact": True, "waited": 1.0, "timeout": 60.0}
+            assert while_polling("link", False, both, **kw).event is None
+            assert at_plan("link", "C", both).event is not Event.ALREADY
+    assert seen_twice(seen_twice(done, failed), going).provider_status == (
+        "COMPLETED and FAILED and PROCESSING"
+    )
+    # the same number twice on one page, through Plivo's own parser
+    entries = [{"number": "14155550100", "status": s} for s in ("FAILED", "COMPLETED")]
+    body = {"phone_numbers": entries}
+    assert plivo.parse_numbers_page(body)["+14155550100"].settlement is Settlement.PENDING
+
+
+def test_a_release_never_confirmed_says_the_number_may_be_in_no_campaign() -> None:
+    reason = release_unconfirmed("A", "unlink from the old campaign not settled after 4 s")
+    assert reason.startswith("unlink from the old campaign not settled after 4 s; ")
+    assert "may be unlinked from A and in no campaign" in reason
+    for event in (Event.TIME_OUT,):
+        assert next_state("move", State.RELEASE_SUBMITTED, event) is State.UNKNOWN
+        assert next_state("move", State.RELEASING, event) is State.UNKNOWN

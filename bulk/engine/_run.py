@@ -20,7 +20,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import anyio
@@ -37,7 +37,9 @@ from bulk._states import (
     after_lost_answer,
     at_plan,
     move_link_failed,
+    release_unconfirmed,
     while_polling,
+    while_unread,
 )
 from bulk.engine._http import send_window
 from bulk.engine._timing import back_off, fall_wait, next_read_in, read_every_page
@@ -264,6 +266,9 @@ class Engine:
         if failing and row.released_at is not None and row.state is not State.RELEASE_SUBMITTED:
             # the number left its old campaign and is in none: the reason must say so
             reason = move_link_failed(row.from_campaign, row.campaign_id, reason or "no answer")
+        if decision.event is Event.TIME_OUT and row.state is State.RELEASE_SUBMITTED:
+            # the unlink was accepted and never confirmed: the number may be in no campaign
+            reason = release_unconfirmed(row.from_campaign, reason or "no answer")
         fields: dict[str, float] = {}
         if decision.stamp:
             fields["submitted_at"] = self.clock.time()
@@ -764,6 +769,8 @@ class Engine:
                         decision = Decision(Event.TIME_OUT, reason=decision.reason)
                     else:
                         again.append(line)
+                if decision is not None and decision.event is Event.TIME_OUT:
+                    decision = self._lost_for_good(row, decision)
                 if decision is not None and decision.event is not None:
                     changes.append(self._change(row, decision))
             self._apply(changes)
@@ -771,6 +778,15 @@ class Engine:
             if waiting:
                 await self.clock.sleep(self.config.resend_delay)
         return again
+
+    @staticmethod
+    def _lost_for_good(row: RowRecord, decision: Decision) -> Decision:
+        """A lost answer's row ending unknown: a release's unlink may have landed, so its
+        reason says the number may be in no campaign."""
+        if row.state is not State.RELEASING:
+            return decision
+        reason = release_unconfirmed(row.from_campaign, decision.reason or "answer lost")
+        return replace(decision, reason=reason)
 
     def _lost_decision(self, row: RowRecord, seen: NumberState, exact: bool) -> Decision:
         watched = self._watched_campaign(row)
@@ -812,17 +828,20 @@ class Engine:
         now = self.clock.time()
         groups = self._groups()
         calls = {}
+        dues: dict[str, list[RowRecord]] = {}
         for campaign, rows in groups.items():
             if self._ready_at(campaign, rows) > now:
                 continue
             due = [r for r in rows if (r.submitted_at or 0.0) + self.config.poll_interval <= now]
             if due:
+                dues[campaign] = due
                 calls[campaign] = functools.partial(self._poll_campaign, campaign, due, rows)
         # campaigns side by side: the meter keeps the rate, latency no longer caps it
         looked = await gather_map(calls)
         released: dict[str, list[int]] = defaultdict(list)
         for campaign, (decisions, pending, share) in looked.items():
-            settled = self._settle(decisions or {}, released)
+            unread = self._unread(dues[campaign], decisions)
+            settled = self._settle({**unread, **(decisions or {})}, released)
             rows = groups[campaign]
             left = [r for r in rows if self.journal.get(r.line).state in _AWAITING]
             if decisions is None:
@@ -873,7 +892,9 @@ class Engine:
             line: self._poll_decision(self.journal.get(line), state, False)
             for line, state in seen.items()
         }
-        return {k: d for k, d in decisions.items() if not d.verify}, max(0, pending), 1.0
+        # rows the glance did not show were not looked for: they wait, they are not unread
+        waiting = {r.line: Decision() for r in due}
+        return waiting | {k: d for k, d in decisions.items() if not d.verify}, max(0, pending), 1.0
 
     def _glance_first(self, campaign: str, due: list[RowRecord], rows: list[RowRecord]) -> bool:
         """Glance before reading every page: the look would be a read of several pages, every
@@ -939,6 +960,24 @@ class Engine:
         if estimate is None:
             estimate = fall_wait(looks, share, floor=floor, ceiling=ceiling)
         return interval if estimate is None else estimate
+
+    def _unread(
+        self, due: list[RowRecord], decisions: Mapping[int, Decision] | None
+    ) -> dict[int, Decision]:
+        """The rows a poll looked for but could not read (no usable answer, or an absence
+        whose exact read failed): each waits for the next read, or past the deadline ends
+        ``unknown`` (:func:`while_unread`)."""
+        unread: dict[int, Decision] = {}
+        for row in due:
+            if decisions is not None and row.line in decisions:
+                continue
+            waited = self.clock.time() - (row.submitted_at or self.clock.time())
+            releasing = row.state is State.RELEASE_SUBMITTED
+            timeout = self.config.settle_timeout
+            decision = while_unread(row.action, releasing, waited=waited, timeout=timeout)
+            if decision.event is not None:
+                unread[row.line] = decision
+        return unread
 
     def _poll_decision(self, row: RowRecord, seen: NumberState, exact: bool) -> Decision:
         waited = self.clock.time() - (row.submitted_at or self.clock.time())

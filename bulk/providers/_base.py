@@ -120,6 +120,22 @@ class NumberState:
     provider_status: str | None = None
 
 
+def seen_twice(first: NumberState, second: NumberState) -> NumberState:
+    """A number one read shows twice (twice on a page, or on two pages read side by side):
+    the same status is that status; two statuses settle nothing, whichever came last. The
+    number is taken as still pending (a later read decides; at the deadline the row is
+    ``unknown``), with both statuses kept, so the order of entries or pages never turns a
+    FAILED link into a success."""
+    if first == second:
+        return first
+    raws = {
+        part
+        for state in (first, second)
+        for part in (state.provider_status or state.settlement.value).split(" and ")
+    }
+    return NumberState(Settlement.PENDING, " and ".join(sorted(raws)))
+
+
 @dataclass(frozen=True, slots=True)
 class Glance:
     """One request's look at a campaign: the first page of its list, and the campaign's counts

@@ -30,8 +30,9 @@ Choices where the wire is not documented (also in the README):
   batch can be resent;
 * an unreadable body (truncated, HTML) is no usable answer whatever its status: a read is
   tried again, a change is read before it is ever sent again (it may have landed). So is a
-  list page whose ``phone_numbers`` is not a list, and a read of one number answered 200
-  without that number (never proof that it is absent);
+  list page whose ``phone_numbers`` is not a list, a read of one number answered 200
+  without that number (never proof that it is absent), and a list page or read whose
+  ``campaign_id`` names another campaign than the one asked about;
 * planning reads a campaign's first list page before the campaign itself: a page whose body
   names the campaign shows it exists, and the campaign is not read (:meth:`survey_campaign`);
 * ``phone_numbers_summary`` is a hint: its total lets a read skip the empty page past the end
@@ -63,6 +64,7 @@ from bulk.providers._base import (
     Settlement,
     UnlinkOutcome,
     Verdict,
+    seen_twice,
     unanswered,
 )
 from bulk.providers._text import describe_unreadable, json_or_none, retry_after_seconds
@@ -248,8 +250,24 @@ def parse_numbers_page(body: Any) -> dict[str, NumberState]:
             continue
         status = str(entry.get("status") or "").upper()
         settlement = STATUS_SETTLEMENT.get(status, Settlement.UNRECOGNISED)
-        result[from_wire(entry["number"])] = NumberState(settlement, status or None)
+        merge_seen(result, {from_wire(entry["number"]): NumberState(settlement, status or None)})
     return result
+
+
+def merge_seen(found: dict[str, NumberState], more: dict[str, NumberState]) -> None:
+    """Add ``more`` to ``found``; a number in both with two statuses settles nothing
+    (:func:`bulk.providers._base.seen_twice`), whichever entry or page came last."""
+    for number, state in more.items():
+        known = found.get(number)
+        found[number] = state if known is None else seen_twice(known, state)
+
+
+def names_another_campaign(body: Any, campaign_id: str) -> bool:
+    """True when a list or read body's ``campaign_id`` names a campaign other than the one
+    asked about: its ``phone_numbers`` say nothing about this campaign (a cache or proxy
+    answering for another URL), so the body is no usable answer."""
+    named = body.get("campaign_id") if isinstance(body, dict) else None
+    return isinstance(named, str) and named.strip().upper() != campaign_id.strip().upper()
 
 
 def summary_counts(body: Any) -> dict[Settlement, int] | None:
@@ -457,7 +475,7 @@ class PlivoProvider:
                         f"the list of {campaign_id} does not advance: its full page at offset "
                         f"{at} holds no number not already read"
                     )
-                found.update(page)
+                merge_seen(found, page)
                 total = sum(counts.values()) if counts is not None else total
             offset = offsets[-1] + PAGE_SIZE
             if got[offsets[-1]][1] < PAGE_SIZE or complete():
@@ -491,6 +509,10 @@ class PlivoProvider:
         verdict = await self._send(list_request(self._auth_id, campaign_id, offset), classify)
         if verdict.kind is not Kind.OK:
             raise ProviderUnavailable(with_request_id(verdict))
+        if names_another_campaign(verdict.data, campaign_id):
+            raise ProviderUnavailable(
+                f"a list page of campaign {campaign_id} answered for another campaign"
+            )
         if not isinstance(verdict.data.get("phone_numbers") or [], list):
             raise ProviderUnavailable(
                 f"a list page of campaign {campaign_id} whose phone_numbers is not a list"
@@ -522,6 +544,11 @@ class PlivoProvider:
             get_request(self._auth_id, campaign_id, number, line=line), classify
         )
         if verdict.kind is Kind.OK:
+            if names_another_campaign(verdict.data, campaign_id):
+                raise ProviderUnavailable(
+                    f"the read of {number} in campaign {campaign_id} answered for another "
+                    "campaign"
+                )
             state = parse_numbers_page(verdict.data).get(number)
             if state is None:  # a 200 for this number that shows no state of it proves nothing
                 raise ProviderUnavailable(
