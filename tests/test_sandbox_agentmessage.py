@@ -17,6 +17,7 @@ from bulk.sandbox import (
     AM_CAMPAIGN_SEASONAL,
     DEFAULT_AGENTMESSAGE_KEY,
     READONLY_AGENTMESSAGE_KEY,
+    ManualClock,
     Sandbox,
     SandboxConfig,
     agentmessage_number_id,
@@ -331,3 +332,27 @@ async def test_own_all_lets_a_benchmark_find_and_attach_generated_numbers(
                                       f"{sb.base_url}/v1/phone-numbers/{resource['id']}/campaign",
                                       {"campaign_id": AM_CAMPAIGN_MARKETING})
             assert status == 200
+
+
+async def test_list_numbers_is_newest_first_by_created_at_too(tmp_path: Path) -> None:
+    """Published: the number list is newest first. A resource a state file's attachment
+    creates, and one ``own_all`` creates on a search (here on a manual clock, whose wall time
+    starts at the seed epoch), must not show a ``created_at`` older than the ones listed
+    after it."""
+    state = tmp_path / "state.json"
+    state.write_text(
+        '{"agentmessage": {"own_all": true, "numbers": ["+16175550100", "+16175550101"],'
+        ' "attachments": [{"number": "+16175550199",'
+        f' "campaign_id": "{AM_CAMPAIGN_MARKETING}", "carrier_line_option_status": "active"}}]}}}}'
+    )
+    async with run_sandbox(SandboxConfig(state_file=state), clock=ManualClock()) as sb:
+        headers = {"Authorization": f"Bearer {sb.agentmessage_api_key}"}
+        async with aiohttp.ClientSession(headers=headers) as http:
+            base = f"{sb.base_url}/v1/phone-numbers"
+            await call(http, "GET", base, params={"search": "+16175550150"})
+            _, body, _ = await call(http, "GET", base)
+    listed = [(r["number"], r["created_at"]) for r in body["data"]]
+    assert [n for n, _ in listed] == ["+16175550150", "+16175550199", "+16175550101",
+                                      "+16175550100"]
+    stamps = [c for _, c in listed]
+    assert stamps == sorted(stamps, reverse=True), listed

@@ -158,13 +158,14 @@ class AgentMessageState:
         self.by_number: dict[str, AMNumber] = {}  # E.164 -> its first owner's resource
         self.org_numbers: dict[str, list[AMNumber]] = {}  # creation (seq) order
         self._seq = 0
+        self._latest_created = ""  # no resource is created before an older one
         for n in seed.numbers:
             created = iso(_SEED_EPOCH + timedelta(seconds=self._seq))
             self._create(n.number, n.org_id, created, n.number_type, n.assigned)
         for number, cid, status in seed.attachments:
             org = self.campaigns[cid].org_id
             resource = self.owned.get((org, number)) or self._create(
-                number, org, iso(_SEED_EPOCH), "local", True
+                number, org, iso(_SEED_EPOCH + timedelta(seconds=self._seq)), "local", True
             )
             resource.campaign_id = cid
             resource.carrier_line_option_status = status
@@ -177,6 +178,8 @@ class AgentMessageState:
     ) -> AMNumber:
         if (org_id, number) in self.owned:
             raise ValueError(f"{number} is owned twice by {org_id}")
+        # the list is newest first: a resource's created_at is never older than its elders'
+        created = self._latest_created = max(created, self._latest_created)
         first = number not in self.by_number
         number_id = agentmessage_number_id(number, None if first else org_id)
         resource = AMNumber(number_id, number, org_id, self._seq, created, created, number_type,
