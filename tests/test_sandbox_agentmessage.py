@@ -356,3 +356,11 @@ async def test_list_numbers_is_newest_first_by_created_at_too(tmp_path: Path) ->
                                       "+16175550100"]
     stamps = [c for _, c in listed]
     assert stamps == sorted(stamps, reverse=True), listed
+
+
+@pytest.mark.parametrize("value", [1.5, True, "2"])
+def test_retry_after_is_whole_seconds_so_other_values_are_refused(value: Any) -> None:
+    """Published: 429 ``RATE_LIMITED`` carries ``Retry-After`` in whole seconds. The sandbox
+    sends ``str(agentmessage_retry_after)``: 1.5 would put ``1.5``, True ``True`` on the wire."""
+    with pytest.raises(ValueError, match="agentmessage_retry_after"):
+        SandboxConfig(agentmessage_retry_after=value)

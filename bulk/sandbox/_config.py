@@ -220,8 +220,11 @@ class SandboxConfig:
             raise ValueError("rate windows must be >= 0")
         if self.plivo_max_batch < 1:
             raise ValueError("plivo_max_batch must be >= 1")
-        if self.agentmessage_retry_after < 0:
-            raise ValueError("agentmessage_retry_after must be >= 0")
+        retry_after = self.agentmessage_retry_after
+        if isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 0:
+            # it goes on the wire as Retry-After, published as whole seconds
+            raise ValueError(f"agentmessage_retry_after must be a whole number of seconds >= 0, "
+                             f"got {retry_after!r}")
         if self.time_factor < 0:
             raise ValueError("time_factor must be >= 0")
         if self.state_file is not None and not isinstance(self.state_file, Path):
