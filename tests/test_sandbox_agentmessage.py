@@ -364,3 +364,23 @@ def test_retry_after_is_whole_seconds_so_other_values_are_refused(value: Any) ->
     sends ``str(agentmessage_retry_after)``: 1.5 would put ``1.5``, True ``True`` on the wire."""
     with pytest.raises(ValueError, match="agentmessage_retry_after"):
         SandboxConfig(agentmessage_retry_after=value)
+
+
+async def test_written_choices_trailing_slash_is_404_and_empty_query_values(
+    sb: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    """Not documented by the provider; WIRE.md's choices: no trailing-slash paths, an empty
+    filter or cursor is absent, an empty limit is 400."""
+    number = f"{sb.base_url}/v1/phone-numbers/{nid('+14155550100')}"
+    for target in (f"{sb.base_url}/v1/phone-numbers/", f"{sb.base_url}/v1/campaigns/",
+                   number + "/"):
+        status, body, _ = await call(http, "GET", target)
+        assert (status, body["error"]["code"]) == (404, "NOT_FOUND")
+    status, body, _ = await call(http, "GET", f"{sb.base_url}/v1/phone-numbers", params={
+        "cursor": "", "campaign_id": "", "search": "", "number_type": ""})
+    assert status == 200 and body["meta"]["total"] == 1199
+    status, body, _ = await call(http, "GET", f"{sb.base_url}/v1/campaigns", params={
+        "status": "", "cursor": ""})
+    assert status == 200 and body["meta"]["total"] == 4
+    status, body, _ = await call(http, "GET", f"{sb.base_url}/v1/campaigns", params={"limit": ""})
+    assert (status, body["error"]["code"]) == (400, "INVALID_INPUT")
