@@ -437,3 +437,13 @@ async def test_bad_callback_method_or_url_is_400(
     status, body, _ = await call(http, "POST", url(sb), {"numbers": ["14155550103"],
                                                          "url": "ftp://x/"})
     assert (status, body["error"]) == (400, "url is not a valid URL")
+
+
+async def test_written_choice_callback_method_in_any_case_and_empty_means_post(
+    sb: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    """Published: ``method`` is GET or POST, default POST; its case is not documented."""
+    for number, method in (("14155550103", "get"), ("14155550104", "")):
+        status, _, _ = await call(http, "POST", url(sb), {"numbers": [number],
+                                                          "url": "", "method": method})
+        assert status == 202
