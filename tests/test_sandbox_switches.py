@@ -77,11 +77,11 @@ async def number_counters(sb: Sandbox, http: aiohttp.ClientSession, number: str)
 def test_switches_default_to_todays_readings_and_strict_turns_every_one_over() -> None:
     assert SandboxConfig().switches == Switches() == Switches(
         unlink_while_pending="accept", relink_failed="accept", list_order="link",
-        reattach_failed="restart",
+        reattach_failed="no_change",
     )
     assert SandboxConfig(strict=True).switches == Switches(
         unlink_while_pending="refuse", relink_failed="refuse", list_order="changed",
-        reattach_failed="no_change",
+        reattach_failed="restart",
     )
     one = SandboxConfig(strict=True, list_order="link").switches
     assert (one.list_order, one.relink_failed) == ("link", "refuse")  # given beats strict
@@ -204,7 +204,7 @@ def test_changed_order_moves_an_entry_to_the_end_on_each_settle_and_unlink_reque
 
 # -- 4. AgentMessage: re-attaching the campaign of a failed attach ------------------------
 @pytest.mark.parametrize(("kwargs", "restarts"), [
-    ({}, True), ({"reattach_failed": "no_change"}, False), ({"strict": True}, False),
+    ({}, False), ({"reattach_failed": "restart"}, True), ({"strict": True}, True),
 ])
 async def test_reattaching_a_failed_attach_restarts_it_or_changes_nothing(
     kwargs: dict[str, Any], restarts: bool
@@ -249,9 +249,9 @@ async def test_switches_are_read_and_set_over_the_admin_api_until_reset() -> Non
 def test_sandbox_factory_passes_switches_through(
     sandbox_factory: Callable[..., Any],
 ) -> None:
-    sb = sandbox_factory(strict=True, reattach_failed="restart")
+    sb = sandbox_factory(strict=True, reattach_failed="no_change")
     assert sb.admin().switches() == {**Switches.strict().to_dict(),
-                                     "reattach_failed": "restart"}
+                                     "reattach_failed": "no_change"}
 
 
 def test_command_line_strict_and_a_switch_reach_the_running_sandbox() -> None:

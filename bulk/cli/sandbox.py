@@ -297,11 +297,12 @@ RATE = click.FloatRange(0.0, 1.0)
 )
 @click.option(
     "--reattach-failed",
-    type=click.Choice(["restart", "no_change"]),
+    type=click.Choice(["no_change", "restart"]),
     default=None,
     help="AgentMessage, attaching the campaign a number already has whose attach settled "
-    "failed: 'restart' starts it again (pending, counted); 'no_change' answers 200 with "
-    "the failed resource. Default: restart (no_change with --strict).",
+    "failed: 'no_change' answers 200 with the failed resource (as published: same campaign, "
+    "no change); 'restart' starts it again (pending, counted). Default: no_change (restart "
+    "with --strict).",
 )
 def sandbox(**options: Any) -> None:
     """Serve a local Plivo 10DLC + AgentMessage simulator with seeded settling and faults.

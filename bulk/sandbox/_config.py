@@ -126,7 +126,7 @@ SWITCH_READINGS: dict[str, tuple[str, str]] = {
     "unlink_while_pending": ("accept", "refuse"),
     "relink_failed": ("accept", "refuse"),
     "list_order": ("link", "changed"),
-    "reattach_failed": ("restart", "no_change"),
+    "reattach_failed": ("no_change", "restart"),
 }
 
 
@@ -134,14 +134,16 @@ SWITCH_READINGS: dict[str, tuple[str, str]] = {
 class Switches:
     """How the sandbox reads behaviours the providers do not document (see WIRE.md, *Switches*).
 
-    The defaults are the sandbox's historical readings; :meth:`strict` turns every switch to
+    The defaults are the published behaviour where providers.md states one (re-attaching the
+    same campaign changes nothing) and the sandbox's historical readings elsewhere;
+    :meth:`strict` turns every switch to
     its other reading.
     """
 
     unlink_while_pending: UnlinkWhilePending = "accept"
     relink_failed: RelinkFailed = "accept"
     list_order: ListOrder = "link"
-    reattach_failed: ReattachFailed = "restart"
+    reattach_failed: ReattachFailed = "no_change"
 
     def __post_init__(self) -> None:
         for name, readings in SWITCH_READINGS.items():
