@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import anyio
 import click
 
 from bulk._errors import BulkError, ConfigError
+from bulk.cli._options import FiniteFloatRange
 from bulk.sandbox import (
     FaultConfig,
     SandboxConfig,
@@ -34,8 +36,8 @@ def _pair(value: str, option: str, sep: str = ":") -> tuple[float, float]:
         raise click.BadParameter(
             f"expected MIN{sep}MAX, e.g. 0.5{sep}2, got {value!r}", param_hint=option
         ) from None
-    if pair[0] < 0 or pair[1] < pair[0]:
-        raise click.BadParameter("needs 0 <= MIN <= MAX", param_hint=option)
+    if not all(map(math.isfinite, pair)) or pair[0] < 0 or pair[1] < pair[0]:
+        raise click.BadParameter("needs finite numbers, 0 <= MIN <= MAX", param_hint=option)
     return pair
 
 
@@ -49,12 +51,12 @@ def _rate(value: str, option: str) -> tuple[int, float]:
         raise click.BadParameter(
             f"expected N/SECONDS, e.g. 300/5, got {value!r}", param_hint=option
         ) from None
-    if parsed[0] < 0 or parsed[1] < 0:
-        raise click.BadParameter("needs N >= 0 and SECONDS >= 0", param_hint=option)
+    if parsed[0] < 0 or not 0 <= parsed[1] < math.inf:
+        raise click.BadParameter("needs N >= 0 and finite SECONDS >= 0", param_hint=option)
     return parsed
 
 
-RATE = click.FloatRange(0.0, 1.0)
+RATE = FiniteFloatRange(0.0, 1.0)
 
 
 @click.command("sandbox")
@@ -155,7 +157,7 @@ RATE = click.FloatRange(0.0, 1.0)
     "--hang-seconds",
     default=30.0,
     show_default=True,
-    type=click.FloatRange(0),
+    type=FiniteFloatRange(0),
     help="How long a hung request is held (longer than your client timeout). "
     "Example: --hang-seconds 60",
 )
@@ -260,7 +262,7 @@ RATE = click.FloatRange(0.0, 1.0)
     "--time-factor",
     default=1.0,
     show_default=True,
-    type=click.FloatRange(0),
+    type=FiniteFloatRange(0),
     help="Scales the Plivo callback retry schedule (60/120/240 s). "
     "Example: --time-factor 0.01 retries after 0.6/1.2/2.4 s",
 )

@@ -1,0 +1,61 @@
+"""A careless operator against job files (``bulk run``), the commands other than ``link`` and
+the report formats: every mistake ends in one clear line, never a traceback or a lost file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bulk.cli import main
+from tests.conftest import write_csv
+
+
+@pytest.fixture
+def no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    for name in ("PLIVO_AUTH_ID", "PLIVO_AUTH_TOKEN", "AGENTMESSAGE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return write_csv(tmp_path / "in.csv", "number,campaign_id", ["+14155550170,CUOGHIN"])
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN", "infinity"])
+@pytest.mark.parametrize(
+    "option",
+    ["--rate", "--max-rate", "--poll-interval", "--settle-timeout", "--timeout",
+     "--backoff-base", "--resend-delay"],
+)
+def test_a_number_option_that_is_not_finite_is_refused_naming_the_option(
+    option: str, value: str, no_credentials: Path
+) -> None:
+    # before: --rate inf died on a ZeroDivisionError traceback, --rate nan hung a dry run
+    # forever, and every other option took nan or inf as given
+    result = CliRunner().invoke(main, ["link", str(no_credentials), option, value])
+    assert result.exit_code == 2
+    assert option in result.output and "finite" in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_a_job_file_rate_that_is_not_finite_is_refused_naming_it(
+    value: str, no_credentials: Path, tmp_path: Path
+) -> None:
+    job = tmp_path / "job.toml"
+    job.write_text(f'command = "link"\ninput = "in.csv"\nsandbox = true\nrate = {value}\n')
+    result = CliRunner().invoke(main, ["run", str(job), "--dry-run"])
+    assert result.exit_code == 2
+    assert "--rate" in result.output and "finite" in result.output, result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--settle", "nan:nan"], ["--settle", "inf"], ["--latency", "0:inf"],
+     ["--error-rate", "nan"], ["--hang-seconds", "nan"], ["--time-factor", "inf"],
+     ["--plivo-rate-limit", "300/nan"], ["--agentmessage-rate-limit", "100/inf"]],
+)
+def test_a_sandbox_number_that_is_not_finite_is_a_usage_error(args: list[str]) -> None:
+    # before: each was taken, and the sandbox served with it (nan settles, nan shares)
+    result = CliRunner().invoke(main, ["sandbox", "--port", "0", *args])
+    assert result.exit_code == 2, result.output
+    assert args[0] in result.output
