@@ -59,3 +59,20 @@ def test_a_sandbox_number_that_is_not_finite_is_a_usage_error(args: list[str]) -
     result = CliRunner().invoke(main, ["sandbox", "--port", "0", *args])
     assert result.exit_code == 2, result.output
     assert args[0] in result.output
+
+
+def test_a_repeatable_option_after_the_job_file_replaces_the_files_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # before: `--region US` after a file with region = ["US", "GB"] was added to the file's
+    # list, so the London number was still planned for a link (1 link request for 2 numbers)
+    monkeypatch.chdir(tmp_path)
+    write_csv(tmp_path / "in.csv", "number,campaign_id",
+              ["+14155550170,CUOGHIN", "+442079460958,CUOGHIN"])
+    job = tmp_path / "job.toml"
+    job.write_text('command = "link"\ninput = "in.csv"\nsandbox = true\n'
+                   'region = ["US", "GB"]\nquiet = true\n')
+    for override, planned in ((["--region", "US"], 1), (["--region=US"], 1), ([], 2)):
+        result = CliRunner().invoke(main, ["run", str(job), "--dry-run", *override])
+        text = " ".join(result.output.split())
+        assert f"for {planned} numbers" in text, (override, text)

@@ -10,7 +10,7 @@ key, secret or password, stops the run (exit 2), as does an unknown key or a wro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,11 +89,20 @@ def _arguments(path: Path, key: str, value: Any, option: click.Option) -> list[s
     return [flag, str(value)]
 
 
+def _overridden(overrides: Sequence[str]) -> set[str]:
+    """The keys the options after the job file give (``--region CA``, ``--region=CA``): the
+    file's own value of each is dropped, so a repeatable option is replaced, not added to."""
+    return {
+        arg.removeprefix("--").partition("=")[0] for arg in overrides if arg.startswith("--")
+    }
+
+
 def job_arguments(
-    path: Path, commands: Mapping[str, click.Command]
+    path: Path, commands: Mapping[str, click.Command], overrides: Sequence[str] = ()
 ) -> tuple[click.Command, list[str]]:
     """The command a job file names and the arguments that run it, or :class:`ConfigError`
-    naming the first key that is wrong."""
+    naming the first key that is wrong. A key that ``overrides`` (the options after the file)
+    also give is checked but left out: the command line's value replaces the file's."""
     job = read_job(path)
     _refuse_credentials(path, list(job))
     name = job.pop("command", None)
@@ -106,12 +115,13 @@ def job_arguments(
         raise ConfigError(f"{path}: key 'input' is missing (the CSV to run)")
     arguments = [_path_value(path, "input", job.pop("input"), True)]
     options = _options_of(command)
+    replaced = _overridden(overrides)
     for key, value in job.items():
         if key == "accounts" and isinstance(value, dict):  # inline [accounts.NAME] tables
-            arguments += ["--accounts", str(path.resolve())]
-            continue
-        option = options.get(key)
-        if option is None:
+            given = ["--accounts", str(path.resolve())]
+        elif (option := options.get(key)) is None:
             raise ConfigError(f"{path}: unknown key {key!r} for 'bulk {name}'")
-        arguments += _arguments(path, key, value, option)
+        else:
+            given = _arguments(path, key, value, option)
+        arguments += [] if key in replaced else given
     return command, arguments

@@ -743,7 +743,9 @@ def run(job: Path, overrides: tuple[str, ...]) -> None:
     never prompts (it implies --yes). Exit codes are those of the command it runs.
     """
     try:
-        command, arguments = job_arguments(job, {c.name or "": c for c in _PIPELINE})
+        command, arguments = job_arguments(
+            job, {c.name or "": c for c in _PIPELINE}, overrides
+        )
     except BulkError as exc:
         click.echo(f"bulk: {exc}", err=True)  # one line, never wrapped
         sys.exit(exc.exit_code)
