@@ -76,3 +76,23 @@ def test_a_repeatable_option_after_the_job_file_replaces_the_files_values(
         result = CliRunner().invoke(main, ["run", str(job), "--dry-run", *override])
         text = " ".join(result.output.split())
         assert f"for {planned} numbers" in text, (override, text)
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ('[base-url]\ntoken = "s3cret-in-a-table"\n', "a table"),
+        ('callback-url = ["https://u:s3cret-in-a-table@example.com"]\n', "an array"),
+        ('concurrency = "s3cret-in-a-table"\n', "a string"),
+    ],
+)
+def test_a_job_file_value_of_the_wrong_type_is_named_by_its_kind_never_echoed(
+    body: str, kind: str, no_credentials: Path, tmp_path: Path
+) -> None:
+    # before: "key 'base-url' must be a string, not {'token': 's3cret-in-a-table'}"
+    job = tmp_path / "job.toml"
+    job.write_text('command = "link"\ninput = "in.csv"\n' + body)
+    result = CliRunner().invoke(main, ["run", str(job)])
+    assert result.exit_code == 2
+    assert "s3cret" not in result.output
+    assert f"not {kind}" in result.output and str(job) in result.output, result.output

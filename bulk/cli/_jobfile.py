@@ -50,13 +50,24 @@ def _options_of(command: click.Command) -> dict[str, click.Option]:
     }
 
 
+def _kind(value: Any) -> str:
+    """What a TOML value is, for a message: a number or a boolean as written; a string, an
+    array or a table only by its kind, since a misplaced secret may be in it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    kinds = ((str, "a string"), (list, "an array"), (dict, "a table"))
+    return next((name for t, name in kinds if isinstance(value, t)), "a date or time")
+
+
 def _expect(path: Path, key: str, value: Any, *types: type) -> None:
     ok = any(
         isinstance(value, t) and not (t is not bool and isinstance(value, bool)) for t in types
     )
     if not ok:
         want = " or ".join(_TYPE_NAMES[t] for t in types)
-        raise ConfigError(f"{path}: key {key!r} must be {want}, not {value!r}")
+        raise ConfigError(f"{path}: key {key!r} must be {want}, not {_kind(value)}")
 
 
 def _path_value(path: Path, key: str, value: Any, must_exist: bool) -> str:
