@@ -3,13 +3,20 @@ the report formats: every mistake ends in one clear line, never a traceback or a
 
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from bulk._toml import MAX_TOML_BYTES
 from bulk.cli import main
 from tests.conftest import write_csv
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -96,3 +103,41 @@ def test_a_job_file_value_of_the_wrong_type_is_named_by_its_kind_never_echoed(
     assert result.exit_code == 2
     assert "s3cret" not in result.output
     assert f"not {kind}" in result.output and str(job) in result.output, result.output
+
+
+def _bulk_bounded(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m bulk ARGS`` in a child held to 1 GiB of memory and 60 s."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "bulk", *args], capture_output=True, text=True, env=env,
+        cwd=cwd, timeout=60, preexec_fn=limit, check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["run", "/dev/zero"],
+     ["validate", "in.csv", "--accounts", "/dev/zero"],
+     ["link", "in.csv", "--sandbox", "--dry-run", "--accounts", "/dev/zero"]],
+    ids=["job_file", "validate_accounts", "link_accounts"],
+)
+def test_a_toml_file_that_is_a_device_is_refused_at_once(args: list[str], tmp_path: Path) -> None:
+    # before: read to the end, so /dev/zero filled memory (MemoryError traceback at 1 GiB)
+    write_csv(tmp_path / "in.csv", "number,campaign_id", ["+14155550170,CUOGHIN"])
+    result = _bulk_bounded(args, tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "/dev/zero" in result.stderr and "device" in result.stderr, result.stderr
+
+
+def test_a_huge_job_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    job = tmp_path / "job.toml"
+    with job.open("wb") as handle:
+        handle.truncate(MAX_TOML_BYTES + 1)  # sparse: no disk used
+    result = CliRunner().invoke(main, ["run", str(job)])
+    assert result.exit_code == 2
+    assert str(job) in result.output and f"larger than {MAX_TOML_BYTES}" in result.output
