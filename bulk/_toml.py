@@ -22,7 +22,7 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
     """The TOML document at ``path``; :class:`ConfigError` naming it (``what``: ``job file``,
     ``accounts file``) when it is missing, unreadable or not TOML."""
     try:
-        text = _read_bounded(path, what).decode("utf-8")
+        text = _read_bounded(path, what).decode("utf-8-sig")  # Notepad saves a BOM
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such {what}") from None
     except (OSError, UnicodeDecodeError) as exc:

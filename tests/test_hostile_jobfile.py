@@ -141,3 +141,17 @@ def test_a_huge_job_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["run", str(job)])
     assert result.exit_code == 2
     assert str(job) in result.output and f"larger than {MAX_TOML_BYTES}" in result.output
+
+
+def test_a_job_file_saved_with_a_utf8_bom_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # before: "job.toml: not valid TOML (Invalid statement (at line 1, column 1))": Notepad's
+    # UTF-8 saves a BOM, which the message did not name
+    monkeypatch.chdir(tmp_path)
+    write_csv(tmp_path / "in.csv", "number,campaign_id", ["+14155550170,CUOGHIN"])
+    job = tmp_path / "job.toml"
+    job.write_bytes(b'\xef\xbb\xbfcommand = "link"\r\ninput = "in.csv"\r\nsandbox = true\r\n')
+    result = CliRunner().invoke(main, ["run", str(job), "--dry-run", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "Nothing was sent (dry run)" in " ".join(result.output.split())
