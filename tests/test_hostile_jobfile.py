@@ -155,3 +155,21 @@ def test_a_job_file_saved_with_a_utf8_bom_runs(
     result = CliRunner().invoke(main, ["run", str(job), "--dry-run", "--quiet"])
     assert result.exit_code == 0, result.output
     assert "Nothing was sent (dry run)" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("which", ["--campaigns", "INPUT"])
+def test_validate_never_writes_its_report_over_a_file_it_reads(
+    which: str, tmp_path: Path
+) -> None:
+    # before: `bulk validate n.csv --campaigns camp.csv --report camp.csv` exited 0 and left
+    # camp.csv a validation report: the campaigns file was gone
+    numbers = write_csv(tmp_path / "n.csv", "number,campaign", ["4155550170,marketing"])
+    campaigns = write_csv(tmp_path / "camp.csv", "campaign_id,alias", ["CUOGHIN,marketing"])
+    before = {p: p.read_bytes() for p in (numbers, campaigns)}
+    target = campaigns if which == "--campaigns" else numbers
+    result = CliRunner().invoke(
+        main, ["validate", str(numbers), "--campaigns", str(campaigns), "--report", str(target)]
+    )
+    assert result.exit_code == 2
+    assert which in result.output and "overwrite" in result.output, result.output
+    assert {p: p.read_bytes() for p in before} == before
