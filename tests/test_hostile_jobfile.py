@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -173,3 +174,24 @@ def test_validate_never_writes_its_report_over_a_file_it_reads(
     assert result.exit_code == 2
     assert which in result.output and "overwrite" in result.output, result.output
     assert {p: p.read_bytes() for p in before} == before
+
+
+def test_a_sandbox_on_every_interface_warns_that_its_admin_api_is_open() -> None:
+    # before: `bulk sandbox --host 0.0.0.0` served silently, its banner saying
+    # http://127.0.0.1:..., while any machine that reaches this one could POST /_sandbox/...
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bulk", "sandbox", "--host", "0.0.0.0", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline().startswith("bulk sandbox listening on")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+        warning = proc.stderr.read()
+        assert "warning" in warning and "0.0.0.0" in warning and "/_sandbox" in warning
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import math
 import sys
 from collections.abc import Mapping
@@ -325,6 +326,7 @@ def sandbox(**options: Any) -> None:
     """
     opts = _Options(**options)
     config = _sandbox_config(opts)
+    _warn_exposed(opts.host)
     seed = _seed(opts)
     try:
         with contextlib.suppress(KeyboardInterrupt):
@@ -332,6 +334,22 @@ def sandbox(**options: Any) -> None:
     except ConfigError as exc:
         _fail(exc)
     click.echo("sandbox stopped", err=True)
+
+
+def _warn_exposed(host: str) -> None:
+    """One line on stderr when the sandbox listens beyond loopback: its admin API (state,
+    faults, reset) has no authentication, and its credentials are public."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        click.echo(
+            f"bulk sandbox: warning: listening on {host}, not loopback: every machine that "
+            "reaches this one can use the admin API (/_sandbox/state, /faults, /reset) "
+            "without credentials",
+            err=True,
+        )
 
 
 @dataclass(frozen=True, slots=True)
