@@ -195,3 +195,13 @@ def test_a_sandbox_on_every_interface_warns_that_its_admin_api_is_open() -> None
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_job_file_input_that_is_a_folder_says_so(no_credentials: Path, tmp_path: Path) -> None:
+    # before: "key 'input': /tmp/... does not exist", of a folder that exists
+    (tmp_path / "exports").mkdir()
+    job = tmp_path / "job.toml"
+    job.write_text('command = "link"\ninput = "exports"\n')
+    result = CliRunner().invoke(main, ["run", str(job)])
+    assert result.exit_code == 2
+    assert "'input'" in result.output and "is a folder, not a file" in result.output

@@ -74,7 +74,8 @@ def _path_value(path: Path, key: str, value: Any, must_exist: bool) -> str:
     _expect(path, key, value, str)
     resolved = (path.parent / Path(value).expanduser()).resolve()
     if must_exist and not resolved.is_file():
-        raise ConfigError(f"{path}: key {key!r}: {resolved} does not exist")
+        problem = "is a folder, not a file" if resolved.is_dir() else "does not exist"
+        raise ConfigError(f"{path}: key {key!r}: {resolved} {problem}")
     return str(resolved)
 
 
