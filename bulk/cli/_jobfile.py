@@ -10,7 +10,7 @@ key, secret or password, stops the run (exit 2), as does an unknown key or a wro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,20 +50,32 @@ def _options_of(command: click.Command) -> dict[str, click.Option]:
     }
 
 
+def _kind(value: Any) -> str:
+    """What a TOML value is, for a message: a number or a boolean as written; a string, an
+    array or a table only by its kind, since a misplaced secret may be in it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    kinds = ((str, "a string"), (list, "an array"), (dict, "a table"))
+    return next((name for t, name in kinds if isinstance(value, t)), "a date or time")
+
+
 def _expect(path: Path, key: str, value: Any, *types: type) -> None:
     ok = any(
         isinstance(value, t) and not (t is not bool and isinstance(value, bool)) for t in types
     )
     if not ok:
         want = " or ".join(_TYPE_NAMES[t] for t in types)
-        raise ConfigError(f"{path}: key {key!r} must be {want}, not {value!r}")
+        raise ConfigError(f"{path}: key {key!r} must be {want}, not {_kind(value)}")
 
 
 def _path_value(path: Path, key: str, value: Any, must_exist: bool) -> str:
     _expect(path, key, value, str)
     resolved = (path.parent / Path(value).expanduser()).resolve()
     if must_exist and not resolved.is_file():
-        raise ConfigError(f"{path}: key {key!r}: {resolved} does not exist")
+        problem = "is a folder, not a file" if resolved.is_dir() else "does not exist"
+        raise ConfigError(f"{path}: key {key!r}: {resolved} {problem}")
     return str(resolved)
 
 
@@ -89,11 +101,20 @@ def _arguments(path: Path, key: str, value: Any, option: click.Option) -> list[s
     return [flag, str(value)]
 
 
+def _overridden(overrides: Sequence[str]) -> set[str]:
+    """The keys the options after the job file give (``--region CA``, ``--region=CA``): the
+    file's own value of each is dropped, so a repeatable option is replaced, not added to."""
+    return {
+        arg.removeprefix("--").partition("=")[0] for arg in overrides if arg.startswith("--")
+    }
+
+
 def job_arguments(
-    path: Path, commands: Mapping[str, click.Command]
+    path: Path, commands: Mapping[str, click.Command], overrides: Sequence[str] = ()
 ) -> tuple[click.Command, list[str]]:
     """The command a job file names and the arguments that run it, or :class:`ConfigError`
-    naming the first key that is wrong."""
+    naming the first key that is wrong. A key that ``overrides`` (the options after the file)
+    also give is checked but left out: the command line's value replaces the file's."""
     job = read_job(path)
     _refuse_credentials(path, list(job))
     name = job.pop("command", None)
@@ -106,12 +127,13 @@ def job_arguments(
         raise ConfigError(f"{path}: key 'input' is missing (the CSV to run)")
     arguments = [_path_value(path, "input", job.pop("input"), True)]
     options = _options_of(command)
+    replaced = _overridden(overrides)
     for key, value in job.items():
         if key == "accounts" and isinstance(value, dict):  # inline [accounts.NAME] tables
-            arguments += ["--accounts", str(path.resolve())]
-            continue
-        option = options.get(key)
-        if option is None:
+            given = ["--accounts", str(path.resolve())]
+        elif (option := options.get(key)) is None:
             raise ConfigError(f"{path}: unknown key {key!r} for 'bulk {name}'")
-        arguments += _arguments(path, key, value, option)
+        else:
+            given = _arguments(path, key, value, option)
+        arguments += [] if key in replaced else given
     return command, arguments

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -21,3 +22,26 @@ def max_input_option() -> Callable[[Any], Any]:
         help="Refuse an input or campaigns file larger than this (2 GiB by default). Devices "
         f"such as /dev/zero and lines over {MAX_LINE_BYTES} bytes are always refused.",
     )
+
+
+def refuse_non_finite(
+    kind: click.ParamType[Any],
+    value: float,
+    param: click.Parameter | None,
+    ctx: click.Context | None,
+) -> None:
+    """``nan`` and ``inf`` parse as floats, and would hang or crash a run (a rate of ``nan``
+    paces nothing, one of ``inf`` divides by zero): refused as a usage error (exit 2)."""
+    if not math.isfinite(value):
+        kind.fail(f"{value!r} is not a finite number", param, ctx)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A :class:`click.FloatRange` that refuses ``nan``, ``inf`` and ``-inf``."""
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        refuse_non_finite(self, number, param, ctx)
+        return super().convert(number, param, ctx)

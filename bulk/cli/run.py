@@ -24,7 +24,7 @@ from bulk._errors import BulkError
 from bulk._job import EXIT_INTERRUPTED, JobResult, JobSpec, Snapshot, default_paths, run_job
 from bulk._window import parse_send_until
 from bulk.cli._jobfile import job_arguments
-from bulk.cli._options import max_input_option
+from bulk.cli._options import FiniteFloatRange, max_input_option, refuse_non_finite
 from bulk.engine import Plan
 from bulk.providers import (
     DEFAULT_PROVIDER,
@@ -77,6 +77,7 @@ class _RateType(click.types.FloatParamType):
         if isinstance(value, str) and value.strip().lower() == "auto":
             return "auto"
         number = super().convert(value, param, ctx)
+        refuse_non_finite(self, number, param, ctx)
         if number < 0.01:
             self.fail(f"{value} is below 0.01 (or give 'auto')", param, ctx)
         return number
@@ -179,7 +180,7 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--max-rate",
-            type=click.FloatRange(min=0.01),
+            type=FiniteFloatRange(min=0.01),
             default=100.0,
             show_default=True,
             metavar="REQ_PER_S",
@@ -201,21 +202,21 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--poll-interval",
-            type=click.FloatRange(min=0.05),
+            type=FiniteFloatRange(min=0.05),
             metavar="S",
             help="Seconds between a submission and its first status check; rounds back "
             "off up to 8x this while nothing settles. [default: 30; 1 with --sandbox]",
         ),
         click.option(
             "--settle-timeout",
-            type=click.FloatRange(min=0.1),
+            type=FiniteFloatRange(min=0.1),
             metavar="S",
             help="A number still unsettled this long after its request ends as 'unknown'. "
             "[default: 3600; 15 with --sandbox]",
         ),
         click.option(
             "--timeout",
-            type=click.FloatRange(min=0.1),
+            type=FiniteFloatRange(min=0.1),
             default=30.0,
             show_default=True,
             metavar="S",
@@ -230,7 +231,7 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--backoff-base",
-            type=click.FloatRange(min=0.01),
+            type=FiniteFloatRange(min=0.01),
             default=1.0,
             show_default=True,
             metavar="S",
@@ -241,7 +242,7 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--resend-delay",
-            type=click.FloatRange(min=0.0),
+            type=FiniteFloatRange(min=0.0),
             default=5.0,
             show_default=True,
             metavar="S",
@@ -332,7 +333,7 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--progress-interval",
-            type=click.FloatRange(min=0.01),
+            type=FiniteFloatRange(min=0.01),
             default=PROGRESS_INTERVAL,
             hidden=True,
             help="Seconds between plain progress lines when stderr is not a terminal.",
@@ -742,7 +743,9 @@ def run(job: Path, overrides: tuple[str, ...]) -> None:
     never prompts (it implies --yes). Exit codes are those of the command it runs.
     """
     try:
-        command, arguments = job_arguments(job, {c.name or "": c for c in _PIPELINE})
+        command, arguments = job_arguments(
+            job, {c.name or "": c for c in _PIPELINE}, overrides
+        )
     except BulkError as exc:
         click.echo(f"bulk: {exc}", err=True)  # one line, never wrapped
         sys.exit(exc.exit_code)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ import anyio
 import click
 
 from bulk._errors import BulkError, ConfigError
+from bulk.cli._options import FiniteFloatRange
 from bulk.sandbox import (
     FaultConfig,
     SandboxConfig,
@@ -34,8 +37,8 @@ def _pair(value: str, option: str, sep: str = ":") -> tuple[float, float]:
         raise click.BadParameter(
             f"expected MIN{sep}MAX, e.g. 0.5{sep}2, got {value!r}", param_hint=option
         ) from None
-    if pair[0] < 0 or pair[1] < pair[0]:
-        raise click.BadParameter("needs 0 <= MIN <= MAX", param_hint=option)
+    if not all(map(math.isfinite, pair)) or pair[0] < 0 or pair[1] < pair[0]:
+        raise click.BadParameter("needs finite numbers, 0 <= MIN <= MAX", param_hint=option)
     return pair
 
 
@@ -49,12 +52,12 @@ def _rate(value: str, option: str) -> tuple[int, float]:
         raise click.BadParameter(
             f"expected N/SECONDS, e.g. 300/5, got {value!r}", param_hint=option
         ) from None
-    if parsed[0] < 0 or parsed[1] < 0:
-        raise click.BadParameter("needs N >= 0 and SECONDS >= 0", param_hint=option)
+    if parsed[0] < 0 or not 0 <= parsed[1] < math.inf:
+        raise click.BadParameter("needs N >= 0 and finite SECONDS >= 0", param_hint=option)
     return parsed
 
 
-RATE = click.FloatRange(0.0, 1.0)
+RATE = FiniteFloatRange(0.0, 1.0)
 
 
 @click.command("sandbox")
@@ -155,7 +158,7 @@ RATE = click.FloatRange(0.0, 1.0)
     "--hang-seconds",
     default=30.0,
     show_default=True,
-    type=click.FloatRange(0),
+    type=FiniteFloatRange(0),
     help="How long a hung request is held (longer than your client timeout). "
     "Example: --hang-seconds 60",
 )
@@ -260,7 +263,7 @@ RATE = click.FloatRange(0.0, 1.0)
     "--time-factor",
     default=1.0,
     show_default=True,
-    type=click.FloatRange(0),
+    type=FiniteFloatRange(0),
     help="Scales the Plivo callback retry schedule (60/120/240 s). "
     "Example: --time-factor 0.01 retries after 0.6/1.2/2.4 s",
 )
@@ -324,6 +327,7 @@ def sandbox(**options: Any) -> None:
     """
     opts = _Options(**options)
     config = _sandbox_config(opts)
+    _warn_exposed(opts.host)
     seed = _seed(opts)
     try:
         with contextlib.suppress(KeyboardInterrupt):
@@ -331,6 +335,22 @@ def sandbox(**options: Any) -> None:
     except ConfigError as exc:
         _fail(exc)
     click.echo("sandbox stopped", err=True)
+
+
+def _warn_exposed(host: str) -> None:
+    """One line on stderr when the sandbox listens beyond loopback: its admin API (state,
+    faults, reset) has no authentication, and its credentials are public."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        click.echo(
+            f"bulk sandbox: warning: listening on {host}, not loopback: every machine that "
+            "reaches this one can use the admin API (/_sandbox/state, /faults, /reset) "
+            "without credentials",
+            err=True,
+        )
 
 
 @dataclass(frozen=True, slots=True)

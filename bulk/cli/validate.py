@@ -207,8 +207,9 @@ def validate(
                 raise click.UsageError(
                     f"--report must end with one of {', '.join(REPORT_FORMATS)}: {report}"
                 )
-            if report.exists() and input_path.exists() and report.samefile(input_path):
-                raise click.UsageError("--report would overwrite INPUT; choose another path")
+            _refuse_overwrite(
+                report, INPUT=input_path, campaigns=campaigns_path, accounts=accounts_path
+            )
         accounts = _accounts(accounts_path, account_name)
         loaded = load_rows(
             input_path,
@@ -239,6 +240,20 @@ def validate(
         click.echo(f"error: unexpected {type(exc).__name__}: {exc}", err=True)
         sys.exit(2)
     sys.exit(0 if summary.rejected_total == 0 else 1)
+
+
+def _refuse_overwrite(report: Path, **reads: Path | None) -> None:
+    """A usage error when the report would be written over a file validate reads (also
+    through a symlink or a hard link)."""
+    for name, path in reads.items():
+        if path is None:
+            continue
+        same = report.resolve() == path.resolve() or (
+            report.exists() and path.exists() and report.samefile(path)
+        )
+        if same:
+            what = name if name == "INPUT" else f"--{name}"
+            raise click.UsageError(f"--report would overwrite {what} {path}; choose another path")
 
 
 def _accounts(path: Path | None, account_name: str | None) -> list[str] | None:
