@@ -94,3 +94,21 @@ def test_plivo_max_batch_option_reaches_the_config() -> None:
     assert _sandbox_config(_Options(**default.params)).plivo_max_batch == 100
     given = command.make_context("sandbox", ["--plivo-max-batch", "40"])
     assert _sandbox_config(_Options(**given.params)).plivo_max_batch == 40
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [(None, "is a device"), (b"\xff\xfe{}", "not UTF-8"), (b"[" * 100_000, "nested too deep")],
+    ids=["device", "not-utf8", "nested"],
+)
+def test_a_state_file_that_cannot_be_a_state_exits_2_not_a_traceback(
+    content: bytes | None, said: str, tmp_path: Path
+) -> None:
+    # before: /dev/zero was read until memory ran out (MemoryError), invalid UTF-8 and deep
+    # nesting ended in UnicodeDecodeError / RecursionError tracebacks
+    state = Path("/dev/zero") if content is None else tmp_path / "state.json"
+    if content is not None:
+        state.write_bytes(content)
+    result = CliRunner().invoke(main, ["sandbox", "--state", str(state)])
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert said in result.output and "Traceback" not in result.output

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -476,17 +478,38 @@ def check_seed(seed: Seed) -> None:
     _check_am(seed)
 
 
+#: a state file larger than this is refused (number ranges keep even large states small)
+MAX_STATE_BYTES = 64 * 1024**2
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The state file's bytes; a device (``/dev/zero`` would never end) or a file over
+    :data:`MAX_STATE_BYTES` is refused (:class:`StateFileError`)."""
+    with path.open("rb") as handle:
+        info = os.fstat(handle.fileno())
+        if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode):
+            raise StateFileError(f"{path}: is a device, not a state file")
+        data = handle.read(MAX_STATE_BYTES + 1)
+    if len(data) > MAX_STATE_BYTES:
+        raise StateFileError(f"{path}: larger than {MAX_STATE_BYTES} bytes")
+    return data
+
+
 def load_seed(state_file: Path | None) -> Seed:
     """The default seed, with the parts named by ``state_file`` replaced."""
     seed = default_seed()
     if state_file is None:
         return seed
     try:
-        data = json.loads(Path(state_file).read_text(encoding="utf-8"))
+        data = json.loads(_read_bounded(Path(state_file)).decode("utf-8"))
     except OSError as exc:
         raise StateFileError(f"{state_file}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise StateFileError(f"{state_file}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise StateFileError(f"{state_file}: not JSON: {exc}") from None
+    except RecursionError:
+        raise StateFileError(f"{state_file}: not JSON: nested too deep") from None
     try:
         return apply_state_data(seed, data)
     except StateFileError as exc:
