@@ -25,6 +25,7 @@ from bulk._job import EXIT_INTERRUPTED, JobResult, JobSpec, Snapshot, default_pa
 from bulk._window import parse_send_until
 from bulk.cli._jobfile import job_arguments
 from bulk.cli._options import FiniteFloatRange, max_input_option, refuse_non_finite
+from bulk.cli._shown import cell, inline
 from bulk.engine import Plan
 from bulk.providers import (
     DEFAULT_PROVIDER,
@@ -440,14 +441,14 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_IN
         finally:
             progress.bar.stop()
     except KeyboardInterrupt:
-        err.print(f"[yellow]Interrupted.[/] {_after_interrupt(spec, started)}")
+        err.print(f"[yellow]Interrupted.[/] {inline(_after_interrupt(spec, started))}")
         # The journal is closed and the report written. A confirmation prompt interrupted
         # mid-question leaves its thread blocked on stdin, which a normal exit would wait for.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
     except BulkError as exc:
-        err.print(f"[red]bulk: {exc}[/]", highlight=False, soft_wrap=True)
+        err.print(f"[red]bulk: {inline(exc)}[/]", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     _summary(out, spec, result)
     sys.exit(result.exit_code)
@@ -570,11 +571,11 @@ def _summary(out: Console, spec: JobSpec, result: JobResult) -> None:
     if result.accounts:
         out.print(_accounts_table(result))
     if result.report:
-        out.print(f"Report: {result.report}")
+        out.print(f"Report: {inline(result.report)}")
     if result.failures:
-        out.print(f"Rows to retry: {result.failures}  (re-feed it as INPUT)")
+        out.print(f"Rows to retry: {inline(result.failures)}  (re-feed it as INPUT)")
     if result.journal:
-        out.print(f"Journal: {result.journal}")
+        out.print(f"Journal: {inline(result.journal)}")
 
 
 def _accounts_table(result: JobResult) -> Table:
@@ -594,7 +595,7 @@ def _accounts_table(result: JobResult) -> Table:
     for name, account in result.accounts.items():
         rate = account.get("rate_settled")
         table.add_row(
-            name,
+            cell(name),
             str(account["rows"]),
             *(str(account["counts"].get(o, 0)) for o in shown),
             str(account["requests"]),

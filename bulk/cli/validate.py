@@ -15,6 +15,7 @@ from bulk import _report
 from bulk._accounts import accounts_for
 from bulk._errors import BulkError
 from bulk.cli._options import max_input_option
+from bulk.cli._shown import cell, visible
 from bulk.inputs import (
     ACTIONS,
     NUMBER_TYPES,
@@ -36,7 +37,12 @@ def default_report_path(input_path: Path) -> Path:
 
 def _print_summary(console: Console, loaded: Loaded, summary: Summary) -> None:
     if not console.is_terminal:
-        console.print(render_summary(summary), markup=False, highlight=False, soft_wrap=True)
+        console.print(
+            "\n".join(visible(line) for line in render_summary(summary).split("\n")),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
         _print_examples(console, loaded, plain=True)
         return
     console.print(
@@ -57,7 +63,7 @@ def _print_summary(console: Console, loaded: Loaded, summary: Summary) -> None:
         table.add_column("alias")
         table.add_column("rows", justify="right")
         for campaign, count in summary.campaigns.items():
-            table.add_row(str(campaign), summary.aliases.get(campaign, ""), str(count))
+            table.add_row(cell(campaign), cell(summary.aliases.get(campaign, "")), str(count))
         console.print(table)
     if summary.planned:
         planned = ", ".join(f"{count} {action}" for action, count in summary.planned.items())
@@ -79,7 +85,7 @@ def _print_examples(console: Console, loaded: Loaded, *, plain: bool) -> None:
         console.print(f"First rejected rows (all {len(loaded.frame)} rows are in the report):")
         for line, number, reason, detail in rejected.iter_rows():
             console.print(
-                f"  line {line}: {number!r} {reason}: {detail or ''}",
+                f"  line {line}: {visible(repr(number))} {reason}: {visible(detail or '')}",
                 markup=False,
                 highlight=False,
                 soft_wrap=True,
@@ -91,7 +97,7 @@ def _print_examples(console: Console, loaded: Loaded, *, plain: bool) -> None:
     table.add_column("reason", style="red")
     table.add_column("detail")
     for line, number, reason, detail in rejected.iter_rows():
-        table.add_row(str(line), number, reason, detail or "")
+        table.add_row(str(line), cell(number), cell(reason), cell(detail or ""))
     console.print(table)
 
 
