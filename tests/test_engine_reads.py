@@ -17,6 +17,7 @@ from bulk.providers import Credentials, Secret, entry
 from bulk.providers._base import ProviderUnavailable, Settlement
 from bulk.providers.plivo import PlivoProvider
 from bulk.sandbox import SandboxConfig, run_sandbox
+from tests.conftest import on_loopback
 
 
 @asynccontextmanager
@@ -107,17 +108,10 @@ async def test_a_survey_of_an_unknown_campaign_keeps_the_campaign_reads_reason()
 @asynccontextmanager
 async def _plivo_over(app: web.Application) -> AsyncIterator[PlivoProvider]:
     """A Plivo adapter over ``app`` served on loopback: one try per request, no rate limit."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        async with aiohttp.ClientSession() as session:
-            sender = HttpSender(session, base_url, Meter(None, 4), headers={},
-                                provider="plivo", policy=RetryPolicy(attempts=1))
-            yield PlivoProvider(sender, "MA" + "Z" * 18)
-    finally:
-        await runner.cleanup()
+    async with on_loopback(app) as base_url, aiohttp.ClientSession() as session:
+        sender = HttpSender(session, base_url, Meter(None, 4), headers={},
+                            provider="plivo", policy=RetryPolicy(attempts=1))
+        yield PlivoProvider(sender, "MA" + "Z" * 18)
 
 
 @asynccontextmanager

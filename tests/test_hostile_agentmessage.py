@@ -19,7 +19,7 @@ from aiohttp import web
 from bulk.engine import HttpSender, Meter, RetryPolicy, VirtualClock
 from bulk.providers._base import ProviderUnavailable, Settlement
 from bulk.providers.agentmessage import AMBIGUOUS, AgentMessageProvider
-from tests.conftest import ThreadedSandbox, write_csv
+from tests.conftest import ThreadedSandbox, on_loopback, write_csv
 from tests.test_pipeline_e2e import read_report, run_command
 from tests.test_truth_e2e import behind_proxy
 
@@ -73,23 +73,16 @@ async def am_over(
     app = web.Application()
     for (method, path), handler in routes.items():
         app.router.add_route(method, path, counted(handler))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        async with aiohttp.ClientSession() as session:
-            sender = HttpSender(
-                session,
-                base_url,
-                Meter(None, 4, clock=clock),
-                headers={},
-                provider="agentmessage",
-                policy=RetryPolicy(attempts=1, timeout=5.0),
-            )
-            yield AgentMessageProvider(sender), asked
-    finally:
-        await runner.cleanup()
+    async with on_loopback(app) as base_url, aiohttp.ClientSession() as session:
+        sender = HttpSender(
+            session,
+            base_url,
+            Meter(None, 4, clock=clock),
+            headers={},
+            provider="agentmessage",
+            policy=RetryPolicy(attempts=1, timeout=5.0),
+        )
+        yield AgentMessageProvider(sender), asked
 
 
 LIST = ("GET", "/v1/phone-numbers")
