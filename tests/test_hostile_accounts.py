@@ -225,3 +225,29 @@ def test_one_accounts_secret_ending_in_a_newline_works_and_a_broken_one_is_named
         )
         assert result.exit_code == 2, (result.output, result.exception)
         assert "AGENTMESSAGE_API_KEY" in result.output and key[9:] not in result.output
+
+
+@pytest.mark.parametrize("tail", ["/?token=s3cretvalue", "/#s3cretvalue", "/v1?key=s3cretvalue"])
+def test_a_base_url_with_a_query_or_fragment_is_refused_without_echoing_it(
+    tmp_path: Path, tail: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # before: accepted, and the query (where a pasted key sits) went into every request's URL
+    # and the journal's fingerprint
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "accounts.toml"
+    path.write_text(
+        f'[accounts.east]\nprovider = "plivo"\nauth-id = "{EAST_ID}"\n'
+        f'auth-token-env = "EAST_TOKEN"\nbase-url = "https://api.plivo.com{tail}"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="no query or fragment") as refused:
+        read_accounts(path)
+    assert "s3cretvalue" not in str(refused.value)
+    source = write_csv(tmp_path / "in.csv", "number,campaign", ["+14155550100,CUOGHIN"])
+    result = CliRunner().invoke(
+        main,
+        ["link", str(source), "--base-url", f"https://api.plivo.com{tail}", "--yes", "--quiet"],
+        env={"PLIVO_AUTH_ID": EAST_ID, "PLIVO_AUTH_TOKEN": "tok"},
+    )
+    assert result.exit_code == 2 and "no query or fragment" in result.output, result.output
+    assert "s3cretvalue" not in result.output

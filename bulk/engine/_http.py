@@ -131,6 +131,12 @@ def _is_loopback(host: str) -> bool:
 def check_base_url(url: str) -> str:
     """A base URL bulk will talk to: https anywhere, plain http only to loopback."""
     parts = urlsplit(url)
+    if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
+        # never echoed: a query is where a key pasted into a URL would sit
+        raise ConfigError(
+            "a base URL takes no query or fragment (?... or #...); put credentials in the "
+            "environment or options"
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"base URL {url!r} is not an http(s) URL")
     if parts.username or parts.password:
