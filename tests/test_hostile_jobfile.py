@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from bulk._errors import ConfigError
 from bulk._toml import MAX_TOML_BYTES
 from bulk.cli import main
+from bulk.cli._jobfile import job_arguments
+from bulk.cli.run import link as link_command
 from tests.conftest import write_csv
 
 REPO = Path(__file__).resolve().parents[1]
@@ -205,3 +208,30 @@ def test_a_job_file_input_that_is_a_folder_says_so(no_credentials: Path, tmp_pat
     result = CliRunner().invoke(main, ["run", str(job)])
     assert result.exit_code == 2
     assert "'input'" in result.output and "is a folder, not a file" in result.output
+
+
+@pytest.mark.parametrize(
+    ("line", "passed"),
+    [("send-until = 06:00:00", "06:00"),
+     ("send-until = 2030-01-01T06:00:00Z", "2030-01-01T06:00:00+00:00"),
+     ('rate = "AUTO"', "auto")],
+    ids=["toml-time", "toml-datetime", "rate-upper-case"],
+)
+def test_toml_times_and_words_are_taken_as_the_options_take_them(
+    line: str, passed: str, tmp_path: Path
+) -> None:
+    # before: a TOML time or date-time for send-until was refused as "a date or time", and
+    # rate = "AUTO" as not a number, though --send-until 06:00 and --rate AUTO both work
+    job = tmp_path / "job.toml"
+    job.write_text(f'command = "link"\ninput = "in.csv"\n{line}\n', encoding="utf-8")
+    write_csv(tmp_path / "in.csv", "number,campaign_id", ["+14155550170,CUOGHIN"])
+    command, args = job_arguments(job, {"link": link_command})
+    assert command is link_command and passed in args, args
+
+
+def test_a_toml_date_time_without_an_offset_is_refused_naming_the_key(tmp_path: Path) -> None:
+    job = tmp_path / "job.toml"
+    job.write_text('command = "link"\ninput = "in.csv"\nsend-until = 2030-01-01T06:00:00\n')
+    write_csv(tmp_path / "in.csv", "number,campaign_id", ["+14155550170,CUOGHIN"])
+    with pytest.raises(ConfigError, match="'send-until' is a date-time without an offset"):
+        job_arguments(job, {"link": link_command})

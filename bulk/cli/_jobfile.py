@@ -10,6 +10,7 @@ key, secret or password, stops the run (exit 2), as does an unknown key or a wro
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,10 @@ def _arguments(path: Path, key: str, value: Any, option: click.Option) -> list[s
     kind = option.type
     if isinstance(kind, click.Path):
         return [flag, _path_value(path, key, value, bool(kind.exists))]
+    if key == "send-until" and isinstance(value, (dt.datetime, dt.time)):
+        return [flag, _when(path, value)]
+    if isinstance(value, str) and key == "rate" and value.strip().lower() == "auto":
+        value = "auto"  # as --rate takes it, in any case
     if isinstance(kind, click.types.IntParamType):
         _expect(path, key, value, int)
     elif isinstance(kind, click.types.FloatParamType) and (key, value) != ("rate", "auto"):
@@ -99,6 +104,20 @@ def _arguments(path: Path, key: str, value: Any, option: click.Option) -> list[s
     else:
         _expect(path, key, value, str)
     return [flag, str(value)]
+
+
+def _when(path: Path, value: dt.datetime | dt.time) -> str:
+    """A TOML date-time or local time for ``send-until``, as the option takes it: a moment
+    with its offset (ISO 8601), or ``HH:MM`` local time. A date-time without an offset is
+    refused: which zone it means would be a guess."""
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M")
+    if value.tzinfo is None:
+        raise ConfigError(
+            f"{path}: key 'send-until' is a date-time without an offset; add one "
+            "(2030-01-01T06:00:00Z, ...+02:00) or give a local time (06:00)"
+        )
+    return value.isoformat()
 
 
 def _overridden(overrides: Sequence[str]) -> set[str]:
