@@ -484,13 +484,6 @@ class Directory:
         record = self.numbers.get(number)
         return record.campaign_id if record else None
 
-    def forget_campaign(self, number: str) -> None:
-        """The number left the organisation (404 on a read): it is in no campaign."""
-        record = self.numbers.get(number)
-        if record is not None:
-            record.campaign_id = None
-            record.status = None
-
     def note_refusal(self, campaign_id: str, verdict: Verdict) -> None:
         """After an attach refusal that every attach to the campaign would meet, block it."""
         if verdict.kind is Kind.REFUSED and error_code(verdict) in CAMPAIGN_CODES:
@@ -666,9 +659,8 @@ class AgentMessageProvider:
                 raise ProviderUnavailable(f"the read of {number} was {OTHER_RESOURCE}")
             self.directory.learn(resource)
             return settlement(resource, campaign_id)
-        if verdict.kind is Kind.REFUSED and error_code(verdict) == "NOT_FOUND":
-            self.directory.forget_campaign(number)
-            return NumberState(Settlement.ABSENT)  # left the organisation
+        # a 404 (the number "left the organisation") while its list showed it says nothing
+        # of its campaign: no usable answer, never proof that it is in none
         raise ProviderUnavailable(verdict.reason or f"HTTP {verdict.status}")
 
     # -- changes -----------------------------------------------------------------------------

@@ -1,0 +1,52 @@
+"""AgentMessage moves, unlinks (detaches) and polling when the state answers lie: the real
+sandbox behind a loopback proxy (:func:`tests.test_truth_e2e.behind_proxy`) that rewrites or
+withholds its answers, driving the CLI. The report must hold what the sandbox's state shows,
+never a success a lying read made up, and every run must end."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from tests.conftest import ThreadedSandbox, write_csv
+from tests.test_truth_e2e import behind_proxy, run_and_compare, where
+
+#: a single number's resource (its id), not the organisation's list nor a change
+_ONE = re.compile(r"^/v1/phone-numbers/[^/]+$")
+
+
+def _am_error(status: int, code: str, message: str) -> web.Response:
+    error = {"code": code, "message": message, "request_id": "hostile", "details": None}
+    body = {"success": False, "error": error, "meta": None, "data": None}
+    return web.json_response(body, status=status)
+
+
+def test_a_read_answered_not_found_mid_run_is_no_proof_a_detach_landed(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox], no_retry_waits: None
+) -> None:
+    """The detach's answer is lost (a 500, and it never reached the sandbox); from then on
+    every single read of the number answers 404 ``NOT_FOUND`` ("it left the organisation")
+    while the organisation's list still shows it. bulk took the 404 as "in no campaign": the
+    lost detach was accepted as landed, then settled, and the row ended ``unlinked`` while
+    the sandbox still shows the number attached and active."""
+    sb = sandbox_factory(seed=3)
+    number = "+13125550150"  # attached to alerts
+    sent: dict[str, bool] = {}
+
+    def lie(method: str, path: str, body: bytes) -> web.Response | None:
+        if method == "DELETE":
+            sent["detach"] = True
+            return _am_error(500, "INTERNAL_ERROR", "boom")
+        if method == "GET" and sent and _ONE.match(path):
+            return _am_error(404, "NOT_FOUND", "phone number not found")
+        return None
+
+    src = write_csv(tmp_path / "in.csv", "number,campaign", [f"{number},alerts"])
+    with behind_proxy(sb, before=lie) as hostile:
+        report = run_and_compare(hostile, "agentmessage", tmp_path, "unlink", src)
+    (row,) = report.values()
+    assert row["outcome"] == "unknown", row
+    assert where(sb, "agentmessage")[number] == {"4f1c2d3e-0000-4000-8000-000000000002": "active"}
