@@ -5,10 +5,13 @@ never a success a lying read made up, and every run must end."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from aiohttp import web
 
 from tests.conftest import ThreadedSandbox, write_csv
@@ -50,3 +53,35 @@ def test_a_read_answered_not_found_mid_run_is_no_proof_a_detach_landed(
     (row,) = report.values()
     assert row["outcome"] == "unknown", row
     assert where(sb, "agentmessage")[number] == {"4f1c2d3e-0000-4000-8000-000000000002": "active"}
+
+
+@pytest.mark.parametrize("order", ["failed-first", "active-first"])
+def test_a_number_a_list_shows_twice_with_two_statuses_is_never_settled_by_either(
+    order: str,
+    tmp_path: Path,
+    sandbox_factory: Callable[..., ThreadedSandbox],
+    no_retry_waits: None,
+) -> None:
+    """Every attach settles ``failed``; once one is sent, every list page that shows a number
+    ``failed`` shows it twice: as it is, and a copy saying ``active``, in either order. Three
+    rows, so the poll reads the campaign's list: bulk kept the last entry, and with ``active``
+    last reported ``linked`` though the sandbox shows the attach failed."""
+    sb = sandbox_factory(seed=3, fail_rate=1.0, settle_min=0.05, settle_max=0.2)
+    numbers = [f"+1650555{n:04d}" for n in range(100, 103)]
+
+    def twice(method: str, path: str, sent: bytes, status: int, body: bytes) -> Any:
+        if method != "GET" or path != "/v1/phone-numbers" or status != 200:
+            return None
+        data = json.loads(body)
+        shown = []
+        for entry in data["data"]:
+            copy = [{**entry, "carrier_line_option_status": "active"}]
+            failed = entry.get("carrier_line_option_status") == "failed"
+            both = [entry, *copy] if order == "failed-first" else [*copy, entry]
+            shown += both if failed else [entry]
+        return web.json_response({**data, "data": shown})
+
+    src = write_csv(tmp_path / "in.csv", "number,campaign", [f"{n},marketing" for n in numbers])
+    with behind_proxy(sb, after=twice) as hostile:
+        report = run_and_compare(hostile, "agentmessage", tmp_path, "link", src)
+    assert {r["outcome"] for r in report.values()} <= {"failed", "unknown"}, report

@@ -88,6 +88,7 @@ from bulk.providers._base import (
     UnlinkOutcome,
     Verdict,
     check_then_list,
+    seen_twice,
     unanswered,
 )
 from bulk.providers._text import describe_unreadable, json_or_none, retry_after_seconds
@@ -492,12 +493,23 @@ class Directory:
     def members(
         self, campaign_id: str, resources: Iterable[Mapping[str, Any]]
     ) -> dict[str, NumberState]:
-        """A campaign's filtered list as number -> state (remembering each resource)."""
+        """A campaign's filtered list as number -> state (remembering each resource). A
+        number the list shows twice with two states settles nothing (:func:`seen_twice`),
+        whichever entry came last."""
         found: dict[str, NumberState] = {}
         for resource in resources:
             if self.learn(resource) is not None:
-                found[to_e164(str(resource["number"]))] = settlement(resource, campaign_id)
+                number = to_e164(str(resource["number"]))
+                merge_seen(found, {number: settlement(resource, campaign_id)})
         return found
+
+
+def merge_seen(found: dict[str, NumberState], more: Mapping[str, NumberState]) -> None:
+    """Add ``more`` to ``found``; a number in both with two states settles nothing
+    (:func:`bulk.providers._base.seen_twice`), whichever entry or page came last."""
+    for number, state in more.items():
+        known = found.get(number)
+        found[number] = state if known is None else seen_twice(known, state)
 
 
 def campaign_check(campaign_id: str, campaigns: Mapping[str, Mapping[str, Any]]) -> CampaignCheck:
@@ -625,7 +637,7 @@ class AgentMessageProvider:
         cursor = None if first is None else first.cursor
         resources = await self._pages(list_numbers_request(campaign_id=campaign_id), cursor)
         found = dict(first.members) if first is not None else {}
-        found.update(self.directory.members(campaign_id, resources))
+        merge_seen(found, self.directory.members(campaign_id, resources))
         return found
 
     async def campaign_glance(self, campaign_id: str) -> Glance:
