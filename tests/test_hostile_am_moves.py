@@ -85,3 +85,32 @@ def test_a_number_a_list_shows_twice_with_two_statuses_is_never_settled_by_eithe
     with behind_proxy(sb, after=twice) as hostile:
         report = run_and_compare(hostile, "agentmessage", tmp_path, "link", src)
     assert {r["outcome"] for r in report.values()} <= {"failed", "unknown"}, report
+
+
+def test_a_number_the_organisation_lists_twice_in_two_campaigns_is_not_attached(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox], no_retry_waits: None
+) -> None:
+    """The organisation's list shows a number of legacy twice under its one id: as it is, and
+    then in no campaign. bulk kept the last entry ("in none"), so a ``link`` row attached it to
+    marketing, which takes it out of legacy, a campaign the file never named (the very move a
+    link row is refused for). Where it is cannot be told: the row fails, nothing is sent."""
+    sb = sandbox_factory(seed=3)
+    number = "+12125550110"  # attached to legacy
+
+    def twice(method: str, path: str, sent: bytes, status: int, body: bytes) -> Any:
+        if method != "GET" or path != "/v1/phone-numbers" or status != 200:
+            return None
+        data = json.loads(body)
+        shown = []
+        for entry in data["data"]:
+            shown.append(entry)
+            if entry["number"] == number:
+                shown.append({**entry, "campaign_id": None, "carrier_line_option_status": None})
+        return web.json_response({**data, "data": shown})
+
+    src = write_csv(tmp_path / "in.csv", "number,campaign", [f"{number},marketing"])
+    with behind_proxy(sb, after=twice) as hostile:
+        (row,) = run_and_compare(hostile, "agentmessage", tmp_path, "link", src).values()
+    assert row["outcome"] == "failed", row
+    assert sb.counters()["numbers"].get(number, {}).get("attach_accepted", 0) == 0
+    assert where(sb, "agentmessage")[number] == {"4f1c2d3e-0000-4000-8000-000000000003": "active"}

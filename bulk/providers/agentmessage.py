@@ -470,8 +470,18 @@ class Directory:
         )
 
     def learn_all(self, resources: Iterable[Mapping[str, Any]]) -> None:
+        """Remember one read of the organisation's list. A number it shows twice (under its
+        one id) in two campaigns, or in one and in none, is in a campaign that cannot be told
+        (:data:`UNREADABLE_CAMPAIGN`): whichever entry came last, it is never "in none"."""
+        campaigns: dict[str, set[str | None]] = {}
         for resource in resources:
-            self.learn(resource)
+            record = self.learn(resource)
+            if record is not None:
+                number = to_e164(str(resource["number"]))
+                campaigns.setdefault(number, set()).add(record.campaign_id)
+        for number, seen in campaigns.items():
+            if len(seen) > 1:
+                self.numbers[number].campaign_id = UNREADABLE_CAMPAIGN
 
     def unowned(self, numbers: Iterable[str]) -> dict[str, str]:
         """Numbers the organisation does not own (or lists ambiguously), with the reason."""
