@@ -210,6 +210,10 @@ OTHER = "4f1c2d3e-0000-4000-8000-000000000002"
         (None, None, Settlement.ABSENT),
         (OTHER, "active", Settlement.ABSENT),
         (OTHER, "pending", Settlement.ABSENT),
+        # an empty campaign_id is unreadable, never the null of "in no campaign"
+        ("", "active", Settlement.UNRECOGNISED),
+        ("", None, Settlement.UNRECOGNISED),
+        (" ", "pending", Settlement.UNRECOGNISED),
     ],
 )
 def test_settlement_relative_to_a_campaign_records_the_raw_status(

@@ -114,3 +114,35 @@ def test_a_number_the_organisation_lists_twice_in_two_campaigns_is_not_attached(
     assert row["outcome"] == "failed", row
     assert sb.counters()["numbers"].get(number, {}).get("attach_accepted", 0) == 0
     assert where(sb, "agentmessage")[number] == {"4f1c2d3e-0000-4000-8000-000000000003": "active"}
+
+
+def test_a_read_whose_campaign_id_is_empty_is_no_proof_a_detach_landed(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox], no_retry_waits: None
+) -> None:
+    """The detach's answer is lost (a 500, and it never reached the sandbox); from then on
+    every single read of the number says ``"campaign_id": ""``. bulk's table calls an empty
+    campaign_id unreadable, never "in none", but the settlement read it as absent: the lost
+    detach was accepted as landed and the row ended ``unlinked``, the number still attached.
+    Now the read is unrecognised: the detach is not resent to a number whose campaign cannot
+    be read, and the row fails saying it was left attached."""
+    sb = sandbox_factory(seed=3)
+    number = "+13125550150"  # attached to alerts
+    sent: dict[str, bool] = {}
+
+    def lose(method: str, path: str, body: bytes) -> web.Response | None:
+        if method == "DELETE":
+            sent["detach"] = True
+            return _am_error(500, "INTERNAL_ERROR", "boom")
+        return None
+
+    def blank(method: str, path: str, body: bytes, status: int, answer: bytes) -> Any:
+        if method == "GET" and sent and _ONE.match(path) and status == 200:
+            data = json.loads(answer)
+            return web.json_response({**data, "data": {**data["data"], "campaign_id": ""}})
+        return None
+
+    src = write_csv(tmp_path / "in.csv", "number,campaign", [f"{number},alerts"])
+    with behind_proxy(sb, before=lose, after=blank) as hostile:
+        (row,) = run_and_compare(hostile, "agentmessage", tmp_path, "unlink", src).values()
+    assert row["outcome"] == "failed" and "left attached" in row["reason"], row
+    assert where(sb, "agentmessage")[number] == {"4f1c2d3e-0000-4000-8000-000000000002": "active"}

@@ -41,7 +41,7 @@ Choices where the wire is not documented:
   null                    ``pending``                     PENDING (a detach propagating)
   null                    anything else (``detached``)    ABSENT
   another campaign        any                             ABSENT (not C's pending)
-  missing, not a string   any                             UNRECOGNISED (never absence)
+  missing, "", not a str  any                             UNRECOGNISED (never absence)
   ======================  ==============================  ================
 
   Values are compared case-insensitively.
@@ -300,8 +300,11 @@ def settlement(resource: Mapping[str, Any], campaign_id: str) -> NumberState:
     status = raw if isinstance(raw, str) and raw else None
     value = status.strip().lower() if status else None
     attached = resource.get("campaign_id")
-    if "campaign_id" not in resource or not isinstance(attached, str | None):
+    if "campaign_id" not in resource or not (attached is None or isinstance(attached, str)):
         # unsaid, or a number, a list: where the number is cannot be read; never absence
+        return NumberState(Settlement.UNRECOGNISED, status)
+    if not (attached is None or attached.strip()):
+        # "" (or blanks): no campaign id, yet not the null that says "in none"
         return NumberState(Settlement.UNRECOGNISED, status)
     if attached == campaign_id:
         known = STATUS_SETTLEMENT.get(value) if value is not None else None
@@ -380,7 +383,7 @@ class NumberRecord:
         if not isinstance(number_id, str) or not number_id:
             return None
         campaign = resource.get("campaign_id", UNREADABLE_CAMPAIGN)
-        if campaign is not None and not (isinstance(campaign, str) and campaign):
+        if campaign is not None and not (isinstance(campaign, str) and campaign.strip()):
             campaign = UNREADABLE_CAMPAIGN  # missing, empty, a number, a list: never "none"
         status = resource.get("carrier_line_option_status")
         return cls(number_id, campaign, status if isinstance(status, str) and status else None)
