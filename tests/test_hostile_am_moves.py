@@ -146,3 +146,54 @@ def test_a_read_whose_campaign_id_is_empty_is_no_proof_a_detach_landed(
         (row,) = run_and_compare(hostile, "agentmessage", tmp_path, "unlink", src).values()
     assert row["outcome"] == "failed" and "left attached" in row["reason"], row
     assert where(sb, "agentmessage")[number] == {"4f1c2d3e-0000-4000-8000-000000000002": "active"}
+
+
+LEGACY, ALERTS = "4f1c2d3e-0000-4000-8000-000000000003", "4f1c2d3e-0000-4000-8000-000000000002"
+
+
+@pytest.mark.parametrize("lie", ["attach-never-landed", "propagated", "blank-status"])
+def test_a_move_whose_answers_lie_is_never_reported_moved(
+    lie: str,
+    tmp_path: Path,
+    sandbox_factory: Callable[..., ThreadedSandbox],
+    no_retry_waits: None,
+) -> None:
+    """Sound before: a move (one attach) answered 200 by the proxy with the number active in
+    the new campaign, though the attach never reached the sandbox (its reads show the old
+    one); or reads after the attach whose ``carrier_line_option_status`` is an undocumented
+    ``propagated`` or ``""``. The row ends ``unknown``, never ``moved``."""
+    sb = sandbox_factory(seed=3, settle_min=0.05, settle_max=0.2)
+    number = "+12125550110"  # attached to legacy
+    sent: dict[str, bool] = {}
+
+    def attach(method: str, path: str, body: bytes) -> web.Response | None:
+        if method != "POST":
+            return None
+        sent["attach"] = True
+        if lie != "attach-never-landed":
+            return None
+        resource = {"id": path.split("/")[3], "number": number, "campaign_id": ALERTS,
+                    "carrier_line_option_status": "active"}
+        return web.json_response({"success": True, "error": None, "meta": None,
+                                  "data": resource})
+
+    def status(method: str, path: str, body: bytes, code: int, answer: bytes) -> Any:
+        if lie == "attach-never-landed" or not sent or method != "GET" or code != 200:
+            return None
+        if not path.startswith("/v1/phone-numbers"):
+            return None
+        data = json.loads(answer)
+        value = "propagated" if lie == "propagated" else ""
+        items = data["data"] if isinstance(data["data"], list) else [data["data"]]
+        for entry in items:
+            if entry["number"] == number:
+                entry["carrier_line_option_status"] = value
+        return web.json_response(data)
+
+    src = write_csv(tmp_path / "in.csv", "number", [number])
+    args = ("--from", "legacy", "--to", "alerts")
+    with behind_proxy(sb, before=attach, after=status) as hostile:
+        (row,) = run_and_compare(hostile, "agentmessage", tmp_path, "move", src, *args).values()
+    assert row["outcome"] == "unknown", row
+    held = where(sb, "agentmessage")[number]
+    assert held == ({LEGACY: "active"} if lie == "attach-never-landed" else {ALERTS: "active"})
