@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import ThreadedSandbox, write_csv
+from tests.test_pipeline_e2e import run_command
 from tests.test_truth_e2e import behind_proxy, run_and_compare, where
 
 #: a single number's resource (its id), not the organisation's list nor a change
@@ -197,3 +198,51 @@ def test_a_move_whose_answers_lie_is_never_reported_moved(
     assert row["outcome"] == "unknown", row
     held = where(sb, "agentmessage")[number]
     assert held == ({LEGACY: "active"} if lie == "attach-never-landed" else {ALERTS: "active"})
+
+
+def test_a_campaign_list_whose_cursor_cycles_stops_the_run_and_sends_nothing(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox], no_retry_waits: None
+) -> None:
+    """Sound before: ``X-Next-Cursor`` alternating between two values is a list that would
+    be paged forever: planning gives up naming it, nothing is attached, the run ends."""
+    sb = sandbox_factory(seed=3)
+    turn: dict[str, int] = {"n": 0}
+
+    def cycle(method: str, path: str, body: bytes, status: int, answer: bytes) -> Any:
+        if method != "GET" or path != "/v1/campaigns" or status != 200:
+            return None
+        turn["n"] += 1
+        cursor = f"c{turn['n'] % 2}"
+        return web.Response(body=answer, headers={"Content-Type": "application/json",
+                                                  "X-Next-Cursor": cursor})
+
+    src = write_csv(tmp_path / "in.csv", "number,campaign", ["+16505550100,marketing"])
+    def first_page(path_qs: str) -> str:  # every page is the first, under the cycling cursor
+        return re.sub(r"[?&]cursor=c[01]", "", path_qs) if "/v1/campaigns" in path_qs else path_qs
+
+    with behind_proxy(sb, path=first_page, after=cycle) as hostile:
+        result, _ = run_command(hostile, "agentmessage", tmp_path, "link", src)
+    assert result.exit_code not in (0, 1), result.output
+    assert "repeated" in result.output and "Traceback" not in result.output
+    assert sb.counters()["totals"].get("attach_accepted", 0) == 0
+
+
+def test_a_campaign_listed_active_that_refuses_every_attach_fails_its_rows_as_refused(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox], no_retry_waits: None
+) -> None:
+    """Sound before: the list says ACTIVE, every attach answers 409 ``CAMPAIGN_NOT_ACTIVE``:
+    the rows fail with the provider's code, and the numbers are left as they were."""
+    sb = sandbox_factory(seed=3)
+
+    def refuse(method: str, path: str, body: bytes) -> web.Response | None:
+        if method == "POST":
+            return _am_error(409, "CAMPAIGN_NOT_ACTIVE", "campaign is not active")
+        return None
+
+    numbers = [f"+1650555{n:04d}" for n in range(100, 103)]
+    src = write_csv(tmp_path / "in.csv", "number,campaign", [f"{n},marketing" for n in numbers])
+    with behind_proxy(sb, before=refuse) as hostile:
+        report = run_and_compare(hostile, "agentmessage", tmp_path, "link", src)
+    for row in report.values():
+        assert row["outcome"] == "failed" and "CAMPAIGN_NOT_ACTIVE" in row["reason"], row
+    assert not any(where(sb, "agentmessage").get(n) for n in numbers)
