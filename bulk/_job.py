@@ -842,6 +842,11 @@ def _result(job: _Job, journal: Journal, plan: Plan) -> JobResult:
     )
 
 
+def _writes_failures(spec: JobSpec) -> bool:
+    """Whether the run writes a failures file at all: a dry run and ``status`` do not."""
+    return not spec.dry_run and spec.command != "status"
+
+
 def _has_failures(counts: dict[str, int]) -> bool:
     return any(n for o, n in counts.items() if o not in _report.SUCCESS_OUTCOMES)
 
@@ -924,7 +929,7 @@ def _summarise(job: _Job, exit_code: int) -> None:
         ),
         "failures": _path_or_none(
             job.failures
-            if job.counts is not None and _has_failures(counts) and not spec.dry_run
+            if job.counts is not None and _has_failures(counts) and _writes_failures(spec)
             else None
         ),
         "journal": _path_or_none(job.journal if _holds_journal(spec) else None),
