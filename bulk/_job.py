@@ -932,7 +932,10 @@ def _summarise(job: _Job, exit_code: int) -> None:
             if job.counts is not None and _has_failures(counts) and _writes_failures(spec)
             else None
         ),
-        "journal": _path_or_none(job.journal if _holds_journal(spec) else None),
+        # none when the run stopped before it made its journal (an unreadable input, say)
+        "journal": _path_or_none(
+            job.journal if _holds_journal(spec) and job.journal.exists() else None
+        ),
         "input_sha256": _sha256(spec.input) if spec.input.exists() else None,
         "dry_run": spec.dry_run,
     }

@@ -45,3 +45,14 @@ def test_status_names_no_failures_file_it_never_writes(tmp_path: Path) -> None:
     _files_named_exist(summary)
     report = pl.read_csv(summary["report"], infer_schema=False)
     assert report.height == summary["rows"] == 2
+
+
+def test_a_run_stopped_before_its_journal_existed_names_no_journal(tmp_path: Path) -> None:
+    """An input bulk cannot read stops the run (exit 2) before the journal is made; the
+    summary named the journal all the same."""
+    src = tmp_path / "in.csv"
+    src.write_text("")
+    code, summary = _run("link", str(src), "--campaign", "CUOGHIN")
+    assert code == 2 and summary["exit_code"] == 2
+    assert summary["journal"] is None and summary["report"] is None
+    _files_named_exist(summary)
