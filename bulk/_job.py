@@ -825,7 +825,9 @@ def _result(job: _Job, journal: Journal, plan: Plan) -> JobResult:
     if spec.dry_run:  # no report to write: count straight from the journal
         counts = _report.counts_of(journal.rows.values())
         job.counts = counts
-        code = 1 if counts["rejected"] else 0
+        # rows still to send count ``unknown`` (not done); rows the plan already knows
+        # cannot succeed (refused by validation, or failed at planning) make it 1
+        code = 1 if counts["rejected"] or counts["failed"] else 0
     else:
         counts = _finish(job, journal)
         code = _report.exit_code(counts)

@@ -56,3 +56,17 @@ def test_a_run_stopped_before_its_journal_existed_names_no_journal(tmp_path: Pat
     assert code == 2 and summary["exit_code"] == 2
     assert summary["journal"] is None and summary["report"] is None
     _files_named_exist(summary)
+
+
+def test_a_dry_run_whose_plan_fails_rows_exits_1_as_its_counts_say(tmp_path: Path) -> None:
+    """A dry run counted a row of a campaign the provider does not have as ``failed`` and
+    still exited 0."""
+    src = write_csv(
+        tmp_path / "in.csv", "number,campaign", ["+14155559100,CNOSUCH", "+14155559101,CUOGHIN"]
+    )
+    code, summary = _run("link", str(src), "--dry-run")
+    assert summary["counts"]["failed"] == 1, summary
+    assert code == 1 and summary["exit_code"] == 1
+    fine = write_csv(tmp_path / "ok.csv", "number,campaign", ["+14155559101,CUOGHIN"])
+    code, summary = _run("link", str(fine), "--dry-run")
+    assert code == 0 and summary["exit_code"] == 0, summary
