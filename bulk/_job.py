@@ -446,7 +446,7 @@ def _start(spec: JobSpec) -> _Job:
     report, failures, journal = default_paths(spec)
     _check_distinct(spec, report, failures, journal)
     _report.check_path(report, "--report")
-    _report.check_path(failures, "--failures")
+    _report.check_path(failures, "--failures", (".csv",))  # input for the next run
     return _Job(spec, report, failures, journal, time.monotonic(), time.time(), accounts)
 
 

@@ -165,3 +165,22 @@ def test_a_refusal_in_invalid_utf8_keeps_its_row_and_never_crashes(
     assert result.exit_code == 1, result.output
     row = _read(report).row(0, named=True)
     assert row["outcome"] in ("failed", "unknown") and row["reason"], row
+
+
+@pytest.mark.parametrize("name", ["f.json", "f.Parquet"])
+def test_a_failures_file_bulk_could_not_read_back_is_refused_before_anything_is_sent(
+    name: str, tmp_path: Path
+) -> None:
+    """``--failures f.json`` wrote JSON that bulk, told to re-feed it, refused as input."""
+    src = write_csv(tmp_path / "in.csv", "number,campaign", ["+14155550142,CUOGHIN"])
+    result = CliRunner().invoke(
+        main, ["link", str(src), "--sandbox", "--yes", "--quiet", "--failures", name]
+    )
+    assert result.exit_code == 2, result.output
+    assert "--failures" in result.output and ".csv" in result.output
+    assert not (tmp_path / name).exists() and not (tmp_path / "in.link.report.csv").exists()
+    fine = CliRunner().invoke(
+        main, ["link", str(src), "--sandbox", "--yes", "--quiet", "--failures", "F.CSV"]
+    )
+    assert fine.exit_code == 1, fine.output
+    assert load_rows(tmp_path / "F.CSV").frame.get_column("e164").to_list() == ["+14155550142"]
