@@ -446,7 +446,7 @@ def _start(spec: JobSpec) -> _Job:
     report, failures, journal = default_paths(spec)
     _check_distinct(spec, report, failures, journal)
     _report.check_path(report, "--report")
-    _report.check_path(failures, "--failures")
+    _report.check_path(failures, "--failures", (".csv",))  # input for the next run
     return _Job(spec, report, failures, journal, time.monotonic(), time.time(), accounts)
 
 
@@ -825,7 +825,9 @@ def _result(job: _Job, journal: Journal, plan: Plan) -> JobResult:
     if spec.dry_run:  # no report to write: count straight from the journal
         counts = _report.counts_of(journal.rows.values())
         job.counts = counts
-        code = 1 if counts["rejected"] else 0
+        # rows still to send count ``unknown`` (not done); rows the plan already knows
+        # cannot succeed (refused by validation, or failed at planning) make it 1
+        code = 1 if counts["rejected"] or counts["failed"] else 0
     else:
         counts = _finish(job, journal)
         code = _report.exit_code(counts)
@@ -840,6 +842,11 @@ def _result(job: _Job, journal: Journal, plan: Plan) -> JobResult:
         elapsed=time.monotonic() - job.started,
         rows=job.rows,
     )
+
+
+def _writes_failures(spec: JobSpec) -> bool:
+    """Whether the run writes a failures file at all: a dry run and ``status`` do not."""
+    return not spec.dry_run and spec.command != "status"
 
 
 def _has_failures(counts: dict[str, int]) -> bool:
@@ -924,10 +931,13 @@ def _summarise(job: _Job, exit_code: int) -> None:
         ),
         "failures": _path_or_none(
             job.failures
-            if job.counts is not None and _has_failures(counts) and not spec.dry_run
+            if job.counts is not None and _has_failures(counts) and _writes_failures(spec)
             else None
         ),
-        "journal": _path_or_none(job.journal if _holds_journal(spec) else None),
+        # none when the run stopped before it made its journal (an unreadable input, say)
+        "journal": _path_or_none(
+            job.journal if _holds_journal(spec) and job.journal.exists() else None
+        ),
         "input_sha256": _sha256(spec.input) if spec.input.exists() else None,
         "dry_run": spec.dry_run,
     }

@@ -136,15 +136,16 @@ FORMATS = (".csv", ".json", ".parquet")
 LINE_FORMATS = (".jsonl", ".ndjson")
 
 
-def check_path(path: Path, what: str) -> None:
+def check_path(path: Path, what: str, formats: Sequence[str] = FORMATS) -> None:
     """Refuse, before anything is sent, a report path bulk could not write at the end: an
-    extension it does not write, a directory in the file's place, a folder that is a file or
+    extension not in ``formats``, a directory in the file's place, a folder that is a file or
     where no file can be created (probed with a file created and removed at once; an existing
     report is left untouched)."""
-    if path.suffix.lower() not in FORMATS:
+    if path.suffix.lower() not in formats:
         raise ConfigError(
             f"{what} {path}: unknown extension {path.suffix or '(none)'!r}; "
-            f"use one of {', '.join(FORMATS)}"
+            f"use {' or '.join(formats)}"
+            + ("" if formats == FORMATS else " (bulk reads it back as input)")
         )
     if path.is_dir():
         raise ConfigError(f"{what} {path}: is a directory; give a file name")

@@ -262,7 +262,7 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
             "--failures",
             type=click.Path(dir_okay=False, path_type=Path),
             metavar="PATH",
-            help="Rows that did not succeed, as input for the next run. "
+            help="Rows that did not succeed, as input for the next run (.csv). "
             "[default: <input>.<command>.failed.csv]",
         ),
         click.option(

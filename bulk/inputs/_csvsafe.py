@@ -30,11 +30,18 @@ def neutralise_formula_expr(expr: pl.Expr) -> pl.Expr:
     return pl.when(risky).then(expr.str.replace(r"^", "'")).otherwise(expr)
 
 
+#: what a NUL in a cell (a provider's text may hold one) is written as in CSV: no CSV reader,
+#: bulk's included, takes a NUL as text, and the file must read back as input
+NUL_IN_CSV = "\ufffd"
+
+
 def neutralise_frame(frame: pl.DataFrame) -> pl.DataFrame:
-    """Apply :func:`neutralise_formula_expr` to every Utf8 column of ``frame``, and
-    :func:`neutralise_formula` to every column name (a header cell is a cell too)."""
+    """Apply :func:`neutralise_formula_expr` to every Utf8 column of ``frame`` (a NUL in a
+    cell becomes :data:`NUL_IN_CSV`), and :func:`neutralise_formula` to every column name (a
+    header cell is a cell too)."""
     cells = frame.with_columns(
-        neutralise_formula_expr(pl.col(name)).alias(name)
+        neutralise_formula_expr(pl.col(name).str.replace_all("\x00", NUL_IN_CSV, literal=True))
+        .alias(name)
         for name, dtype in frame.schema.items()
         if dtype == pl.Utf8
     )
