@@ -254,9 +254,10 @@ class AdaptiveRate(EvenRate):
       which then admits nothing until its oldest request ages out), bulk probes it ever more
       sparsely, one request at a time (``PROBE_RATE``): each probe when the window would be
       :meth:`_grow` times the age the last refused probe proved, never before
-      ``Retry-After``. The first probe through teaches the window
-      (:class:`SlidingWindowModel`): how many of bulk's requests it holds, and bounds on how
-      long it is that every later answer narrows.
+      ``Retry-After``, and none later than ``HORIZON`` after the first request (a refusal
+      outlasting the longest window learnable is a storm). The first probe through teaches
+      the window (:class:`SlidingWindowModel`): how many of bulk's requests it holds, and
+      bounds on how long it is that every later answer narrows.
     - **With the window learned** bulk paces at what it admits (``HEADROOM`` of its share
       less ``MARGIN`` requests, over a length ``POS`` of the way from its lower to its upper
       bound), pauses after a 429 until the oldest of its requests in the window ages out (at
@@ -384,6 +385,8 @@ class AdaptiveRate(EvenRate):
             return False
         if self._episode is not None:
             self._episode = (self._episode[0], max(self._episode[1], at))
+            if self._first is not None and at - self._first >= self.window.HORIZON:
+                self._filling = False  # longer than any window learnable: a storm
             return False
         self._episode = (at, at)
         self._cut_at = self._epoch = now
@@ -449,7 +452,8 @@ class AdaptiveRate(EvenRate):
         first, last = self._episode
         if last - first < self.MIN_EPISODE:
             return 0.0
-        return last + (last - first_at) * (self._grow(first) - 1) - now
+        probe = last + (last - first_at) * (self._grow(first) - 1)
+        return min(probe, first_at + m.HORIZON) - now  # no window learnable beyond
 
     def _grow(self, first: float) -> float:
         """The factor between a lasting first refusal's probes: one probe per ``1 /
