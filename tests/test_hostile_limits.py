@@ -6,11 +6,19 @@ window, 429s that never end, a provider saying "now" forever. The provider is si
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+import random
+from collections.abc import AsyncIterator, Callable
 
+import aiohttp
+import anyio
 import pytest
+from aiohttp import web
 
+from bulk.engine import Meter, PauseGate, VirtualClock
+from bulk.engine._http import HttpSender, RetryPolicy
 from bulk.engine._limits import AdaptiveRate, SlidingWindowModel
+from bulk.providers import plivo
+from bulk.providers._base import Kind, Verdict
 from tests.test_adaptive_rate import adaptive, drive
 
 
@@ -56,3 +64,75 @@ async def test_a_long_storm_early_in_slow_start_is_not_probed_for_days(
     assert clock.monotonic() - start <= horizon + 20 * 31.0 + 60.0
     tail = stamps[-500:]
     assert (len(tail) - 1) / (tail[-1] - tail[0]) >= 50.0  # back near the ceiling
+
+
+@pytest.fixture
+async def only_429s() -> AsyncIterator[tuple[str, list[int]]]:
+    """A loopback provider answering 429 with ``Retry-After: 299`` (under bulk's 300 s cap)
+    to the first ``left[0]`` requests (all of them while it is negative), then 200."""
+    left = [-1]
+
+    async def handle(request: web.Request) -> web.Response:
+        if left[0]:
+            left[0] -= 1
+            return web.json_response(
+                {"error": "too many requests"}, status=429, headers={"Retry-After": "299"}
+            )
+        return web.json_response({"api_id": "x", "number": "14155550100"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}", left
+    await runner.cleanup()
+
+
+async def _read_all(base: str, clock: VirtualClock, count: int) -> list[tuple[float, Verdict]]:
+    """``count`` reads side by side, one in flight (the virtual clock takes one sleeper at a
+    time: the others wait at the cap), 58/s: when each ended, and how."""
+    meter = Meter(58.0, 1, gate=PauseGate(rng=random.Random(1), clock=clock))
+    ends: list[tuple[float, Verdict]] = []
+    async with aiohttp.ClientSession() as session:
+        sender = HttpSender(session, base, meter, headers={"Authorization": "x"}, provider="plivo")
+
+        async def one() -> None:
+            request = plivo.get_request("MAXXXXXXXXXXXXXXXXXX", "CX", "+14155550100")
+            verdict = await sender(request, plivo.classify)
+            ends.append((clock.monotonic(), verdict))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(count):
+                group.start_soon(one)
+    return ends
+
+
+async def test_a_provider_answering_only_429s_under_the_cap_does_not_hold_the_run_for_days(
+    only_429s: tuple[str, list[int]],
+) -> None:
+    """Every request answered 429 with ``Retry-After: 299``. Each try paid its own pause (the
+    gate is shared: one try per pause), so 40 reads took 2,000 pauses: 166 hours. The 50-try
+    budget bounds one request's tries, not the run. After ``max_refused`` seconds of nothing
+    but 429s, bulk sends nothing more on that meter: the rest end unsent, resumable."""
+    base, _ = only_429s
+    clock = VirtualClock()
+    start = clock.monotonic()
+    ends = await _read_all(base, clock, 40)
+    assert len(ends) == 40
+    for _, verdict in ends:
+        assert verdict.kind is Kind.NO_ANSWER and not verdict.may_have_landed
+    limit = RetryPolicy().max_refused
+    assert max(at for at, _ in ends) - start <= limit + 299.0  # its last pause
+    assert "only 429s" in (ends[-1][1].reason or "")
+
+
+async def test_a_few_long_retry_afters_in_a_row_still_end_answered(
+    only_429s: tuple[str, list[int]],
+) -> None:
+    base, left = only_429s
+    left[0] = 2  # two pauses of 299 s, then answers: under max_refused, nothing given up
+    clock = VirtualClock()
+    ends = await _read_all(base, clock, 8)
+    assert [verdict.kind for _, verdict in ends] == [Kind.OK] * 8

@@ -62,6 +62,11 @@ class RetryPolicy:
     #: the longest ``Retry-After`` bulk waits for; a 429 asking for longer ends the request
     #: unsent at once (a provider's mistake, or a quota for hours, must not hold a run)
     max_retry_after: float = 300.0
+    #: seconds of nothing but 429s (no answer between, on one meter: one account) after which
+    #: bulk sends nothing more there: its requests end unsent at once. The gate is shared, so
+    #: each try pays a pause of its own; without this a provider answering every request
+    #: ``Retry-After: 299`` held 40 reads for 50 tries each: 166 hours
+    max_refused: float = 900.0
     timeout: float = 30.0  #: seconds for one request, connect to last byte
 
 
@@ -259,9 +264,11 @@ class HttpSender:
     ) -> Verdict:
         meter = self._meter
         for _ in range(self.policy.max_rate_limited):
+            if meter.refused_for() > self.policy.max_refused:
+                return self._refused_too_long()  # not even waiting at the gate
             verdict, sent_at = await self._once(request, classify)
             if verdict.kind is not Kind.RATE_LIMITED:
-                if verdict.kind is not Kind.TRANSIENT:
+                if verdict.kind not in (Kind.TRANSIENT, Kind.NO_ANSWER):  # NO_ANSWER: not sent
                     meter.answered(sent_at)
                 if verdict.kind is Kind.AUTH:
                     raise AuthenticationError(
@@ -290,6 +297,17 @@ class HttpSender:
             may_have_landed=False,
         )
 
+    def _refused_too_long(self) -> Verdict:
+        return Verdict(
+            Kind.NO_ANSWER,
+            429,
+            reason=(
+                f"not sent: {self._provider} answered only 429s for over "
+                f"{self.policy.max_refused:g} s (rate limited; run again later to resume)"
+            ),
+            may_have_landed=False,
+        )
+
     async def _once(
         self, request: Request, classify: Callable[[Request, Response], Verdict]
     ) -> tuple[Verdict, float]:
@@ -307,6 +325,8 @@ class HttpSender:
             if request.changes_state and closed is not None and closed():
                 reason = "not sent: the send window closed"
                 return Verdict(Kind.NO_ANSWER, reason=reason, may_have_landed=False), sent_at
+            if self._meter.refused_for() > self.policy.max_refused:
+                return self._refused_too_long(), sent_at
             now = time.monotonic()
             if self.stats.first_at is None:
                 self.stats.first_at = now

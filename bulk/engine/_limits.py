@@ -570,6 +570,7 @@ class Meter:
         #: seconds during which at least one request was waiting for a slot or in flight:
         #: the time "while work remained", for the effective-rate figure
         self.busy_seconds = 0.0
+        self._refused_since: float | None = None  #: the first 429 since the last answer
         self._occupied = 0
         self._busy_since = 0.0
 
@@ -600,15 +601,24 @@ class Meter:
     def answered(self, sent_at: float | None = None) -> None:
         """A request (that left at ``sent_at``) was answered and not throttled: the 429
         streak ends, the rate may rise."""
+        self._refused_since = None
         self.gate.clear_streak(sent_at)
         if isinstance(self._limiter, AdaptiveRate):
             self._limiter.on_success(sent_at)
+
+    def refused_for(self) -> float:
+        """Seconds since the first 429 with no answer since (0: none pending)."""
+        if self._refused_since is None:
+            return 0.0
+        return self.clock.monotonic() - self._refused_since
 
     def rate_limited(self, retry_after: float | None, sent_at: float | None = None) -> float:
         """A 429 for a request that left at ``sent_at`` (monotonic on this meter's clock):
         the adaptive rate is cut, and every sender pauses (Retry-After exactly when given;
         else about one request interval at the rate now, see :class:`PauseGate`). Returns
         the pause from now."""
+        if self._refused_since is None:
+            self._refused_since = self.clock.monotonic()
         limiter = self._limiter
         rate = self.current_rate
         full_for = 0.0
