@@ -136,3 +136,14 @@ async def test_a_few_long_retry_afters_in_a_row_still_end_answered(
     clock = VirtualClock()
     ends = await _read_all(base, clock, 8)
     assert [verdict.kind for _, verdict in ends] == [Kind.OK] * 8
+
+
+def test_a_streak_of_over_a_thousand_429s_keeps_the_capped_pause_and_does_not_crash() -> None:
+    """Each fresh 429 in a row doubles the pause up to the cap: ``first * 2 ** streak`` raised
+    OverflowError at the 1025th (about 8 h of 429s at the 30 s cap, 17 min at Retry-After 1)."""
+    clock = VirtualClock()
+    gate = PauseGate(cap=30.0, rng=random.Random(4), clock=clock)
+    for _ in range(1100):
+        clock._now += gate.paused_for()  # the next request leaves when the gate opens
+        delay = gate.pause(None)
+    assert 15.0 <= delay <= 30.0

@@ -526,7 +526,8 @@ class PauseGate:
             delay = max(delay, full_for)
         elif fresh and (retry_after is None or self._streak > 1):
             first = self._base if step is None else min(self._base, step)
-            ceiling = min(self._cap, first * 2 ** (self._streak - 1))
+            doublings = min(self._streak - 1, 1023)  # 2.0 ** 1024 overflows a float
+            ceiling = min(self._cap, first * 2.0**doublings)
             delay = max(delay, ceiling * (0.5 + self._rng.random() / 2))
         resume = self.clock.monotonic() + delay
         self._resume_at = max(self._resume_at, resume)
