@@ -30,6 +30,7 @@ from bulk._errors import (
     IllegalTransition,
     JournalError,
     ProviderError,
+    ReportError,
 )
 from bulk._journal import (
     Journal,
@@ -274,6 +275,7 @@ class _Job:
     counts: dict[str, int] | None = None
     by_account: dict[str, dict[str, Any]] = field(default_factory=dict)
     rows: int = 0
+    reported: bool = False  #: the report (and failures file) were written
 
     @property
     def stats(self) -> Stats:
@@ -768,9 +770,8 @@ async def _execute(
             raise
         try:
             _finish(job, journal, stopped=str(error))
-        except OSError as report_error:  # on a really full disk the report may fail too
-            why = report_error.strerror or report_error
-            raise BulkError(f"{error}; the report could not be written either: {why}") from None
+        except ReportError as report_error:  # on a really full disk the report may fail too
+            raise BulkError(f"{error}; {report_error}") from None
         raise error from None
     if stops:
         _stopped_lanes(job, journal, stops)
@@ -874,14 +875,29 @@ def _write_reports(
     loaded = job.loaded
     assert loaded is not None
     counts = _report.counts(report)
-    _report.write(report, job.report)
+    job.counts = counts  # the summary's counts, also when the report cannot be written
+    job.by_account = _per_account(job, report)
+    _write_one(job, report, job.report, "report")
     if failures and _has_failures(counts):
         frame = _report.failures(report, loaded.raw, loaded.extra_columns, released)
-        _report.write(frame, job.failures)
+        _write_one(job, frame, job.failures, "failures file")
     elif failures and job.failures.exists():
         job.failures.unlink()  # a stale list from an earlier run would mislead
-    job.counts = counts
-    job.by_account = _per_account(job, report)
+    job.reported = True
+
+
+def _write_one(job: _Job, frame: pl.DataFrame, path: Path, what: str) -> None:
+    """Write one report file; a folder removed, replaced or made read-only since the start
+    is one :class:`ReportError` naming the file (the journal holds every row: the same
+    command writes it once the folder is fixed)."""
+    try:
+        _report.write(frame, path)
+    except OSError as exc:
+        kept = f"every row is in the journal {job.journal}; " if _holds_journal(job.spec) else ""
+        raise ReportError(
+            f"{path}: cannot write the {what} ({exc.strerror or exc}); {kept}fix the folder, "
+            "then run the same command again to write it"
+        ) from None
 
 
 def _per_account(job: _Job, report: pl.DataFrame) -> dict[str, dict[str, Any]]:
@@ -926,12 +942,10 @@ def _summarise(job: _Job, exit_code: int) -> None:
         "http_429": stats.rate_limited,
         "rate_settled": job.rate_settled(),
         "retries": stats.retries,
-        "report": _path_or_none(
-            job.report if job.counts is not None and not spec.dry_run else None
-        ),
+        "report": _path_or_none(job.report if job.reported and not spec.dry_run else None),
         "failures": _path_or_none(
             job.failures
-            if job.counts is not None and _has_failures(counts) and _writes_failures(spec)
+            if job.reported and _has_failures(counts) and _writes_failures(spec)
             else None
         ),
         # none when the run stopped before it made its journal (an unreadable input, say)

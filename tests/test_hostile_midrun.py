@@ -1,0 +1,69 @@
+"""Things that go wrong on the user's side in the middle of a run: the report's folder
+replaced, the summary's folder missing, stdout closed. Each ends with one clear line, the
+journal whole, and the same command finishes the job."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+
+from tests.conftest import ThreadedSandbox, write_csv
+from tests.test_resume import NUMBERS, _env, _journal_states, _wait_for_progress
+
+
+def _said(text: str, output: str) -> bool:
+    return "".join(text.split()) in "".join(output.split())
+
+
+def _link(sb: ThreadedSandbox, tmp_path: Path, *extra: str) -> list[str]:
+    src = write_csv(tmp_path / "in.csv", "number,campaign_id", [f"{n},CUOGHIN" for n in NUMBERS])
+    return [sys.executable, "-m", "bulk", "link", str(src), "--base-url", sb.base_url,
+            "--rate", "25", "--batch-size", "1", "--concurrency", "4", "--poll-interval", "0.3",
+            "--settle-timeout", "20", "--journal", str(tmp_path / "run.journal"), "--yes",
+            "--quiet", *extra]
+
+
+def test_a_report_folder_replaced_mid_run_ends_in_one_line_and_the_next_run_writes_it(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    # before: a FileExistsError traceback at the very end, exit 1, and --summary-json never
+    # written. (Root writes through a read-only folder, so the folder becomes a regular file,
+    # which stops root too: the same OSError a read-only folder gives a user.)
+    sb = sandbox_factory(settle_min=0.2, settle_max=0.8)
+    out = tmp_path / "out"
+    out.mkdir()
+    report = out / "report.csv"
+    summary = tmp_path / "summary.json"
+    command = _link(sb, tmp_path, "--report", str(report), "--summary-json", str(summary))
+    proc = subprocess.Popen(command, env=_env(sb), cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    _wait_for_progress(tmp_path / "run.journal", 10, proc)
+    shutil.rmtree(out)
+    out.write_text("in the report folder's place\n")
+    stdout, err = proc.communicate(timeout=60)
+    text = stdout.decode() + err.decode()
+    assert proc.returncode == 2, text
+    assert "Traceback" not in text, text
+    assert _said(f"bulk: {report}: cannot write the report", text), text
+    assert _said("run the same command again", text), text
+    states = _journal_states(tmp_path / "run.journal")
+    assert states == {"linked": len(NUMBERS)}, states  # every row settled, in the journal
+    written = json.loads(summary.read_text())
+    assert written["exit_code"] == 2 and written["report"] is None, written
+    assert written["counts"]["linked"] == len(NUMBERS), written
+
+    out.unlink()
+    again = subprocess.run(_link(sb, tmp_path, "--report", str(report)), env=_env(sb),
+                           cwd=tmp_path, capture_output=True, timeout=60)
+    assert again.returncode == 0, again.stderr.decode()
+    rows = pl.read_csv(report, infer_schema=False)
+    assert rows.get_column("e164").to_list() == NUMBERS
+    assert set(rows.get_column("outcome")) == {"linked"}
+    for number in NUMBERS:  # the second run wrote the report and sent nothing again
+        assert sb.counters()["numbers"][number]["link_accepted"] == 1
