@@ -9,7 +9,13 @@ import resource
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, nullcontext
+from contextlib import (
+    AsyncExitStack,
+    asynccontextmanager,
+    contextmanager,
+    nullcontext,
+    suppress,
+)
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -449,6 +455,8 @@ def _start(spec: JobSpec) -> _Job:
     _check_distinct(spec, report, failures, journal)
     _report.check_path(report, "--report")
     _report.check_path(failures, "--failures", (".csv",))  # input for the next run
+    if spec.summary_json is not None:
+        _report.check_folder(spec.summary_json, "--summary-json")
     return _Job(spec, report, failures, journal, time.monotonic(), time.time(), accounts)
 
 
@@ -971,13 +979,16 @@ def iso_precise(ts: float) -> str:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
+    """Write ``text`` to a temporary file beside ``path`` (its missing folders made, as a
+    report's are), then rename it over ``path``."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         temporary.write_text(text, encoding="utf-8")
         os.replace(temporary, path)
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
+        with suppress(OSError):  # its folder may be gone, or no folder at all
+            temporary.unlink(missing_ok=True)
         raise ConfigError(f"{path}: cannot write the summary ({exc.strerror})") from None
 
 

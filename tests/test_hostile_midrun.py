@@ -12,7 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
+import pytest
+from click.testing import CliRunner
 
+from bulk.cli import main
 from tests.conftest import ThreadedSandbox, write_csv
 from tests.test_resume import NUMBERS, _env, _journal_states, _wait_for_progress
 
@@ -67,3 +70,32 @@ def test_a_report_folder_replaced_mid_run_ends_in_one_line_and_the_next_run_writ
     assert set(rows.get_column("outcome")) == {"linked"}
     for number in NUMBERS:  # the second run wrote the report and sent nothing again
         assert sb.counters()["numbers"][number]["link_accepted"] == 1
+
+
+def test_a_summary_path_is_checked_before_sending_and_its_missing_folders_are_made(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # before: both runs sent and linked every row, then exited 2 at the end ("cannot write
+    # the summary (No such file or directory)" / "(Not a directory)"): a finished job that a
+    # scheduler reads as "could not start"
+    monkeypatch.chdir(tmp_path)
+    sb = sandbox_factory()
+    src = write_csv(tmp_path / "in.csv", "number,campaign_id",
+                    ["+14155550103,CUOGHIN", "+14155550104,CUOGHIN"])
+    base = ["link", str(src), "--base-url", sb.base_url, "--poll-interval", "0.2",
+            "--yes", "--quiet"]
+    (tmp_path / "afile").write_text("not a folder\n")
+    refused = CliRunner().invoke(
+        main, [*base, "--summary-json", "afile/s.json"], env=sb.env("plivo")
+    )
+    assert refused.exit_code == 2, refused.output
+    assert _said("bulk: --summary-json afile/s.json:", refused.output), refused.output
+    assert _said("is not a folder", refused.output), refused.output
+    assert sb.counters()["totals"]["requests"] == 0  # found before anything was sent
+
+    made = CliRunner().invoke(
+        main, [*base, "--summary-json", "new/deeper/s.json"], env=sb.env("plivo")
+    )
+    assert made.exit_code == 0, made.output
+    assert json.loads((tmp_path / "new/deeper/s.json").read_text())["exit_code"] == 0
