@@ -99,3 +99,24 @@ def test_a_summary_path_is_checked_before_sending_and_its_missing_folders_are_ma
     )
     assert made.exit_code == 0, made.output
     assert json.loads((tmp_path / "new/deeper/s.json").read_text())["exit_code"] == 0
+
+
+def test_a_closed_stdout_keeps_the_runs_exit_code(tmp_path: Path) -> None:
+    # ``bulk link ... | head -1``: the reader is gone by the time the summary is printed.
+    # before: click turned the EPIPE into exit 1 ("some row failed"), silently, after every
+    # row was linked and --summary-json had said exit_code 0
+    src = write_csv(tmp_path / "in.csv", "number,campaign_id",
+                    ["+14155550103,CUOGHIN", "+14155550104,CUOGHIN"])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bulk", "link", str(src), "--sandbox", "--yes", "--quiet",
+         "--summary-json", "s.json"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # as head does once it has its line
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert "Traceback" not in err.decode() and "Exception ignored" not in err.decode()
+    assert json.loads((tmp_path / "s.json").read_text())["exit_code"] == 0
+    report = pl.read_csv(tmp_path / "in.link.report.csv", infer_schema=False)
+    assert set(report.get_column("outcome")) == {"linked"}
