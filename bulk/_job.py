@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import resource
 import time
@@ -77,6 +78,8 @@ Command = Literal["link", "unlink", "move", "status", "apply"]
 COMMANDS: tuple[str, ...] = ("link", "unlink", "move", "status", "apply")
 #: the exit code of a run stopped by Ctrl-C or SIGTERM
 EXIT_INTERRUPTED = 130
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -550,10 +553,10 @@ async def run_job(
             result.rate_settled = job.rate_settled()
             result.accounts = job.by_account
         except anyio.get_cancelled_exc_class():
-            _summarise(job, EXIT_INTERRUPTED)
+            _summarise_ending(job, EXIT_INTERRUPTED)
             raise
         except BulkError as exc:
-            _summarise(job, exc.exit_code)
+            _summarise_ending(job, exc.exit_code)
             raise
         _summarise(job, result.exit_code)
         return result
@@ -967,6 +970,15 @@ def _summarise(job: _Job, exit_code: int) -> None:
         summary["shard"] = spec.shard
         summary["accounts"] = job.by_account
     atomic_write(spec.summary_json, json.dumps(summary, indent=2) + "\n")
+
+
+def _summarise_ending(job: _Job, exit_code: int) -> None:
+    """The summary of a run ending on an interrupt or an error: a summary that cannot be
+    written (its folder gone meanwhile) is said on stderr, and the run's own ending stands."""
+    try:
+        _summarise(job, exit_code)
+    except BulkError as exc:
+        log.warning("%s", exc)
 
 
 def _path_or_none(path: Path | None) -> str | None:

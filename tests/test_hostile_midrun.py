@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -120,3 +121,28 @@ def test_a_closed_stdout_keeps_the_runs_exit_code(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "s.json").read_text())["exit_code"] == 0
     report = pl.read_csv(tmp_path / "in.link.report.csv", infer_schema=False)
     assert set(report.get_column("outcome")) == {"linked"}
+
+
+def test_an_interrupted_run_whose_summary_folder_went_away_still_exits_130(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    # before: the summary's ConfigError replaced the interrupt: exit 2, no "Interrupted",
+    # no word on resuming (and, stopped by an error, the error's own line was lost the same way)
+    sb = sandbox_factory(settle_min=0.2, settle_max=0.8)
+    (tmp_path / "state").mkdir()
+    summary = tmp_path / "state" / "summary.json"
+    command = _link(sb, tmp_path, "--report", str(tmp_path / "report.csv"),
+                    "--summary-json", str(summary))
+    proc = subprocess.Popen(command, env=_env(sb), cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    _wait_for_progress(tmp_path / "run.journal", 10, proc)
+    shutil.rmtree(tmp_path / "state")
+    (tmp_path / "state").write_text("in the summary folder's place\n")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    text = err.decode()
+    assert proc.returncode == 130, text
+    assert "Traceback" not in text and "Interrupted." in text, text
+    assert _said("run the same command again to resume", text), text
+    assert _said(f"{summary}: cannot write the summary", text), text
+    assert pl.read_csv(tmp_path / "report.csv", infer_schema=False).height == len(NUMBERS)
