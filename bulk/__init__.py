@@ -12,6 +12,7 @@ from bulk._errors import (
     JournalError,
     ProviderError,
     ProviderUnreachable,
+    ReportError,
 )
 
 __version__ = "0.1.0"
@@ -30,6 +31,7 @@ __all__ = [
     "JournalError",
     "ProviderError",
     "ProviderUnreachable",
+    "ReportError",
     "__version__",
     "run_job",
     "run_job_sync",

@@ -7,6 +7,7 @@ user info) and the provider's error text only.
     BulkError
     ├── InputError          the input or campaigns file cannot be used at all (exit 2)
     ├── ConfigError         flags, credentials or environment are unusable (exit 2)
+    ├── ReportError         a report file could not be written at the end (exit 2)
     ├── ProviderError       the provider could not be used
     │   ├── ProviderUnreachable   no answer at all while starting (exit 2)
     │   └── AuthenticationError   401/403 from the provider (exit 2)
@@ -52,6 +53,11 @@ class InputError(BulkError):
 
 class ConfigError(BulkError):
     """Options, credentials or environment cannot be used."""
+
+
+class ReportError(BulkError):
+    """A report or failures file could not be written (its folder removed, replaced or made
+    read-only mid-run). Names the file; the journal still holds every row."""
 
 
 class ProviderError(BulkError):

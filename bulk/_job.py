@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import resource
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, nullcontext
+from contextlib import (
+    AsyncExitStack,
+    asynccontextmanager,
+    contextmanager,
+    nullcontext,
+    suppress,
+)
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -30,6 +37,7 @@ from bulk._errors import (
     IllegalTransition,
     JournalError,
     ProviderError,
+    ReportError,
 )
 from bulk._journal import (
     Journal,
@@ -70,6 +78,8 @@ Command = Literal["link", "unlink", "move", "status", "apply"]
 COMMANDS: tuple[str, ...] = ("link", "unlink", "move", "status", "apply")
 #: the exit code of a run stopped by Ctrl-C or SIGTERM
 EXIT_INTERRUPTED = 130
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -274,6 +284,7 @@ class _Job:
     counts: dict[str, int] | None = None
     by_account: dict[str, dict[str, Any]] = field(default_factory=dict)
     rows: int = 0
+    reported: bool = False  #: the report (and failures file) were written
 
     @property
     def stats(self) -> Stats:
@@ -447,6 +458,8 @@ def _start(spec: JobSpec) -> _Job:
     _check_distinct(spec, report, failures, journal)
     _report.check_path(report, "--report")
     _report.check_path(failures, "--failures", (".csv",))  # input for the next run
+    if spec.summary_json is not None:
+        _report.check_folder(spec.summary_json, "--summary-json")
     return _Job(spec, report, failures, journal, time.monotonic(), time.time(), accounts)
 
 
@@ -540,10 +553,10 @@ async def run_job(
             result.rate_settled = job.rate_settled()
             result.accounts = job.by_account
         except anyio.get_cancelled_exc_class():
-            _summarise(job, EXIT_INTERRUPTED)
+            _summarise_ending(job, EXIT_INTERRUPTED)
             raise
         except BulkError as exc:
-            _summarise(job, exc.exit_code)
+            _summarise_ending(job, exc.exit_code)
             raise
         _summarise(job, result.exit_code)
         return result
@@ -768,9 +781,8 @@ async def _execute(
             raise
         try:
             _finish(job, journal, stopped=str(error))
-        except OSError as report_error:  # on a really full disk the report may fail too
-            why = report_error.strerror or report_error
-            raise BulkError(f"{error}; the report could not be written either: {why}") from None
+        except ReportError as report_error:  # on a really full disk the report may fail too
+            raise BulkError(f"{error}; {report_error}") from None
         raise error from None
     if stops:
         _stopped_lanes(job, journal, stops)
@@ -874,14 +886,29 @@ def _write_reports(
     loaded = job.loaded
     assert loaded is not None
     counts = _report.counts(report)
-    _report.write(report, job.report)
+    job.counts = counts  # the summary's counts, also when the report cannot be written
+    job.by_account = _per_account(job, report)
+    _write_one(job, report, job.report, "report")
     if failures and _has_failures(counts):
         frame = _report.failures(report, loaded.raw, loaded.extra_columns, released)
-        _report.write(frame, job.failures)
+        _write_one(job, frame, job.failures, "failures file")
     elif failures and job.failures.exists():
         job.failures.unlink()  # a stale list from an earlier run would mislead
-    job.counts = counts
-    job.by_account = _per_account(job, report)
+    job.reported = True
+
+
+def _write_one(job: _Job, frame: pl.DataFrame, path: Path, what: str) -> None:
+    """Write one report file; a folder removed, replaced or made read-only since the start
+    is one :class:`ReportError` naming the file (the journal holds every row: the same
+    command writes it once the folder is fixed)."""
+    try:
+        _report.write(frame, path)
+    except OSError as exc:
+        kept = f"every row is in the journal {job.journal}; " if _holds_journal(job.spec) else ""
+        raise ReportError(
+            f"{path}: cannot write the {what} ({exc.strerror or exc}); {kept}fix the folder, "
+            "then run the same command again to write it"
+        ) from None
 
 
 def _per_account(job: _Job, report: pl.DataFrame) -> dict[str, dict[str, Any]]:
@@ -926,12 +953,10 @@ def _summarise(job: _Job, exit_code: int) -> None:
         "http_429": stats.rate_limited,
         "rate_settled": job.rate_settled(),
         "retries": stats.retries,
-        "report": _path_or_none(
-            job.report if job.counts is not None and not spec.dry_run else None
-        ),
+        "report": _path_or_none(job.report if job.reported and not spec.dry_run else None),
         "failures": _path_or_none(
             job.failures
-            if job.counts is not None and _has_failures(counts) and _writes_failures(spec)
+            if job.reported and _has_failures(counts) and _writes_failures(spec)
             else None
         ),
         # none when the run stopped before it made its journal (an unreadable input, say)
@@ -947,6 +972,15 @@ def _summarise(job: _Job, exit_code: int) -> None:
     atomic_write(spec.summary_json, json.dumps(summary, indent=2) + "\n")
 
 
+def _summarise_ending(job: _Job, exit_code: int) -> None:
+    """The summary of a run ending on an interrupt or an error: a summary that cannot be
+    written (its folder gone meanwhile) is said on stderr, and the run's own ending stands."""
+    try:
+        _summarise(job, exit_code)
+    except BulkError as exc:
+        log.warning("%s", exc)
+
+
 def _path_or_none(path: Path | None) -> str | None:
     return None if path is None else str(path.absolute())
 
@@ -957,13 +991,16 @@ def iso_precise(ts: float) -> str:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
+    """Write ``text`` to a temporary file beside ``path`` (its missing folders made, as a
+    report's are), then rename it over ``path``."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         temporary.write_text(text, encoding="utf-8")
         os.replace(temporary, path)
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
+        with suppress(OSError):  # its folder may be gone, or no folder at all
+            temporary.unlink(missing_ok=True)
         raise ConfigError(f"{path}: cannot write the summary ({exc.strerror})") from None
 
 

@@ -147,6 +147,12 @@ def check_path(path: Path, what: str, formats: Sequence[str] = FORMATS) -> None:
             f"use {' or '.join(formats)}"
             + ("" if formats == FORMATS else " (bulk reads it back as input)")
         )
+    check_folder(path, what)
+
+
+def check_folder(path: Path, what: str) -> None:
+    """Refuse a path whose file bulk could not write at the end: a directory in its place, a
+    folder that is a file or where no file can be created (see :func:`check_path`)."""
     if path.is_dir():
         raise ConfigError(f"{what} {path}: is a directory; give a file name")
     folder = path.absolute().parent

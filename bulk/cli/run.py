@@ -406,9 +406,18 @@ class _Progress:
         )
 
 
+class _Stdout(Console):
+    """stdout, whose reader may go away (``bulk ... | head -1``): the rest of the summary is
+    dropped, and the run's exit code stands (rich's own handling exits 1, "some row failed")."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no EPIPE at exit
+
+
 def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_INTERVAL) -> None:
     err = Console(stderr=True)
-    out = Console()
+    out = _Stdout()
     stamina.instrumentation.set_on_retry_hooks([])  # bulk counts retries itself; no log spam
     progress = _Progress(err, spec, quiet=quiet, interval=interval)
     ask = not (yes or spec.dry_run or spec.sandbox) and sys.stdin.isatty()
