@@ -176,6 +176,19 @@ def _sha256(path: Path | None) -> str:
     return digest.hexdigest()
 
 
+def _load_steady(job: _Job) -> Loaded:
+    """The job's input, read while it does not change: a file is hashed before and after it
+    is read (the journal's fingerprint and the summary keep that hash), and one that changed
+    in between is refused, since the rows read may match neither version."""
+    spec = job.spec
+    before = _sha256(spec.input) if spec.input.is_file() else None
+    loaded = load(spec, job.accounts)
+    job.input_sha256 = _sha256(spec.input)
+    if before is not None and job.input_sha256 != before:
+        raise ConfigError(f"{spec.input} changed while it was read; run again once it is written")
+    return loaded
+
+
 def load(spec: JobSpec, accounts: Mapping[str, Account] | None = None) -> Loaded:
     """Read and check the input; with ``accounts``, each row's account too, and with
     ``spec.shard`` only the rows of the shard's accounts are kept."""
@@ -285,6 +298,7 @@ class _Job:
     by_account: dict[str, dict[str, Any]] = field(default_factory=dict)
     rows: int = 0
     reported: bool = False  #: the report (and failures file) were written
+    input_sha256: str | None = None  #: the input's hash when it was read (None: not read)
 
     @property
     def stats(self) -> Stats:
@@ -547,7 +561,7 @@ async def run_job(
     hooks = _Hooks(on_progress, on_plan, on_snapshot)
     with _exclusive(job) if _holds_journal(spec) else nullcontext():
         try:
-            job.loaded = load(spec, job.accounts)
+            job.loaded = _load_steady(job)
             job.lanes = _lanes(job)
             result = await _run(job, hooks)
             result.rate_settled = job.rate_settled()
@@ -640,7 +654,7 @@ def _open_journal(job: _Job, connections: Sequence[_Connection]) -> Journal:
         **({"account": _account_of(connections)} if job.accounts is None else {}),
         "command": spec.command,
         "provider": spec.provider if job.accounts is None else "accounts",
-        "input_sha256": _sha256(spec.input),
+        "input_sha256": job.input_sha256 or _sha256(spec.input),
         "campaigns_sha256": _sha256(spec.campaigns),
         "options": fingerprint_json(options),
         # what decides which rows are valid: a resume under other rules would keep the first
@@ -963,7 +977,8 @@ def _summarise(job: _Job, exit_code: int) -> None:
         "journal": _path_or_none(
             job.journal if _holds_journal(spec) and job.journal.exists() else None
         ),
-        "input_sha256": _sha256(spec.input) if spec.input.exists() else None,
+        # the input as this run read it (a file changed since then is not this run's input)
+        "input_sha256": job.input_sha256,
         "dry_run": spec.dry_run,
     }
     if job.accounts is not None:

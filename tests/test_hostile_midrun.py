@@ -4,6 +4,7 @@ journal whole, and the same command finishes the job."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import signal
@@ -18,7 +19,7 @@ from click.testing import CliRunner
 
 from bulk.cli import main
 from tests.conftest import ThreadedSandbox, write_csv
-from tests.test_resume import NUMBERS, _env, _journal_states, _wait_for_progress
+from tests.test_resume import NUMBERS, _command, _env, _journal_states, _wait_for_progress
 
 
 def _said(text: str, output: str) -> bool:
@@ -146,3 +147,22 @@ def test_an_interrupted_run_whose_summary_folder_went_away_still_exits_130(
     assert _said("run the same command again to resume", text), text
     assert _said(f"{summary}: cannot write the summary", text), text
     assert pl.read_csv(tmp_path / "report.csv", infer_schema=False).height == len(NUMBERS)
+
+
+def test_the_summary_keeps_the_hash_of_the_input_the_run_read_when_the_file_changes_later(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    # before: the summary hashed the input again at the end, so a file edited mid-run gave
+    # the edited file's hash: not the input this run read (nor the journal's)
+    sb = sandbox_factory(settle_min=0.2, settle_max=0.8)
+    command = [*_command(sb, tmp_path), "--summary-json", str(tmp_path / "summary.json")]
+    source = tmp_path / "in.csv"
+    read = hashlib.sha256(source.read_bytes()).hexdigest()
+    proc = subprocess.Popen(command, env=_env(sb), cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait_for_progress(tmp_path / "run.journal", 5, proc)
+    source.write_text(source.read_text() + "+14155550199,CUOGHIN\n")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (0, 1), err.decode()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["input_sha256"] == read
