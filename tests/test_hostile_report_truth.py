@@ -184,3 +184,25 @@ def test_a_failures_file_bulk_could_not_read_back_is_refused_before_anything_is_
     )
     assert fine.exit_code == 1, fine.output
     assert load_rows(tmp_path / "F.CSV").frame.get_column("e164").to_list() == ["+14155550142"]
+
+
+def test_a_report_re_fed_as_input_gives_a_report_with_the_same_columns(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # before: each re-feed carried the report's own columns as the input's, renamed:
+    # line -> input_line -> input_input_line, e164 -> input_e164, outcome, reason, ...
+    monkeypatch.chdir(tmp_path)
+    sb = sandbox_factory()
+    source = write_csv(tmp_path / "in.csv", "number,campaign_id,note",
+                       ["+14155550100,CUOGHIN,first", "+14155550101,CUOGHIN,second"])
+    columns = []
+    for n in range(3):
+        report = tmp_path / f"r{n}.csv"
+        args = ["link", str(source), "--base-url", sb.base_url, "--poll-interval", "0.2",
+                "--report", str(report), "--journal", str(tmp_path / f"j{n}"), "--yes", "--quiet"]
+        result = CliRunner().invoke(main, args, env=sb.env("plivo"))
+        assert result.exit_code == 0, result.output
+        columns.append(pl.read_csv(report, infer_schema=False).columns)
+        source = report
+    assert columns[0] == columns[1] == columns[2], columns
+    assert "note" in columns[2] and not any(c.startswith("input_") for c in columns[2])
