@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bulk._errors import (
+    AccountsStopped,
     AuthenticationError,
     BulkError,
     ConfigError,
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 from bulk._job import JobResult, JobSpec, run_job, run_job_sync
 
 __all__ = [
+    "AccountsStopped",
     "AuthenticationError",
     "BulkError",
     "ConfigError",

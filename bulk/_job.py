@@ -31,6 +31,7 @@ from bulk import _report
 from bulk._accounts import Account, accounts_for, check_environment, parse_shard
 from bulk._aio import gather_map
 from bulk._errors import (
+    AccountsStopped,
     AuthenticationError,
     BulkError,
     ConfigError,
@@ -145,8 +146,8 @@ class JobResult:
     #: the rate the run ended on, requests per second: the fixed rate, or the adaptive
     #: limiter's fill rate when the run ended (None: no limit, never connected, or accounts)
     rate_settled: float | None = None
-    #: with ``--accounts``: per account, its ``counts``, ``requests``, ``http_429`` and
-    #: ``rate_settled``
+    #: with ``--accounts``: per account, its ``counts``, ``requests``, ``http_429``,
+    #: ``rate_settled`` and ``stopped`` (None, or why that account stopped mid-run)
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -283,6 +284,8 @@ class _Job:
     loaded: Loaded | None = None
     counts: dict[str, int] | None = None
     by_account: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: accounts whose lane stopped mid-run (the others ran to the end): account -> why
+    stopped: dict[str, str] = field(default_factory=dict)
     rows: int = 0
     reported: bool = False  #: the report (and failures file) were written
 
@@ -550,8 +553,6 @@ async def run_job(
             job.loaded = load(spec, job.accounts)
             job.lanes = _lanes(job)
             result = await _run(job, hooks)
-            result.rate_settled = job.rate_settled()
-            result.accounts = job.by_account
         except anyio.get_cancelled_exc_class():
             _summarise_ending(job, EXIT_INTERRUPTED)
             raise
@@ -616,9 +617,14 @@ async def _run(job: _Job, hooks: _Hooks) -> JobResult:
                 if not spec.dry_run:  # the report so far, as an interrupt while sending writes
                     _finish(job, journal)
                 raise
+            stops: dict[str, ProviderError] = {}
             if not spec.dry_run:
-                await _execute(job, list(zip(job.lanes, engines, plans, strict=True)), journal)
-            return _result(job, journal, plan)
+                work = list(zip(job.lanes, engines, plans, strict=True))
+                stops = await _execute(job, work, journal)
+            result = _result(job, journal, plan, stops)
+            if stops:
+                raise _stopped_lanes(job, stops, result)
+            return result
         finally:
             journal.close()
 
@@ -756,13 +762,13 @@ def _merge_plans(plans: Sequence[Plan], names: Sequence[str | None]) -> Plan:
 
 async def _execute(
     job: _Job, work: Sequence[tuple[_Lane, Engine, Plan]], journal: Journal
-) -> None:
+) -> dict[str, ProviderError]:
     """Send, poll until every row settles: every lane side by side. Interrupted, it still
     writes the report; stopped by a BulkError (a refusal, an unwritable journal) too, then
     raises that error alone, never wrapped in the task group's ExceptionGroup. With several
     accounts, one whose credentials are refused mid-run stops alone (:func:`_lane_stopped`):
-    the others run to the end, then the report is written and the refusal raised."""
-    stops: dict[str, AuthenticationError] = {}
+    the others run to the end; returns the stopped accounts, each with its error."""
+    stops: dict[str, ProviderError] = {}
     try:
         async with anyio.create_task_group() as group:
             for lane, engine, plan in work:
@@ -773,6 +779,7 @@ async def _execute(
     except anyio.get_cancelled_exc_class():
         # synchronous: runs to the end although the run is cancelled; an account that had
         # already stopped keeps its reason, the others' unfinished rows were interrupted
+        job.stopped = {name: str(error) for name, error in stops.items()}
         _finish(job, journal, stopped=_stop_reasons(job, stops))
         raise
     except (BulkError, BaseExceptionGroup) as exc:
@@ -784,12 +791,11 @@ async def _execute(
         except ReportError as report_error:  # on a really full disk the report may fail too
             raise BulkError(f"{error}; {report_error}") from None
         raise error from None
-    if stops:
-        _stopped_lanes(job, journal, stops)
+    return stops
 
 
 async def _lane_stopped(
-    engine: Engine, plan: Plan, stops: dict[str, AuthenticationError], name: str | None
+    engine: Engine, plan: Plan, stops: dict[str, ProviderError], name: str | None
 ) -> None:
     """One account's lane: a refusal of its credentials (or their scope) mid-run ends this
     lane alone, noted in ``stops``; the other accounts have their own credentials."""
@@ -801,16 +807,19 @@ async def _lane_stopped(
         stops[str(name)] = first
 
 
-def _stopped_lanes(job: _Job, journal: Journal, stops: Mapping[str, AuthenticationError]) -> None:
-    """The other lanes ran to the end: the report, each stopped account's unfinished rows
-    saying why, then one error naming every stopped account."""
-    _finish(job, journal, stopped=_stop_reasons(job, stops))
+def _stopped_lanes(
+    job: _Job, stops: Mapping[str, ProviderError], result: JobResult
+) -> AccountsStopped:
+    """The other lanes ran to the end (the report written, each stopped account's unfinished
+    rows saying why): one error naming every stopped account, carrying the run's result."""
     whys = [f"account {name}: {error}" for name, error in stops.items()]
     others = ["the other accounts ran to the end"] if len(stops) < len(job.lanes) else []
-    raise AuthenticationError("; ".join([*whys, *others]))
+    error = AccountsStopped("; ".join([*whys, *others]), result)
+    result.exit_code = error.exit_code
+    return error
 
 
-def _stop_reasons(job: _Job, stops: Mapping[str, AuthenticationError]) -> dict[int, str]:
+def _stop_reasons(job: _Job, stops: Mapping[str, ProviderError]) -> dict[int, str]:
     """Each line of an account whose lane stopped: why (``account NAME: the refusal``)."""
     return {
         line: f"account {lane.name}: {stops[str(lane.name)]}"
@@ -831,8 +840,11 @@ def _only_bulk_error(group: BaseExceptionGroup[BaseException]) -> BulkError | No
     return first if isinstance(first, BulkError) else None
 
 
-def _result(job: _Job, journal: Journal, plan: Plan) -> JobResult:
-    """Step 5: the report (none for a dry run) and the result."""
+def _result(
+    job: _Job, journal: Journal, plan: Plan, stops: Mapping[str, ProviderError] | None = None
+) -> JobResult:
+    """Step 5: the report (none for a dry run) and the result; ``stops``: the accounts that
+    stopped mid-run, whose unfinished rows say why."""
     spec = job.spec
     if spec.dry_run:  # no report to write: count straight from the journal
         counts = _report.counts_of(journal.rows.values())
@@ -841,7 +853,8 @@ def _result(job: _Job, journal: Journal, plan: Plan) -> JobResult:
         # cannot succeed (refused by validation, or failed at planning) make it 1
         code = 1 if counts["rejected"] or counts["failed"] else 0
     else:
-        counts = _finish(job, journal)
+        job.stopped = {name: str(error) for name, error in (stops or {}).items()}
+        counts = _finish(job, journal, stopped=_stop_reasons(job, stops) if stops else None)
         code = _report.exit_code(counts)
     return JobResult(
         counts=counts,
@@ -853,6 +866,8 @@ def _result(job: _Job, journal: Journal, plan: Plan) -> JobResult:
         stats=job.stats,
         elapsed=time.monotonic() - job.started,
         rows=job.rows,
+        rate_settled=job.rate_settled(),
+        accounts=job.by_account,
     )
 
 
@@ -930,6 +945,7 @@ def _per_account(job: _Job, report: pl.DataFrame) -> dict[str, dict[str, Any]]:
             "requests": stats.total,
             "http_429": stats.rate_limited,
             "rate_settled": None if meter is None else meter.current_rate,
+            "stopped": job.stopped.get(name),
         }
     return summary
 
@@ -1030,6 +1046,8 @@ async def _status(job: _Job, connections: Sequence[_Connection]) -> JobResult:
         stats=job.stats,
         elapsed=time.monotonic() - job.started,
         rows=len(records),
+        rate_settled=job.rate_settled(),
+        accounts=job.by_account,
     )
 
 

@@ -3,6 +3,7 @@ and a report written from the journal; a report bulk could not write is found be
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -201,8 +202,9 @@ base-url = "{sb.base_url}"
     rows += [f"{n},{AM_CAMPAIGN},texts" for n in am_numbers]
     src = write_csv(tmp_path / "in.csv", "number,campaign_id,account", rows)
     report = tmp_path / "out.csv"
+    summary = tmp_path / "summary.json"
     args = ["link", str(src), "--accounts", str(accounts), "--report", str(report),
-            "--journal", str(tmp_path / "j"), *FAST]
+            "--journal", str(tmp_path / "j"), "--summary-json", str(summary), *FAST]
     env = {"CALLS_TOKEN": sb.plivo_auth_token, "TEXTS_KEY": READONLY_KEY}
     result = _invoke(args, env)
     assert result.exit_code == 2, (result.output, result.exception)
@@ -210,6 +212,14 @@ base-url = "{sb.base_url}"
     assert said("bulk: account texts: agentmessage refused the credentials: HTTP 403",
                 result.output)
     assert said("the other accounts ran to the end", result.output)
+    # the other account finished: the summary tables as at a normal end, then the one line
+    assert said(f"bulk link: {len(rows)} rows", result.output)
+    assert "per account" in result.output and said("texts (stopped)", result.output)
+    assert result.output.rstrip().splitlines()[-1].startswith("bulk: account texts")
+    stopped = {n: a["stopped"] for n, a in json.loads(summary.read_text())["accounts"].items()}
+    assert stopped["calls"] is None
+    assert "agentmessage refused the credentials: HTTP 403" in stopped["texts"]
+    assert READONLY_KEY not in summary.read_text()
     assert READONLY_KEY not in result.output and sb.plivo_auth_token not in result.output
     by_number = {r["e164"]: r for r in pl.read_csv(report, infer_schema=False).to_dicts()}
     for number in plivo_numbers:  # the account whose key works ran to the end
@@ -225,3 +235,4 @@ base-url = "{sb.base_url}"
     assert result.exit_code == 0, (result.output, result.exception)
     outcomes = {r["e164"]: r["outcome"] for r in pl.read_csv(report, infer_schema=False).to_dicts()}
     assert all(outcomes[n] == "linked" for n in plivo_numbers + am_numbers), outcomes
+    assert all(a["stopped"] is None for a in json.loads(summary.read_text())["accounts"].values())
