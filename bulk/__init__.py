@@ -14,6 +14,7 @@ from bulk._errors import (
     ProviderError,
     ProviderUnreachable,
     ReportError,
+    Throttled,
 )
 
 __version__ = "0.1.0"
@@ -34,6 +35,7 @@ __all__ = [
     "ProviderError",
     "ProviderUnreachable",
     "ReportError",
+    "Throttled",
     "__version__",
     "run_job",
     "run_job_sync",

@@ -11,6 +11,7 @@ user info) and the provider's error text only.
     ├── ProviderError       the provider could not be used
     │   ├── ProviderUnreachable   no answer at all while starting (exit 2)
     │   ├── AuthenticationError   401/403 from the provider (exit 2)
+    │   ├── Throttled             nothing but 429s for too long: nothing more sent (exit 2)
     │   └── AccountsStopped       with --accounts, some accounts stopped mid-run (exit 2)
     └── JournalError        the journal is unusable or belongs to another job
         ├── JournalBusy           another run holds the journal (exit 75)
@@ -73,6 +74,11 @@ class ProviderUnreachable(ProviderError):
 
 class AuthenticationError(ProviderError):
     """The provider refused the credentials (401) or their scope (403)."""
+
+
+class Throttled(ProviderError):
+    """The provider answered nothing but 429s for longer than ``RetryPolicy.max_refused``
+    (one account): bulk sends nothing more there, and stops that account's lane."""
 
 
 class AccountsStopped(ProviderError):

@@ -39,6 +39,7 @@ from bulk._errors import (
     JournalError,
     ProviderError,
     ReportError,
+    Throttled,
 )
 from bulk._journal import (
     Journal,
@@ -109,6 +110,9 @@ class JobSpec:
     timeout: float = 30.0
     attempts: int = 5
     backoff_base: float = 1.0  #: first pause after a 429 with no Retry-After (doubles per 429)
+    #: seconds of nothing but 429s from an account's provider after which that account stops
+    #: (:attr:`RetryPolicy.max_refused`)
+    max_refused: float = RetryPolicy().max_refused
     #: wait before reading a number whose change's answer was lost (or resending an unsent one)
     resend_delay: float = 5.0
     report: Path | None = None
@@ -414,7 +418,9 @@ async def _connect(job: _Job, lane: _Lane, endpoint: _Endpoint) -> AsyncIterator
             meter,
             headers=headers,
             provider=lane.provider,
-            policy=RetryPolicy(attempts=spec.attempts, timeout=spec.timeout),
+            policy=RetryPolicy(
+                attempts=spec.attempts, timeout=spec.timeout, max_refused=spec.max_refused
+            ),
             stats=lane.stats,
         )
         poll_interval = spec.poll_interval or sandbox_defaults.get("poll_interval", 30.0)
@@ -766,7 +772,8 @@ async def _execute(
     """Send, poll until every row settles: every lane side by side. Interrupted, it still
     writes the report; stopped by a BulkError (a refusal, an unwritable journal) too, then
     raises that error alone, never wrapped in the task group's ExceptionGroup. With several
-    accounts, one whose credentials are refused mid-run stops alone (:func:`_lane_stopped`):
+    accounts, one whose credentials are refused mid-run, or whose provider answers only 429s
+    for too long, stops alone (:func:`_lane_stopped`):
     the others run to the end; returns the stopped accounts, each with its error."""
     stops: dict[str, ProviderError] = {}
     try:
@@ -797,13 +804,14 @@ async def _execute(
 async def _lane_stopped(
     engine: Engine, plan: Plan, stops: dict[str, ProviderError], name: str | None
 ) -> None:
-    """One account's lane: a refusal of its credentials (or their scope) mid-run ends this
-    lane alone, noted in ``stops``; the other accounts have their own credentials."""
+    """One account's lane: a refusal of its credentials (or their scope) mid-run, or its
+    provider answering nothing but 429s for ``max_refused`` seconds, ends this lane alone,
+    noted in ``stops``; the other accounts have their own credentials and provider quota."""
     try:
         await engine.execute(plan)
-    except* AuthenticationError as refused:  # raised inside the engine's own task group
+    except* (AuthenticationError, Throttled) as refused:  # inside the engine's task group
         first = _only_bulk_error(refused)
-        assert isinstance(first, AuthenticationError)
+        assert isinstance(first, ProviderError)
         stops[str(name)] = first
 
 
