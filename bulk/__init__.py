@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bulk._errors import (
+    AccountsStopped,
     AuthenticationError,
     BulkError,
     ConfigError,
@@ -13,6 +14,7 @@ from bulk._errors import (
     ProviderError,
     ProviderUnreachable,
     ReportError,
+    Throttled,
 )
 
 __version__ = "0.1.0"
@@ -20,6 +22,7 @@ __version__ = "0.1.0"
 from bulk._job import JobResult, JobSpec, run_job, run_job_sync
 
 __all__ = [
+    "AccountsStopped",
     "AuthenticationError",
     "BulkError",
     "ConfigError",
@@ -32,6 +35,7 @@ __all__ = [
     "ProviderError",
     "ProviderUnreachable",
     "ReportError",
+    "Throttled",
     "__version__",
     "run_job",
     "run_job_sync",

@@ -10,13 +10,17 @@ user info) and the provider's error text only.
     ├── ReportError         a report file could not be written at the end (exit 2)
     ├── ProviderError       the provider could not be used
     │   ├── ProviderUnreachable   no answer at all while starting (exit 2)
-    │   └── AuthenticationError   401/403 from the provider (exit 2)
+    │   ├── AuthenticationError   401/403 from the provider (exit 2)
+    │   ├── Throttled             nothing but 429s for too long: nothing more sent (exit 2)
+    │   └── AccountsStopped       with --accounts, some accounts stopped mid-run (exit 2)
     └── JournalError        the journal is unusable or belongs to another job
         ├── JournalBusy           another run holds the journal (exit 75)
         └── IllegalTransition     a row's state change not in the transition table
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class BulkError(Exception):
@@ -70,6 +74,22 @@ class ProviderUnreachable(ProviderError):
 
 class AuthenticationError(ProviderError):
     """The provider refused the credentials (401) or their scope (403)."""
+
+
+class Throttled(ProviderError):
+    """The provider answered nothing but 429s for longer than ``RetryPolicy.max_refused``
+    (one account): bulk sends nothing more there, and stops that account's lane."""
+
+
+class AccountsStopped(ProviderError):
+    """With several accounts, some stopped mid-run (credentials refused, or nothing but 429s
+    for too long) while the others ran to the end. ``result`` is the run's
+    :class:`bulk.JobResult` (its report written, each account's ``stopped`` reason in
+    ``result.accounts``): the message names each stopped account, never a secret."""
+
+    def __init__(self, message: str, result: Any = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class JournalError(BulkError):

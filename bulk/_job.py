@@ -31,6 +31,7 @@ from bulk import _report
 from bulk._accounts import Account, accounts_for, check_environment, parse_shard
 from bulk._aio import gather_map
 from bulk._errors import (
+    AccountsStopped,
     AuthenticationError,
     BulkError,
     ConfigError,
@@ -38,6 +39,7 @@ from bulk._errors import (
     JournalError,
     ProviderError,
     ReportError,
+    Throttled,
 )
 from bulk._journal import (
     Journal,
@@ -108,6 +110,9 @@ class JobSpec:
     timeout: float = 30.0
     attempts: int = 5
     backoff_base: float = 1.0  #: first pause after a 429 with no Retry-After (doubles per 429)
+    #: seconds of nothing but 429s from an account's provider after which that account stops
+    #: (:attr:`RetryPolicy.max_refused`)
+    max_refused: float = RetryPolicy().max_refused
     #: wait before reading a number whose change's answer was lost (or resending an unsent one)
     resend_delay: float = 5.0
     report: Path | None = None
@@ -145,8 +150,8 @@ class JobResult:
     #: the rate the run ended on, requests per second: the fixed rate, or the adaptive
     #: limiter's fill rate when the run ended (None: no limit, never connected, or accounts)
     rate_settled: float | None = None
-    #: with ``--accounts``: per account, its ``counts``, ``requests``, ``http_429`` and
-    #: ``rate_settled``
+    #: with ``--accounts``: per account, its ``counts``, ``requests``, ``http_429``,
+    #: ``rate_settled`` and ``stopped`` (None, or why that account stopped mid-run)
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -313,6 +318,8 @@ class _Job:
     loaded: Loaded | None = None
     counts: dict[str, int] | None = None
     by_account: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: accounts whose lane stopped mid-run (the others ran to the end): account -> why
+    stopped: dict[str, str] = field(default_factory=dict)
     rows: int = 0
     reported: bool = False  #: the report (and failures file) were written
     input_sha256: str | None = None  #: the input's hash when it was read (None: not read)
@@ -442,7 +449,9 @@ async def _connect(job: _Job, lane: _Lane, endpoint: _Endpoint) -> AsyncIterator
             meter,
             headers=headers,
             provider=lane.provider,
-            policy=RetryPolicy(attempts=spec.attempts, timeout=spec.timeout),
+            policy=RetryPolicy(
+                attempts=spec.attempts, timeout=spec.timeout, max_refused=spec.max_refused
+            ),
             stats=lane.stats,
         )
         poll_interval = spec.poll_interval or sandbox_defaults.get("poll_interval", 30.0)
@@ -581,8 +590,6 @@ async def run_job(
             job.loaded = _load_steady(job)
             job.lanes = _lanes(job)
             result = await _run(job, hooks)
-            result.rate_settled = job.rate_settled()
-            result.accounts = job.by_account
         except anyio.get_cancelled_exc_class():
             _summarise_ending(job, EXIT_INTERRUPTED)
             raise
@@ -647,9 +654,14 @@ async def _run(job: _Job, hooks: _Hooks) -> JobResult:
                 if not spec.dry_run:  # the report so far, as an interrupt while sending writes
                     _finish(job, journal)
                 raise
+            stops: dict[str, ProviderError] = {}
             if not spec.dry_run:
-                await _execute(job, list(zip(job.lanes, engines, plans, strict=True)), journal)
-            return _result(job, journal, plan)
+                work = list(zip(job.lanes, engines, plans, strict=True))
+                stops = await _execute(job, work, journal)
+            result = _result(job, journal, plan, stops)
+            if stops:
+                raise _stopped_lanes(job, stops, result)
+            return result
         finally:
             journal.close()
 
@@ -787,13 +799,14 @@ def _merge_plans(plans: Sequence[Plan], names: Sequence[str | None]) -> Plan:
 
 async def _execute(
     job: _Job, work: Sequence[tuple[_Lane, Engine, Plan]], journal: Journal
-) -> None:
+) -> dict[str, ProviderError]:
     """Send, poll until every row settles: every lane side by side. Interrupted, it still
     writes the report; stopped by a BulkError (a refusal, an unwritable journal) too, then
     raises that error alone, never wrapped in the task group's ExceptionGroup. With several
-    accounts, one whose credentials are refused mid-run stops alone (:func:`_lane_stopped`):
-    the others run to the end, then the report is written and the refusal raised."""
-    stops: dict[str, AuthenticationError] = {}
+    accounts, one whose credentials are refused mid-run, or whose provider answers only 429s
+    for too long, stops alone (:func:`_lane_stopped`):
+    the others run to the end; returns the stopped accounts, each with its error."""
+    stops: dict[str, ProviderError] = {}
     try:
         async with anyio.create_task_group() as group:
             for lane, engine, plan in work:
@@ -804,6 +817,7 @@ async def _execute(
     except anyio.get_cancelled_exc_class():
         # synchronous: runs to the end although the run is cancelled; an account that had
         # already stopped keeps its reason, the others' unfinished rows were interrupted
+        job.stopped = {name: str(error) for name, error in stops.items()}
         _finish(job, journal, stopped=_stop_reasons(job, stops))
         raise
     except (BulkError, BaseExceptionGroup) as exc:
@@ -815,33 +829,36 @@ async def _execute(
         except ReportError as report_error:  # on a really full disk the report may fail too
             raise BulkError(f"{error}; {report_error}") from None
         raise error from None
-    if stops:
-        _stopped_lanes(job, journal, stops)
+    return stops
 
 
 async def _lane_stopped(
-    engine: Engine, plan: Plan, stops: dict[str, AuthenticationError], name: str | None
+    engine: Engine, plan: Plan, stops: dict[str, ProviderError], name: str | None
 ) -> None:
-    """One account's lane: a refusal of its credentials (or their scope) mid-run ends this
-    lane alone, noted in ``stops``; the other accounts have their own credentials."""
+    """One account's lane: a refusal of its credentials (or their scope) mid-run, or its
+    provider answering nothing but 429s for ``max_refused`` seconds, ends this lane alone,
+    noted in ``stops``; the other accounts have their own credentials and provider quota."""
     try:
         await engine.execute(plan)
-    except* AuthenticationError as refused:  # raised inside the engine's own task group
+    except* (AuthenticationError, Throttled) as refused:  # inside the engine's task group
         first = _only_bulk_error(refused)
-        assert isinstance(first, AuthenticationError)
+        assert isinstance(first, ProviderError)
         stops[str(name)] = first
 
 
-def _stopped_lanes(job: _Job, journal: Journal, stops: Mapping[str, AuthenticationError]) -> None:
-    """The other lanes ran to the end: the report, each stopped account's unfinished rows
-    saying why, then one error naming every stopped account."""
-    _finish(job, journal, stopped=_stop_reasons(job, stops))
+def _stopped_lanes(
+    job: _Job, stops: Mapping[str, ProviderError], result: JobResult
+) -> AccountsStopped:
+    """The other lanes ran to the end (the report written, each stopped account's unfinished
+    rows saying why): one error naming every stopped account, carrying the run's result."""
     whys = [f"account {name}: {error}" for name, error in stops.items()]
     others = ["the other accounts ran to the end"] if len(stops) < len(job.lanes) else []
-    raise AuthenticationError("; ".join([*whys, *others]))
+    error = AccountsStopped("; ".join([*whys, *others]), result)
+    result.exit_code = error.exit_code
+    return error
 
 
-def _stop_reasons(job: _Job, stops: Mapping[str, AuthenticationError]) -> dict[int, str]:
+def _stop_reasons(job: _Job, stops: Mapping[str, ProviderError]) -> dict[int, str]:
     """Each line of an account whose lane stopped: why (``account NAME: the refusal``)."""
     return {
         line: f"account {lane.name}: {stops[str(lane.name)]}"
@@ -862,8 +879,11 @@ def _only_bulk_error(group: BaseExceptionGroup[BaseException]) -> BulkError | No
     return first if isinstance(first, BulkError) else None
 
 
-def _result(job: _Job, journal: Journal, plan: Plan) -> JobResult:
-    """Step 5: the report (none for a dry run) and the result."""
+def _result(
+    job: _Job, journal: Journal, plan: Plan, stops: Mapping[str, ProviderError] | None = None
+) -> JobResult:
+    """Step 5: the report (none for a dry run) and the result; ``stops``: the accounts that
+    stopped mid-run, whose unfinished rows say why."""
     spec = job.spec
     if spec.dry_run:  # no report to write: count straight from the journal
         counts = _report.counts_of(journal.rows.values())
@@ -872,7 +892,8 @@ def _result(job: _Job, journal: Journal, plan: Plan) -> JobResult:
         # cannot succeed (refused by validation, or failed at planning) make it 1
         code = 1 if counts["rejected"] or counts["failed"] else 0
     else:
-        counts = _finish(job, journal)
+        job.stopped = {name: str(error) for name, error in (stops or {}).items()}
+        counts = _finish(job, journal, stopped=_stop_reasons(job, stops) if stops else None)
         code = _report.exit_code(counts)
     return JobResult(
         counts=counts,
@@ -884,6 +905,8 @@ def _result(job: _Job, journal: Journal, plan: Plan) -> JobResult:
         stats=job.stats,
         elapsed=time.monotonic() - job.started,
         rows=job.rows,
+        rate_settled=job.rate_settled(),
+        accounts=job.by_account,
     )
 
 
@@ -961,6 +984,7 @@ def _per_account(job: _Job, report: pl.DataFrame) -> dict[str, dict[str, Any]]:
             "requests": stats.total,
             "http_429": stats.rate_limited,
             "rate_settled": None if meter is None else meter.current_rate,
+            "stopped": job.stopped.get(name),
         }
     return summary
 
@@ -1062,6 +1086,8 @@ async def _status(job: _Job, connections: Sequence[_Connection]) -> JobResult:
         stats=job.stats,
         elapsed=time.monotonic() - job.started,
         rows=len(records),
+        rate_settled=job.rate_settled(),
+        accounts=job.by_account,
     )
 
 

@@ -3,19 +3,24 @@ and a report written from the journal; a report bulk could not write is found be
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+from aiohttp import web
 from click.testing import CliRunner
 
-from bulk._errors import ConfigError
+from bulk._errors import AccountsStopped, ConfigError
+from bulk._job import JobSpec, run_job
 from bulk._journal import Journal
 from bulk.cli import main
 from tests.conftest import ThreadedSandbox, write_csv
+from tests.test_truth_e2e import behind_proxy
 
 READONLY_KEY = "am_live_sandboxreadonly000000000000"
 AM_CAMPAIGN = "4f1c2d3e-0000-4000-8000-000000000001"
@@ -201,8 +206,9 @@ base-url = "{sb.base_url}"
     rows += [f"{n},{AM_CAMPAIGN},texts" for n in am_numbers]
     src = write_csv(tmp_path / "in.csv", "number,campaign_id,account", rows)
     report = tmp_path / "out.csv"
+    summary = tmp_path / "summary.json"
     args = ["link", str(src), "--accounts", str(accounts), "--report", str(report),
-            "--journal", str(tmp_path / "j"), *FAST]
+            "--journal", str(tmp_path / "j"), "--summary-json", str(summary), *FAST]
     env = {"CALLS_TOKEN": sb.plivo_auth_token, "TEXTS_KEY": READONLY_KEY}
     result = _invoke(args, env)
     assert result.exit_code == 2, (result.output, result.exception)
@@ -210,6 +216,14 @@ base-url = "{sb.base_url}"
     assert said("bulk: account texts: agentmessage refused the credentials: HTTP 403",
                 result.output)
     assert said("the other accounts ran to the end", result.output)
+    # the other account finished: the summary tables as at a normal end, then the one line
+    assert said(f"bulk link: {len(rows)} rows", result.output)
+    assert "per account" in result.output and said("texts (stopped)", result.output)
+    assert result.output.rstrip().splitlines()[-1].startswith("bulk: account texts")
+    stopped = {n: a["stopped"] for n, a in json.loads(summary.read_text())["accounts"].items()}
+    assert stopped["calls"] is None
+    assert "agentmessage refused the credentials: HTTP 403" in stopped["texts"]
+    assert READONLY_KEY not in summary.read_text()
     assert READONLY_KEY not in result.output and sb.plivo_auth_token not in result.output
     by_number = {r["e164"]: r for r in pl.read_csv(report, infer_schema=False).to_dicts()}
     for number in plivo_numbers:  # the account whose key works ran to the end
@@ -225,3 +239,75 @@ base-url = "{sb.base_url}"
     assert result.exit_code == 0, (result.output, result.exception)
     outcomes = {r["e164"]: r["outcome"] for r in pl.read_csv(report, infer_schema=False).to_dicts()}
     assert all(outcomes[n] == "linked" for n in plivo_numbers + am_numbers), outcomes
+    assert all(a["stopped"] is None for a in json.loads(summary.read_text())["accounts"].values())
+
+
+async def test_an_account_answered_only_429s_mid_run_stops_alone_not_at_the_settle_timeout(
+    tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    """One account's provider takes the attaches, then answers every read 429. After
+    ``max_refused`` seconds of nothing but 429s its reads ended unsent at once, but its
+    poll rounds went on until the settle timeout; now its lane stops as a refused key's does:
+    its rows ``unknown`` saying why, resumable, the other account run to the end."""
+    sb = sandbox_factory()
+    attached: list[str] = []
+
+    def refuse_reads(method: str, path: str, body: bytes) -> web.Response | None:
+        if method == "POST" and path.endswith("/campaign"):
+            attached.append(path)
+        elif attached:
+            return web.json_response({"error": "slow down"}, status=429,
+                                     headers={"Retry-After": "1"})
+        return None
+
+    plivo_numbers = [f"+1650555{n:04d}" for n in range(100, 110)]
+    am_numbers = [f"+1415555{n:04d}" for n in range(103, 109)]
+    rows = [f"{n},CUOGHIN,calls" for n in plivo_numbers]
+    rows += [f"{n},{AM_CAMPAIGN},texts" for n in am_numbers]
+    src = write_csv(tmp_path / "in.csv", "number,campaign_id,account", rows)
+    with behind_proxy(sb, before=refuse_reads) as hostile:
+        accounts = tmp_path / "accounts.toml"
+        accounts.write_text(
+            f"""
+[accounts.calls]
+provider = "plivo"
+auth-id = "{sb.plivo_auth_id}"
+auth-token-env = "CALLS_TOKEN"
+base-url = "{sb.base_url}"
+
+[accounts.texts]
+provider = "agentmessage"
+api-key-env = "TEXTS_KEY"
+base-url = "{hostile.base_url}"
+""",
+            encoding="utf-8",
+        )
+        spec = JobSpec(
+            "link", src, accounts=accounts, report=tmp_path / "out.csv",
+            journal=tmp_path / "j", summary_json=tmp_path / "summary.json",
+            poll_interval=0.2, settle_timeout=30.0, max_refused=2.0, resend_delay=0.5,
+        )
+        env = {"CALLS_TOKEN": sb.plivo_auth_token, "TEXTS_KEY": sb.agentmessage_api_key}
+        started = time.monotonic()
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in env.items():
+                patch.setenv(name, value)
+            with pytest.raises(AccountsStopped) as stopped:
+                await run_job(spec)
+    assert time.monotonic() - started < 20.0  # not the 30 s settle timeout
+    message = str(stopped.value)
+    assert message.startswith("account texts: agentmessage answered only 429s for over 2 s")
+    assert message.endswith("the other accounts ran to the end")
+    assert stopped.value.exit_code == 2
+    assert sb.agentmessage_api_key not in message and sb.plivo_auth_token not in message
+    by_number = {r["e164"]: r for r in pl.read_csv(spec.report, infer_schema=False).to_dicts()}
+    for number in plivo_numbers:
+        assert by_number[number]["outcome"] == "linked", by_number[number]
+    for number in am_numbers:
+        row = by_number[number]
+        assert row["outcome"] == "unknown" and "account texts" in row["reason"], row
+        assert "only 429s" in row["reason"], row
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["exit_code"] == 2
+    assert summary["accounts"]["calls"]["stopped"] is None
+    assert "only 429s" in summary["accounts"]["texts"]["stopped"]

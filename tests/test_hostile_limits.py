@@ -14,6 +14,7 @@ import anyio
 import pytest
 from aiohttp import web
 
+from bulk._errors import Throttled
 from bulk.engine import Meter, PauseGate, VirtualClock
 from bulk.engine._http import HttpSender, RetryPolicy
 from bulk.engine._limits import AdaptiveRate, SlidingWindowModel
@@ -115,17 +116,20 @@ async def test_a_provider_answering_only_429s_under_the_cap_does_not_hold_the_ru
     """Every request answered 429 with ``Retry-After: 299``. Each try paid its own pause (the
     gate is shared: one try per pause), so 40 reads took 2,000 pauses: 166 hours. The 50-try
     budget bounds one request's tries, not the run. After ``max_refused`` seconds of nothing
-    but 429s, bulk sends nothing more on that meter: the rest end unsent, resumable."""
+    but 429s, bulk sends nothing more on that meter: the next request raises
+    :class:`Throttled`, which stops that account's lane (its rows resume later)."""
     base, _ = only_429s
     clock = VirtualClock()
     start = clock.monotonic()
-    ends = await _read_all(base, clock, 40)
-    assert len(ends) == 40
-    for _, verdict in ends:
-        assert verdict.kind is Kind.NO_ANSWER and not verdict.may_have_landed
+    stopped: list[BaseException] = []
+    try:
+        await _read_all(base, clock, 40)
+    except* Throttled as group:
+        stopped.extend(group.exceptions)
+    assert stopped and all(isinstance(e, Throttled) for e in stopped)
     limit = RetryPolicy().max_refused
-    assert max(at for at, _ in ends) - start <= limit + 299.0  # its last pause
-    assert "only 429s" in (ends[-1][1].reason or "")
+    assert clock.monotonic() - start <= limit + 299.0  # its last pause
+    assert "plivo answered only 429s for over 900 s" in str(stopped[0])
 
 
 async def test_a_few_long_retry_afters_in_a_row_still_end_answered(

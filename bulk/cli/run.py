@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bulk._errors import BulkError
+from bulk._errors import AccountsStopped, BulkError
 from bulk._job import EXIT_INTERRUPTED, JobResult, JobSpec, Snapshot, default_paths, run_job
 from bulk._window import parse_send_until
 from bulk.cli._jobfile import job_arguments
@@ -457,6 +457,8 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_IN
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
     except BulkError as exc:
+        if isinstance(exc, AccountsStopped) and isinstance(exc.result, JobResult):
+            _summary(out, spec, exc.result)  # the other accounts ran to the end
         err.print(f"[red]bulk: {inline(exc)}[/]", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     _summary(out, spec, result)
@@ -604,7 +606,7 @@ def _accounts_table(result: JobResult) -> Table:
     for name, account in result.accounts.items():
         rate = account.get("rate_settled")
         table.add_row(
-            cell(name),
+            cell(name) + (" (stopped)" if account.get("stopped") else ""),
             str(account["rows"]),
             *(str(account["counts"].get(o, 0)) for o in shown),
             str(account["requests"]),

@@ -27,7 +27,7 @@ import aiohttp
 import stamina
 from yarl import URL
 
-from bulk._errors import AuthenticationError, ConfigError
+from bulk._errors import AuthenticationError, ConfigError, Throttled
 from bulk.engine._limits import Meter
 from bulk.providers._base import Kind, Request, Response, Verdict
 
@@ -63,7 +63,8 @@ class RetryPolicy:
     #: unsent at once (a provider's mistake, or a quota for hours, must not hold a run)
     max_retry_after: float = 300.0
     #: seconds of nothing but 429s (no answer between, on one meter: one account) after which
-    #: bulk sends nothing more there: its requests end unsent at once. The gate is shared, so
+    #: bulk sends nothing more there: the next request raises :class:`Throttled`, which stops
+    #: that account's lane (its unfinished rows resume later). The gate is shared, so
     #: each try pays a pause of its own; without this a provider answering every request
     #: ``Retry-After: 299`` held 40 reads for 50 tries each: 166 hours
     max_refused: float = 900.0
@@ -265,7 +266,7 @@ class HttpSender:
         meter = self._meter
         for _ in range(self.policy.max_rate_limited):
             if meter.refused_for() > self.policy.max_refused:
-                return self._refused_too_long()  # not even waiting at the gate
+                raise self._refused_too_long()  # not even waiting at the gate
             verdict, sent_at = await self._once(request, classify)
             if verdict.kind is not Kind.RATE_LIMITED:
                 if verdict.kind not in (Kind.TRANSIENT, Kind.NO_ANSWER):  # NO_ANSWER: not sent
@@ -297,15 +298,10 @@ class HttpSender:
             may_have_landed=False,
         )
 
-    def _refused_too_long(self) -> Verdict:
-        return Verdict(
-            Kind.NO_ANSWER,
-            429,
-            reason=(
-                f"not sent: {self._provider} answered only 429s for over "
-                f"{self.policy.max_refused:g} s (rate limited; run again later to resume)"
-            ),
-            may_have_landed=False,
+    def _refused_too_long(self) -> Throttled:
+        return Throttled(
+            f"{self._provider} answered only 429s for over {self.policy.max_refused:g} s "
+            "(rate limited: nothing more sent there; run again later to resume)"
         )
 
     async def _once(
@@ -326,7 +322,7 @@ class HttpSender:
                 reason = "not sent: the send window closed"
                 return Verdict(Kind.NO_ANSWER, reason=reason, may_have_landed=False), sent_at
             if self._meter.refused_for() > self.policy.max_refused:
-                return self._refused_too_long(), sent_at
+                raise self._refused_too_long()
             now = time.monotonic()
             if self.stats.first_at is None:
                 self.stats.first_at = now
