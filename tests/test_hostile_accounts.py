@@ -109,7 +109,7 @@ def test_an_account_failing_while_the_plan_is_read_is_named(
         result = CliRunner().invoke(
             main,
             ["link", str(source), "--accounts", str(accounts), "--yes", "--quiet",
-             "--attempts", "1", "--timeout", "2"],
+             "--attempts", "1", "--timeout", "2", "--resend-delay", "0.1"],
             env=env,
         )
         assert result.exit_code == 2, result.output
