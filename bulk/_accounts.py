@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 from bulk._errors import ConfigError
 from bulk._toml import SECRET_WORDS, read_toml
 from bulk.engine import check_base_url
-from bulk.providers import REGISTRY, Credentials, Secret, entry
+from bulk.providers import REGISTRY, Credentials, Secret, clean_credential, entry
 
 #: account names: what the input's ``account`` column and ``--account`` say
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -72,17 +72,12 @@ class Account:
         """Its credentials from ``environ``; :class:`ConfigError` naming the account and the
         variable when that variable is unset or empty."""
         # a secret file's last newline (Kubernetes --from-file) is never part of the secret
-        token = environ.get(self.secret_env, "").strip()
-        if not token:
+        source = f"account {self.name!r}: the environment variable {self.secret_env}"
+        token = clean_credential(environ.get(self.secret_env), source)
+        if token is None:
             raise ConfigError(
-                f"account {self.name!r}: the environment variable {self.secret_env} is not set "
-                f"(it holds the account's {_secret_word(self.provider)}); nothing was sent"
-            )
-        if not token.isprintable() or any(c.isspace() for c in token):
-            raise ConfigError(
-                f"account {self.name!r}: the environment variable {self.secret_env} holds a "
-                f"line break, space or control character inside the {_secret_word(self.provider)}"
-                "; nothing was sent"
+                f"{source} is not set (it holds the account's {_secret_word(self.provider)}); "
+                "nothing was sent"
             )
         return Credentials(account=self.account_id, token=Secret(token))
 

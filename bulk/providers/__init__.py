@@ -138,18 +138,20 @@ def credentials_from_env(name: str, account: str | None, token: str | None) -> C
     # click may have read the variable into the option: name both
     account_from = f"{account_var or 'the account id'} (or its option)"
     token_from = f"{token_var or 'the secret'} (or its option)"
-    account = _clean(account, account_from) or _clean(
+    account = clean_credential(account, account_from) or clean_credential(
         os.environ.get(account_var) if account_var else None, account_from
     )
-    token = _clean(token, token_from) or _clean(
+    token = clean_credential(token, token_from) or clean_credential(
         os.environ.get(token_var) if token_var else None, token_from
     )
     return Credentials(account=account, token=Secret(token) if token else None)
 
 
-def _clean(value: str | None, source: str) -> str | None:
-    """``value`` without surrounding whitespace (None when blank); :class:`ConfigError`
-    naming ``source`` when a line break, space or control character is left inside."""
+def clean_credential(value: str | None, source: str) -> str | None:
+    """A credential as given (an option, an environment variable): ``value`` without
+    surrounding whitespace (None when blank); :class:`ConfigError` naming ``source``, never
+    the value, when a line break, space or control character is left inside. One rule for
+    every credential bulk reads, with or without ``--accounts``."""
     value = (value or "").strip()
     if not value:
         return None
@@ -289,6 +291,7 @@ __all__ = [
     "UnlinkOutcome",
     "Verdict",
     "check_then_list",
+    "clean_credential",
     "credential_options",
     "credentials_from_env",
     "entry",
