@@ -668,8 +668,8 @@ async def _run(job: _Job, hooks: _Hooks) -> JobResult:
 
 def _open_journal(job: _Job, connections: Sequence[_Connection]) -> Journal:
     """The journal of this job (new, or the one an earlier run left to resume)."""
-    spec, loaded = job.spec, job.loaded
-    assert loaded is not None
+    spec, loaded, input_sha256 = job.spec, job.loaded, job.input_sha256
+    assert loaded is not None and input_sha256 is not None  # both set by _load_steady
     options: dict[str, Any] = {"campaign": spec.campaign, "from": spec.from_campaign}
     if job.accounts is None:
         options["base_url"] = connections[0].where if connections else "-"
@@ -683,7 +683,7 @@ def _open_journal(job: _Job, connections: Sequence[_Connection]) -> Journal:
         **({"account": _account_of(connections)} if job.accounts is None else {}),
         "command": spec.command,
         "provider": spec.provider if job.accounts is None else "accounts",
-        "input_sha256": job.input_sha256 or _sha256(spec.input),
+        "input_sha256": input_sha256,
         "campaigns_sha256": _sha256(spec.campaigns),
         "options": fingerprint_json(options),
         # what decides which rows are valid: a resume under other rules would keep the first
