@@ -184,22 +184,7 @@ def test_one_accounts_key_refused_mid_run_stops_that_account_alone(
     # two accounts in one run: a Plivo account that works, and an AgentMessage key that may
     # read (planning passes) but not attach (403 at its first attach, mid-run)
     sb = sandbox_factory()
-    accounts = tmp_path / "accounts.toml"
-    accounts.write_text(
-        f"""
-[accounts.calls]
-provider = "plivo"
-auth-id = "{sb.plivo_auth_id}"
-auth-token-env = "CALLS_TOKEN"
-base-url = "{sb.base_url}"
-
-[accounts.texts]
-provider = "agentmessage"
-api-key-env = "TEXTS_KEY"
-base-url = "{sb.base_url}"
-""",
-        encoding="utf-8",
-    )
+    accounts = _calls_and_texts(tmp_path, sb, sb.base_url)
     plivo_numbers = [f"+1650555{n:04d}" for n in range(100, 110)]
     am_numbers = [f"+1415555{n:04d}" for n in range(103, 109)]
     rows = [f"{n},CUOGHIN,calls" for n in plivo_numbers]
@@ -266,22 +251,7 @@ async def test_an_account_answered_only_429s_mid_run_stops_alone_not_at_the_sett
     rows += [f"{n},{AM_CAMPAIGN},texts" for n in am_numbers]
     src = write_csv(tmp_path / "in.csv", "number,campaign_id,account", rows)
     with behind_proxy(sb, before=refuse_reads) as hostile:
-        accounts = tmp_path / "accounts.toml"
-        accounts.write_text(
-            f"""
-[accounts.calls]
-provider = "plivo"
-auth-id = "{sb.plivo_auth_id}"
-auth-token-env = "CALLS_TOKEN"
-base-url = "{sb.base_url}"
-
-[accounts.texts]
-provider = "agentmessage"
-api-key-env = "TEXTS_KEY"
-base-url = "{hostile.base_url}"
-""",
-            encoding="utf-8",
-        )
+        accounts = _calls_and_texts(tmp_path, sb, hostile.base_url)
         spec = JobSpec(
             "link", src, accounts=accounts, report=tmp_path / "out.csv",
             journal=tmp_path / "j", summary_json=tmp_path / "summary.json",
@@ -311,3 +281,25 @@ base-url = "{hostile.base_url}"
     assert summary["exit_code"] == 2
     assert summary["accounts"]["calls"]["stopped"] is None
     assert "only 429s" in summary["accounts"]["texts"]["stopped"]
+
+
+def _calls_and_texts(tmp_path: Path, sb: ThreadedSandbox, texts_url: str) -> Path:
+    """An accounts file: ``calls``, the sandbox's Plivo account, and ``texts``, an
+    AgentMessage key (CALLS_TOKEN, TEXTS_KEY) at ``texts_url``."""
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(
+        f"""
+[accounts.calls]
+provider = "plivo"
+auth-id = "{sb.plivo_auth_id}"
+auth-token-env = "CALLS_TOKEN"
+base-url = "{sb.base_url}"
+
+[accounts.texts]
+provider = "agentmessage"
+api-key-env = "TEXTS_KEY"
+base-url = "{texts_url}"
+""",
+        encoding="utf-8",
+    )
+    return accounts
