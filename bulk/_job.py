@@ -194,22 +194,6 @@ def _load_steady(job: _Job) -> Loaded:
     return loaded
 
 
-def _without_report_columns(loaded: Loaded) -> Loaded:
-    """An input that is a bulk report (every report column among its headers) keeps none of
-    the report's own columns (``line``, ``outcome``, ``reason``, ...) as columns of its own:
-    re-fed, each would come back renamed (``input_line``, then ``input_input_line``)."""
-    headers = {h.strip().lower() for h in loaded.headers}
-    if not set(_report.REPORT_COLUMNS) <= headers:
-        return loaded
-    def original(name: str) -> str:
-        while name.startswith("input_") and name not in _report.REPORT_COLUMNS:
-            name = name.removeprefix("input_")
-        return name
-
-    kept = [c for c in loaded.extra_columns if original(c) not in _report.REPORT_COLUMNS]
-    return replace(loaded, extra_columns=kept)
-
-
 def load(spec: JobSpec, accounts: Mapping[str, Account] | None = None) -> Loaded:
     """Read and check the input; with ``accounts`` (every account of the file, whatever the
     shard), each row's account too. With ``spec.shard``, every row is checked first, across
@@ -229,7 +213,7 @@ def load(spec: JobSpec, accounts: Mapping[str, Account] | None = None) -> Loaded
         accounts=None if accounts is None else list(accounts),
         default_account=spec.account_name,
     )
-    loaded = _without_report_columns(loaded)
+    loaded = _report.carried(loaded)
     if spec.shard is None:
         return loaded
     shard = parse_shard(spec.shard)
