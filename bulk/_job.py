@@ -220,7 +220,7 @@ def load(spec: JobSpec, accounts: Mapping[str, Account] | None = None) -> Loaded
     if accounts is not None and "account" in loaded.frame.columns:
         names = loaded.frame.get_column("account").to_list()
         keep = pl.Series([shard.holds_row(name, accounts) for name in names], dtype=pl.Boolean)
-    else:  # one account: it is in shard 0
+    else:  # no accounts file (a run refuses --shard without one): every row is shard 0's
         keep = pl.Series([shard.index == 0] * loaded.frame.height, dtype=pl.Boolean)
     return replace(loaded, frame=loaded.frame.filter(keep), raw=loaded.raw.filter(keep))
 
