@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -295,6 +295,13 @@ class Shard:
     def holds(self, account: str | None) -> bool:
         """Whether this shard runs the rows of ``account`` (rows naming no account: shard 0)."""
         return shard_of(account, self.count) == self.index
+
+    def holds_row(self, account: str | None, accounts: Collection[str]) -> bool:
+        """Whether this shard holds a row whose ``account`` column (after validation, over the
+        whole input) says ``account``: the shard of that account when it is one of
+        ``accounts`` (every account of the file, as the file spells it); a row naming none, or
+        one not in the file, is shard 0's alone."""
+        return self.holds(account if account in accounts else None)
 
 
 def parse_shard(text: str) -> Shard:

@@ -187,32 +187,19 @@ def _load_steady(job: _Job) -> Loaded:
     in between is refused, since the rows read may match neither version."""
     spec = job.spec
     before = _sha256(spec.input) if spec.input.is_file() else None
-    loaded = load(spec, job.accounts)
+    loaded = load(spec, job.every_account)
     job.input_sha256 = _sha256(spec.input)
     if before is not None and job.input_sha256 != before:
         raise ConfigError(f"{spec.input} changed while it was read; run again once it is written")
     return loaded
 
 
-def _without_report_columns(loaded: Loaded) -> Loaded:
-    """An input that is a bulk report (every report column among its headers) keeps none of
-    the report's own columns (``line``, ``outcome``, ``reason``, ...) as columns of its own:
-    re-fed, each would come back renamed (``input_line``, then ``input_input_line``)."""
-    headers = {h.strip().lower() for h in loaded.headers}
-    if not set(_report.REPORT_COLUMNS) <= headers:
-        return loaded
-    def original(name: str) -> str:
-        while name.startswith("input_") and name not in _report.REPORT_COLUMNS:
-            name = name.removeprefix("input_")
-        return name
-
-    kept = [c for c in loaded.extra_columns if original(c) not in _report.REPORT_COLUMNS]
-    return replace(loaded, extra_columns=kept)
-
-
 def load(spec: JobSpec, accounts: Mapping[str, Account] | None = None) -> Loaded:
-    """Read and check the input; with ``accounts``, each row's account too, and with
-    ``spec.shard`` only the rows of the shard's accounts are kept."""
+    """Read and check the input; with ``accounts`` (every account of the file, whatever the
+    shard), each row's account too. With ``spec.shard``, every row is checked first, across
+    the whole input as an unsharded run checks it, then only the shard's rows are kept: those
+    whose account hashes to it, and in shard 0 the rows whose account is none of the file's
+    (see :meth:`Shard.holds_row`)."""
     action = None if spec.command in ("apply", "status") else spec.command
     loaded = load_rows(
         spec.input,
@@ -226,14 +213,14 @@ def load(spec: JobSpec, accounts: Mapping[str, Account] | None = None) -> Loaded
         accounts=None if accounts is None else list(accounts),
         default_account=spec.account_name,
     )
-    loaded = _without_report_columns(loaded)
+    loaded = _report.carried(loaded)
     if spec.shard is None:
         return loaded
     shard = parse_shard(spec.shard)
-    if "account" in loaded.frame.columns:
+    if accounts is not None and "account" in loaded.frame.columns:
         names = loaded.frame.get_column("account").to_list()
-        keep = pl.Series([shard.holds(name) for name in names], dtype=pl.Boolean)
-    else:  # one account: it is in shard 0
+        keep = pl.Series([shard.holds_row(name, accounts) for name in names], dtype=pl.Boolean)
+    else:  # no accounts file (a run refuses --shard without one): every row is shard 0's
         keep = pl.Series([shard.index == 0] * loaded.frame.height, dtype=pl.Boolean)
     return replace(loaded, frame=loaded.frame.filter(keep), raw=loaded.raw.filter(keep))
 
@@ -314,6 +301,9 @@ class _Job:
     started: float  #: monotonic
     started_at: float  #: epoch seconds
     accounts: dict[str, Account] | None = None  #: this shard's accounts, in file order
+    #: every account of the accounts file (the shard's and the others'): rows are checked
+    #: against these, so every shard checks them as an unsharded run does
+    every_account: dict[str, Account] | None = None
     lanes: list[_Lane] = field(default_factory=list)
     loaded: Loaded | None = None
     counts: dict[str, int] | None = None
@@ -485,7 +475,7 @@ def _start(spec: JobSpec) -> _Job:
     if spec.command not in COMMANDS:
         raise ConfigError(f"unknown command {spec.command!r}")
     entry(spec.provider)
-    accounts = accounts_for(spec.accounts, spec.account_name)
+    every_account = accounts = accounts_for(spec.accounts, spec.account_name)
     if accounts is not None:
         if spec.shard is not None:
             shard = parse_shard(spec.shard)
@@ -500,7 +490,8 @@ def _start(spec: JobSpec) -> _Job:
     _report.check_path(failures, "--failures", (".csv",))  # input for the next run
     if spec.summary_json is not None:
         _report.check_folder(spec.summary_json, "--summary-json")
-    return _Job(spec, report, failures, journal, time.monotonic(), time.time(), accounts)
+    started = time.monotonic(), time.time()
+    return _Job(spec, report, failures, journal, *started, accounts, every_account=every_account)
 
 
 def _check_distinct(spec: JobSpec, report: Path, failures: Path, journal: Path) -> None:

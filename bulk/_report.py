@@ -19,6 +19,7 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -26,6 +27,7 @@ import polars as pl
 from bulk._errors import ConfigError
 from bulk._journal import RowRecord, iso
 from bulk._states import SUCCESS, TERMINAL, State
+from bulk.inputs import BASE_COLUMNS, Loaded
 from bulk.inputs._csvsafe import neutralise_frame
 
 REPORT_COLUMNS = (
@@ -56,6 +58,38 @@ EXIT_DEFERRED = 3
 SUCCESS_OUTCOMES = frozenset(s.value for s in SUCCESS)
 #: columns a failures file adds to the input's own; dropped from re-fed input first
 PREVIOUS = ("previous_outcome", "previous_reason")
+
+
+def carried(loaded: Loaded) -> Loaded:
+    """The input's own columns as a run's report and failures file carry them: each under its
+    header, but a header the report uses itself (``outcome``, ``attempts``, ..., and
+    ``account``, also without ``--accounts``) as ``input_<header>``.
+
+    An input that is a bulk report (every report column among its headers) keeps none of the
+    report's own columns (``line``, ``outcome``, ...): re-fed, each would come back renamed.
+    Its other columns, ``input_outcome`` (the first input's ``outcome``) among them, are kept
+    under their header, so a report re-fed again and again keeps the same columns."""
+    chosen = set(loaded.columns.values())
+    headers = [h for h in loaded.headers if h not in chosen]  # aligned with extra_columns
+    is_report = set(REPORT_COLUMNS) <= {h.strip().lower() for h in loaded.headers}
+    reserved = {*BASE_COLUMNS, *REPORT_COLUMNS, "account"}
+    kept = [
+        (header, name)
+        for header, name in zip(headers, loaded.extra_columns, strict=True)
+        if not (is_report and header.strip().lower() in REPORT_COLUMNS)
+    ]
+    taken = reserved | {header for header, _ in kept if header not in reserved}
+    renamed: list[pl.Expr] = []
+    for header, name in kept:
+        new = header
+        if header in reserved:
+            while new in taken:
+                new = f"input_{new}"
+            taken.add(new)
+        renamed.append(pl.col(name).alias(new))
+    base = [c for c in loaded.frame.columns if c not in set(loaded.extra_columns)]
+    frame = loaded.frame.select(*base, *renamed)
+    return replace(loaded, frame=frame, extra_columns=frame.columns[len(base) :])
 
 
 def outcome_of(row: RowRecord, stopped: str | None = None) -> tuple[str, str | None]:

@@ -235,7 +235,8 @@ def test_shards_0_of_2_and_1_of_2_together_equal_the_unsharded_run(
         shard = CliRunner().invoke(
             main, ["link", str(source), *common, "--shard", f"{index}/2"]
         )
-        assert shard.exit_code == 1, shard.output
+        # the rejected rows are alpha's (shard 0) or name no account of the file (shard 0)
+        assert shard.exit_code == (1 if index == 0 else 0), shard.output
         parts.append(pl.read_csv(tmp_path / f"in.link.shard-{index}-of-2.report.csv",
                                  infer_schema=False))
         assert (tmp_path / f"in.link.shard-{index}-of-2.accounts.journal").exists()
