@@ -1,7 +1,7 @@
 """Many accounts in one run: the accounts file, where each account's secret comes from, and
 which shard an account belongs to (pure: no sockets; the environment is passed in).
 
-An accounts file is TOML, one table per account (the README's "Many accounts" shows both
+An accounts file is TOML, one table per account (the manual's "Many accounts" page shows both
 providers)::
 
     [accounts.east]

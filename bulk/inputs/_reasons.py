@@ -1,4 +1,4 @@
-"""Rejection reason codes and their one-line descriptions (README, terminal summary, report)."""
+"""Rejection reason codes and their one-line descriptions (the manual, terminal summary, report)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ The request builders and the ``classify_*`` functions are pure: they never touch
 are tested against recorded bodies. :class:`PlivoProvider` is the thin async adapter that
 hands requests to the engine's ``send``.
 
-Choices where the wire is not documented (also in the README):
+Choices where the wire is not documented (also in plivo.md and the manual):
 
 * numbers go out as digits without ``+`` (every example and fixture does so);
 * a link batch carries at most ``DEFAULT_BATCH_SIZE`` = 100 numbers by default (no maximum
