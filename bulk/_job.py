@@ -336,6 +336,9 @@ class Snapshot:
     #: at every row change; a progress line reads the stats every 30 s)
     stats_of: Callable[[], Stats]
     started: float  #: monotonic
+    #: when a campaign was last read and when the next read is due (epoch seconds, None:
+    #: none yet / nothing awaits settlement), over every lane
+    reads_of: Callable[[], tuple[float | None, float | None]] = lambda: (None, None)
 
     @property
     def stats(self) -> Stats:
@@ -634,8 +637,9 @@ async def _run(job: _Job, hooks: _Hooks) -> JobResult:
             return result
         journal = _open_journal(job, connections)
         try:
-            changed = _progress(job, journal, hooks)
-            engines = [
+            engines: list[Engine] = []
+            changed = _progress(job, journal, hooks, engines)
+            engines += [
                 _engine(job, lane, connection, journal, changed)
                 for lane, connection in zip(job.lanes, connections, strict=True)
             ]
@@ -648,7 +652,7 @@ async def _run(job: _Job, hooks: _Hooks) -> JobResult:
             stops: dict[str, ProviderError] = {}
             if not spec.dry_run:
                 work = list(zip(job.lanes, engines, plans, strict=True))
-                stops = await _execute(job, work, journal)
+                stops = await _execute(job, work, journal, changed)
             result = _result(job, journal, plan, stops)
             if stops:
                 raise _stopped_lanes(job, stops, result)
@@ -700,15 +704,24 @@ def _account_of(connections: Sequence[_Connection]) -> str:
     return (connections[0].account if connections else None) or "-"
 
 
-def _progress(job: _Job, journal: Journal, hooks: _Hooks) -> Callable[[], None]:
-    """The function every engine calls when rows change: progress over the whole journal."""
+def _progress(
+    job: _Job, journal: Journal, hooks: _Hooks, engines: Sequence[Engine] = ()
+) -> Callable[[], None]:
+    """The function every engine calls when rows change: progress over the whole journal
+    (``engines``, filled once built, tell when campaigns were read and are read next)."""
     total = len(journal.rows)
+
+    def reads() -> tuple[float | None, float | None]:
+        last = [e.last_read for e in engines if e.last_read is not None]
+        upcoming = [e.next_read for e in engines]
+        due = [t for t in upcoming if t is not None]
+        return (max(last) if last else None), (min(due) if due else None)
 
     def changed() -> None:
         if hooks.on_progress is not None:
             hooks.on_progress(journal.settled, total)
         if hooks.on_snapshot is not None:
-            hooks.on_snapshot(Snapshot(journal.rows, lambda: job.stats, job.started))
+            hooks.on_snapshot(Snapshot(journal.rows, lambda: job.stats, job.started, reads))
 
     return changed
 
@@ -788,8 +801,16 @@ def _merge_plans(plans: Sequence[Plan], names: Sequence[str | None]) -> Plan:
     return merged
 
 
+#: seconds between the progress ticks a run gives while nothing changes (a progress line
+#: still says where the run stands at least every few minutes)
+PROGRESS_TICK = 10.0
+
+
 async def _execute(
-    job: _Job, work: Sequence[tuple[_Lane, Engine, Plan]], journal: Journal
+    job: _Job,
+    work: Sequence[tuple[_Lane, Engine, Plan]],
+    journal: Journal,
+    tick: Callable[[], None] | None = None,
 ) -> dict[str, ProviderError]:
     """Send, poll until every row settles: every lane side by side. Interrupted, it still
     writes the report; stopped by a BulkError (a refusal, an unwritable journal) too, then
@@ -798,13 +819,32 @@ async def _execute(
     for too long, stops alone (:func:`_lane_stopped`):
     the others run to the end; returns the stopped accounts, each with its error."""
     stops: dict[str, ProviderError] = {}
+    ticking = anyio.CancelScope()
+    running = [len(work)]
+
+    async def ticks() -> None:
+        with ticking:
+            while tick is not None:
+                await anyio.sleep(PROGRESS_TICK)
+                tick()
+
+    async def lane_run(call: Callable[..., Awaitable[None]], *args: Any) -> None:
+        try:
+            await call(*args)
+        finally:
+            running[0] -= 1
+            if not running[0]:
+                ticking.cancel()
+
     try:
         async with anyio.create_task_group() as group:
+            if work:
+                group.start_soon(ticks)
             for lane, engine, plan in work:
                 if len(work) == 1:
-                    group.start_soon(engine.execute, plan)
+                    group.start_soon(lane_run, engine.execute, plan)
                 else:
-                    group.start_soon(_lane_stopped, engine, plan, stops, lane.name)
+                    group.start_soon(lane_run, _lane_stopped, engine, plan, stops, lane.name)
     except anyio.get_cancelled_exc_class():
         # synchronous: runs to the end although the run is cancelled; an account that had
         # already stopped keeps its reason, the others' unfinished rows were interrupted

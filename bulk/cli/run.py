@@ -35,8 +35,11 @@ from bulk.providers import (
     entry,
 )
 
-#: seconds between plain progress lines when stderr is not a terminal (cron, journald)
+#: plain progress lines when stderr is not a terminal (cron, journald): one when something
+#: changed (a row settled, a campaign was read), at most every PROGRESS_INTERVAL seconds, and
+#: one at least every PROGRESS_HEARTBEAT seconds however little changed
 PROGRESS_INTERVAL = 30.0
+PROGRESS_HEARTBEAT = 300.0
 
 
 def _credentials_help() -> str:
@@ -364,13 +367,28 @@ def _spec(command: str, input: Path, **kw: Any) -> JobSpec:
 
 
 class _Progress:
-    """A bar on a terminal; otherwise (cron mail, journald) a plain line every ``interval``."""
+    """A bar on a terminal; otherwise (cron mail, journald) plain lines: one when something
+    changed (rows settled, a read), at most every ``interval`` seconds, and at least every
+    ``heartbeat`` seconds. ``clock`` (monotonic seconds) times them: a test passes its own."""
 
-    def __init__(self, err: Console, spec: JobSpec, *, quiet: bool, interval: float) -> None:
+    def __init__(
+        self,
+        err: Console,
+        spec: JobSpec,
+        *,
+        quiet: bool,
+        interval: float,
+        heartbeat: float = PROGRESS_HEARTBEAT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._err = err
         self._plain = not quiet and not err.is_terminal
         self._interval = interval
-        self._last = time.monotonic()
+        self._heartbeat = max(heartbeat, interval)
+        self._clock = clock
+        self._last = clock()
+        #: what the last line said: rows settled, and the last read
+        self._said: tuple[int, float | None] | None = None
         via = spec.provider if spec.accounts is None else f"the accounts of {spec.accounts.name}"
         self._label = f"{spec.command} via {via}"
         self.bar = Progress(
@@ -388,22 +406,32 @@ class _Progress:
         self.bar.update(self._task, completed=done, total=total)
 
     def on_snapshot(self, snapshot: Snapshot) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if not self._plain or now - self._last < self._interval:
             return
-        self._last = now
         settled = snapshot.settled()
         done = sum(settled.values())
+        last_read, next_read = snapshot.reads_of()
+        if (done, last_read) == self._said and now - self._last < self._heartbeat:
+            return  # nothing new to say yet
+        self._last = now
+        self._said = (done, last_read)
         outcomes = ", ".join(f"{o} {n}" for o, n in sorted(settled.items())) or "none yet"
-        elapsed = max(now - snapshot.started, 1e-9)
+        elapsed = max(time.monotonic() - snapshot.started, 1e-9)
         stats = snapshot.stats
         self._err.print(
-            f"bulk {self._label}: {done}/{snapshot.total} rows settled ({outcomes}); "
-            f"{stats.total} requests, {stats.total / elapsed:.1f} req/s, "
-            f"{elapsed:.0f} s elapsed",
+            f"bulk {self._label}: {done}/{snapshot.total} rows settled ({outcomes}), "
+            f"{snapshot.total - done} pending; last read {_clock_time(last_read)}, "
+            f"next {_clock_time(next_read)}; {stats.total} requests, "
+            f"{stats.total / elapsed:.1f} req/s, {elapsed:.0f} s elapsed",
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _clock_time(stamp: float | None) -> str:
+    """A read's time for a progress line: local ``HH:MM:SS``, or ``-`` when there is none."""
+    return "-" if stamp is None else time.strftime("%H:%M:%S", time.localtime(stamp))
 
 
 class _Stdout(Console):

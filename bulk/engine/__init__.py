@@ -2,16 +2,12 @@
 
 from bulk.engine._http import HttpSender, RetryPolicy, Stats, check_base_url
 from bulk.engine._limits import EvenRate, Meter, MeterClock, MonotonicClock, PauseGate, VirtualClock
-from bulk.engine._run import (
-    Engine,
-    EngineConfig,
-    Plan,
-    SystemClock,
-    exact_reads,
-    survey,
-)
+from bulk.engine._run import Engine
+from bulk.engine._survey import Clock, SystemClock, exact_reads, survey
+from bulk.engine._values import EngineConfig, Plan
 
 __all__ = [
+    "Clock",
     "Engine",
     "EngineConfig",
     "EvenRate",

@@ -14,20 +14,16 @@ number's absence from a list (absence in a paged read is a hint, never proof).
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Protocol
+from dataclasses import replace
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from bulk._aio import gather_map
-from bulk._errors import ProviderUnreachable
 from bulk._journal import Change, Ledger, RowRecord
 from bulk._states import (
     IN_FLIGHT,
@@ -38,15 +34,28 @@ from bulk._states import (
     at_plan,
     move_link_failed,
     release_unconfirmed,
-    while_polling,
-    while_unread,
 )
 from bulk.engine._http import send_window
-from bulk.engine._timing import back_off, fall_wait, next_read_in, read_every_page
+from bulk.engine._poll import Poller
+from bulk.engine._survey import (
+    RESEND_ROUNDS,
+    Clock,
+    SystemClock,
+    exact_reads,
+    survey_wanted,
+)
+from bulk.engine._values import (
+    EngineConfig,
+    Plan,
+    _CheckWork,
+    _LinkWork,
+    _UnlinkWork,
+    _Work,
+)
+from bulk.engine._watch import CampaignWatch, pages_of
 from bulk.providers._base import (
     UNREADABLE_CAMPAIGN,
     CampaignCheck,
-    Glance,
     LinkOutcome,
     NumberState,
     Provider,
@@ -55,142 +64,13 @@ from bulk.providers._base import (
     UnlinkOutcome,
 )
 
-#: how many times a row's change is sent again after a send that surely did not land, or
-#: after a read showed that a lost answer's change had not landed, before the row ends as
-#: ``unknown``; also how many rounds planning's reads get
-RESEND_ROUNDS = 3
-
 #: the engine's own decisions worth a line under ``--verbose`` (a batch halved, ...)
 log = logging.getLogger("bulk.engine")
 
 _ABSENT = NumberState(Settlement.ABSENT)
-#: rows waiting for a change to settle (the poller's)
-_AWAITING = (State.SUBMITTED, State.RELEASE_SUBMITTED)
 
 
-Survey = dict[str, tuple[CampaignCheck, dict[str, NumberState] | None]]
-
-
-async def survey(
-    provider: Provider,
-    campaigns: Sequence[str],
-    numbers: Sequence[str] = (),
-    *,
-    delay: float,
-    clock: Clock,
-) -> tuple[dict[str, str], Survey]:
-    """Resolve the numbers and read each campaign (its check and, when usable, its list:
-    :meth:`Provider.survey_campaign`), campaigns side by side, in rounds: a read that gets no
-    usable answer is tried again after ``delay``, up to ``RESEND_ROUNDS`` times, then
-    :class:`ProviderUnreachable`. Planning and ``bulk status`` both look through this.
-    Returns the unresolved numbers (number -> reason) and each campaign's (check, members or
-    None)."""
-
-    for round_ in range(RESEND_ROUNDS + 1):
-        try:
-            unresolved = await provider.resolve(numbers)
-            calls = {c: functools.partial(provider.survey_campaign, c) for c in campaigns}
-            return unresolved, await gather_map(calls)
-        except ProviderUnavailable as exc:
-            if round_ == RESEND_ROUNDS:
-                raise ProviderUnreachable(f"{provider.name}: {exc.reason}") from None
-            await clock.sleep(delay)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-async def exact_reads(
-    provider: Provider, rows: Iterable[RowRecord], campaign_of: Callable[[RowRecord], str]
-) -> dict[int, NumberState]:
-    """One single read per row (its number in ``campaign_of(row)``), side by side: the proof
-    of absence a paged list cannot give. Rows whose read got no usable answer are left out
-    (their decision waits)."""
-
-    async def one(row: RowRecord) -> NumberState | None:
-        try:
-            return await provider.number_state(campaign_of(row), str(row.e164), row.line)
-        except ProviderUnavailable:
-            return None
-
-    got = await gather_map({row.line: functools.partial(one, row) for row in rows})
-    return {line: state for line, state in got.items() if state is not None}
-
-
-class Clock(Protocol):
-    """Where the engine gets time: wall-clock stamps for the journal, and its waits."""
-
-    def time(self) -> float: ...
-
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """The real clock."""
-
-    def time(self) -> float:
-        return time.time()
-
-    async def sleep(self, seconds: float) -> None:
-        await anyio.sleep(seconds)
-
-
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    poll_interval: float = 30.0  #: first poll this long after a submission; rounds start here
-    poll_max_interval: float = 300.0  #: rounds back off up to this
-    settle_timeout: float = 3600.0  #: a row unsettled this long after submission is unknown
-    workers: int = 16  #: concurrent senders (the meter's cap applies below them)
-    #: wait before reading (or resending) after a request got no usable answer: a change
-    #: whose answer was lost may still be landing
-    resend_delay: float = 5.0
-    #: epoch seconds after which no new change is sent (rows not sent end ``deferred``);
-    #: a two-step move already released still gets its link
-    send_until: float | None = None
-
-
-@dataclass(slots=True)
-class Plan:
-    """What the run will do, computed by reading only."""
-
-    campaigns: dict[str, CampaignCheck] = field(default_factory=dict)
-    members: dict[str, dict[str, NumberState]] = field(default_factory=dict)
-    already: int = 0
-    unusable: int = 0
-    adopted: int = 0
-    to_link: dict[str, list[int]] = field(default_factory=dict)
-    to_unlink: list[int] = field(default_factory=list)
-    to_release: list[int] = field(default_factory=list)
-    #: rows a previous run left in flight that planning could not read yet: read first
-    to_check: list[int] = field(default_factory=list)
-    read_requests: int = 0
-
-    def link_requests(self, batch: int) -> int:
-        return sum(math.ceil(len(lines) / batch) for lines in self.to_link.values())
-
-
-@dataclass(frozen=True, slots=True)
-class _LinkWork:
-    campaign: str
-    lines: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _UnlinkWork:
-    campaign: str
-    line: int
-    release: bool  #: move step one
-
-
-@dataclass(frozen=True, slots=True)
-class _CheckWork:
-    """Rows whose change may have landed: read them, then decide."""
-
-    lines: tuple[int, ...]
-
-
-_Work = _LinkWork | _UnlinkWork | _CheckWork
-
-
-class Engine:
+class Engine(Poller):
     def __init__(
         self,
         provider: Provider,
@@ -209,20 +89,16 @@ class Engine:
         #: HTTP attempts per row as the sender counts them, for the report's ``attempts``
         self._attempts_seen = attempts
         self._resends: dict[int, int] = defaultdict(int)
-        self._campaign_size: dict[str, int] = {}
-        self._campaign_next: dict[str, float] = {}
-        self._campaign_interval: dict[str, float] = {}
-        #: per campaign, the pending numbers not this run's at its last whole read: what the
-        #: campaign's pending count should fall to once all of ours have settled
-        self._others_pending: dict[str, int] = {}
-        #: per campaign, glances (first page only) since its last whole read
-        self._glances: dict[str, int] = defaultdict(int)
+        #: what the engine knows of each campaign it reads (:mod:`bulk.engine._watch`)
+        self._watch: defaultdict[str, CampaignWatch] = defaultdict(CampaignWatch)
         #: per campaign, the lines whose numbers this run puts in or takes out of it (a row's
         #: campaigns never change): built at the first whole read, so each later one looks at
         #: its campaign's rows, not at every row of the journal
         self._lines_in: dict[str, list[int]] | None = None
-        #: per campaign, the last looks: (time, how many of ours were still pending)
-        self._looks: dict[str, list[tuple[float, float]]] = {}
+        self._slow: dict[int, float | None] = {}
+        self._slow_next: dict[int, float] = {}
+        #: per campaign, the numbers planning read one by one (absence there is proof)
+        self._planned_exact: dict[str, frozenset[str]] = {}
         self._work_send: MemoryObjectSendStream[_Work] | None = None
         self._active: set[int] = set()
         self._done = anyio.Event()
@@ -311,7 +187,7 @@ class Engine:
             if problem is not None and row.state in (State.PLANNED, State.RELEASED):
                 changes.append(self._change(row, Decision(Event.PLAN_FAIL, reason=problem)))
                 continue
-            decision = self._at_plan(row, plan.members, None)
+            decision = self._at_plan(row, plan.members, self._read_exactly(row, plan))
             if decision.verify:
                 verify.append(row)
             elif decision.event is not None:
@@ -336,18 +212,40 @@ class Engine:
         )
 
     async def _survey(self, live: list[RowRecord], plan: Plan) -> dict[str, str]:
-        """Resolve the numbers and read each campaign (check, then list), in rounds."""
-        needed = sorted({c for r in live for c in self._campaigns_of(r)})
+        """Resolve the numbers and read each campaign (its check, then its list or each of
+        the run's numbers there, whichever costs fewer requests), in rounds."""
+        want: dict[str, set[str]] = defaultdict(set)
+        for row in live:
+            for campaign in self._campaigns_of(row):
+                want[campaign].update([str(row.e164)] if row.e164 else [])
         numbers = sorted({r.e164 for r in live if r.e164})
-        unresolved, surveys = await survey(
-            self.provider, needed, numbers, delay=self.config.resend_delay, clock=self.clock
+        unresolved, surveys = await survey_wanted(
+            self.provider,
+            {c: sorted(want[c]) for c in sorted(want)},
+            numbers,
+            delay=self.config.resend_delay,
+            clock=self.clock,
         )
-        for campaign, (check, members) in surveys.items():
-            plan.campaigns[campaign] = check
-            if members is not None:
-                plan.members[campaign] = members
-                self._read_whole(campaign, members)
+        for campaign, found in surveys.items():
+            plan.campaigns[campaign] = found.check
+            if found.members is None:
+                continue
+            plan.members[campaign] = found.members
+            if found.exact:
+                self._planned_exact[campaign] = found.exact
+                self._watch[campaign].size = found.size
+            else:
+                self._read_whole(campaign, found.members)
         return unresolved
+
+    def _read_exactly(self, row: RowRecord, plan: Plan) -> NumberState | None:
+        """The row's number in its watched campaign when planning read it alone (absence
+        there is proof), else None."""
+        watched = self._watched_campaign(row)
+        number = str(row.e164)
+        if number not in self._planned_exact.get(watched, ()):
+            return None
+        return plan.members.get(watched, {}).get(number, _ABSENT)
 
     def _plan_problem(
         self, row: RowRecord, campaigns: dict[str, CampaignCheck], unresolved: dict[str, str]
@@ -455,12 +353,13 @@ class Engine:
 
     def _pages(self, campaign: str) -> int:
         """Requests a whole read of the campaign's list costs, by its last known size."""
-        return max(1, math.ceil(self._campaign_size.get(campaign, 0) / self.provider.page_size))
+        return pages_of(self._watch[campaign].size, self.provider.page_size)
 
     def _read_whole(self, campaign: str, members: Mapping[str, NumberState]) -> None:
         """Note a whole read of the campaign: its size, and its pending numbers that are not
         this run's (the baseline a glance's counts are compared with)."""
-        self._campaign_size[campaign] = len(members)
+        watch = self._watch[campaign]
+        watch.size = len(members)
         if self._lines_in is None:
             self._lines_in = defaultdict(list)
             for r in self.journal.rows.values():
@@ -468,10 +367,11 @@ class Engine:
                     self._lines_in[c].append(r.line)
         rows = (self.journal.get(line) for line in self._lines_in.get(campaign, ()))
         ours = {str(r.e164) for r in rows if not r.terminal}
-        self._others_pending[campaign] = sum(
+        watch.others_pending = sum(
             1 for n, s in members.items() if s.settlement is Settlement.PENDING and n not in ours
         )
-        self._glances[campaign] = 0
+        watch.glances = 0
+        watch.last_read = self.clock.time()
 
     async def _look(
         self, campaign: str, rows: list[RowRecord]
@@ -482,7 +382,7 @@ class Engine:
             if self._pages(campaign) < len(rows):
                 members = await self.provider.campaign_numbers(
                     campaign,
-                    self._campaign_size.get(campaign),
+                    self._watch[campaign].size,
                     want={str(r.e164) for r in rows},
                 )
                 self._read_whole(campaign, members)
@@ -670,7 +570,8 @@ class Engine:
                 self._batch_probe.release()
         self._apply(self._link_changes(outcome, rows, before))
         accepted = len(outcome.accepted)
-        self._campaign_size[work.campaign] = self._campaign_size.get(work.campaign, 0) + accepted
+        watch = self._watch[work.campaign]
+        watch.size = (watch.size or 0) + accepted
         again = [rows[n].line for n in outcome.resend]
         if outcome.too_large is not None:
             self._halve_batch(len(again), outcome.too_large, outcome.size_limit)
@@ -792,216 +693,3 @@ class Engine:
         watched = self._watched_campaign(row)
         releasing = row.state is State.RELEASING
         return after_lost_answer(row.action, releasing, watched, seen, exact=exact)
-
-    # --- polling ----------------------------------------------------------------------------
-
-    async def _poller(self) -> None:
-        while self._active:
-            now = self.clock.time()
-            await self.clock.sleep(max(0.02, self._next_wake(now) - now))
-            await self._poll_round()
-
-    def _groups(self) -> dict[str, list[RowRecord]]:
-        """Rows awaiting settlement, by the campaign to read them in."""
-        groups: dict[str, list[RowRecord]] = defaultdict(list)
-        for line in self._active:
-            row = self.journal.get(line)
-            if row.state in _AWAITING:
-                groups[self._watched_campaign(row)].append(row)
-        return groups
-
-    def _ready_at(self, campaign: str, rows: list[RowRecord]) -> float:
-        """When a campaign is worth reading: its newest submission has had ``poll_interval``
-        to settle (one read then confirms the whole campaign), or its oldest has waited
-        ``poll_max_interval``; never before its own back-off allows."""
-        stamps = [r.submitted_at or 0.0 for r in rows]
-        ready = min(
-            max(stamps) + self.config.poll_interval, min(stamps) + self.config.poll_max_interval
-        )
-        return max(ready, self._campaign_next.get(campaign, 0.0))
-
-    def _next_wake(self, now: float) -> float:
-        times = [self._ready_at(c, rows) for c, rows in self._groups().items()]
-        return min(times) if times else now + self.config.poll_interval
-
-    async def _poll_round(self) -> None:
-        now = self.clock.time()
-        groups = self._groups()
-        calls = {}
-        dues: dict[str, list[RowRecord]] = {}
-        for campaign, rows in groups.items():
-            if self._ready_at(campaign, rows) > now:
-                continue
-            due = [r for r in rows if (r.submitted_at or 0.0) + self.config.poll_interval <= now]
-            if due:
-                dues[campaign] = due
-                calls[campaign] = functools.partial(self._poll_campaign, campaign, due, rows)
-        # campaigns side by side: the meter keeps the rate, latency no longer caps it
-        looked = await gather_map(calls)
-        released: dict[str, list[int]] = defaultdict(list)
-        for campaign, (decisions, pending, share) in looked.items():
-            unread = self._unread(dues[campaign], decisions)
-            settled = self._settle({**unread, **(decisions or {})}, released)
-            rows = groups[campaign]
-            left = [r for r in rows if self.journal.get(r.line).state in _AWAITING]
-            if decisions is None:
-                pending = None  # no usable answer: nothing learned
-            elif pending is None:  # every number of ours was seen: count what still waits
-                pending = float(len(left))
-            wait = self._wait_after_read(campaign, rows, left, settled, pending, share)
-            self._campaign_next[campaign] = self.clock.time() + wait
-        for campaign, lines in released.items():
-            self._queue_links(campaign, lines)
-
-    async def _poll_campaign(
-        self, campaign: str, due: list[RowRecord], rows: list[RowRecord]
-    ) -> tuple[dict[int, Decision] | None, float | None, float]:
-        """One campaign's poll (``due``: its rows worth reading now; ``rows``: all it awaits).
-        Where every page would be read and only links are awaited, a glance (the first page,
-        one request) comes first, and every page is read only when the glance says so
-        (:func:`read_every_page`); the glance decides the rows its page shows. Returns the
-        decisions (None: no usable answer), how many of ours the look says are still pending
-        (None: count the rows still awaited), and the share of those the next look waits for
-        (all of them after a glance: only the last settle makes a whole read worth it)."""
-        if not self._glance_first(campaign, due, rows):
-            return await self._decide_all(campaign, due, self._poll_decision), None, 0.5
-        try:
-            glance = await self.provider.campaign_glance(campaign)
-        except ProviderUnavailable:
-            return None, None, 1.0
-        self._glances[campaign] += 1
-        seen = {r.line: glance.members[str(r.e164)] for r in rows if str(r.e164) in glance.members}
-        still = sum(1 for state in seen.values() if state.settlement is Settlement.PENDING)
-        pending = self._ours_pending(campaign, glance)
-        glances, pages = self._glances[campaign], self._pages(campaign)
-        if read_every_page(pending, (len(seen), still), glances=glances, pages=pages):
-            try:
-                members = await self.provider.campaign_numbers(
-                    campaign,
-                    self._campaign_size.get(campaign),
-                    first=glance,
-                    want={str(r.e164) for r in rows},
-                )
-            except ProviderUnavailable:
-                return None, None, 1.0
-            self._read_whole(campaign, members)
-            return await self._decide_seen(rows, members, False, self._poll_decision), None, 1.0
-        if pending is None:  # no counts: the first page's share still pending stands for all
-            pending = len(rows) * still // max(1, len(seen))
-        decisions = {
-            line: self._poll_decision(self.journal.get(line), state, False)
-            for line, state in seen.items()
-        }
-        # rows the glance did not show were not looked for: they wait, they are not unread
-        waiting = {r.line: Decision() for r in due}
-        return waiting | {k: d for k, d in decisions.items() if not d.verify}, max(0, pending), 1.0
-
-    def _glance_first(self, campaign: str, due: list[RowRecord], rows: list[RowRecord]) -> bool:
-        """Glance before reading every page: the look would be a read of several pages, every
-        row awaited there is a link (a released move's link included; unlinks and releases
-        are read whole, their settles lead to more work), and none is past the deadline (a
-        whole read decides those)."""
-        if not 1 < self._pages(campaign) < len(due):
-            return False
-        now = self.clock.time()
-        timeout = self.config.settle_timeout
-        return all(
-            r.state is State.SUBMITTED
-            and r.action != "unlink"
-            and now - (r.submitted_at or now) <= timeout
-            for r in rows
-        )
-
-    def _ours_pending(self, campaign: str, glance: Glance) -> int | None:
-        """How many of this run's numbers the glance's counts say are still pending in the
-        campaign: its pending count less the others' at the last whole read. None without
-        counts (or without a whole read to compare with)."""
-        others = self._others_pending.get(campaign)
-        if glance.counts is None or others is None:
-            return None
-        return glance.counts.get(Settlement.PENDING, 0) - others
-
-    def _wait_after_read(
-        self,
-        campaign: str,
-        rows: list[RowRecord],
-        left: list[RowRecord],
-        settled: bool,
-        pending: float | None,
-        share: float,
-    ) -> float:
-        """How long before this campaign is read again (``rows``: what it awaited before the
-        look, ``left``: what it still awaits, ``pending``: how many of ours the look says are
-        still pending). When ``share`` (half, or after a glance all) of them are likely
-        settled: by the settle times seen in this run (:func:`next_read_in`, half only), else
-        by the rate their count fell (:func:`fall_wait`); until either can say, the fixed
-        back-off (:func:`back_off`). Always within ``poll_interval .. poll_max_interval``."""
-        now = self.clock.time()
-        floor, ceiling = self.config.poll_interval, self.config.poll_max_interval
-        looks = self._looks.setdefault(campaign, [])
-        if not looks:  # at its newest submission, everything the campaign awaits was pending
-            looks.append((max(r.submitted_at or now for r in rows), float(len(rows))))
-        fell = pending is not None and pending < looks[-1][1]
-        if pending is not None:
-            looks.append((now, pending))
-            del looks[:-3]
-        interval = back_off(
-            self._campaign_interval.get(campaign, floor),
-            settled or fell,
-            for_all=share >= 1.0,
-            floor=floor,
-            ceiling=ceiling,
-        )
-        self._campaign_interval[campaign] = interval
-        estimate = None
-        if share < 1.0:
-            waited = [now - r.submitted_at for r in left if r.submitted_at is not None]
-            estimate = next_read_in(self._settle_samples, waited, floor=floor, ceiling=ceiling)
-        if estimate is None:
-            estimate = fall_wait(looks, share, floor=floor, ceiling=ceiling)
-        return interval if estimate is None else estimate
-
-    def _unread(
-        self, due: list[RowRecord], decisions: Mapping[int, Decision] | None
-    ) -> dict[int, Decision]:
-        """The rows a poll looked for but could not read (no usable answer, or an absence
-        whose exact read failed): each waits for the next read, or past the deadline ends
-        ``unknown`` (:func:`while_unread`)."""
-        unread: dict[int, Decision] = {}
-        for row in due:
-            if decisions is not None and row.line in decisions:
-                continue
-            waited = self.clock.time() - (row.submitted_at or self.clock.time())
-            releasing = row.state is State.RELEASE_SUBMITTED
-            timeout = self.config.settle_timeout
-            decision = while_unread(row.action, releasing, waited=waited, timeout=timeout)
-            if decision.event is not None:
-                unread[row.line] = decision
-        return unread
-
-    def _poll_decision(self, row: RowRecord, seen: NumberState, exact: bool) -> Decision:
-        waited = self.clock.time() - (row.submitted_at or self.clock.time())
-        releasing = row.state is State.RELEASE_SUBMITTED
-        return while_polling(
-            row.action,
-            releasing,
-            seen,
-            exact=exact,
-            waited=waited,
-            timeout=self.config.settle_timeout,
-        )
-
-    def _settle(self, decisions: Mapping[int, Decision], released: dict[str, list[int]]) -> bool:
-        changes: list[Change] = []
-        for line, decision in decisions.items():
-            if decision.event is None:
-                continue
-            row = self.journal.get(line)
-            changes.append(self._change(row, decision))
-            if decision.event in (Event.SETTLE, Event.SETTLE_FAIL) and row.submitted_at:
-                self._settle_samples.append(self.clock.time() - row.submitted_at)
-            if decision.event is Event.SETTLE and row.state is State.RELEASE_SUBMITTED:
-                released[str(row.campaign_id)].append(line)
-        if changes:
-            self._apply(changes)
-        return bool(changes)

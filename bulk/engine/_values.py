@@ -1,0 +1,65 @@
+"""The engine's values: its settings, its plan, and the work its senders take."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from bulk.providers._base import CampaignCheck, NumberState
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    poll_interval: float = 30.0  #: first poll this long after a submission; rounds start here
+    poll_max_interval: float = 300.0  #: rounds back off up to this
+    settle_timeout: float = 3600.0  #: a row unsettled this long after submission is unknown
+    workers: int = 16  #: concurrent senders (the meter's cap applies below them)
+    #: wait before reading (or resending) after a request got no usable answer: a change
+    #: whose answer was lost may still be landing
+    resend_delay: float = 5.0
+    #: epoch seconds after which no new change is sent (rows not sent end ``deferred``);
+    #: a two-step move already released still gets its link
+    send_until: float | None = None
+
+
+@dataclass(slots=True)
+class Plan:
+    """What the run will do, computed by reading only."""
+
+    campaigns: dict[str, CampaignCheck] = field(default_factory=dict)
+    members: dict[str, dict[str, NumberState]] = field(default_factory=dict)
+    already: int = 0
+    unusable: int = 0
+    adopted: int = 0
+    to_link: dict[str, list[int]] = field(default_factory=dict)
+    to_unlink: list[int] = field(default_factory=list)
+    to_release: list[int] = field(default_factory=list)
+    #: rows a previous run left in flight that planning could not read yet: read first
+    to_check: list[int] = field(default_factory=list)
+    read_requests: int = 0
+
+    def link_requests(self, batch: int) -> int:
+        return sum(math.ceil(len(lines) / batch) for lines in self.to_link.values())
+
+
+@dataclass(frozen=True, slots=True)
+class _LinkWork:
+    campaign: str
+    lines: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _UnlinkWork:
+    campaign: str
+    line: int
+    release: bool  #: move step one
+
+
+@dataclass(frozen=True, slots=True)
+class _CheckWork:
+    """Rows whose change may have landed: read them, then decide."""
+
+    lines: tuple[int, ...]
+
+
+_Work = _LinkWork | _UnlinkWork | _CheckWork
