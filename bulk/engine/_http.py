@@ -6,6 +6,16 @@ try was answered (a 429 pauses every sender and cuts an adaptive rate; an answer
 and retries transient failures with stamina (exponential backoff with jitter, capped
 attempts; ``stamina.set_testing`` removes the waits in tests). Credentials travel only in the
 ``Authorization`` header given at construction; no message it builds contains them.
+
+bulk owns every retry. aiohttp resends an idempotent request (GET, DELETE, PUT, ...) once
+on a fresh connection when a kept-alive one drops (``ClientSession._request``: a
+``ServerDisconnectedError`` or ``ClientOSError`` while ``_retry_connection`` holds and the
+method is in ``IDEMPOTENT_METHODS``). Such a resend would pass no meter and no count, and an
+unlink the provider took would go out a second time blind. aiohttp offers no public switch for
+it; :func:`no_client_resends` clears the session's ``_retry_connection`` flag, which is how
+aiohttp's own test client turns it off, and fails loudly should an aiohttp release drop the
+flag. So one ``session.request`` is one request on the wire (redirects are not followed
+either), and :class:`Stats` counts each one as it leaves.
 """
 
 from __future__ import annotations
@@ -183,8 +193,21 @@ def unsafe_path(path: str) -> str | None:
     return None
 
 
+def no_client_resends(session: aiohttp.ClientSession) -> None:
+    """Turn off aiohttp's own resend of idempotent requests on a dropped connection: every
+    request that leaves is one bulk sent, metered and counted (see the module's docstring)."""
+    if "_retry_connection" not in aiohttp.ClientSession.ATTRS:  # pragma: no cover
+        raise RuntimeError(
+            f"aiohttp {aiohttp.__version__} has no ClientSession._retry_connection: bulk "
+            "cannot turn off its resends of idempotent requests"
+        )
+    session._retry_connection = False
+
+
 class HttpSender:
-    """Sends requests for one provider. Use as ``await sender(request, classify)``."""
+    """Sends requests for one provider. Use as ``await sender(request, classify)``.
+
+    The session's own resends are turned off (:func:`no_client_resends`)."""
 
     def __init__(
         self,
@@ -197,6 +220,7 @@ class HttpSender:
         policy: RetryPolicy | None = None,
         stats: Stats | None = None,
     ) -> None:
+        no_client_resends(session)
         self._session = session
         self._base = check_base_url(base_url)
         self._encoded_base = str(URL(self._base))  # request paths are appended as encoded
