@@ -15,7 +15,6 @@ from contextlib import (
     asynccontextmanager,
     contextmanager,
     nullcontext,
-    suppress,
 )
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -50,6 +49,7 @@ from bulk._journal import (
     fingerprint_json,
 )
 from bulk._states import Decision, Event, State, next_state, status_of
+from bulk._summary_file import check_summary_path, write_summary
 from bulk.engine import (
     Engine,
     EngineConfig,
@@ -492,7 +492,7 @@ def _start(spec: JobSpec) -> _Job:
     _report.check_path(report, "--report")
     _report.check_path(failures, "--failures", (".csv",))  # input for the next run
     if spec.summary_json is not None:
-        _report.check_folder(spec.summary_json, "--summary-json")
+        check_summary_path(spec.summary_json)
     started = time.monotonic(), time.time()
     return _Job(spec, report, failures, journal, *started, accounts, every_account=every_account)
 
@@ -1056,7 +1056,7 @@ def _summarise(job: _Job, exit_code: int) -> None:
     if job.accounts is not None:
         summary["shard"] = spec.shard
         summary["accounts"] = job.by_account
-    atomic_write(spec.summary_json, json.dumps(summary, indent=2) + "\n")
+    write_summary(spec.summary_json, json.dumps(summary, indent=2) + "\n")
 
 
 def _summarise_ending(job: _Job, exit_code: int) -> None:
@@ -1075,20 +1075,6 @@ def _path_or_none(path: Path | None) -> str | None:
 def iso_precise(ts: float) -> str:
     """Epoch seconds as ISO 8601 UTC with milliseconds: ``2025-07-01T04:00:00.123Z``."""
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` (its missing folders made, as a
-    report's are), then rename it over ``path``."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError as exc:
-        with suppress(OSError):  # its folder may be gone, or no folder at all
-            temporary.unlink(missing_ok=True)
-        raise ConfigError(f"{path}: cannot write the summary ({exc.strerror})") from None
 
 
 async def _status(job: _Job, connections: Sequence[_Connection]) -> JobResult:

@@ -135,6 +135,12 @@ class Journal:
             _check_writable(path)
         try:
             db = sqlite3.connect(path, isolation_level=None)
+            if str(path) != ":memory:":
+                try:
+                    _hold_file(path)  # a journal this run just made: held by its file too
+                except JournalBusy:
+                    db.close()
+                    raise
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
@@ -443,23 +449,38 @@ def lock_path(journal: Path) -> Path:
     return journal.with_name(journal.name + ".lock")
 
 
+#: journals this process holds (their resolved paths) -> the descriptors holding them: the
+#: ``<journal>.lock`` file's, then the journal file's own once it exists
+_HELD: dict[Path, list[int]] = {}
+
+
 @contextmanager
 def exclusive(journal: Path) -> Iterator[Path]:
     """Hold ``journal`` for this process until the block ends, or raise :class:`JournalBusy`.
 
-    An OS lock (``flock``) on ``<journal>.lock`` (beside the file a symlink names): the kernel
-    releases it when the process ends, however it ends, so a run killed with SIGKILL never
-    blocks the next one. The file stays behind (removing it would race a run that just opened
-    it); after locking, it holds the holder's pid, host and start time, which a refused run
-    names.
+    Two OS locks (``flock``), which the kernel releases when the process ends, however it
+    ends, so a run killed with SIGKILL never blocks the next one:
+
+    * on ``<journal>.lock`` (beside the file a symlink names), taken first, so two runs that
+      name one journal that does not exist yet meet there. The file stays behind (removing
+      it would race a run that just opened it); after locking, it holds the holder's pid,
+      host and start time, which a refused run names;
+    * on the journal file itself (its inode: a hard link under another name, in another
+      folder, is the same file), as soon as it exists: here when it does, else when
+      :meth:`Journal.open` makes it. Two runs on one SQLite file under two names would each
+      keep their own ``-wal`` beside their own name and corrupt it. ``flock`` does not meet
+      SQLite's own (``fcntl``) locks, and the descriptor stays open until the journal is
+      closed, so SQLite's locks are never dropped by closing it.
     """
     _check_writable(journal)  # a clear word on the folder before the lock's vaguer one
     # beside the file itself: a symlink to a journal must meet the lock of a run on its target
-    path = lock_path(journal.resolve())
+    resolved = journal.resolve()
+    path = lock_path(resolved)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:
         raise JournalError(f"{path}: cannot create the journal's lock ({exc.strerror})") from None
+    held = [fd]
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -468,6 +489,8 @@ def exclusive(journal: Path) -> Iterator[Path]:
             raise JournalBusy(
                 f"{journal} is in use by another run ({holder}); nothing was sent"
             ) from None
+        _HELD[resolved] = held
+        _hold_file(journal)
         started = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         os.ftruncate(fd, 0)
         os.pwrite(
@@ -475,7 +498,32 @@ def exclusive(journal: Path) -> Iterator[Path]:
         )
         yield path
     finally:
-        os.close(fd)  # closing the descriptor releases the lock
+        if _HELD.get(resolved) is held:
+            del _HELD[resolved]
+        for each in reversed(held):
+            os.close(each)  # closing a descriptor releases its lock
+
+
+def _hold_file(journal: Path) -> None:
+    """Lock the journal file itself for the :func:`exclusive` block that holds ``journal``
+    (nothing when none does, or it does not exist yet, or it is held already)."""
+    held = _HELD.get(journal.resolve())
+    if held is None or len(held) > 1:
+        return
+    try:
+        fd = os.open(journal, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return  # made later by Journal.open, which comes back here
+    except OSError as exc:
+        raise JournalError(f"{journal}: cannot open the journal ({exc.strerror})") from None
+    held.append(fd)  # closed with the block, also when refused (never while SQLite uses it)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise JournalBusy(
+            f"{journal} is in use by another run (the same file under another name: a hard "
+            "link); nothing was sent"
+        ) from None
 
 
 def fingerprint_json(value: Any) -> str:

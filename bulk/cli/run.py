@@ -461,6 +461,11 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_IN
     # in the background by a non-interactive shell inherits SIGINT ignored, and asyncio then
     # installs no Ctrl-C handler; give it the default for the start of the run, so asyncio
     # installs its handler (which SIGTERM calls), and _call puts the ignored SIGINT back.
+    # asyncio installs its Ctrl-C handler only over the default one: a run before this one in
+    # this process left its own in place
+    if signal.getsignal(signal.SIGINT) is _terminate_as_interrupt:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    _stopping.clear()
     keep_sigint_ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     if keep_sigint_ignored:
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -478,6 +483,10 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_IN
         finally:
             progress.bar.stop()
     except KeyboardInterrupt:
+        if not _stopping:  # stopped before the run began: later signals wait for this too
+            _stopping.append(signal.SIGINT)
+            for each in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(each, _terminate_as_interrupt)
         err.print(f"[yellow]Interrupted.[/] {inline(_after_interrupt(spec, started))}")
         # The journal is closed and the report written. A confirmation prompt interrupted
         # mid-question leaves its thread blocked on stdin, which a normal exit would wait for.
@@ -532,11 +541,25 @@ def _logging(verbose: bool) -> None:
 
 #: the Ctrl-C handler asyncio installed for the running job; SIGTERM calls it
 _interrupt: list[Callable[[int, FrameType | None], Any]] = []
+#: set by the first SIGINT/SIGTERM/SIGHUP: the run is winding down
+_stopping: list[int] = []
 
 
 def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
     """SIGTERM: what Ctrl-C does (asyncio cancels the run, which writes its report), whatever
-    SIGINT's disposition; before the run has started, a plain KeyboardInterrupt."""
+    SIGINT's disposition; before the run has started, a plain KeyboardInterrupt.
+
+    Only the first signal does it. asyncio's own handler raises ``KeyboardInterrupt`` on a
+    second one wherever the run is (writing its report, its summary): the run would end
+    without them. A second SIGTERM is common: ``timeout`` sends one to the command and one to
+    its process group, and people press Ctrl-C twice. Later signals are said on stderr and
+    change nothing; ``kill -9`` still ends a run at once (its journal stays consistent)."""
+    if _stopping:
+        if len(_stopping) == 1:
+            os.write(2, b"bulk: stopping already (writing the report); kill -9 ends it now\n")
+        _stopping.append(signum)
+        return
+    _stopping.append(signum)
     handler = _interrupt[-1] if _interrupt else signal.default_int_handler
     handler(signal.SIGINT, frame)
 
@@ -552,6 +575,8 @@ async def _call(
         _interrupt.append(handler)
     if keep_sigint_ignored:  # as inherited: Ctrl-C sent to the process group stays ignored
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    else:  # Ctrl-C through the same door as SIGTERM: only the first one stops the run
+        signal.signal(signal.SIGINT, _terminate_as_interrupt)
     try:
         return await run_job(
             spec,

@@ -5,13 +5,23 @@ verdicts, classifies responses with the provider's pure function, tells the mete
 try was answered (a 429 pauses every sender and cuts an adaptive rate; an answer lets it rise)
 and retries transient failures with stamina (exponential backoff with jitter, capped
 attempts; ``stamina.set_testing`` removes the waits in tests). Credentials travel only in the
-``Authorization`` header given at construction; no message it builds contains them.
+``Authorization`` header given at construction; no message it builds contains them, and
+every answer has them cut out, in any escaped form, before anything reads it
+(:mod:`bulk.engine._redact`).
+
+bulk owns every retry. aiohttp resends an idempotent request (GET, DELETE, PUT, ...) once
+on a fresh connection when a kept-alive one drops (``ClientSession._request``: a
+``ServerDisconnectedError`` or ``ClientOSError`` while ``_retry_connection`` holds and the
+method is in ``IDEMPOTENT_METHODS``). Such a resend would pass no meter and no count, and an
+unlink the provider took would go out a second time blind. aiohttp offers no public switch for
+it; :func:`no_client_resends` clears the session's ``_retry_connection`` flag, which is how
+aiohttp's own test client turns it off, and fails loudly should an aiohttp release drop the
+flag. So one ``session.request`` is one request on the wire (redirects are not followed
+either), and :class:`Stats` counts each one as it leaves.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import logging
 import re
 import time
@@ -29,6 +39,7 @@ from yarl import URL
 
 from bulk._errors import AuthenticationError, ConfigError, Throttled
 from bulk.engine._limits import Meter
+from bulk.engine._redact import Redactor, secrets_in
 from bulk.providers._base import Kind, Request, Response, Verdict
 
 #: one line per HTTP try: method, path, status or failure, milliseconds. Never headers,
@@ -183,8 +194,21 @@ def unsafe_path(path: str) -> str | None:
     return None
 
 
+def no_client_resends(session: aiohttp.ClientSession) -> None:
+    """Turn off aiohttp's own resend of idempotent requests on a dropped connection: every
+    request that leaves is one bulk sent, metered and counted (see the module's docstring)."""
+    if "_retry_connection" not in aiohttp.ClientSession.ATTRS:  # pragma: no cover
+        raise RuntimeError(
+            f"aiohttp {aiohttp.__version__} has no ClientSession._retry_connection: bulk "
+            "cannot turn off its resends of idempotent requests"
+        )
+    session._retry_connection = False
+
+
 class HttpSender:
-    """Sends requests for one provider. Use as ``await sender(request, classify)``."""
+    """Sends requests for one provider. Use as ``await sender(request, classify)``.
+
+    The session's own resends are turned off (:func:`no_client_resends`)."""
 
     def __init__(
         self,
@@ -197,12 +221,13 @@ class HttpSender:
         policy: RetryPolicy | None = None,
         stats: Stats | None = None,
     ) -> None:
+        no_client_resends(session)
         self._session = session
         self._base = check_base_url(base_url)
         self._encoded_base = str(URL(self._base))  # request paths are appended as encoded
         self._meter = meter
         self._headers = dict(headers)
-        self._secrets = _secrets_in(self._headers)
+        self._redact = Redactor(secrets_in(self._headers))
         self._provider = provider
         self.policy = policy or RetryPolicy()
         self.stats = stats or Stats()
@@ -341,9 +366,8 @@ class HttpSender:
                     allow_redirects=False,
                 ) as raw:
                     body = await raw.read()
-                    response = _redacted(
-                        Response(raw.status, {k.lower(): v for k, v in raw.headers.items()}, body),
-                        self._secrets,
+                    response = self._redact(
+                        Response(raw.status, {k.lower(): v for k, v in raw.headers.items()}, body)
                     )
             except TimeoutError:
                 reason = f"no answer within {self.policy.timeout:g} s"
@@ -384,41 +408,6 @@ class HttpSender:
             (time.monotonic() - started) * 1000,
         )
         return Verdict(Kind.TRANSIENT, 0, reason=reason, may_have_landed=landed)
-
-
-#: shorter than this, a "secret" would match ordinary text: never one a provider issues
-_MIN_SECRET = 8
-_REDACTED = "[redacted]"
-
-
-def _secrets_in(headers: Mapping[str, str]) -> tuple[str, ...]:
-    """What of the Authorization header a provider might echo back: the header's value, its
-    credentials after the scheme and, for Basic, the decoded ``id:token`` and the token."""
-    value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
-    _, _, credentials = value.partition(" ")
-    found = [value, credentials]
-    if value.lower().startswith("basic "):
-        with contextlib.suppress(ValueError):
-            pair = base64.b64decode(credentials, validate=True).decode("utf-8")
-            found += [pair, pair.partition(":")[2]]
-    # longest first: a token inside the header's value goes with the value
-    return tuple(sorted({s for s in found if len(s) >= _MIN_SECRET}, key=len, reverse=True))
-
-
-def _redacted(response: Response, secrets: tuple[str, ...]) -> Response:
-    """The response with every credential bulk sent cut out of its body and header values: a
-    provider echoing them (in an error text, a request id, a status) must not carry them into
-    a report, the journal, a log or an exception."""
-    body, headers = response.body, response.headers
-    for secret in secrets:
-        raw = secret.encode()
-        if raw in body:
-            body = body.replace(raw, _REDACTED.encode())
-        if any(secret in v for v in headers.values()):
-            headers = {k: v.replace(secret, _REDACTED) for k, v in headers.items()}
-    if body is response.body and headers is response.headers:
-        return response
-    return Response(response.status, headers, body)
 
 
 def _redirect(response: Response) -> Verdict | None:
