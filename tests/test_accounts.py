@@ -14,7 +14,7 @@ from bulk._accounts import parse_shard, read_accounts, shard_of
 from bulk._errors import ConfigError
 from bulk.cli import main
 from bulk.inputs import load_rows
-from tests.conftest import write_csv
+from tests._helpers import write_csv
 
 EAST_ID = "SAEASTEASTEASTEAST01"
 WEST_ID = "SAWESTWESTWESTWEST02"

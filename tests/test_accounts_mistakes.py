@@ -17,7 +17,7 @@ from bulk._errors import ConfigError
 from bulk.cli import main
 from bulk.inputs import load_rows
 from bulk.sandbox import SandboxConfig, seed_for_accounts
-from tests.conftest import threaded_sandbox, write_csv
+from tests._helpers import threaded_sandbox, write_csv
 
 EAST_ID = "SAEASTEASTEASTEAST01"
 WEST_ID = "SAWESTWESTWESTWEST02"

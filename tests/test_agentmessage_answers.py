@@ -19,9 +19,14 @@ from aiohttp import web
 from bulk.engine import HttpSender, Meter, RetryPolicy, VirtualClock
 from bulk.providers._base import ProviderUnavailable, Settlement
 from bulk.providers.agentmessage import AMBIGUOUS, AgentMessageProvider
-from tests.conftest import ThreadedSandbox, on_loopback, write_csv
-from tests.test_pipeline_e2e import read_report, run_command
-from tests.test_truth_e2e import behind_proxy
+from tests._helpers import (
+    ThreadedSandbox,
+    behind_proxy,
+    on_loopback,
+    read_report,
+    run_command,
+    write_csv,
+)
 
 CAMPAIGN = "4f1c2d3e-0000-4000-8000-000000000001"
 N1, N2 = "+14155550100", "+14155550101"

@@ -1,5 +1,5 @@
 """AgentMessage moves, unlinks (detaches) and polling when the state answers lie: the real
-sandbox behind a loopback proxy (:func:`tests.test_truth_e2e.behind_proxy`) that rewrites or
+sandbox behind a loopback proxy (:func:`tests._helpers.behind_proxy`) that rewrites or
 withholds its answers, driving the CLI. The report must hold what the sandbox's state shows,
 never a success a lying read made up, and every run must end."""
 
@@ -14,9 +14,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.conftest import ThreadedSandbox, write_csv
-from tests.test_pipeline_e2e import run_command
-from tests.test_truth_e2e import behind_proxy, run_and_compare, where
+from tests._helpers import (
+    ThreadedSandbox,
+    behind_proxy,
+    run_and_compare,
+    run_command,
+    where,
+    write_csv,
+)
 
 #: a single number's resource (its id), not the organisation's list nor a change
 _ONE = re.compile(r"^/v1/phone-numbers/[^/]+$")

@@ -12,8 +12,7 @@ from click.testing import CliRunner
 
 from bulk.cli import main
 from bulk.cli._shown import cell, inline, visible
-from tests.conftest import ThreadedSandbox, write_csv
-from tests.test_truth_e2e import behind_proxy
+from tests._helpers import ThreadedSandbox, behind_proxy, write_csv
 
 ESC = "\x1b"
 

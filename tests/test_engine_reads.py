@@ -17,7 +17,7 @@ from bulk.providers import Credentials, Secret, entry
 from bulk.providers._base import ProviderUnavailable, Settlement
 from bulk.providers.plivo import PlivoProvider
 from bulk.sandbox import SandboxConfig, run_sandbox
-from tests.conftest import on_loopback
+from tests._helpers import on_loopback
 
 
 @asynccontextmanager

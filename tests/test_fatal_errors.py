@@ -19,8 +19,7 @@ from bulk._errors import AccountsStopped, ConfigError
 from bulk._job import JobSpec, run_job
 from bulk._journal import Journal
 from bulk.cli import main
-from tests.conftest import ThreadedSandbox, write_csv
-from tests.test_truth_e2e import behind_proxy
+from tests._helpers import ThreadedSandbox, behind_proxy, write_csv
 
 READONLY_KEY = "am_live_sandboxreadonly000000000000"
 AM_CAMPAIGN = "4f1c2d3e-0000-4000-8000-000000000001"

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from bulk._errors import JournalError
 from bulk._journal import Journal
 from bulk.cli import main
-from tests.conftest import write_csv
+from tests._helpers import write_csv
 
 
 @pytest.fixture(autouse=True)

