@@ -1,4 +1,4 @@
-"""Many accounts (issue 12): the accounts file, rows' accounts, shards, the report's column.
+"""Many accounts: the accounts file, rows' accounts, shards, the report's column.
 End-to-end runs against a sandbox serving several accounts are in test_accounts_e2e.py."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Many accounts end to end (issue 12): the real client against the sandbox serving several
+"""Many accounts end to end: the real client against the sandbox serving several
 Plivo accounts, each with its own credentials and rate limit, over loopback HTTP."""
 
 from __future__ import annotations

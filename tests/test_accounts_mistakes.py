@@ -1,4 +1,4 @@
-"""Many accounts attacked as a careless operator and a hostile provider would (the accounts
+"""Many accounts misused as a careless operator and a broken provider would (the accounts
 file's names, ``--account`` against the input's own column, one account failing while the
 plan is read): each case ends in a clear message naming the account, or a rejected row."""
 

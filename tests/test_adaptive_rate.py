@@ -148,8 +148,8 @@ def test_429s_right_after_each_pause_double_it_up_to_the_cap() -> None:
 
 
 async def test_storms_of_429s_cost_a_fraction_of_a_second_each_at_a_fixed_rate() -> None:
-    """The issue's storm run: at 58/s, 2 % of requests start 5 429s in a row. The old
-    seconds-long exponential pause left about 3 requests/s."""
+    """The benchmark's storm run: at 58/s, 2 % of requests start 5 429s in a row. A
+    seconds-long exponential pause would leave about 3 requests/s."""
     rng = random.Random(11)
     clean_clock = VirtualClock()
     clean = Meter(58.0, 8, gate=PauseGate(clock=clean_clock))

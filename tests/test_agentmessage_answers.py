@@ -1,4 +1,4 @@
-"""AgentMessage as a hostile or broken provider would answer: the adapter over a loopback
+"""AgentMessage as a lying or broken provider would answer: the adapter over a loopback
 aiohttp server that lies in one way at a time (through the real HttpSender and Meter)."""
 
 from __future__ import annotations
@@ -384,8 +384,8 @@ def test_a_number_whose_campaign_is_unreadable_is_neither_attached_nor_detached(
 
     rows = [f"{hidden},marketing", f"{plain},marketing"]
     src = write_csv(tmp_path / "in.csv", "number,campaign", rows)
-    with behind_proxy(sb, after=hide) as hostile:
-        result, path = run_command(hostile, "agentmessage", tmp_path, "link", src)
+    with behind_proxy(sb, after=hide) as proxied:
+        result, path = run_command(proxied, "agentmessage", tmp_path, "link", src)
     report = {r["e164"]: r for r in read_report(path).values()}
     assert result.exit_code == 1, result.output
     assert report[hidden]["outcome"] == "failed", report

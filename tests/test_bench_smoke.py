@@ -93,7 +93,7 @@ def test_quick_run_writes_every_section(tmp_path: Path) -> None:
     for aim in data["aims"].values():
         assert isinstance(aim["met"], bool)
 
-    # issue 13's sections: floor + lean client, AgentMessage limits, storms, batch cap
+    # the figures' sections: floor + lean client, AgentMessage limits, storms, batch cap
     for title in ("5. floor and the lean client", "6. AgentMessage", "7. 429 storms",
                   "8. batch cap"):
         assert title in done.stdout

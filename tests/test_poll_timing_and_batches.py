@@ -1,4 +1,4 @@
-"""Issue 13: polls timed by what settles, and batches as large as the provider takes."""
+"""Polls timed by what settles, and batches as large as the provider takes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hostile 429 patterns against the meters, on a :class:`VirtualClock`: storms that are not a
+"""Adverse 429 patterns against the meters, on a :class:`VirtualClock`: storms that are not a
 window, 429s that never end, a provider saying "now" forever. The provider is simulated by
 ``tests._helpers.Window`` (each request answered when it leaves, one after another).
 """

@@ -1,4 +1,4 @@
-"""Findings 11 and 13 of issue 9: header cells are neutralised in CSV reports and failures
+"""Header cells are neutralised in CSV reports and failures
 files like data cells (and read back as they were); a secret given as an option warns."""
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def test_a_header_is_restored_only_where_bulk_added_the_apostrophe() -> None:
     assert frame.columns == ["''=x", "'=x"]
 
 
-# --- finding 13: a secret given as an option is visible in ps --------------------------------
+# --- a secret given as an option is visible in ps ----------------------------------------------
 
 
 @pytest.mark.parametrize("provider", ["plivo", "agentmessage"])

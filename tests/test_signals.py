@@ -1,6 +1,6 @@
-"""Finding 9 of issue 9: SIGTERM winds a run down as Ctrl-C does, even when the process
-inherited SIGINT as ignored (``bulk ... &`` from a non-interactive shell, how schedulers and
-``nohup``-style wrappers start jobs)."""
+"""SIGTERM winds a run down as Ctrl-C does, even when the process inherited SIGINT as ignored
+(``bulk ... &`` from a non-interactive shell, how schedulers and ``nohup``-style wrappers
+start jobs)."""
 
 from __future__ import annotations
 

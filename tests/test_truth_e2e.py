@@ -1,4 +1,4 @@
-"""The report is the truth (issue 9): over real HTTP, faults before and after effect at about
+"""The report is the truth: over real HTTP, faults before and after effect at about
 18 % of requests, under the sandbox's default and its stricter readings (``strict=True``: a
 retried unlink refused while one is under way, a new link over a FAILED one refused or
 accepted, lists that shift while read, a failed attach restarted or not), on both providers.
@@ -163,7 +163,7 @@ def test_an_unlink_that_never_settles_ends_unknown_never_unlinked(
 def test_a_paged_list_that_shifts_while_numbers_settle_never_ends_an_unlink_early(
     tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
 ) -> None:
-    """Finding 1: 150 numbers linked in one campaign, a third of them slow to unlink (well
+    """150 numbers linked in one campaign, a third of them slow to unlink (well
     past the run's deadline), entries moving as they change while the campaign is read by
     offset: skipped entries must never count as unlinked (absence is only a hint). Every
     ``unlinked`` row is gone at the sandbox, the slow ones end ``unknown``."""
@@ -239,7 +239,7 @@ def test_a_change_whose_answer_is_lost_is_read_not_resent_even_when_it_settled_f
     sandbox_factory: Callable[..., ThreadedSandbox],
     no_retry_waits: None,
 ) -> None:
-    """Finding 3, made deterministic: every link/attach lands, then hangs past the client's
+    """Every link/attach lands, then hangs past the client's
     timeout; meanwhile it settles FAILED, and the provider would take a resend as a new
     change. bulk reads the number instead, and reports the failure it finds."""
     endpoint = "plivo.link" if provider == "plivo" else "agentmessage.attach"

@@ -1,4 +1,4 @@
-"""Many accounts in one process (issue 12): ``python -m bulk.bench.accounts``.
+"""Many accounts in one process: ``python -m bulk.bench.accounts``.
 
 20 Plivo accounts × 500 numbers in one ``bulk link --accounts`` run against the sandbox in a
 child process, each account limited by the sandbox to 300 requests per 5 s sliding window (60/s:
