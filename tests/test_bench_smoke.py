@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from bulk.bench._common import EXCHANGES, fewest_requests, number, split
 from bulk.bench.figures import cli_accepts, floor_seconds
-from bulk.bench.pipeline import EXCHANGES, fewest_requests, number, split
 
 
 def test_numbers_are_distinct_valid_looking_and_split_evenly() -> None:

@@ -33,8 +33,8 @@ from typing import Any
 
 import anyio
 
+from bulk.bench._common import sandbox_process
 from bulk.bench.figures import Sampler
-from bulk.bench.pipeline import sandbox_process
 
 LIMIT = 300  #: requests per window, per account (Plivo's documented 300 / 5 s)
 WINDOW = 5.0
