@@ -27,6 +27,14 @@ def test_numbers_are_distinct_valid_looking_and_split_evenly() -> None:
     assert floor_seconds(60, 60.0, 3.0, 0.02) == pytest.approx(1 + 3 + 0.08)
 
 
+def test_the_sections_are_registered_once_in_the_order_they_are_numbered() -> None:
+    from bulk.bench.pipeline import SECTIONS
+
+    assert list(SECTIONS) == [
+        "throughput", "overhead", "memory", "sdk", "floor", "agentmessage", "storm", "batch_cap"
+    ]
+
+
 def test_lean_client_reads_rows_as_digits_grouped_by_campaign(tmp_path: Path) -> None:
     from bulk.bench.lean import read_work
 
@@ -53,6 +61,9 @@ def test_quick_run_writes_every_section(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "1. throughput" in done.stdout and "aims" in done.stdout
+    # every section printed once, in the order of its number
+    starts = [done.stdout.index(f"\n{n}. ") for n in range(1, 9)]
+    assert starts == sorted(starts)
     data = json.loads(out.read_text(encoding="utf-8"))
     assert {"settings", "throughput", "overhead", "memory", "sdk", "aims"} <= set(data)
 
