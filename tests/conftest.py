@@ -1,90 +1,16 @@
-"""Shared fixtures: a real sandbox on loopback in a background thread, for CLI-level tests."""
+"""Shared fixtures: sandboxes on loopback made on demand, stamina's testing switch. Shared
+helpers that are not fixtures live in ``tests/_helpers.py``."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
-import anyio
 import pytest
 import stamina
-from aiohttp import web
 
-from bulk.sandbox import AdminClient, FaultConfig, SandboxConfig, run_sandbox
-
-
-@dataclass
-class ThreadedSandbox:
-    base_url: str
-    plivo_auth_id: str
-    plivo_auth_token: str
-    agentmessage_api_key: str
-    #: every Plivo account's auth id -> its token
-    plivo_accounts: dict[str, str] = field(default_factory=dict)
-
-    def admin(self) -> AdminClient:
-        return AdminClient(self.base_url)
-
-    def counters(self) -> Any:
-        return self.admin().counters()
-
-    def state(self) -> Any:
-        return self.admin().state()
-
-    def env(self, provider: str) -> dict[str, str]:
-        if provider == "plivo":
-            return {"PLIVO_AUTH_ID": self.plivo_auth_id, "PLIVO_AUTH_TOKEN": self.plivo_auth_token}
-        return {"AGENTMESSAGE_API_KEY": self.agentmessage_api_key}
-
-
-@contextmanager
-def threaded_sandbox(config: SandboxConfig, seed: Any = None) -> Iterator[ThreadedSandbox]:
-    """Serve a sandbox from its own event loop in a daemon thread (``seed``: its state, e.g.
-    :func:`bulk.sandbox.seed_for_accounts`, instead of the default one)."""
-    ready = threading.Event()
-    stop: asyncio.Event | None = None
-    loop: asyncio.AbstractEventLoop | None = None
-    holder: dict[str, ThreadedSandbox] = {}
-    failure: list[BaseException] = []
-
-    async def serve() -> None:
-        nonlocal stop, loop
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        async with run_sandbox(config, **({} if seed is None else {"seed": seed})) as sb:
-            holder["sb"] = ThreadedSandbox(
-                sb.base_url,
-                sb.plivo_auth_id,
-                sb.plivo_auth_token,
-                sb.agentmessage_api_key,
-                dict(getattr(sb, "plivo_accounts", {})),
-            )
-            ready.set()
-            await stop.wait()
-
-    def main() -> None:
-        try:
-            anyio.run(serve, backend="asyncio")
-        except BaseException as exc:  # pragma: no cover - surfaced below
-            failure.append(exc)
-            ready.set()
-
-    thread = threading.Thread(target=main, daemon=True)
-    thread.start()
-    ready.wait(15)
-    if failure:
-        raise failure[0]
-    try:
-        yield holder["sb"]
-    finally:
-        assert loop is not None and stop is not None
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(10)
+from bulk.sandbox import FaultConfig, SandboxConfig
+from tests._helpers import ThreadedSandbox, threaded_sandbox
 
 
 @pytest.fixture
@@ -118,18 +44,3 @@ def no_retry_waits() -> Iterator[None]:
     stamina.set_testing(False)
 
 
-def write_csv(path: Path, header: str, rows: list[str]) -> Path:
-    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
-    return path
-
-
-@asynccontextmanager
-async def on_loopback(app: web.Application) -> AsyncIterator[str]:
-    """Serve ``app`` on a free loopback port for the block; yields its base URL."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()

@@ -1,4 +1,4 @@
-"""Many accounts (issue 12): the accounts file, rows' accounts, shards, the report's column.
+"""Many accounts: the accounts file, rows' accounts, shards, the report's column.
 End-to-end runs against a sandbox serving several accounts are in test_accounts_e2e.py."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from bulk._accounts import parse_shard, read_accounts, shard_of
 from bulk._errors import ConfigError
 from bulk.cli import main
 from bulk.inputs import load_rows
-from tests.conftest import write_csv
+from tests._helpers import write_csv
 
 EAST_ID = "SAEASTEASTEASTEAST01"
 WEST_ID = "SAWESTWESTWESTWEST02"

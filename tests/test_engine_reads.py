@@ -17,7 +17,7 @@ from bulk.providers import Credentials, Secret, entry
 from bulk.providers._base import ProviderUnavailable, Settlement
 from bulk.providers.plivo import PlivoProvider
 from bulk.sandbox import SandboxConfig, run_sandbox
-from tests.conftest import on_loopback
+from tests._helpers import on_loopback
 
 
 @asynccontextmanager
@@ -115,7 +115,7 @@ async def _plivo_over(app: web.Application) -> AsyncIterator[PlivoProvider]:
 
 
 @asynccontextmanager
-async def _hostile_plivo(
+async def _lying_plivo(
     body: dict[str, object],
 ) -> AsyncIterator[tuple[PlivoProvider, Counter[str]]]:
     """A Plivo adapter over a loopback server that answers every list page and single read
@@ -147,7 +147,7 @@ async def test_a_first_page_that_does_not_name_the_campaign_leaves_it_to_the_cam
                                                                   "status": "COMPLETED"}]}
     if named is not None:
         body["campaign_id"] = named
-    async with _hostile_plivo(body) as (provider, asked):
+    async with _lying_plivo(body) as (provider, asked):
         check, members = await provider.survey_campaign("CRIGC80")
     assert check.usable and members == {"+16505550100": members["+16505550100"]}
     # the campaign read decided; the page already read was not asked for again
@@ -156,16 +156,16 @@ async def test_a_first_page_that_does_not_name_the_campaign_leaves_it_to_the_cam
 
 async def test_a_page_or_read_that_names_another_campaign_is_no_usable_answer() -> None:
     """Its statuses are another campaign's: taken as this one's, a link that settled FAILED
-    here was reported ``linked`` (tests/test_hostile_moves.py). Case aside, ids must match."""
+    here would be reported ``linked`` (tests/test_plivo_moves.py). Case aside, ids must match."""
     body = {"api_id": "x", "campaign_id": "CELSEWH", "phone_numbers": [
         {"number": "16505550100", "status": "COMPLETED"}]}
-    async with _hostile_plivo(body) as (provider, _):
+    async with _lying_plivo(body) as (provider, _):
         with pytest.raises(ProviderUnavailable, match="another campaign"):
             await provider.survey_campaign("CRIGC80")
         with pytest.raises(ProviderUnavailable, match="another campaign"):
             await provider.number_state("CRIGC80", "+16505550100", 1)
     body["campaign_id"] = "crigc80"
-    async with _hostile_plivo(body) as (provider, _):
+    async with _lying_plivo(body) as (provider, _):
         assert (await provider.number_state("CRIGC80", "+16505550100", 1)).provider_status == (
             "COMPLETED"
         )
@@ -176,7 +176,7 @@ async def test_a_list_page_whose_numbers_are_not_a_list_is_no_usable_answer(
     entries: object,
 ) -> None:
     body = {"api_id": "x", "campaign_id": "CRIGC80", "phone_numbers": entries}
-    async with _hostile_plivo(body) as (provider, _):
+    async with _lying_plivo(body) as (provider, _):
         with pytest.raises(ProviderUnavailable, match="phone_numbers"):
             await provider.campaign_glance("CRIGC80")
         with pytest.raises(ProviderUnavailable, match="phone_numbers"):
@@ -188,7 +188,7 @@ async def test_a_single_read_answered_200_without_its_number_proves_nothing(
     entries: object,
 ) -> None:
     body = {"api_id": "x", "campaign_id": "CRIGC80", "phone_numbers": entries}
-    async with _hostile_plivo(body) as (provider, _):
+    async with _lying_plivo(body) as (provider, _):
         # not "absent": a move would go on to link a number that may still sit here
         with pytest.raises(ProviderUnavailable, match="without it"):
             await provider.number_state("CRIGC80", "+16505550100", 1)
@@ -277,7 +277,7 @@ async def test_a_list_whose_pages_never_advance_is_no_usable_answer_not_an_endle
     """Every offset answered with the same full page (a provider ignoring ``offset``)."""
     body = {"api_id": "x", "campaign_id": "CRIGC80", "phone_numbers": [
         {"number": f"1650555{n:04d}", "status": "COMPLETED"} for n in range(100, 120)]}
-    async with _hostile_plivo(body) as (provider, asked):
+    async with _lying_plivo(body) as (provider, asked):
         with anyio.fail_after(5), pytest.raises(ProviderUnavailable, match="does not advance"):
             await provider.campaign_numbers("CRIGC80", want={"+16505559999"})
         with anyio.fail_after(5), pytest.raises(ProviderUnavailable, match="does not advance"):

@@ -5,24 +5,25 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pytest
 from click.testing import CliRunner
 
 from bulk.cli import main
-from tests.conftest import ThreadedSandbox, write_csv
+from tests._helpers import (
+    CAMPAIGNS,
+    FAST,
+    PROVIDERS,
+    ThreadedSandbox,
+    assert_no_number_changed_twice,
+    campaigns_file,
+    read_report,
+    run_cli,
+    run_command,
+    write_csv,
+)
 
-PROVIDERS = ["plivo", "agentmessage"]
-CAMPAIGNS = {
-    "plivo": {"marketing": "CUOGHIN", "alerts": "CRIGC80", "legacy": "CMIGOLD"},
-    "agentmessage": {
-        "marketing": "4f1c2d3e-0000-4000-8000-000000000001",
-        "alerts": "4f1c2d3e-0000-4000-8000-000000000002",
-        "legacy": "4f1c2d3e-0000-4000-8000-000000000003",
-    },
-}
 FAULTS = {
     "error_5xx_rate": 0.08,
     "reset_rate": 0.04,
@@ -34,65 +35,11 @@ FAULTS = {
     "burst_429_length": 3,
     "after_rate": 0.5,
 }
-FAST = [
-    "--poll-interval",
-    "0.2",
-    "--settle-timeout",
-    "4",
-    "--timeout",
-    "0.5",
-    "--backoff-base",
-    "0.05",
-    "--resend-delay",
-    "0.3",
-    "--concurrency",
-    "4",
-    "--yes",
-    "--quiet",
-]
 
 
 @pytest.fixture(autouse=True)
 def _work_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # default report/journal paths land in the test's folder
-
-
-def campaigns_file(tmp_path: Path, provider: str) -> Path:
-    rows = [f"{cid},{alias}" for alias, cid in CAMPAIGNS[provider].items()]
-    return write_csv(tmp_path / "campaigns.csv", "campaign_id,alias", rows)
-
-
-def run_cli(sb: ThreadedSandbox, provider: str, args: list[str]) -> Any:
-    runner = CliRunner()
-    # AgentMessage's default rate is a conservative 9.5/s; the test sandbox allows more
-    rate = ["--rate", "60"] if provider == "agentmessage" and "--rate" not in args else []
-    return runner.invoke(
-        main,
-        [*args, *rate, "--provider", provider, "--base-url", sb.base_url],
-        env=sb.env(provider),
-        catch_exceptions=False,
-    )
-
-
-def run_command(
-    sb: ThreadedSandbox, provider: str, tmp_path: Path, command: str, src: Path, *extra: str
-) -> tuple[Any, Path]:
-    """``bulk COMMAND SRC`` with the provider's campaigns file, a report and a journal."""
-    report = tmp_path / "out.csv"
-    args = [command, str(src), "--campaigns", str(campaigns_file(tmp_path, provider))]
-    args += ["--report", str(report), "--journal", str(tmp_path / "j"), *extra, *FAST]
-    return run_cli(sb, provider, args), report
-
-
-def read_report(path: Path) -> dict[int, dict[str, Any]]:
-    frame = pl.read_csv(path, infer_schema=False)
-    return {int(r["line"]): r for r in frame.iter_rows(named=True)}
-
-
-def assert_no_number_changed_twice(sb: ThreadedSandbox) -> None:
-    for number, c in sb.counters()["numbers"].items():
-        for key in ("link_accepted", "unlink_accepted", "attach_accepted", "detach_accepted"):
-            assert c.get(key, 0) <= 1, (number, key, c)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

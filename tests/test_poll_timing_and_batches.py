@@ -1,4 +1,4 @@
-"""Issue 13: polls timed by what settles, and batches as large as the provider takes."""
+"""Polls timed by what settles, and batches as large as the provider takes."""
 
 from __future__ import annotations
 
@@ -15,8 +15,13 @@ from bulk.engine._timing import (
 )
 from bulk.providers import plivo
 from bulk.providers._base import Kind, Response
-from tests.conftest import ThreadedSandbox, write_csv
-from tests.test_pipeline_e2e import assert_no_number_changed_twice, read_report, run_command
+from tests._helpers import (
+    ThreadedSandbox,
+    assert_no_number_changed_twice,
+    read_report,
+    run_command,
+    write_csv,
+)
 
 
 def test_without_enough_samples_the_fixed_back_off_stays() -> None:

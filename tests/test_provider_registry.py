@@ -33,7 +33,7 @@ from bulk.providers import (
     Verdict,
     check_then_list,
 )
-from tests.conftest import write_csv
+from tests._helpers import write_csv
 
 KEY = "fake-key-0123"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,62 +13,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import ThreadedSandbox, write_csv
-
-NUMBERS = [f"+1206555{n:04d}" for n in range(100, 200)]
-
-
-def _command(sb: ThreadedSandbox, tmp_path: Path) -> list[str]:
-    src = write_csv(tmp_path / "in.csv", "number,campaign_id", [f"{n},CUOGHIN" for n in NUMBERS])
-    return [
-        sys.executable,
-        "-m",
-        "bulk",
-        "link",
-        str(src),
-        "--base-url",
-        sb.base_url,
-        "--rate",
-        "25",
-        "--batch-size",
-        "1",
-        "--concurrency",
-        "4",
-        "--poll-interval",
-        "0.3",
-        "--settle-timeout",
-        "20",
-        "--report",
-        str(tmp_path / "report.csv"),
-        "--journal",
-        str(tmp_path / "run.journal"),
-        "--yes",
-        "--quiet",
-    ]
-
-
-def _env(sb: ThreadedSandbox) -> dict[str, str]:
-    return {**os.environ, **sb.env("plivo")}
-
-
-def _journal_states(path: Path) -> dict[str, int]:
-    with sqlite3.connect(path) as db:
-        return dict(db.execute("SELECT state, count(*) FROM rows GROUP BY state").fetchall())
-
-
-def _wait_for_progress(path: Path, at_least: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if path.exists():
-            try:
-                states = _journal_states(path)
-            except sqlite3.Error:
-                states = {}
-            if sum(n for s, n in states.items() if s != "planned") >= at_least:
-                return
-        assert proc.poll() is None, "the run ended before it could be interrupted"
-        time.sleep(0.05)
-    raise AssertionError("the run made no progress")
+from tests._helpers import (
+    NUMBERS,
+    ThreadedSandbox,
+    journal_states,
+    link_command,
+    plivo_env,
+    wait_for_progress,
+    write_csv,
+)
 
 
 def _assert_complete(sb: ThreadedSandbox, tmp_path: Path) -> None:
@@ -86,16 +38,18 @@ def test_sigkill_mid_run_then_resume_links_every_number_exactly_once(
     tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
 ) -> None:
     sb = sandbox_factory(settle_min=0.2, settle_max=0.8)
-    command = _command(sb, tmp_path)
+    command = link_command(sb, tmp_path)
     proc = subprocess.Popen(
-        command, env=_env(sb), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        command, env=plivo_env(sb), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    _wait_for_progress(tmp_path / "run.journal", 30, proc)
+    wait_for_progress(tmp_path / "run.journal", 30, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
-    states = _journal_states(tmp_path / "run.journal")
+    states = journal_states(tmp_path / "run.journal")
     assert states.get("planned", 0) > 0, states  # really killed mid-way
-    resumed = subprocess.run(command, env=_env(sb), cwd=tmp_path, capture_output=True, timeout=120)
+    resumed = subprocess.run(
+        command, env=plivo_env(sb), cwd=tmp_path, capture_output=True, timeout=120
+    )
     assert resumed.returncode == 0, resumed.stdout.decode() + resumed.stderr.decode()
     _assert_complete(sb, tmp_path)
 
@@ -105,11 +59,11 @@ def test_interrupt_exits_130_with_a_consistent_journal_and_a_report_then_resumes
     signum: int, tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
 ) -> None:
     sb = sandbox_factory(settle_min=0.2, settle_max=0.8)
-    command = _command(sb, tmp_path)
+    command = link_command(sb, tmp_path)
     proc = subprocess.Popen(
-        command, env=_env(sb), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        command, env=plivo_env(sb), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    _wait_for_progress(tmp_path / "run.journal", 20, proc)
+    wait_for_progress(tmp_path / "run.journal", 20, proc)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err.decode()
@@ -117,7 +71,9 @@ def test_interrupt_exits_130_with_a_consistent_journal_and_a_report_then_resumes
     partial = pl.read_csv(tmp_path / "report.csv", infer_schema=False)
     assert partial.height == len(NUMBERS)  # every row, interrupted ones as unknown
     assert "interrupted" in " ".join(r or "" for r in partial.get_column("reason").to_list())
-    resumed = subprocess.run(command, env=_env(sb), cwd=tmp_path, capture_output=True, timeout=120)
+    resumed = subprocess.run(
+        command, env=plivo_env(sb), cwd=tmp_path, capture_output=True, timeout=120
+    )
     assert resumed.returncode == 0, resumed.stdout.decode() + resumed.stderr.decode()
     _assert_complete(sb, tmp_path)
 
@@ -129,11 +85,11 @@ def test_ctrl_c_at_the_confirmation_prompt_exits_130_at_once(
     import select
 
     sb = sandbox_factory()
-    command = [c for c in _command(sb, tmp_path) if c != "--yes"]
+    command = [c for c in link_command(sb, tmp_path) if c != "--yes"]
     controller, terminal = pty.openpty()  # stdin is a terminal: bulk asks before sending
     proc = subprocess.Popen(
         command,
-        env=_env(sb),
+        env=plivo_env(sb),
         cwd=tmp_path,
         stdin=terminal,
         stdout=subprocess.PIPE,
@@ -150,7 +106,7 @@ def test_ctrl_c_at_the_confirmation_prompt_exits_130_at_once(
             if ready:
                 seen += os.read(proc.stderr.fileno(), 4096)
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 130  # it used to wait for Enter
+        assert proc.wait(timeout=10) == 130  # never waits for Enter
     finally:
         os.close(controller)
         if proc.poll() is None:

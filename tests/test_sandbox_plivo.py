@@ -43,6 +43,26 @@ async def http(sb: Sandbox) -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def held(clock: ManualClock) -> AsyncIterator[Sandbox]:
+    """A sandbox on ``clock``: nothing settles until the test advances it, however slowly the
+    test's own requests run on a loaded machine."""
+    async with run_sandbox(FAST, clock=clock) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+async def held_http(held: Sandbox) -> AsyncIterator[aiohttp.ClientSession]:
+    headers = {"Authorization": basic(held.plivo_auth_id, held.plivo_auth_token)}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        yield session
+
+
 def url(sb: Sandbox, campaign: str = "CUOGHIN", tail: str = "Number/") -> str:
     return f"{sb.base_url}/v1/Account/{sb.plivo_auth_id}/10dlc/Campaign/{campaign}/{tail}"
 
@@ -119,8 +139,9 @@ async def test_link_batch_above_100_numbers_is_400(
 
 
 async def test_list_shape_and_offset_paging_in_link_order(
-    sb: Sandbox, http: aiohttp.ClientSession
+    held: Sandbox, held_http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
+    sb, http = held, held_http
     new = [f"1303555{i:04d}" for i in range(100, 130)]
     status, _, _ = await call(http, "POST", url(sb, "CRIGC80"), {"numbers": new})
     assert status == 202
@@ -167,8 +188,9 @@ async def test_get_one_number_and_its_404(sb: Sandbox, http: aiohttp.ClientSessi
 
 
 async def test_link_settles_through_processing_to_completed_or_failed(
-    sb: Sandbox, http: aiohttp.ClientSession
+    held: Sandbox, held_http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
+    sb, http = held, held_http
     numbers = ["14155550103", "14155550142", "14155550143"]
     await call(http, "POST", url(sb), {"numbers": numbers})
     got = {}
@@ -176,7 +198,7 @@ async def test_link_settles_through_processing_to_completed_or_failed(
         _, body, _ = await call(http, "GET", url(sb, tail=f"Number/{n}/"))
         got[n] = body["phone_numbers"][0]["status"]
     assert set(got.values()) == {"PROCESSING"}
-    await asyncio.sleep(0.15)
+    clock.advance(0.15)
     for n in numbers:
         _, body, _ = await call(http, "GET", url(sb, tail=f"Number/{n}/"))
         got[n] = body["phone_numbers"][0]["status"]
@@ -185,10 +207,11 @@ async def test_link_settles_through_processing_to_completed_or_failed(
 
 
 async def test_failed_number_can_be_linked_again(
-    sb: Sandbox, http: aiohttp.ClientSession
+    held: Sandbox, held_http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
+    sb, http = held, held_http
     await call(http, "POST", url(sb), {"numbers": ["14155550142"]})
-    await asyncio.sleep(0.15)
+    clock.advance(0.15)
     status, _, _ = await call(http, "POST", url(sb), {"numbers": ["14155550142"]})
     assert status == 202
     _, body, _ = await call(http, "GET", url(sb, tail="Number/14155550142/"))
@@ -196,8 +219,9 @@ async def test_failed_number_can_be_linked_again(
 
 
 async def test_unlink_answers_202_and_the_number_disappears_once_settled(
-    sb: Sandbox, http: aiohttp.ClientSession
+    held: Sandbox, held_http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
+    sb, http = held, held_http
     status, body, _ = await call(http, "DELETE", url(sb, tail="Number/14155550100/"),
                                  {"url": "", "method": "POST"})
     assert status == 202
@@ -208,7 +232,7 @@ async def test_unlink_answers_202_and_the_number_disappears_once_settled(
     assert status == 200  # still listed while the unlink settles
     status, _, _ = await call(http, "DELETE", url(sb, tail="Number/14155550100/"))
     assert status == 202  # a repeat while pending changes nothing
-    await asyncio.sleep(0.15)
+    clock.advance(0.15)
     status, body, _ = await call(http, "GET", url(sb, tail="Number/14155550100/"))
     assert status == 404
     status, body, _ = await call(http, "DELETE", url(sb, tail="Number/14155550100/"))

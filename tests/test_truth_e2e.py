@@ -1,4 +1,4 @@
-"""The report is the truth (issue 9): over real HTTP, faults before and after effect at about
+"""The report is the truth: over real HTTP, faults before and after effect at about
 18 % of requests, under the sandbox's default and its stricter readings (``strict=True``: a
 retried unlink refused while one is under way, a new link over a FAILED one refused or
 accepted, lists that shift while read, a failed attach restarted or not), on both providers.
@@ -9,34 +9,33 @@ API), and the sandbox's counters with "no number changed twice".
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
 
-from tests.conftest import ThreadedSandbox, write_csv
-from tests.test_pipeline_e2e import (
+from tests._helpers import (
     CAMPAIGNS,
     FAST,
     PROVIDERS,
+    ThreadedSandbox,
     assert_no_number_changed_twice,
+    assert_rows_match_the_sandbox,
+    behind_proxy,
     campaigns_file,
     read_report,
+    run_and_compare,
     run_command,
+    where,
+    write_csv,
 )
 
 FAULTS = {
@@ -51,94 +50,14 @@ FAULTS = {
     "after_rate": 0.5,
 }
 READINGS = [pytest.param(False, id="default"), pytest.param(True, id="strict")]
-AM_ORG = "org_sandbox"
 
 
 def _sandbox(factory: Callable[..., ThreadedSandbox], strict: bool, seed: int) -> ThreadedSandbox:
     return factory(seed=seed, faults=FAULTS, strict=strict, fail_rate=0.1)
 
 
-def where(sb: ThreadedSandbox, provider: str) -> dict[str, dict[str, str]]:
-    """number (E.164) -> {campaign id: status} at the sandbox now (AgentMessage: the campaign
-    a number is attached to, or ``""`` with a detach still pending)."""
-    state: Any = sb.state()
-    found: dict[str, dict[str, str]] = {}
-    if provider == "plivo":
-        for cid, campaign in state["plivo"]["campaigns"].items():
-            for entry in campaign["numbers"]:
-                status = entry["status"] + (" unlinking" if entry["unlinking"] else "")
-                found.setdefault(entry["number"], {})[cid] = status
-        return found
-    for entry in state["agentmessage"]["orgs"][AM_ORG]["numbers"]:
-        status = str(entry["carrier_line_option_status"])
-        if entry["campaign_id"] is not None:
-            found.setdefault(entry["number"], {})[entry["campaign_id"]] = status
-        elif status == "pending":
-            found.setdefault(entry["number"], {})[""] = status
-    return found
-
-
-SETTLED = {"COMPLETED", "active"}
-FAILED = {"FAILED", "failed"}
-
-
-def assert_rows_match_the_sandbox(
-    sb: ThreadedSandbox, provider: str, report: dict[int, dict[str, Any]], aliases: dict[str, str]
-) -> None:
-    """Every row's outcome is what the sandbox shows for its number."""
-    now = where(sb, provider)
-    for row in report.values():
-        number, outcome, reason = row["e164"], row["outcome"], row["reason"] or ""
-        if outcome in ("rejected", "unknown"):
-            continue  # unknown claims nothing; rejected never reached the provider
-        held = now.get(number, {})
-        target = row["campaign_id"]
-        if row["action"] in ("link", "move") and outcome in ("linked", "moved", "already"):
-            assert held.get(target) in SETTLED, (row, held)
-            assert len(held) == 1, (row, held)  # in no other campaign
-        elif row["action"] == "unlink" and outcome in ("unlinked", "already"):
-            assert target not in held, (row, held)
-        elif outcome == "failed" and row["action"] == "link":
-            assert held.get(target) not in SETTLED, (row, held)
-        elif outcome == "failed" and row["action"] == "move":
-            if reason.startswith("unlinked from"):
-                assert not any(s in SETTLED for s in held.values()), (row, held)
-            else:
-                assert held.get(target) not in SETTLED, (row, held)
-        elif outcome == "failed" and row["action"] == "unlink":
-            assert target in held, (row, held)
-
-
-def assert_no_number_left_nowhere_unsaid(
-    sb: ThreadedSandbox, provider: str, report: dict[int, dict[str, Any]]
-) -> None:
-    """A move's number that sits in no campaign now is reported so."""
-    now = where(sb, provider)
-    for row in report.values():
-        if row["action"] != "move" or now.get(row["e164"]):
-            continue
-        assert row["outcome"] in ("failed", "unknown"), row
-        assert "unlinked from" in (row["reason"] or ""), row
-
-
 def _campaign(provider: str, alias: str) -> str:
     return CAMPAIGNS[provider][alias]
-
-
-def run_and_compare(
-    sb: ThreadedSandbox, provider: str, tmp_path: Path, command: str, src: Path, *extra: str
-) -> dict[int, dict[str, Any]]:
-    """Run ``bulk COMMAND`` and check the report against the sandbox: one row per input row,
-    each row's outcome what the sandbox shows, no move's number left nowhere unsaid, no
-    number changed twice."""
-    result, path = run_command(sb, provider, tmp_path, command, src, *extra)
-    assert result.exit_code in (0, 1), result.output
-    report = read_report(path)
-    assert len(report) == len(src.read_text().splitlines()) - 1
-    assert_rows_match_the_sandbox(sb, provider, report, CAMPAIGNS[provider])
-    assert_no_number_left_nowhere_unsaid(sb, provider, report)
-    assert_no_number_changed_twice(sb)
-    return report
 
 
 @pytest.mark.parametrize("strict", READINGS)
@@ -244,7 +163,7 @@ def test_an_unlink_that_never_settles_ends_unknown_never_unlinked(
 def test_a_paged_list_that_shifts_while_numbers_settle_never_ends_an_unlink_early(
     tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
 ) -> None:
-    """Finding 1: 150 numbers linked in one campaign, a third of them slow to unlink (well
+    """150 numbers linked in one campaign, a third of them slow to unlink (well
     past the run's deadline), entries moving as they change while the campaign is read by
     offset: skipped entries must never count as unlinked (absence is only a hint). Every
     ``unlinked`` row is gone at the sandbox, the slow ones end ``unknown``."""
@@ -320,7 +239,7 @@ def test_a_change_whose_answer_is_lost_is_read_not_resent_even_when_it_settled_f
     sandbox_factory: Callable[..., ThreadedSandbox],
     no_retry_waits: None,
 ) -> None:
-    """Finding 3, made deterministic: every link/attach lands, then hangs past the client's
+    """Every link/attach lands, then hangs past the client's
     timeout; meanwhile it settles FAILED, and the provider would take a resend as a new
     change. bulk reads the number instead, and reports the failure it finds."""
     endpoint = "plivo.link" if provider == "plivo" else "agentmessage.attach"
@@ -332,68 +251,6 @@ def test_a_change_whose_answer_is_lost_is_read_not_resent_even_when_it_settled_f
     for row in report.values():
         assert row["outcome"] == "failed", row
         assert "not sent again" in (row["reason"] or ""), row
-
-
-@contextmanager
-def behind_proxy(
-    sb: ThreadedSandbox,
-    *,
-    path: Callable[[str], str] = lambda path_qs: path_qs,
-    page: Callable[[str, dict[str, Any]], dict[str, Any]] = lambda path, data: data,
-    before: Callable[[str, str, bytes], web.Response | None] = lambda method, path, body: None,
-    after: Callable[[str, str, bytes, int, bytes], web.Response | None] = (
-        lambda method, path, body, status, answer: None
-    ),
-) -> Iterator[ThreadedSandbox]:
-    """The sandbox behind a loopback proxy that passes everything through, except that each
-    request's path and query go through ``path`` and each Plivo list page's JSON body (a GET
-    of ``.../Number/...`` answered 200) through ``page`` (called with the request's path).
-    ``before`` (method, path, request body) may answer a request itself, which then never
-    reaches the sandbox; ``after`` (the same, then the sandbox's status and body) may replace
-    the sandbox's answer."""
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        holder["loop"], holder["stop"] = asyncio.get_running_loop(), stop
-        async with aiohttp.ClientSession(auto_decompress=False) as session:
-
-            async def forward(request: web.Request) -> web.Response:
-                headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
-                sent = await request.read()
-                if (own := before(request.method, request.path, sent)) is not None:
-                    return own
-                async with session.request(
-                    request.method, sb.base_url + path(request.path_qs),
-                    data=sent, headers=headers, allow_redirects=False,
-                ) as answer:
-                    body, status = await answer.read(), answer.status
-                    kind = answer.headers.get("Content-Type", "application/json")
-                if (own := after(request.method, request.path, sent, status, body)) is not None:
-                    return own
-                if request.method == "GET" and "/Number/" in request.path and status == 200:
-                    body = json.dumps(page(request.path, json.loads(body))).encode()
-                return web.Response(body=body, status=status, headers={"Content-Type": kind})
-
-            app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", forward)
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", 0).start()
-            holder["url"] = f"http://127.0.0.1:{runner.addresses[0][1]}"
-            ready.set()
-            await stop.wait()
-            await runner.cleanup()
-
-    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    try:
-        yield replace(sb, base_url=holder["url"])
-    finally:
-        holder["loop"].call_soon_threadsafe(holder["stop"].set)
-        thread.join(10)
 
 
 def test_counts_that_lag_the_list_never_leave_settled_links_unknown(

@@ -21,8 +21,7 @@ from click.testing import CliRunner
 from bulk import JournalBusy
 from bulk._journal import exclusive, lock_path
 from bulk.cli import main
-from tests.conftest import ThreadedSandbox, write_csv
-from tests.test_resume import _journal_states, _wait_for_progress
+from tests._helpers import ThreadedSandbox, journal_states, wait_for_progress, write_csv
 
 SAMPLES = Path(__file__).parent.parent / "samples"
 NUMBERS = [f"+1206555{n:04d}" for n in range(100, 200)]
@@ -182,7 +181,7 @@ def test_a_second_run_on_a_journal_in_use_exits_75_naming_the_holder_while_the_f
     sb = sandbox_factory(settle_min=0.2, settle_max=0.8)
     job = _job_file(tmp_path, sb)
     first = _start(job, sb, "--progress-interval", "0.2")
-    _wait_for_progress(tmp_path / "run.journal", 10, first)
+    wait_for_progress(tmp_path / "run.journal", 10, first)
     started = time.monotonic()
     second = subprocess.run(
         [sys.executable, "-m", "bulk", "run", str(job)],
@@ -207,10 +206,10 @@ def test_a_run_killed_while_holding_the_lock_never_blocks_the_next(
     sb = sandbox_factory(settle_min=0.2, settle_max=0.8)
     job = _job_file(tmp_path, sb, quiet=True)
     proc = _start(job, sb)
-    _wait_for_progress(tmp_path / "run.journal", 30, proc)
+    wait_for_progress(tmp_path / "run.journal", 30, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
-    assert _journal_states(tmp_path / "run.journal").get("planned", 0) > 0  # killed mid-way
+    assert journal_states(tmp_path / "run.journal").get("planned", 0) > 0  # killed mid-way
     assert f"pid {proc.pid}" in lock_path(tmp_path / "run.journal").read_text()
     rerun = _start(job, sb)
     _, err = rerun.communicate(timeout=120)
@@ -224,7 +223,7 @@ def test_an_interrupted_run_still_writes_its_summary_with_exit_130_and_the_repor
     sb = sandbox_factory(settle_min=0.2, settle_max=0.8)
     job = _job_file(tmp_path, sb, quiet=True)
     proc = _start(job, sb)
-    _wait_for_progress(tmp_path / "run.journal", 20, proc)
+    wait_for_progress(tmp_path / "run.journal", 20, proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err.decode()

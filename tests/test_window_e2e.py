@@ -21,12 +21,13 @@ import pytest
 from click.testing import CliRunner
 
 from bulk.cli import main
-from tests.conftest import ThreadedSandbox, write_csv
-from tests.test_pipeline_e2e import (
+from tests._helpers import (
     CAMPAIGNS,
+    ThreadedSandbox,
     assert_no_number_changed_twice,
     campaigns_file,
     read_report,
+    write_csv,
 )
 
 LINKING = [f"+1206555{n:04d}" for n in range(100, 140)]  # in no campaign at start

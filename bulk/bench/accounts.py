@@ -1,4 +1,4 @@
-"""Many accounts in one process (issue 12): ``python -m bulk.bench.accounts``.
+"""Many accounts in one process: ``python -m bulk.bench.accounts``.
 
 20 Plivo accounts × 500 numbers in one ``bulk link --accounts`` run against the sandbox in a
 child process, each account limited by the sandbox to 300 requests per 5 s sliding window (60/s:
@@ -33,8 +33,8 @@ from typing import Any
 
 import anyio
 
+from bulk.bench._common import sandbox_process
 from bulk.bench.figures import Sampler
-from bulk.bench.pipeline import sandbox_process
 
 LIMIT = 300  #: requests per window, per account (Plivo's documented 300 / 5 s)
 WINDOW = 5.0

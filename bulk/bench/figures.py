@@ -1,4 +1,4 @@
-"""Issue 13's figures for ``python -m bulk.bench.pipeline``: floor, lean client, AgentMessage
+"""Sections 5-8 of ``python -m bulk.bench.pipeline``: the floor and a lean client, AgentMessage
 limits, 429 storms, a batch cap.
 
 bulk runs here through its command line (``bulk link ...``, in this process), so whatever the
@@ -24,6 +24,22 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+
+from bulk.bench._common import (
+    LIMIT_RATE,
+    LIMIT_REQUESTS,
+    LIMIT_WINDOW,
+    RemoteSandbox,
+    Settings,
+    campaign_ids,
+    fewest_requests,
+    number,
+    pooled_sandbox,
+    progress,
+    sandbox_process,
+    split,
+    write_state,
+)
 
 #: the sandbox's largest Plivo batch unless told otherwise
 SANDBOX_BATCH = 100
@@ -58,7 +74,6 @@ def cli_accepts(option: str, value: str) -> bool:
 
 def write_work(folder: Path, work: Work, stem: str) -> tuple[Path, Path]:
     """``number,campaign`` rows (aliases) and the campaigns file mapping aliases to ids."""
-    from bulk.bench.pipeline import number
 
     source = folder / f"{stem}.csv"
     lines = ["number,campaign"]
@@ -74,7 +89,7 @@ class Sampler:
     """The sandbox's request counters every ``every`` seconds, in a thread: all requests,
     and those to ``write_endpoint`` (the requests that change state)."""
 
-    def __init__(self, sb: Any, write_endpoint: str, every: float = 0.25) -> None:
+    def __init__(self, sb: RemoteSandbox, write_endpoint: str, every: float = 0.25) -> None:
         self.sb, self.write_endpoint, self.every = sb, write_endpoint, every
         self.samples: list[tuple[float, int, int]] = []  # (t, all requests, writes)
         self._stop = threading.Event()
@@ -149,7 +164,7 @@ def _span(summary: dict[str, Any]) -> float:
 
 
 def run_cli(
-    sb: Any, folder: Path, work: Work, stem: str, poll: float, extra: Sequence[str] = (),
+    sb: RemoteSandbox, folder: Path, work: Work, stem: str, poll: float, extra: Sequence[str] = (),
     *, sample: bool = False, faults: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``bulk link`` on ``work`` against a freshly reset sandbox; its figures."""
@@ -192,10 +207,9 @@ def run_cli(
     return out
 
 
-def run_lean(sb: Any, work: Work, poll: float) -> dict[str, Any]:
+def run_lean(sb: RemoteSandbox, work: Work, poll: float) -> dict[str, Any]:
     """The lean client (``bulk.bench.lean``) on ``work`` against a freshly reset sandbox."""
     from bulk.bench.lean import link_all
-    from bulk.bench.pipeline import number
 
     sb.reset()
     by_campaign: dict[str, list[str]] = {}
@@ -213,7 +227,6 @@ def run_lean(sb: Any, work: Work, poll: float) -> dict[str, Any]:
 
 
 def fewest(rows: int, campaigns: int, batch: int) -> int:
-    from bulk.bench.pipeline import fewest_requests, split
 
     return fewest_requests(split(rows, min(rows, campaigns)), batch)
 
@@ -230,7 +243,8 @@ def ratio(a: float, b: float) -> float | None:
 
 
 def campaigns_for(rows: int) -> int:
-    """One campaign per 500 numbers (500: one campaign, as the issue's side-by-side)."""
+    """One campaign per 500 numbers (500 numbers: one campaign, as bulk beside the lean
+    client)."""
     return max(1, min(20, math.ceil(rows / 500)))
 
 
@@ -247,33 +261,11 @@ __all__ = [
 # --- the sections -----------------------------------------------------------------------------
 
 
-#: sandbox processes kept for the whole run, by configuration (see :func:`sandboxes`)
-_POOL: dict[str, Any] = {}
-_STACK: list[contextlib.ExitStack] = []
-
-
 @contextlib.contextmanager
-def sandboxes() -> Iterator[None]:
-    """Keep the sandbox processes sections 5-8 start until the end (started once each)."""
-    with contextlib.ExitStack() as stack:
-        _STACK.append(stack)
-        try:
-            yield
-        finally:
-            _STACK.pop()
-            _POOL.clear()
-
-
-@contextlib.contextmanager
-def plivo_sandbox(s: Any, folder: Path, settle: tuple[float, float], **more: Any) -> Iterator[Any]:
+def plivo_sandbox(
+    s: Settings, folder: Path, settle: tuple[float, float], **more: Any
+) -> Iterator[RemoteSandbox]:
     """A sandbox process with the benchmark's Plivo campaigns, this settle range, latency."""
-    from bulk.bench.pipeline import (
-        LIMIT_REQUESTS,
-        LIMIT_WINDOW,
-        campaign_ids,
-        sandbox_process,
-        write_state,
-    )
 
     state = write_state(folder, campaign_ids(s.campaigns))
     options = dict(
@@ -281,20 +273,12 @@ def plivo_sandbox(s: Any, folder: Path, settle: tuple[float, float], **more: Any
         plivo_rate_window=LIMIT_WINDOW, state_file=str(state),
         faults={"latency_min": s.latency_min, "latency_max": s.latency_max}, **more,
     )
-    key = json.dumps(options, sort_keys=True)
-    if _STACK and key in _POOL:
-        yield _POOL[key]
-    elif _STACK:
-        _POOL[key] = _STACK[-1].enter_context(sandbox_process(**options))
-        yield _POOL[key]
-    else:
-        with sandbox_process(**options) as sb:
-            yield sb
+    with pooled_sandbox(**options) as sb:
+        yield sb
 
 
-def _floor_row(s: Any, sb: Any, folder: Path, rows: int, settle: tuple[float, float],
+def _floor_row(s: Settings, sb: RemoteSandbox, folder: Path, rows: int, settle: tuple[float, float],
                extra: Sequence[str], label: str) -> dict[str, Any]:
-    from bulk.bench.pipeline import LIMIT_RATE, campaign_ids, progress
 
     work = Work(rows, tuple(campaign_ids(campaigns_for(rows))))
     progress(f"floor: {label}, {rows:,} numbers, settle {settle[0]:g}-{settle[1]:g} s")
@@ -308,10 +292,9 @@ def _floor_row(s: Any, sb: Any, folder: Path, rows: int, settle: tuple[float, fl
     return bulk
 
 
-def bench_floor_and_lean(s: Any, folder: Path, extra: Sequence[str]) -> list[dict[str, Any]]:
+def bench_floor_and_lean(s: Settings, folder: Path, extra: Sequence[str]) -> list[dict[str, Any]]:
     """Per settle range and size: bulk (as the CLI runs by default, and with ``--rate auto``
     when the CLI has it) with its floor, and the lean client on the same sandbox."""
-    from bulk.bench.pipeline import campaign_ids, progress
 
     auto = cli_accepts("--rate", "auto")
     out = []
@@ -339,7 +322,6 @@ def bench_floor_and_lean(s: Any, folder: Path, extra: Sequence[str]) -> list[dic
 
 def am_state(folder: Path, rows: int) -> Path:
     """AgentMessage: one campaign, the benchmark's numbers owned by the sandbox org."""
-    from bulk.bench.pipeline import number
 
     path = folder / "am-state.json"
     data = {"agentmessage": {
@@ -350,10 +332,9 @@ def am_state(folder: Path, rows: int) -> Path:
     return path
 
 
-def bench_agentmessage(s: Any, folder: Path, extra: Sequence[str]) -> list[dict[str, Any]]:
+def bench_agentmessage(s: Settings, folder: Path, extra: Sequence[str]) -> list[dict[str, Any]]:
     """The sandbox's AgentMessage limit at each of ``am_limits`` requests/s (10 s window);
     bulk is not told (the CLI's default rate mode)."""
-    from bulk.bench.pipeline import progress, sandbox_process
 
     out = []
     state = am_state(folder, max(s.am_rows))
@@ -373,10 +354,9 @@ def bench_agentmessage(s: Any, folder: Path, extra: Sequence[str]) -> list[dict[
     return out
 
 
-def bench_storm(s: Any, folder: Path, extra: Sequence[str]) -> dict[str, Any]:
+def bench_storm(s: Settings, folder: Path, extra: Sequence[str]) -> dict[str, Any]:
     """``storm_rows`` numbers with and without 429 storms (2 % of requests start a burst of
     5), Plivo's 300 / 5 s, settle 1-3 s (the throughput settle range)."""
-    from bulk.bench.pipeline import campaign_ids, progress
 
     rows = s.storm_rows
     work = Work(rows, tuple(campaign_ids(campaigns_for(rows))))
@@ -393,10 +373,9 @@ def bench_storm(s: Any, folder: Path, extra: Sequence[str]) -> dict[str, Any]:
     }}
 
 
-def bench_batch_cap(s: Any, folder: Path, extra: Sequence[str]) -> dict[str, Any]:
+def bench_batch_cap(s: Settings, folder: Path, extra: Sequence[str]) -> dict[str, Any]:
     """The sandbox refuses Plivo batches over ``cap_batch``: every row right, and requests
     against what batches of ``cap_batch`` need."""
-    from bulk.bench.pipeline import campaign_ids, progress
 
     rows = s.cap_rows
     work = Work(rows, tuple(campaign_ids(campaigns_for(rows))))
@@ -491,7 +470,7 @@ def _aim(value: float | None, met: bool) -> dict[str, Any]:
 
 
 def aims(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Issue 13's aims over whichever of its sections ran."""
+    """The aims of sections 5-8, over whichever of them ran."""
     out: dict[str, dict[str, Any]] = {}
     for r in results.get("floor", []):
         tag = f"{r['numbers']:,} numbers, settle {r['settle'][0]:g}-{r['settle'][1]:g} s"

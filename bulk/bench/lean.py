@@ -3,7 +3,7 @@
     PLIVO_AUTH_ID=... PLIVO_AUTH_TOKEN=... python -m bulk.bench.lean numbers.csv \\
         --base-url http://127.0.0.1:8765 [--batch 100] [--poll-interval 1]
 
-The benchmark's yardstick for bulk (issue 13), deliberately plain: ``number,campaign`` rows
+The benchmark's yardstick for bulk, deliberately plain: ``number,campaign`` rows
 (campaign ids), one asyncio task, links in batches of ``batch`` per campaign, then a sweep of
 every page of each campaign that still has pending numbers every ``poll_interval`` seconds
 until every number is ``COMPLETED`` or ``FAILED``. No journal, no campaign check, no report

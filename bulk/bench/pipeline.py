@@ -1,8 +1,9 @@
 """Benchmark the whole pipeline against the sandbox on loopback (not a test).
 
-    python -m bulk.bench.pipeline [--json bench-results.json] [--quick]
+    python -m bulk.bench.pipeline [--json bench-results.json] [--quick] [--only SECTIONS]
 
-Four sections, printed as a table and written as JSON:
+Eight sections, registered in :data:`SECTIONS` (the order they run and print), printed as
+tables and written as JSON. The first four are here:
 
 1. throughput: ``run_job`` links N numbers over 20 campaigns under Plivo's limit (300 requests
    per 5 s sliding window), 20-50 ms latency, settle 1-3 s: wall time, requests by kind,
@@ -14,8 +15,10 @@ Four sections, printed as a table and written as JSON:
 4. the SDK baseline: the official ``plivo`` SDK, one link + get-polling per number, sequential
    and with 16 threads, against the same sandbox settings, and bulk on the same numbers.
 
-Every sandbox runs in its own process (``--serve-sandbox``), so the client's CPU is measured
-alone and the synchronous SDK never blocks the sandbox's event loop.
+Sections 5-8 (floor and lean client, AgentMessage limits, 429 storms, a batch cap) are in
+:mod:`bulk.bench.figures`. Every sandbox runs in its own process (:mod:`bulk.bench._common`),
+so the client's CPU is measured alone and the synchronous SDK never blocks the sandbox's
+event loop.
 """
 
 from __future__ import annotations
@@ -23,242 +26,39 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-#: Plivo's documented limit, the sandbox's default: 300 requests per 5 s
-LIMIT_REQUESTS = 300
-LIMIT_WINDOW = 5.0
-LIMIT_RATE = LIMIT_REQUESTS / LIMIT_WINDOW
-PAGE = 20
-AREA_CODES = ("415", "212", "312", "650", "206", "303", "617", "512", "305", "404", "702", "213")
-#: exchanges 220..999 without N11 and 555: 770 per area code, 10,000 lines each
-EXCHANGES = tuple(e for e in range(220, 1000) if e % 100 != 11 and e != 555)
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Sizes and sandbox behaviour of one benchmark run."""
-
-    numbers: int = 10_000
-    campaigns: int = 20
-    latency_min: float = 0.020
-    latency_max: float = 0.050
-    settle_min: float = 1.0
-    settle_max: float = 3.0
-    #: > settle_max: one list round per campaign confirms every link of the campaign
-    poll_interval: float = 3.5
-    concurrency: int = 8
-    overhead_requests: int = 5_000
-    overhead_concurrency: int = 8
-    memory_rows: tuple[int, ...] = (100_000, 1_000_000)
-    sdk_sequential: int = 20
-    sdk_threaded: int = 320
-    sdk_threads: int = 16
-    sdk_poll: float = 1.0
-    #: issue 13's figures (bulk.bench.figures); the poll interval of the side-by-side
-    lean_poll: float = 1.0
-    floor_sizes: tuple[int, ...] = (500, 10_000)
-    floor_settles: tuple[tuple[float, float], ...] = ((1.0, 3.0), (20.0, 60.0))
-    #: also run 10,000 numbers with the slow settle (many minutes)
-    long: bool = False
-    #: a "bulk --rate auto" row beside each floor run, when the CLI accepts it
-    rate_auto_rows: bool = True
-    am_limits: tuple[float, ...] = (5.0, 30.0, 100.0)
-    am_rows: tuple[int, ...] = (150, 600, 1_000)
-    storm_rows: int = 3_000
-    cap_rows: int = 1_000
-    cap_batch: int = 40
-
-
-QUICK = Settings(
-    numbers=360,
-    settle_min=0.05,
-    settle_max=0.2,
-    poll_interval=0.3,
-    overhead_requests=400,
-    memory_rows=(2_000, 10_000),
-    sdk_sequential=4,
-    sdk_threaded=32,
-    sdk_poll=0.1,
-    lean_poll=0.1,
-    floor_sizes=(40,),
-    floor_settles=((0.05, 0.2),),
-    rate_auto_rows=False,
-    am_limits=(30.0,),
-    am_rows=(6,),
-    storm_rows=60,
-    cap_rows=90,
+from bulk.bench import figures
+from bulk.bench._common import (
+    LIMIT_RATE,
+    LIMIT_REQUESTS,
+    LIMIT_WINDOW,
+    QUICK,
+    RemoteSandbox,
+    Settings,
+    campaign_ids,
+    fewest_requests,
+    number,
+    pooled_sandbox,
+    progress,
+    sandbox_process,
+    sandboxes,
+    split,
+    write_campaigns,
+    write_inputs,
+    write_state,
 )
-
-
-# --- inputs -----------------------------------------------------------------------------------
-
-
-def campaign_ids(count: int) -> list[str]:
-    return [f"CBEN{i:03d}" for i in range(count)]
-
-
-def number(i: int) -> str:
-    """The i-th distinct valid US number (E.164)."""
-    line = i % 10_000
-    exchange = EXCHANGES[(i // 10_000) % len(EXCHANGES)]
-    area = AREA_CODES[i // (10_000 * len(EXCHANGES))]
-    return f"+1{area}{exchange}{line:04d}"
-
-
-def write_inputs(folder: Path, rows: int, campaigns: Sequence[str], stem: str) -> Path:
-    """``number,campaign`` rows, campaigns round-robin (by alias), written in chunks."""
-    path = folder / f"{stem}.csv"
-    with path.open("w", encoding="utf-8", newline="") as out:
-        out.write("number,campaign\n")
-        chunk: list[str] = []
-        for i in range(rows):
-            chunk.append(f"{number(i)[2:]},c{i % len(campaigns)}\n")
-            if len(chunk) >= 50_000:
-                out.write("".join(chunk))
-                chunk.clear()
-        out.write("".join(chunk))
-    return path
-
-
-def write_campaigns(folder: Path, campaigns: Sequence[str]) -> Path:
-    path = folder / "campaigns.csv"
-    lines = ["campaign_id,alias", *(f"{cid},c{i}" for i, cid in enumerate(campaigns))]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def write_state(folder: Path, campaigns: Sequence[str]) -> Path:
-    """A sandbox state file: these Plivo campaigns, all ACTIVE and empty."""
-    path = folder / "state.json"
-    data = {
-        "plivo": {
-            "campaigns": [
-                {"campaign_id": cid, "alias": f"c{i}", "usecase": "MIXED"}
-                for i, cid in enumerate(campaigns)
-            ]
-        }
-    }
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return path
-
-
-def fewest_requests(per_campaign: Sequence[int], batch: int, existing: int = 0) -> int:
-    """Campaign checks + initial list pages + link batches + one list round, per campaign."""
-    total = 0
-    for n in per_campaign:
-        if n == 0:
-            continue
-        total += 1 + max(1, math.ceil(existing / PAGE)) + math.ceil(n / batch)
-        total += math.ceil((existing + n) / PAGE)
-    return total
-
-
-def split(rows: int, campaigns: int) -> list[int]:
-    return [rows // campaigns + (1 if i < rows % campaigns else 0) for i in range(campaigns)]
-
-
-# --- the sandbox in its own process -----------------------------------------------------------
-
-
-def _serve(config_json: str) -> int:
-    """Child process: serve a sandbox, print ``READY url auth_id token``, stop on stdin EOF."""
-    from bulk.sandbox import FaultConfig, SandboxConfig, run_sandbox
-
-    options = json.loads(config_json)
-    faults = FaultConfig(**options.pop("faults", {}))
-    # more Plivo accounts (auth id -> its limit), as bulk.bench.accounts asks
-    seed_accounts = options.pop("seed_accounts", None)
-    if options.get("state_file"):
-        options["state_file"] = Path(options["state_file"])
-    config = SandboxConfig(faults=faults, **options)
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-
-        def wait_for_eof() -> None:
-            sys.stdin.read()
-            loop.call_soon_threadsafe(stop.set)
-
-        threading.Thread(target=wait_for_eof, daemon=True).start()
-        extra: dict[str, Any] = {}
-        if seed_accounts:
-            from bulk.sandbox import seed_for_accounts
-
-            extra["seed"] = seed_for_accounts(plivo=seed_accounts)
-        async with run_sandbox(config, **extra) as sb:
-            print(
-                f"READY {sb.base_url} {sb.plivo_auth_id} {sb.plivo_auth_token} "
-                f"{sb.agentmessage_api_key}",
-                flush=True,
-            )
-            await stop.wait()
-
-    anyio.run(main, backend="asyncio")
-    return 0
-
-
-@dataclass(slots=True)
-class RemoteSandbox:
-    base_url: str
-    auth_id: str
-    token: str
-    am_key: str
-    pid: int
-
-    def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        from bulk.sandbox import AdminClient
-
-        return AdminClient(self.base_url).call(path, body)
-
-    def reset(self) -> None:
-        self.admin("reset", {})
-
-    def totals(self) -> dict[str, Any]:
-        counters = self.admin("counters")
-        totals: dict[str, Any] = counters["totals"]
-        return totals
-
-
-@contextmanager
-def sandbox_process(**options: Any) -> Iterator[RemoteSandbox]:
-    """A sandbox in a child process on a free loopback port."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bulk.bench.pipeline", "--serve-sandbox", json.dumps(options)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().split()
-        if not line or line[0] != "READY":
-            raise RuntimeError(f"the sandbox process did not start: {line!r}")
-        yield RemoteSandbox(line[1], line[2], line[3], line[4], process.pid)
-    finally:
-        if process.stdin is not None:
-            process.stdin.close()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            process.terminate()
-            process.wait(timeout=10)
-
 
 # --- 1. throughput (and bulk on the SDK's numbers) ---------------------------------------------
 
@@ -306,7 +106,7 @@ def run_bulk(sb: RemoteSandbox, folder: Path, s: Settings, rows: int, stem: str)
         "active_s": (stats.last_at or 0.0) - (stats.first_at or 0.0),
         "effective_rate": rate,
         "share_of_limit": rate / LIMIT_RATE,
-        # the issue's measure: the rate while work remained, i.e. over the time at least one
+        # the aim's measure: the rate while work remained, i.e. over the time at least one
         # request was waiting for the meter or in flight (waits for numbers to settle, with
         # nothing to send, are excluded)
         "busy_s": stats.busy_seconds,
@@ -321,6 +121,28 @@ def run_bulk(sb: RemoteSandbox, folder: Path, s: Settings, rows: int, stem: str)
         "linked": result.counts.get("linked", 0),
         "errors_total": sum(n for o, n in result.counts.items() if o not in ("linked", "already")),
     }
+
+
+def core_sandbox(s: Settings, folder: Path) -> dict[str, Any]:
+    """The sandbox sections 1, 3 and 4 share (Plivo's limit, the settings' settle and latency,
+    the benchmark's campaigns); writes the campaigns and state files it names."""
+    campaigns = campaign_ids(s.campaigns)
+    write_campaigns(folder, campaigns)
+    state = write_state(folder, campaigns)
+    return {
+        "settle_min": s.settle_min,
+        "settle_max": s.settle_max,
+        "plivo_rate_limit": LIMIT_REQUESTS,
+        "plivo_rate_window": LIMIT_WINDOW,
+        "state_file": str(state),
+        "faults": {"latency_min": s.latency_min, "latency_max": s.latency_max},
+    }
+
+
+def bench_throughput(s: Settings, folder: Path, extra: Sequence[str] = ()) -> dict[str, Any]:
+    progress(f"throughput: {s.numbers:,} numbers")
+    with pooled_sandbox(**core_sandbox(s, folder)) as sb:
+        return run_bulk(sb, folder, s, s.numbers, "throughput")
 
 
 # --- 2. client overhead -----------------------------------------------------------------------
@@ -377,7 +199,10 @@ async def _overhead(
     }
 
 
-def bench_overhead(s: Settings) -> list[dict[str, Any]]:
+def bench_overhead(
+    s: Settings, folder: Path, extra: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    progress(f"client overhead: {s.overhead_requests:,} requests per kind")
     out = []
     with sandbox_process(plivo_rate_limit=0, settle_min=0.0, settle_max=0.0) as sb:
         for kind in ("get", "list"):
@@ -443,37 +268,47 @@ def _memory_child(options_json: str) -> int:
     return 0
 
 
-def bench_memory(folder: Path, s: Settings, sb: RemoteSandbox) -> list[dict[str, Any]]:
-    out = []
+def bench_memory(s: Settings, folder: Path, extra: Sequence[str] = ()) -> list[dict[str, Any]]:
+    progress("memory: " + ", ".join(f"{n:,}" for n in s.memory_rows) + " rows")
+    with pooled_sandbox(**core_sandbox(s, folder)) as sb:
+        return [_memory_run(s, folder, sb, rows) for rows in s.memory_rows]
+
+
+def _memory_run(s: Settings, folder: Path, sb: RemoteSandbox, rows: int) -> dict[str, Any]:
+    """A dry run of ``rows`` rows in a fresh process; its peak RSS and the input's size."""
     campaigns = campaign_ids(s.campaigns)
-    for rows in s.memory_rows:
-        source = write_inputs(folder, rows, campaigns, f"memory-{rows}")
-        sb.reset()
-        options = {
-            "input": str(source),
-            "campaigns": str(folder / "campaigns.csv"),
-            "base_url": sb.base_url,
-            "auth_id": sb.auth_id,
-            "token": sb.token,
-        }
-        done = subprocess.run(
-            [sys.executable, "-m", "bulk.bench.pipeline", "--memory-child", json.dumps(options)],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=900,
-        )
-        record: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-        record["input_mb"] = source.stat().st_size / 1e6
-        source.unlink()
-        out.append(record)
-    return out
+    source = write_inputs(folder, rows, campaigns, f"memory-{rows}")
+    sb.reset()
+    options = {
+        "input": str(source),
+        "campaigns": str(folder / "campaigns.csv"),
+        "base_url": sb.base_url,
+        "auth_id": sb.auth_id,
+        "token": sb.token,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bulk.bench.pipeline", "--memory-child", json.dumps(options)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=900,
+    )
+    record: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    record["input_mb"] = source.stat().st_size / 1e6
+    source.unlink()
+    return record
 
 
 # --- 4. the SDK baseline ----------------------------------------------------------------------
 
 
-def bench_sdk(sb: RemoteSandbox, folder: Path, s: Settings) -> dict[str, Any]:
+def bench_sdk(s: Settings, folder: Path, extra: Sequence[str] = ()) -> dict[str, Any]:
+    progress(f"SDK baseline: {s.sdk_sequential} sequential, {s.sdk_threaded} threaded")
+    with pooled_sandbox(**core_sandbox(s, folder)) as sb:
+        return _sdk_runs(s, folder, sb)
+
+
+def _sdk_runs(s: Settings, folder: Path, sb: RemoteSandbox) -> dict[str, Any]:
     from bulk.bench._sdk_baseline import run_sdk
 
     campaigns = campaign_ids(s.campaigns)
@@ -649,91 +484,57 @@ def _render_aims(aims: dict[str, Any]) -> list[str]:
     return lines
 
 
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One section of the benchmark: ``run(settings, folder, bulk_args)`` gives its result
+    (kept in the JSON under the section's name), ``render(result, settings)`` its table."""
+
+    run: Callable[[Settings, Path, Sequence[str]], Any]
+    render: Callable[[Any, dict[str, Any]], list[str]]
+
+
+#: every section, in the order they run and print; ``--only`` picks some
+SECTIONS: dict[str, Section] = {
+    "throughput": Section(bench_throughput, lambda t, _: _render_throughput(t)),
+    "overhead": Section(bench_overhead, lambda o, _: _render_overhead(o)),
+    "memory": Section(bench_memory, lambda m, _: _render_memory(m)),
+    "sdk": Section(bench_sdk, lambda r, settings: _render_sdk(r, settings["sdk_poll"])),
+    "floor": Section(figures.bench_floor_and_lean, lambda r, _: figures.render_floor(r)),
+    "agentmessage": Section(
+        figures.bench_agentmessage, lambda r, _: figures.render_agentmessage(r)
+    ),
+    "storm": Section(figures.bench_storm, lambda r, _: figures.render_storm(r)),
+    "batch_cap": Section(figures.bench_batch_cap, lambda r, _: figures.render_batch_cap(r)),
+}
+
+
 def render(results: dict[str, Any]) -> str:
     """The results as the plain-text tables printed at the end of a run."""
-    from bulk.bench import figures
-
     sections = [_render_heading(results)]
-    for key, draw in (
-        ("throughput", _render_throughput),
-        ("overhead", _render_overhead),
-        ("memory", _render_memory),
-        ("sdk", lambda sdk: _render_sdk(sdk, results["settings"]["sdk_poll"])),
-        ("floor", figures.render_floor),
-        ("agentmessage", figures.render_agentmessage),
-        ("storm", figures.render_storm),
-        ("batch_cap", figures.render_batch_cap),
-    ):
-        if key in results:
-            sections.append(draw(results[key]))
+    for name, section in SECTIONS.items():
+        if name in results:
+            sections.append(section.render(results[name], results["settings"]))
     sections.append(_render_aims(results["aims"]))
     return "\n\n".join("\n".join(section) for section in sections)
 
 
-#: every section, in the order they run; ``--only`` picks some
-SECTIONS = ("throughput", "memory", "sdk", "overhead", "floor", "agentmessage", "storm",
-            "batch_cap")
-
-
-def _run_original(s: Settings, folder: Path, only: set[str], results: dict[str, Any]) -> None:
-    """Sections 1-4 (one sandbox: settle and latency of the Settings)."""
-    campaigns = campaign_ids(s.campaigns)
-    write_campaigns(folder, campaigns)
-    state = write_state(folder, campaigns)
-    sandbox = {
-        "settle_min": s.settle_min,
-        "settle_max": s.settle_max,
-        "plivo_rate_limit": LIMIT_REQUESTS,
-        "plivo_rate_window": LIMIT_WINDOW,
-        "state_file": str(state),
-        "faults": {"latency_min": s.latency_min, "latency_max": s.latency_max},
-    }
-    results["sandbox"] = sandbox
-    if only & {"throughput", "memory", "sdk"}:
-        with sandbox_process(**sandbox) as sb:
-            if "throughput" in only:
-                progress(f"throughput: {s.numbers:,} numbers")
-                results["throughput"] = run_bulk(sb, folder, s, s.numbers, "throughput")
-            if "memory" in only:
-                progress("memory: " + ", ".join(f"{n:,}" for n in s.memory_rows) + " rows")
-                results["memory"] = bench_memory(folder, s, sb)
-            if "sdk" in only:
-                progress(f"SDK baseline: {s.sdk_sequential} sequential, {s.sdk_threaded} threaded")
-                results["sdk"] = bench_sdk(sb, folder, s)
-    if "overhead" in only:
-        progress(f"client overhead: {s.overhead_requests:,} requests per kind")
-        results["overhead"] = bench_overhead(s)
-
-
 def run(
-    s: Settings, quick: bool, only: Sequence[str] = SECTIONS, bulk_args: Sequence[str] = ()
+    s: Settings, quick: bool, only: Sequence[str] = tuple(SECTIONS), bulk_args: Sequence[str] = ()
 ) -> dict[str, Any]:
     """The chosen sections; ``bulk_args`` go to every ``bulk link`` of sections 5-8."""
-    from bulk.bench import figures
-
     folder = Path(tempfile.mkdtemp(prefix="bulk-bench-pipeline-"))
-    chosen = set(only)
     results: dict[str, Any] = {"quick": quick, "settings": asdict(s), "bulk_args": list(bulk_args)}
     results["rate_auto_available"] = figures.cli_accepts("--rate", "auto")
     try:
-        _run_original(s, folder, chosen, results)
-        with figures.sandboxes():
-            for key, bench in (
-                ("floor", figures.bench_floor_and_lean),
-                ("agentmessage", figures.bench_agentmessage),
-                ("storm", figures.bench_storm),
-                ("batch_cap", figures.bench_batch_cap),
-            ):
-                if key in chosen:
-                    results[key] = bench(s, folder, bulk_args)
+        results["sandbox"] = core_sandbox(s, folder)
+        with sandboxes():  # a sandbox process per configuration, shared by the sections
+            for name, section in SECTIONS.items():
+                if name in only:
+                    results[name] = section.run(s, folder, bulk_args)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     results["aims"] = {**aims(results), **figures.aims(results)}
     return results
-
-
-def progress(text: str) -> None:
-    print(f"... {text}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -769,11 +570,8 @@ def main(argv: list[str] | None = None) -> int:
         help="an argument added to every 'bulk link' of sections 5-8 (repeat: "
         "--bulk-arg=--rate --bulk-arg=auto)",
     )
-    parser.add_argument("--serve-sandbox", help=argparse.SUPPRESS)
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve_sandbox:
-        return _serve(args.serve_sandbox)
     if args.memory_child:
         return _memory_child(args.memory_child)
     s = QUICK if args.quick else Settings()
@@ -789,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if changes:
         s = Settings(**{**asdict(s), **changes})
-    only = SECTIONS if not args.only else tuple(x.strip() for x in args.only.split(","))
+    only = tuple(SECTIONS) if not args.only else tuple(x.strip() for x in args.only.split(","))
     unknown = set(only) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown sections {sorted(unknown)}; known: {', '.join(SECTIONS)}")

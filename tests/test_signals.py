@@ -1,6 +1,6 @@
-"""Finding 9 of issue 9: SIGTERM winds a run down as Ctrl-C does, even when the process
-inherited SIGINT as ignored (``bulk ... &`` from a non-interactive shell, how schedulers and
-``nohup``-style wrappers start jobs)."""
+"""SIGTERM winds a run down as Ctrl-C does, even when the process inherited SIGINT as ignored
+(``bulk ... &`` from a non-interactive shell, how schedulers and ``nohup``-style wrappers
+start jobs)."""
 
 from __future__ import annotations
 
@@ -16,30 +16,36 @@ import polars as pl
 
 from bulk._job import JobSpec
 from bulk.cli.run import _after_interrupt
-from tests.conftest import ThreadedSandbox
-from tests.test_resume import NUMBERS, _command, _env, _journal_states, _wait_for_progress
+from tests._helpers import (
+    NUMBERS,
+    ThreadedSandbox,
+    journal_states,
+    link_command,
+    plivo_env,
+    wait_for_progress,
+)
 
 
 def test_sigterm_exits_130_with_a_report_when_sigint_was_inherited_ignored(
     tmp_path: Path, sandbox_factory: Callable[..., ThreadedSandbox]
 ) -> None:
     sb = sandbox_factory(settle_min=0.2, settle_max=0.8)
-    command = shlex.join(_command(sb, tmp_path))
+    command = shlex.join(link_command(sb, tmp_path))
     # the shell ignores SIGINT and execs bulk, which inherits the ignored disposition
     proc = subprocess.Popen(
         ["sh", "-c", f"trap '' INT; exec {command}"],
-        env=_env(sb),
+        env=plivo_env(sb),
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    _wait_for_progress(tmp_path / "run.journal", 20, proc)
+    wait_for_progress(tmp_path / "run.journal", 20, proc)
     proc.send_signal(signal.SIGINT)  # still ignored: the run goes on
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err.decode()
     assert "resume" in err.decode()
-    states = _journal_states(tmp_path / "run.journal")
+    states = journal_states(tmp_path / "run.journal")
     assert states.get("planned", 0) > 0, states  # stopped mid-way, not run to the end
     report = pl.read_csv(tmp_path / "report.csv", infer_schema=False)
     assert report.height == len(NUMBERS)
@@ -53,9 +59,9 @@ def test_sighup_winds_the_run_down_as_sigterm_does_unless_inherited_ignored(
     consistent, but no report was written and nothing was said. It now winds down as on
     SIGTERM; under ``nohup`` (SIGHUP inherited ignored) the run goes on to the end."""
     sb = sandbox_factory(settle_min=0.2, settle_max=0.8)
-    proc = subprocess.Popen(_command(sb, tmp_path), env=_env(sb), cwd=tmp_path,
+    proc = subprocess.Popen(link_command(sb, tmp_path), env=plivo_env(sb), cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _wait_for_progress(tmp_path / "run.journal", 20, proc)
+    wait_for_progress(tmp_path / "run.journal", 20, proc)
     proc.send_signal(signal.SIGHUP)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err.decode()
@@ -65,14 +71,14 @@ def test_sighup_winds_the_run_down_as_sigterm_does_unless_inherited_ignored(
 
     second = tmp_path / "nohup"
     second.mkdir()
-    command = shlex.join(_command(sb, second))
-    kept = subprocess.Popen(["sh", "-c", f"trap '' HUP; exec {command}"], env=_env(sb),
+    command = shlex.join(link_command(sb, second))
+    kept = subprocess.Popen(["sh", "-c", f"trap '' HUP; exec {command}"], env=plivo_env(sb),
                             cwd=second, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _wait_for_progress(second / "run.journal", 20, kept)
+    wait_for_progress(second / "run.journal", 20, kept)
     kept.send_signal(signal.SIGHUP)  # ignored, as nohup sets it: the run goes on
     _, err = kept.communicate(timeout=60)
     assert kept.returncode in (0, 1), err.decode()
-    assert _journal_states(second / "run.journal").get("planned", 0) == 0
+    assert journal_states(second / "run.journal").get("planned", 0) == 0
 
 
 def test_an_interrupt_names_only_the_journal_and_report_this_run_left(tmp_path: Path) -> None:

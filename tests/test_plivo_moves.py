@@ -1,5 +1,5 @@
 """Moves, unlinks and polling on Plivo when the state answers lie: the real sandbox behind a
-loopback proxy (:func:`tests.test_truth_e2e.behind_proxy`) that rewrites or withholds its
+loopback proxy (:func:`tests._helpers.behind_proxy`) that rewrites or withholds its
 reads, driving the CLI. The report must hold what the sandbox's state shows, never a success
 a lying read made up, and every run must end."""
 
@@ -13,9 +13,15 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.conftest import ThreadedSandbox, write_csv
-from tests.test_pipeline_e2e import read_report, run_command
-from tests.test_truth_e2e import behind_proxy, run_and_compare, where
+from tests._helpers import (
+    ThreadedSandbox,
+    behind_proxy,
+    read_report,
+    run_and_compare,
+    run_command,
+    where,
+    write_csv,
+)
 
 _ONE = re.compile(r"/10dlc/Campaign/([^/]+)/Number/(\d+)/$")
 
@@ -32,12 +38,12 @@ def test_reads_that_never_answer_after_an_unlink_end_it_unknown_at_the_deadline_
         if method == "DELETE":
             sent["unlink"] = True
         if method == "GET" and sent and "/Number/" in path:
-            return web.json_response({"api_id": "hostile", "error": "boom"}, status=500)
+            return web.json_response({"api_id": "proxy", "error": "boom"}, status=500)
         return None
 
     src = write_csv(tmp_path / "in.csv", "number,campaign", ["+13125550150,alerts"])
-    with behind_proxy(sb, before=broken) as hostile:
-        result, path = run_command(hostile, "plivo", tmp_path, "unlink", src)
+    with behind_proxy(sb, before=broken) as proxied:
+        result, path = run_command(proxied, "plivo", tmp_path, "unlink", src)
     assert result.exit_code == 1, result.output
     (row,) = read_report(path).values()
     assert row["outcome"] == "unknown", row
@@ -70,8 +76,8 @@ def test_a_read_answered_for_another_campaign_is_no_answer_never_a_settle(
         return {**data, "campaign_id": "CRIGC80", "phone_numbers": shown}
 
     src = write_csv(tmp_path / "in.csv", "number,campaign", [f"{n},marketing" for n in numbers])
-    with behind_proxy(sb, before=note, page=elsewhere) as hostile:
-        report = run_and_compare(hostile, "plivo", tmp_path, "link", src)
+    with behind_proxy(sb, before=note, page=elsewhere) as proxied:
+        report = run_and_compare(proxied, "plivo", tmp_path, "link", src)
     assert {r["outcome"] for r in report.values()} == {"unknown"}, report
 
 
@@ -102,8 +108,8 @@ def test_a_number_listed_twice_with_two_statuses_is_never_settled_by_either(
         return {**data, "phone_numbers": both}
 
     src = write_csv(tmp_path / "in.csv", "number,campaign", [f"{number},marketing"])
-    with behind_proxy(sb, before=note, page=twice) as hostile:
-        report = run_and_compare(hostile, "plivo", tmp_path, "link", src)
+    with behind_proxy(sb, before=note, page=twice) as proxied:
+        report = run_and_compare(proxied, "plivo", tmp_path, "link", src)
     (row,) = report.values()
     assert row["outcome"] == "unknown", row
 
@@ -131,9 +137,9 @@ def test_a_release_whose_unlink_settled_but_is_still_shown_says_the_number_may_b
         return None
 
     src = write_csv(tmp_path / "in.csv", "number", [number])
-    with behind_proxy(sb, before=note, after=stale) as hostile:
+    with behind_proxy(sb, before=note, after=stale) as proxied:
         report = run_and_compare(
-            hostile, "plivo", tmp_path, "move", src, "--from", "legacy", "--to", "alerts"
+            proxied, "plivo", tmp_path, "move", src, "--from", "legacy", "--to", "alerts"
         )
     (row,) = report.values()
     assert row["outcome"] == "unknown", row
@@ -159,9 +165,9 @@ def test_a_release_whose_answer_is_lost_and_never_read_says_the_number_may_be_no
         return None
 
     src = write_csv(tmp_path / "in.csv", "number", [number])
-    with behind_proxy(sb, after=lose) as hostile:
+    with behind_proxy(sb, after=lose) as proxied:
         report = run_and_compare(
-            hostile, "plivo", tmp_path, "move", src, "--from", "legacy", "--to", "alerts"
+            proxied, "plivo", tmp_path, "move", src, "--from", "legacy", "--to", "alerts"
         )
     (row,) = report.values()
     assert row["outcome"] == "unknown", row
@@ -188,10 +194,10 @@ def test_a_released_move_whose_link_is_refused_says_so_and_a_rerun_unlinks_nothi
 
     src = write_csv(tmp_path / "in.csv", "number", [number])
     args = ("--from", "legacy", "--to", "alerts")
-    with behind_proxy(sb, before=refuse) as hostile:
-        (row,) = run_and_compare(hostile, "plivo", tmp_path, "move", src, *args).values()
+    with behind_proxy(sb, before=refuse) as proxied:
+        (row,) = run_and_compare(proxied, "plivo", tmp_path, "move", src, *args).values()
         assert row["outcome"] == "failed", row
         assert row["reason"].startswith("unlinked from CMIGOLD; link to CRIGC80 failed"), row
-        again, _ = run_command(hostile, "plivo", tmp_path, "move", src, *args)
+        again, _ = run_command(proxied, "plivo", tmp_path, "move", src, *args)
     assert again.exit_code in (0, 1), again.output
     assert sb.counters()["numbers"][number].get("unlink_accepted") == 1

@@ -12,8 +12,7 @@ from click.testing import CliRunner
 
 from bulk.cli import main
 from bulk.cli._shown import cell, inline, visible
-from tests.conftest import ThreadedSandbox, write_csv
-from tests.test_truth_e2e import behind_proxy
+from tests._helpers import ThreadedSandbox, behind_proxy, write_csv
 
 ESC = "\x1b"
 
@@ -46,9 +45,9 @@ def test_a_provider_text_that_looks_like_markup_is_printed_as_it_came(
         text = f"bad [/x] credentials [bold]{ESC}[31mred"
         return web.json_response({"api_id": "a", "error": text}, status=401)
 
-    with behind_proxy(sb, before=refuse) as hostile:
+    with behind_proxy(sb, before=refuse) as proxied:
         result = CliRunner().invoke(
-            main, ["link", str(src), "--base-url", hostile.base_url, "--yes", "--quiet"],
+            main, ["link", str(src), "--base-url", proxied.base_url, "--yes", "--quiet"],
             env={**sb.env("plivo"), "FORCE_COLOR": "1"},
         )
     assert result.exit_code == 2, (result.output, result.exception)

@@ -1,4 +1,4 @@
-"""Finding 5 of issue 9: input must never steer the request URL.
+"""Input must never steer the request URL.
 
 Campaign ids, numbers and provider resource ids are interpolated into request paths. Each is
 percent-encoded as exactly one path segment, the HTTP sender sends the path as encoded (yarl
@@ -21,17 +21,17 @@ from bulk.engine import HttpSender, Meter, RetryPolicy
 from bulk.engine._http import unsafe_path
 from bulk.providers import agentmessage, plivo
 from bulk.providers._base import Kind, Request, Response, Verdict
-from tests.conftest import ThreadedSandbox, write_csv
+from tests._helpers import ThreadedSandbox, write_csv
 
 AUTH = "MASANDBOXAUTHID00001"
-HOSTILE = ["../../../../admin", "CUOGHIN/../CMIGOLD", "CAB#frag", "CMIGOLD#frag"]
+STEERING = ["../../../../admin", "CUOGHIN/../CMIGOLD", "CAB#frag", "CMIGOLD#frag"]
 
 
 def _segments(path: str) -> list[str]:
     return path.split("/")
 
 
-@pytest.mark.parametrize("campaign", [*HOSTILE, "a?b=c", "x\r\nHost: evil", "..", "."])
+@pytest.mark.parametrize("campaign", [*STEERING, "a?b=c", "x\r\nHost: evil", "..", "."])
 def test_plivo_builders_keep_a_campaign_value_inside_one_path_segment(campaign: str) -> None:
     requests = [
         plivo.campaign_request(AUTH, campaign),
@@ -131,7 +131,7 @@ async def test_the_wire_carries_the_encoded_segment_and_unsafe_paths_never_leave
             provider="plivo",
             policy=RetryPolicy(attempts=1),
         )
-        for campaign in HOSTILE:
+        for campaign in STEERING:
             request = plivo.link_request(AUTH, campaign, ["+14155550103"])
             assert (await sender(request, _ok)).kind is Kind.OK
         list_request = plivo.list_request(AUTH, "CUOGHIN/../CMIGOLD", 20)
@@ -152,8 +152,8 @@ def _numbers_in(state: dict, campaign: str) -> list[str]:  # type: ignore[type-a
     return sorted(n["number"] for n in state["plivo"]["campaigns"][campaign]["numbers"])
 
 
-@pytest.mark.parametrize("campaign", HOSTILE)
-def test_a_hostile_campaign_value_fails_its_rows_and_touches_no_other_campaign(
+@pytest.mark.parametrize("campaign", STEERING)
+def test_a_path_steering_campaign_value_fails_its_rows_and_touches_no_other_campaign(
     campaign: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

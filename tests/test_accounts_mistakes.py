@@ -1,4 +1,4 @@
-"""Many accounts attacked as a careless operator and a hostile provider would (the accounts
+"""Many accounts misused as a careless operator and a broken provider would (the accounts
 file's names, ``--account`` against the input's own column, one account failing while the
 plan is read): each case ends in a clear message naming the account, or a rejected row."""
 
@@ -17,7 +17,7 @@ from bulk._errors import ConfigError
 from bulk.cli import main
 from bulk.inputs import load_rows
 from bulk.sandbox import SandboxConfig, seed_for_accounts
-from tests.conftest import threaded_sandbox, write_csv
+from tests._helpers import threaded_sandbox, write_csv
 
 EAST_ID = "SAEASTEASTEASTEAST01"
 WEST_ID = "SAWESTWESTWESTWEST02"

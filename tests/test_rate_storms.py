@@ -1,6 +1,6 @@
-"""Hostile 429 patterns against the meters, on a :class:`VirtualClock`: storms that are not a
-window, 429s that never end, a provider saying "now" forever. The provider is simulated as in
-``test_adaptive_rate`` (each request answered when it leaves, one after another).
+"""Adverse 429 patterns against the meters, on a :class:`VirtualClock`: storms that are not a
+window, 429s that never end, a provider saying "now" forever. The provider is simulated by
+``tests._helpers.Window`` (each request answered when it leaves, one after another).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from bulk.engine._http import HttpSender, RetryPolicy
 from bulk.engine._limits import AdaptiveRate, SlidingWindowModel
 from bulk.providers import plivo
 from bulk.providers._base import Kind, Verdict
-from tests.test_adaptive_rate import adaptive, drive
+from tests._helpers import adaptive, drive
 
 
 def storm(length: int, after: float, start: float) -> tuple[list[float], Callable[[float], bool]]:

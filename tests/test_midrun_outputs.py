@@ -18,8 +18,15 @@ import pytest
 from click.testing import CliRunner
 
 from bulk.cli import main
-from tests.conftest import ThreadedSandbox, write_csv
-from tests.test_resume import NUMBERS, _command, _env, _journal_states, _wait_for_progress
+from tests._helpers import (
+    NUMBERS,
+    ThreadedSandbox,
+    journal_states,
+    link_command,
+    plivo_env,
+    wait_for_progress,
+    write_csv,
+)
 
 
 def _said(text: str, output: str) -> bool:
@@ -46,9 +53,9 @@ def test_a_report_folder_replaced_mid_run_ends_in_one_line_and_the_next_run_writ
     report = out / "report.csv"
     summary = tmp_path / "summary.json"
     command = _link(sb, tmp_path, "--report", str(report), "--summary-json", str(summary))
-    proc = subprocess.Popen(command, env=_env(sb), cwd=tmp_path, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(command, env=plivo_env(sb), cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    _wait_for_progress(tmp_path / "run.journal", 10, proc)
+    wait_for_progress(tmp_path / "run.journal", 10, proc)
     shutil.rmtree(out)
     out.write_text("in the report folder's place\n")
     stdout, err = proc.communicate(timeout=60)
@@ -57,14 +64,14 @@ def test_a_report_folder_replaced_mid_run_ends_in_one_line_and_the_next_run_writ
     assert "Traceback" not in text, text
     assert _said(f"bulk: {report}: cannot write the report", text), text
     assert _said("run the same command again", text), text
-    states = _journal_states(tmp_path / "run.journal")
+    states = journal_states(tmp_path / "run.journal")
     assert states == {"linked": len(NUMBERS)}, states  # every row settled, in the journal
     written = json.loads(summary.read_text())
     assert written["exit_code"] == 2 and written["report"] is None, written
     assert written["counts"]["linked"] == len(NUMBERS), written
 
     out.unlink()
-    again = subprocess.run(_link(sb, tmp_path, "--report", str(report)), env=_env(sb),
+    again = subprocess.run(_link(sb, tmp_path, "--report", str(report)), env=plivo_env(sb),
                            cwd=tmp_path, capture_output=True, timeout=60)
     assert again.returncode == 0, again.stderr.decode()
     rows = pl.read_csv(report, infer_schema=False)
@@ -134,9 +141,9 @@ def test_an_interrupted_run_whose_summary_folder_went_away_still_exits_130(
     summary = tmp_path / "state" / "summary.json"
     command = _link(sb, tmp_path, "--report", str(tmp_path / "report.csv"),
                     "--summary-json", str(summary))
-    proc = subprocess.Popen(command, env=_env(sb), cwd=tmp_path, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(command, env=plivo_env(sb), cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    _wait_for_progress(tmp_path / "run.journal", 10, proc)
+    wait_for_progress(tmp_path / "run.journal", 10, proc)
     shutil.rmtree(tmp_path / "state")
     (tmp_path / "state").write_text("in the summary folder's place\n")
     proc.send_signal(signal.SIGTERM)
@@ -155,12 +162,12 @@ def test_the_summary_keeps_the_hash_of_the_input_the_run_read_when_the_file_chan
     # before: the summary hashed the input again at the end, so a file edited mid-run gave
     # the edited file's hash: not the input this run read (nor the journal's)
     sb = sandbox_factory(settle_min=0.2, settle_max=0.8)
-    command = [*_command(sb, tmp_path), "--summary-json", str(tmp_path / "summary.json")]
+    command = [*link_command(sb, tmp_path), "--summary-json", str(tmp_path / "summary.json")]
     source = tmp_path / "in.csv"
     read = hashlib.sha256(source.read_bytes()).hexdigest()
-    proc = subprocess.Popen(command, env=_env(sb), cwd=tmp_path,
+    proc = subprocess.Popen(command, env=plivo_env(sb), cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _wait_for_progress(tmp_path / "run.journal", 5, proc)
+    wait_for_progress(tmp_path / "run.journal", 5, proc)
     source.write_text(source.read_text() + "+14155550199,CUOGHIN\n")
     _, err = proc.communicate(timeout=60)
     assert proc.returncode in (0, 1), err.decode()

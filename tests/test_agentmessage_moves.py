@@ -1,5 +1,5 @@
 """AgentMessage moves, unlinks (detaches) and polling when the state answers lie: the real
-sandbox behind a loopback proxy (:func:`tests.test_truth_e2e.behind_proxy`) that rewrites or
+sandbox behind a loopback proxy (:func:`tests._helpers.behind_proxy`) that rewrites or
 withholds its answers, driving the CLI. The report must hold what the sandbox's state shows,
 never a success a lying read made up, and every run must end."""
 
@@ -14,16 +14,21 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.conftest import ThreadedSandbox, write_csv
-from tests.test_pipeline_e2e import run_command
-from tests.test_truth_e2e import behind_proxy, run_and_compare, where
+from tests._helpers import (
+    ThreadedSandbox,
+    behind_proxy,
+    run_and_compare,
+    run_command,
+    where,
+    write_csv,
+)
 
 #: a single number's resource (its id), not the organisation's list nor a change
 _ONE = re.compile(r"^/v1/phone-numbers/[^/]+$")
 
 
 def _am_error(status: int, code: str, message: str) -> web.Response:
-    error = {"code": code, "message": message, "request_id": "hostile", "details": None}
+    error = {"code": code, "message": message, "request_id": "proxy", "details": None}
     body = {"success": False, "error": error, "meta": None, "data": None}
     return web.json_response(body, status=status)
 
@@ -49,8 +54,8 @@ def test_a_read_answered_not_found_mid_run_is_no_proof_a_detach_landed(
         return None
 
     src = write_csv(tmp_path / "in.csv", "number,campaign", [f"{number},alerts"])
-    with behind_proxy(sb, before=lie) as hostile:
-        report = run_and_compare(hostile, "agentmessage", tmp_path, "unlink", src)
+    with behind_proxy(sb, before=lie) as proxied:
+        report = run_and_compare(proxied, "agentmessage", tmp_path, "unlink", src)
     (row,) = report.values()
     assert row["outcome"] == "unknown", row
     assert where(sb, "agentmessage")[number] == {"4f1c2d3e-0000-4000-8000-000000000002": "active"}
@@ -83,8 +88,8 @@ def test_a_number_a_list_shows_twice_with_two_statuses_is_never_settled_by_eithe
         return web.json_response({**data, "data": shown})
 
     src = write_csv(tmp_path / "in.csv", "number,campaign", [f"{n},marketing" for n in numbers])
-    with behind_proxy(sb, after=twice) as hostile:
-        report = run_and_compare(hostile, "agentmessage", tmp_path, "link", src)
+    with behind_proxy(sb, after=twice) as proxied:
+        report = run_and_compare(proxied, "agentmessage", tmp_path, "link", src)
     assert {r["outcome"] for r in report.values()} <= {"failed", "unknown"}, report
 
 
@@ -110,8 +115,8 @@ def test_a_number_the_organisation_lists_twice_in_two_campaigns_is_not_attached(
         return web.json_response({**data, "data": shown})
 
     src = write_csv(tmp_path / "in.csv", "number,campaign", [f"{number},marketing"])
-    with behind_proxy(sb, after=twice) as hostile:
-        (row,) = run_and_compare(hostile, "agentmessage", tmp_path, "link", src).values()
+    with behind_proxy(sb, after=twice) as proxied:
+        (row,) = run_and_compare(proxied, "agentmessage", tmp_path, "link", src).values()
     assert row["outcome"] == "failed", row
     assert sb.counters()["numbers"].get(number, {}).get("attach_accepted", 0) == 0
     assert where(sb, "agentmessage")[number] == {"4f1c2d3e-0000-4000-8000-000000000003": "active"}
@@ -143,8 +148,8 @@ def test_a_read_whose_campaign_id_is_empty_is_no_proof_a_detach_landed(
         return None
 
     src = write_csv(tmp_path / "in.csv", "number,campaign", [f"{number},alerts"])
-    with behind_proxy(sb, before=lose, after=blank) as hostile:
-        (row,) = run_and_compare(hostile, "agentmessage", tmp_path, "unlink", src).values()
+    with behind_proxy(sb, before=lose, after=blank) as proxied:
+        (row,) = run_and_compare(proxied, "agentmessage", tmp_path, "unlink", src).values()
     assert row["outcome"] == "failed" and "left attached" in row["reason"], row
     assert where(sb, "agentmessage")[number] == {"4f1c2d3e-0000-4000-8000-000000000002": "active"}
 
@@ -193,8 +198,8 @@ def test_a_move_whose_answers_lie_is_never_reported_moved(
 
     src = write_csv(tmp_path / "in.csv", "number", [number])
     args = ("--from", "legacy", "--to", "alerts")
-    with behind_proxy(sb, before=attach, after=status) as hostile:
-        (row,) = run_and_compare(hostile, "agentmessage", tmp_path, "move", src, *args).values()
+    with behind_proxy(sb, before=attach, after=status) as proxied:
+        (row,) = run_and_compare(proxied, "agentmessage", tmp_path, "move", src, *args).values()
     assert row["outcome"] == "unknown", row
     held = where(sb, "agentmessage")[number]
     assert held == ({LEGACY: "active"} if lie == "attach-never-landed" else {ALERTS: "active"})
@@ -220,8 +225,8 @@ def test_a_campaign_list_whose_cursor_cycles_stops_the_run_and_sends_nothing(
     def first_page(path_qs: str) -> str:  # every page is the first, under the cycling cursor
         return re.sub(r"[?&]cursor=c[01]", "", path_qs) if "/v1/campaigns" in path_qs else path_qs
 
-    with behind_proxy(sb, path=first_page, after=cycle) as hostile:
-        result, _ = run_command(hostile, "agentmessage", tmp_path, "link", src)
+    with behind_proxy(sb, path=first_page, after=cycle) as proxied:
+        result, _ = run_command(proxied, "agentmessage", tmp_path, "link", src)
     assert result.exit_code not in (0, 1), result.output
     assert "repeated" in result.output and "Traceback" not in result.output
     assert sb.counters()["totals"].get("attach_accepted", 0) == 0
@@ -241,8 +246,8 @@ def test_a_campaign_listed_active_that_refuses_every_attach_fails_its_rows_as_re
 
     numbers = [f"+1650555{n:04d}" for n in range(100, 103)]
     src = write_csv(tmp_path / "in.csv", "number,campaign", [f"{n},marketing" for n in numbers])
-    with behind_proxy(sb, before=refuse) as hostile:
-        report = run_and_compare(hostile, "agentmessage", tmp_path, "link", src)
+    with behind_proxy(sb, before=refuse) as proxied:
+        report = run_and_compare(proxied, "agentmessage", tmp_path, "link", src)
     for row in report.values():
         assert row["outcome"] == "failed" and "CAMPAIGN_NOT_ACTIVE" in row["reason"], row
     assert not any(where(sb, "agentmessage").get(n) for n in numbers)

@@ -1,5 +1,5 @@
-"""Finding 10 of issue 9: input has a size bound. ``bulk validate /dev/zero`` grew to 22 GB;
-devices are refused, files over ``--max-input-bytes`` and lines over ``MAX_LINE_BYTES`` too,
+"""Input has a size bound, so ``bulk validate /dev/zero`` cannot grow without end: devices
+are refused, files over ``--max-input-bytes`` and lines over ``MAX_LINE_BYTES`` too,
 and a stream (a pipe) is read with the same hard bound, stopping at the first bad chunk."""
 
 from __future__ import annotations

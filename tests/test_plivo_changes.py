@@ -1,5 +1,5 @@
-"""Plivo's change answers (link, unlink) as a hostile or broken provider gives them: the real
-sandbox behind a loopback proxy (:func:`tests.test_truth_e2e.behind_proxy`) that answers some
+"""Plivo's change answers (link, unlink) as a lying or broken provider gives them: the real
+sandbox behind a loopback proxy (:func:`tests._helpers.behind_proxy`) that answers some
 changes itself or rewrites the sandbox's answers, driving the CLI. Every run must end, keep
 every row in the report, report only what the sandbox shows, and change nothing twice."""
 
@@ -18,15 +18,20 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.conftest import ThreadedSandbox, write_csv
-from tests.test_pipeline_e2e import read_report, run_command
-from tests.test_truth_e2e import behind_proxy, run_and_compare
+from tests._helpers import (
+    ThreadedSandbox,
+    behind_proxy,
+    read_report,
+    run_and_compare,
+    run_command,
+    write_csv,
+)
 
 _LINK = re.compile(r"/10dlc/Campaign/[^/]+/Number/$")
 
 
 def _refusal(text: str, status: int = 400) -> web.Response:
-    return web.json_response({"api_id": "hostile", "error": text}, status=status)
+    return web.json_response({"api_id": "proxy", "error": text}, status=status)
 
 
 def test_a_size_refusal_that_comes_even_for_one_number_fails_it_instead_of_a_loop(
@@ -46,8 +51,8 @@ def test_a_size_refusal_that_comes_even_for_one_number_fails_it_instead_of_a_loo
         asked["link"] += 1
         return _refusal("Too many numbers in this request")
 
-    with behind_proxy(sb, before=refuse) as hostile:
-        report = run_and_compare(hostile, "plivo", tmp_path, "link", src)
+    with behind_proxy(sb, before=refuse) as proxied:
+        report = run_and_compare(proxied, "plivo", tmp_path, "link", src)
     # halving 5 -> 2 -> 1 costs at most 2n - 1 requests; then each lone number is refused
     assert asked["link"] <= 2 * len(numbers) - 1, asked
     assert [r["outcome"] for r in report.values()] == ["failed"] * len(numbers), report
@@ -91,8 +96,8 @@ def test_already_requested_naming_no_number_of_a_batch_is_read_not_failed(
         _link_directly(sb, path, [json.loads(body)["numbers"][0]])
         return _refusal("One or more numbers are already requested for linking")
 
-    with behind_proxy(sb, before=race) as hostile:
-        report = run_and_compare(hostile, "plivo", tmp_path, "link", src)
+    with behind_proxy(sb, before=race) as proxied:
+        report = run_and_compare(proxied, "plivo", tmp_path, "link", src)
     assert [r["outcome"] for r in report.values()] == ["linked"] * len(numbers), report
 
 
@@ -112,8 +117,8 @@ def test_credentials_refused_mid_run_on_a_link_stop_the_run_with_every_row_repor
         asked["link"] += 1
         return _refusal("Authentication failed", 401) if asked["link"] > 1 else None
 
-    with behind_proxy(sb, before=revoke) as hostile:
-        result, path = run_command(hostile, "plivo", tmp_path, "link", src, "--batch-size", "2",
+    with behind_proxy(sb, before=revoke) as proxied:
+        result, path = run_command(proxied, "plivo", tmp_path, "link", src, "--batch-size", "2",
                                    "--concurrency", "1")
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output and sb.plivo_auth_token not in result.output
@@ -151,8 +156,8 @@ def test_a_redirected_change_is_never_followed_nor_taken_as_done(
         "+16505550100,alerts,link", "+16505550101,alerts,link",
         "+14155550100,marketing,unlink"])  # linked there at start
     try:
-        with behind_proxy(sb, before=redirect) as hostile:
-            report = run_and_compare(hostile, "plivo", tmp_path, "apply", src)
+        with behind_proxy(sb, before=redirect) as proxied:
+            report = run_and_compare(proxied, "plivo", tmp_path, "apply", src)
     finally:
         catcher.shutdown()
     assert elsewhere == []
@@ -173,8 +178,8 @@ def test_a_link_answered_with_json_nested_past_the_parsers_depth_is_no_usable_an
                                 headers={"Content-Type": "application/json"})
         return None
 
-    with behind_proxy(sb, before=deep) as hostile:
-        report = run_and_compare(hostile, "plivo", tmp_path, "link", src)
+    with behind_proxy(sb, before=deep) as proxied:
+        report = run_and_compare(proxied, "plivo", tmp_path, "link", src)
     assert {r["outcome"] for r in report.values()} == {"unknown"}, report
 
 
@@ -192,8 +197,8 @@ def test_a_provider_echoing_the_credentials_in_its_refusal_never_puts_them_in_th
             return _refusal(text)
         return None
 
-    with behind_proxy(sb, before=echo) as hostile:
-        result, path = run_command(hostile, "plivo", tmp_path, "link", src, "--verbose")
+    with behind_proxy(sb, before=echo) as proxied:
+        result, path = run_command(proxied, "plivo", tmp_path, "link", src, "--verbose")
     everything = result.output + path.read_text() + "".join(
         p.read_text(errors="replace") for p in (tmp_path / "j").rglob("*") if p.is_file())
     assert {r["outcome"] for r in read_report(path).values()} == {"failed"}
@@ -217,8 +222,8 @@ def test_an_unlink_or_release_answered_not_linked_while_the_list_shows_it_is_nev
 
     src = write_csv(tmp_path / "in.csv", "number,campaign,action,from_campaign", [
         "+14155550100,marketing,unlink,", "+12125550110,alerts,move,legacy"])
-    with behind_proxy(sb, before=deny) as hostile:
-        report = run_and_compare(hostile, "plivo", tmp_path, "apply", src)
+    with behind_proxy(sb, before=deny) as proxied:
+        report = run_and_compare(proxied, "plivo", tmp_path, "apply", src)
     assert {r["outcome"] for r in report.values()} == {"unknown"}, report
     assert sb.counters()["totals"].get("link_accepted", 0) == 0
 
@@ -241,11 +246,11 @@ def test_a_retry_after_longer_than_bulk_waits_ends_the_request_unsent_not_the_ru
     def throttle(method: str, path: str, body: bytes) -> web.Response | None:
         if method != "POST" or not _LINK.search(path):
             return None
-        return web.json_response({"api_id": "hostile", "error": "slow down"}, status=429,
+        return web.json_response({"api_id": "proxy", "error": "slow down"}, status=429,
                                  headers={"Retry-After": wait})
 
-    with behind_proxy(sb, before=throttle) as hostile:
-        result, path = run_command(hostile, "plivo", tmp_path, "link", src)
+    with behind_proxy(sb, before=throttle) as proxied:
+        result, path = run_command(proxied, "plivo", tmp_path, "link", src)
     report = read_report(path)
     assert result.exit_code == 1, result.output
     assert [r["outcome"] for r in report.values()] == ["unknown"] * len(numbers), report

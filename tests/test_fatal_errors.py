@@ -1,5 +1,5 @@
-"""Findings 7 and 8 of issue 9: a refusal or a full disk mid-run ends in one clear line, exit 2
-and a report written from the journal; a report bulk could not write is found before sending."""
+"""A refusal or a full disk mid-run ends in one clear line, exit 2 and a report written from
+the journal; a report bulk could not write is found before sending."""
 
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ from bulk._errors import AccountsStopped, ConfigError
 from bulk._job import JobSpec, run_job
 from bulk._journal import Journal
 from bulk.cli import main
-from tests.conftest import ThreadedSandbox, write_csv
-from tests.test_truth_e2e import behind_proxy
+from tests._helpers import ThreadedSandbox, behind_proxy, write_csv
 
 READONLY_KEY = "am_live_sandboxreadonly000000000000"
 AM_CAMPAIGN = "4f1c2d3e-0000-4000-8000-000000000001"
@@ -250,8 +249,8 @@ async def test_an_account_answered_only_429s_mid_run_stops_alone_not_at_the_sett
     rows = [f"{n},CUOGHIN,calls" for n in plivo_numbers]
     rows += [f"{n},{AM_CAMPAIGN},texts" for n in am_numbers]
     src = write_csv(tmp_path / "in.csv", "number,campaign_id,account", rows)
-    with behind_proxy(sb, before=refuse_reads) as hostile:
-        accounts = _calls_and_texts(tmp_path, sb, hostile.base_url)
+    with behind_proxy(sb, before=refuse_reads) as proxied:
+        accounts = _calls_and_texts(tmp_path, sb, proxied.base_url)
         spec = JobSpec(
             "link", src, accounts=accounts, report=tmp_path / "out.csv",
             journal=tmp_path / "j", summary_json=tmp_path / "summary.json",

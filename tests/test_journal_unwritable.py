@@ -1,4 +1,4 @@
-"""Finding 14 of issue 9: a journal that cannot be written says why (its folder, or the file
+"""A journal that cannot be written says why (its folder, or the file
 itself), naming the path, exit 2; not "not a usable bulk journal".
 
 Tests run as root, who writes through permission bits, so chmod cannot make these conditions.
@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from bulk._errors import JournalError
 from bulk._journal import Journal
 from bulk.cli import main
-from tests.conftest import write_csv
+from tests._helpers import write_csv
 
 
 @pytest.fixture(autouse=True)
