@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from bulk.cli import main
-from tests.conftest import ThreadedSandbox, write_csv
+from tests._helpers import ThreadedSandbox, write_csv
 
 MARKETING = {"plivo": "CUOGHIN", "agentmessage": "4f1c2d3e-0000-4000-8000-000000000001"}
 #: the sandbox's endpoint names -> bulk's names for them (the summary's ``requests``)

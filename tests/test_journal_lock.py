@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from bulk import JournalBusy
 from bulk._journal import Journal, exclusive
 from bulk.cli import main
-from tests.conftest import ThreadedSandbox, write_csv
+from tests._helpers import ThreadedSandbox, write_csv
 
 FINGERPRINT = {"command": "link", "input": "in.csv"}
 

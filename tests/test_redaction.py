@@ -28,7 +28,7 @@ from click.testing import CliRunner
 from bulk.cli import main
 from bulk.engine._redact import Redactor, secrets_in
 from bulk.providers._base import Response
-from tests.conftest import ThreadedSandbox, write_csv
+from tests._helpers import ThreadedSandbox, write_csv
 
 AM_MARKETING = "4f1c2d3e-0000-4000-8000-000000000001"
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from bulk._report import REPORT_COLUMNS
 from bulk.cli import main
-from tests.conftest import ThreadedSandbox, write_csv
+from tests._helpers import ThreadedSandbox, write_csv
 
 #: input columns named like the report's own
 CLASHING = ("outcome", "attempts", "settled_at", "provider_status", "submitted_at")

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from bulk._accounts import shard_of
 from bulk.cli import main
 from bulk.sandbox import SandboxConfig, seed_for_accounts
-from tests.conftest import ThreadedSandbox, threaded_sandbox, write_csv
+from tests._helpers import ThreadedSandbox, threaded_sandbox, write_csv
 
 IDS = {"alpha": "SAALPHA0000000000000", "bravo": "SABRAVO0000000000000"}
 #: the report columns a shard's report must agree on with the unsharded one

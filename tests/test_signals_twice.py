@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import ThreadedSandbox, write_csv
+from tests._helpers import ThreadedSandbox, write_csv
 
 NUMBERS = [f"+1206555{n:04d}" for n in range(100, 180)]
 

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from bulk._summary_file import write_summary
 from bulk.cli import main
-from tests.conftest import write_csv
+from tests._helpers import write_csv
 
 
 def _run(tmp_path: Path, summary: Path | str) -> Any:
