@@ -26,13 +26,18 @@ def parse_send_until(when: str, now: datetime | None = None, tz: tzinfo | None =
     """WHEN as epoch seconds; ``now`` (aware or naive local, default: now) anchors relative forms;
     ``tz`` is the zone of ``HH:MM`` (None: the system's local time, daylight saving included).
 
-    Raises :class:`ConfigError` naming the accepted forms when WHEN is none of them.
+    Raises :class:`ConfigError` naming the accepted forms when WHEN is none of them, and
+    when the window it gives could never open: a moment not after ``now``, a duration of 0.
     """
     text = when.strip()
     now = (now or datetime.now()).astimezone()
     duration = _DURATION.match(text)
     if duration:
-        return now.timestamp() + float(duration.group(1)) * _SECONDS[duration.group(2)]
+        length = float(duration.group(1)) * _SECONDS[duration.group(2)]
+        if length <= 0:
+            raise ConfigError(f"--send-until {when!r}: a window of no time sends nothing; give "
+                              "a duration above 0, or leave the option out")
+        return now.timestamp() + length
     clock = _CLOCK.match(text)
     if clock:
         hour, minute = int(clock.group(1)), int(clock.group(2))
@@ -47,6 +52,11 @@ def parse_send_until(when: str, now: datetime | None = None, tz: tzinfo | None =
         raise ConfigError(
             f"--send-until {when!r}: give an ISO 8601 time with its offset "
             "(2025-07-01T06:00:00+02:00 or ...Z), HH:MM local time, or a duration (90s, 45m, 2h)"
+        )
+    if moment.timestamp() <= now.timestamp():
+        raise ConfigError(
+            f"--send-until {when!r}: that moment has passed, so nothing would be sent; give a "
+            "later time, or leave the option out to send without a window"
         )
     return moment.timestamp()
 
