@@ -25,6 +25,7 @@ Secrets never sit in the file: a key that would hold a token or an API key itsel
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -187,8 +188,8 @@ def parse_account(path: Path, name: str, table: Any) -> Account:
         base_url=base_url,
         rate=_rate(where, table.get("rate")),
         max_rate=_positive(where, "max-rate", table.get("max-rate")),
-        concurrency=_count(where, "concurrency", table.get("concurrency")),
-        batch_size=_count(where, "batch-size", table.get("batch-size")),
+        concurrency=_count(where, "concurrency", table.get("concurrency"), MAX_CONCURRENCY),
+        batch_size=_count(where, "batch-size", table.get("batch-size"), MAX_BATCH_SIZE),
     )
 
 
@@ -234,25 +235,38 @@ def _optional(where: str, table: Mapping[str, Any], key: str, kind: type) -> Any
     return value
 
 
+#: the numbers an account's keys take: what the command line's options take (``--rate``,
+#: ``--max-rate``: at least 0.01 and finite; ``--concurrency`` 1 to 256; ``--batch-size``
+#: 1 to 1000). A rate of ``inf`` divided by zero, one of ``nan`` paced nothing: a hung run.
+MIN_RATE = 0.01
+MAX_CONCURRENCY = 256
+MAX_BATCH_SIZE = 1000
+
+
 def _rate(where: str, value: Any) -> float | Literal["auto"] | None:
     if value == "auto":
         return "auto"
-    return _positive(where, "rate", value)
+    return _positive(where, "rate", value, ' (or "auto")')
 
 
-def _positive(where: str, key: str, value: Any) -> float | None:
+def _positive(where: str, key: str, value: Any, other: str = "") -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{where}: key {key!r} must be a number above 0")
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value < MIN_RATE:
+        shown = f", not {value!r}" if number else ""
+        raise ConfigError(
+            f"{where}: key {key!r} must be a finite number of at least {MIN_RATE:g}{other}{shown}"
+        )
     return float(value)
 
 
-def _count(where: str, key: str, value: Any) -> int | None:
+def _count(where: str, key: str, value: Any, most: int) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{where}: key {key!r} must be a whole number of at least 1")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        shown = f", not {value!r}" if isinstance(value, int | float) else ""
+        raise ConfigError(f"{where}: key {key!r} must be a whole number from 1 to {most}{shown}")
     return value
 
 

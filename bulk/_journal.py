@@ -271,10 +271,10 @@ class Journal:
                 row.submitted_at = change.fields["submitted_at"]
             if "released_at" in change.fields:
                 row.released_at = change.fields["released_at"]
-            if target in TERMINAL and row.settled_at is None:
+            if target is State.DEFERRED or target not in TERMINAL:
+                row.settled_at = None  # never sent (deferred), or not settled yet
+            elif row.settled_at is None:
                 row.settled_at = now
-            elif target not in TERMINAL:
-                row.settled_at = None  # a deferred row picked up again is not settled
         for row in shadow.values():
             params.append(
                 (

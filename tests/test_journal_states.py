@@ -126,12 +126,12 @@ def test_terminal_rows_get_a_settled_time(tmp_path: Path) -> None:
     assert journal.get(2).settled_at is not None
 
 
-def test_a_resumed_deferred_row_loses_the_windows_reason_and_its_settled_time(
+def test_a_resumed_deferred_row_loses_the_windows_reason_and_has_no_settled_time(
     tmp_path: Path,
 ) -> None:
     journal = _journal(tmp_path)
     journal.apply([Change(2, Event.DEFER, reason="not sent: the send window closed at 06:00")])
-    assert journal.get(2).settled_at is not None
+    assert journal.get(2).settled_at is None  # never sent, so never settled
     journal.apply([Change(2, Event.RESUME)])
     resumed = journal.get(2)
     assert resumed.state is State.PLANNED and resumed.reason is None

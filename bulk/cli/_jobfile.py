@@ -19,6 +19,7 @@ import click
 
 from bulk._errors import ConfigError
 from bulk._toml import SECRET_WORDS, read_toml
+from bulk.cli._options import BaseUrlType
 from bulk.providers import credential_options
 
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
@@ -103,7 +104,19 @@ def _arguments(path: Path, key: str, value: Any, option: click.Option) -> list[s
         _expect(path, key, value, int, float)  # (``rate`` also takes the word "auto")
     else:
         _expect(path, key, value, str)
+    if isinstance(kind, click.types.IntParamType | click.types.FloatParamType | BaseUrlType):
+        _check(path, key, value, option)
     return [flag, str(value)]
+
+
+def _check(path: Path, key: str, value: Any, option: click.Option) -> None:
+    """The value as the option takes it (a number's range, nan and inf, a base URL), or
+    :class:`ConfigError` naming the file and the key. Numbers are echoed; a URL's message
+    never echoes its query."""
+    try:
+        option.type.convert(value, option, None)
+    except click.BadParameter as exc:
+        raise ConfigError(f"{path}: key {key!r} (--{key}): {exc.message}") from None
 
 
 def _when(path: Path, value: dt.datetime | dt.time) -> str:

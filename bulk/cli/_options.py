@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from bulk._errors import ConfigError
+from bulk.engine import check_base_url
 from bulk.inputs import MAX_INPUT_BYTES, MAX_LINE_BYTES
 
 
@@ -45,3 +47,22 @@ class FiniteFloatRange(click.FloatRange):
         number = click.FLOAT.convert(value, param, ctx)
         refuse_non_finite(self, number, param, ctx)
         return super().convert(number, param, ctx)
+
+
+class BaseUrlType(click.ParamType[str]):
+    """``--base-url``: a URL bulk will talk to (:func:`bulk.engine.check_base_url`), checked
+    when the option is read, so a wrong one is a usage error naming the option (exit 2)
+    before anything is read or sent. The value is kept as given."""
+
+    name = "url"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Any:
+        if not isinstance(value, str):
+            self.fail("must be a string", param, ctx)
+        try:
+            check_base_url(value)
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+        return value

@@ -24,7 +24,12 @@ from bulk._errors import AccountsStopped, BulkError
 from bulk._job import EXIT_INTERRUPTED, JobResult, JobSpec, Snapshot, default_paths, run_job
 from bulk._window import parse_send_until
 from bulk.cli._jobfile import job_arguments
-from bulk.cli._options import FiniteFloatRange, max_input_option, refuse_non_finite
+from bulk.cli._options import (
+    BaseUrlType,
+    FiniteFloatRange,
+    max_input_option,
+    refuse_non_finite,
+)
 from bulk.cli._shown import cell, inline
 from bulk.engine import Plan
 from bulk.providers import (
@@ -161,6 +166,7 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--base-url",
+            type=BaseUrlType(),
             metavar="URL",
             help="Provider API base URL (default: the provider's production URL). "
             "Plain http is refused except to loopback.",

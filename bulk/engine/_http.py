@@ -147,14 +147,19 @@ def _is_loopback(host: str) -> bool:
 
 def check_base_url(url: str) -> str:
     """A base URL bulk will talk to: https anywhere, plain http only to loopback."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname  # a bracketed host that is no IPv6 address fails only here
+    except ValueError as exc:
+        # never echoed: the URL may carry a query where a pasted key sits
+        raise ConfigError(f"the base URL is not a URL that can be read ({exc})") from None
     if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
         # never echoed: a query is where a key pasted into a URL would sit
         raise ConfigError(
             "a base URL takes no query or fragment (?... or #...); put credentials in the "
             "environment or options"
         )
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not host:
         raise ConfigError(f"base URL {url!r} is not an http(s) URL")
     if parts.username or parts.password:
         raise ConfigError("put credentials in the environment or options, not in the base URL")
@@ -162,9 +167,9 @@ def check_base_url(url: str) -> str:
         parts.port  # noqa: B018 - urlsplit checks the port only when asked
     except ValueError:
         raise ConfigError(f"base URL {url!r}: the port is not a number from 0 to 65535") from None
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not _is_loopback(host):
         raise ConfigError(
-            f"refusing plain http to {parts.hostname}: credentials would cross the network "
+            f"refusing plain http to {host}: credentials would cross the network "
             "unencrypted (http is allowed only to loopback, e.g. the sandbox)"
         )
     return url.rstrip("/")

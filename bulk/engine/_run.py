@@ -521,10 +521,12 @@ class Engine(Poller):
         return {line: self._attempts_seen.get(line, 0) for line in lines}
 
     def _attempts_since(self, before: dict[int, int], line: int) -> int:
-        """Attempts one send cost a row: retries included when the sender counts them, else 1."""
+        """Attempts one send cost a row: the requests that left for it, retries included, when
+        the sender counts them (0 when none left: the send window closed while it waited for
+        its turn), else 1."""
         if self._attempts_seen is None:
             return 1
-        return max(1, self._attempts_seen.get(line, 0) - before.get(line, 0))
+        return self._attempts_seen.get(line, 0) - before.get(line, 0)
 
     async def _link(self, work: _LinkWork) -> None:
         pending = self._defer_closed(work.lines)

@@ -103,8 +103,8 @@ def decode_cursor(kind: str, cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         got_kind, _, seq = raw.partition(":")
-        if got_kind != kind:
-            raise ValueError(cursor)
+        if got_kind != kind or not (seq.isascii() and seq.isdigit() and len(seq) <= 18):
+            raise ValueError(cursor)  # a cursor the sandbox never issued
         return int(seq)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise AMError(400, "INVALID_INPUT", "cursor is not valid", {"field": "cursor"}) from None

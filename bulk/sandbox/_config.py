@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,12 @@ class FaultConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Raise :class:`ValueError` when a value is out of range."""
+        """Raise :class:`ValueError` when a value is out of range. NaN and infinity are out of
+        every range: a NaN latency or hang stalled every request after it."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number, got {value!r}")
         for name in (*_RATE_FIELDS, "burst_429_rate", "after_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

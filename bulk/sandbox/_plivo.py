@@ -25,6 +25,9 @@ from bulk.sandbox._seed import UNKNOWN_ACCOUNT
 
 BASE = "/v1/Account/{auth_id}/10dlc/Campaign/{campaign_id}"
 AUTH_ERROR = "Authentication credentials invalid"
+#: the largest list ``offset`` taken (a signed 32-bit integer; **choice**, see WIRE.md)
+MAX_OFFSET = 2**31 - 1
+MAX_PORT = 65535
 RATE_ERROR = "Too many requests"
 
 
@@ -117,12 +120,22 @@ def _callback(data: dict[str, Any]) -> Callback | None:
         raise PlivoRefusal(400, "method must be GET or POST")
     if url is None or url == "":
         return None
-    if not isinstance(url, str):
-        raise PlivoRefusal(400, "url is not a valid URL")
-    parsed = URL(url)
-    if parsed.scheme not in ("http", "https") or not parsed.host:
+    if not isinstance(url, str) or not _valid_url(url):
         raise PlivoRefusal(400, "url is not a valid URL")
     return Callback(url, method.upper())
+
+
+def _valid_url(url: str) -> bool:
+    """An http(s) URL with a host that can be parsed and sent to (a bracketed host that is
+    no IPv6 address, a port out of range, a lone surrogate: not valid)."""
+    try:
+        url.encode("utf-8")
+        parsed = URL(url)
+        return parsed.scheme in ("http", "https") and bool(parsed.host) and (
+            parsed.port is None or 0 < parsed.port <= MAX_PORT
+        )
+    except (ValueError, UnicodeError):
+        return False
 
 
 def _campaign_header(account: PlivoState, campaign_id: str, api_id: str) -> dict[str, Any]:
@@ -161,17 +174,15 @@ async def link(
     )
 
 
-def _int_param(request: web.Request, name: str, default: int, low: int, high: int | None) -> int:
+def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    """A query parameter of ASCII digits within ``low..high``, else Plivo's 400."""
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise PlivoRefusal(400, f"{name} must be an integer {bound}")
+    digits_only = raw.isascii() and raw.isdigit() and len(raw) <= len(str(high))
+    value = int(raw) if digits_only else low - 1
+    if not low <= value <= high:
+        raise PlivoRefusal(400, f"{name} must be an integer between {low} and {high}")
     return value
 
 
@@ -182,7 +193,7 @@ async def list_numbers(
     campaign_id = request.match_info["campaign_id"]
     header = _campaign_header(account, campaign_id, api_id)
     limit = _int_param(request, "limit", MAX_PAGE, 1, MAX_PAGE)
-    offset = _int_param(request, "offset", 0, 0, None)
+    offset = _int_param(request, "offset", 0, 0, MAX_OFFSET)
     links = account.page(campaign_id, limit, offset)
     counts = account.campaigns[campaign_id].counts
     return web.json_response(
