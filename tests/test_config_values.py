@@ -20,7 +20,7 @@ from bulk._accounts import read_accounts
 from bulk._errors import ConfigError
 from bulk.cli import main
 from bulk.cli.run import link as link_command
-from tests.conftest import write_csv
+from tests._helpers import write_csv
 
 AUTH_ID = "MAXXXXXXXXXXXXXXXXXX"
 HEAD = f'[accounts.alpha]\nprovider = "plivo"\nauth-id = "{AUTH_ID}"\nauth-token-env = "ALPHA"\n'

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from bulk import ConfigError
 from bulk._window import parse_send_until
 from bulk.cli import main
-from tests.conftest import ThreadedSandbox, write_csv
+from tests._helpers import ThreadedSandbox, write_csv
 
 NUMBERS = [f"+1206555{n:04d}" for n in range(200, 216)]  # in no campaign at start
 
