@@ -27,7 +27,7 @@ import aiohttp
 import anyio
 import polars as pl
 
-from bulk import _report
+from bulk import _names, _report, _sandboxed
 from bulk._accounts import Account, accounts_for, check_environment, parse_shard
 from bulk._aio import gather_map
 from bulk._errors import (
@@ -70,7 +70,6 @@ from bulk.providers import (
     NumberState,
     Provider,
     ProviderEntry,
-    Secret,
     Settlement,
     credentials_from_env,
     entry,
@@ -86,7 +85,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class JobSpec:
-    """Everything a run needs. Paths default to files named after the input in the cwd."""
+    """Everything a run needs. Paths default to files named after the input, beside it."""
 
     command: Command
     input: Path
@@ -156,18 +155,22 @@ class JobResult:
 
 
 def default_paths(spec: JobSpec) -> tuple[Path, Path, Path]:
-    """Report, failures file and journal: as given, else named after the input (a shard's
-    carry ``shard-K-of-N``, so the pods of a sharded job never write each other's files)."""
-    stem = f"{spec.input.stem}.{spec.command}"
-    if spec.shard is not None:
-        shard = parse_shard(spec.shard)
-        stem += f".shard-{shard.index}-of-{shard.count}"
-    report = spec.report or Path(f"{stem}.report.csv")
+    """Report, failures file and journal: as given, else named after the input, beside it
+    (:mod:`bulk._names`): ``<input>.<command>.<via>.report.csv``, ``….failed.csv``,
+    ``….journal``; a shard's carry ``shard-K-of-N``, so the pods of a sharded job never write
+    each other's files."""
+    shard = None if spec.shard is None else parse_shard(spec.shard)
+    where = None if shard is None else (shard.index, shard.count)
+    via = "accounts" if spec.accounts is not None else spec.provider
+    stem = _names.run_stem(spec.input, spec.command, via, sandbox=spec.sandbox, shard=where)
+    report = spec.report or _names.named(stem, "report.csv")
     failures = spec.failures or report.with_name(
         report.stem.removesuffix(".report") + ".failed.csv"
     )
-    via = "accounts" if spec.accounts is not None else spec.provider
-    journal = spec.journal or Path(f"{stem}.{via}.journal")
+    journal = spec.journal or _names.named(stem, "journal")
+    if spec.journal is None and not spec.sandbox and not journal.exists():
+        legacy = _names.legacy_journal(spec.input, spec.command, via, where)
+        journal = legacy if legacy.is_file() else journal
     return report, failures, journal
 
 
@@ -377,16 +380,18 @@ async def _endpoints(job: _Job) -> AsyncIterator[Callable[[_Lane], _Endpoint]]:
     of the accounts file's), or the configured providers."""
     spec = job.spec
     if spec.sandbox:
-        from bulk.sandbox import SandboxConfig, run_sandbox
-
-        seed = _sandbox_seed(job.accounts) if job.accounts is not None else None
         for lane in job.lanes:
             if entry(lane.provider).sandbox_credentials is None:
                 raise ConfigError(f"the sandbox does not simulate {lane.provider}")
-        config = SandboxConfig(settle_min=0.3, settle_max=1.5)
-        async with run_sandbox(config, **({} if seed is None else {"seed": seed})) as sb:
-            defaults = {"poll_interval": 1.0, "settle_timeout": 15.0}
-            yield lambda lane: (sb.base_url, _sandbox_credentials(sb, lane), defaults)
+        resume = job.journal.exists()  # a new journal: the sandbox starts afresh too
+        async with _sandboxed.in_process(
+            job.accounts, job.journal, resume=resume, keep=_holds_journal(spec)
+        ) as sb:
+            yield lambda lane: (
+                sb.base_url,
+                _sandboxed.credentials(sb, lane.provider, lane.account),
+                _sandboxed.DEFAULTS,
+            )
         return
 
     def locate(lane: _Lane) -> _Endpoint:
@@ -397,29 +402,6 @@ async def _endpoints(job: _Job) -> AsyncIterator[Callable[[_Lane], _Endpoint]]:
         return spec.base_url or entry(spec.provider).default_base_url, creds, {}
 
     yield locate
-
-
-def _sandbox_seed(accounts: Mapping[str, Account]) -> Any:
-    """The in-process sandbox's state for an accounts file: each Plivo account under its own
-    auth id, each AgentMessage account an organisation ``org_<name>``."""
-    from bulk.sandbox import seed_for_accounts
-
-    # accounts with an account id are Plivo's (the other provider has none)
-    plivo = {a.account_id: None for a in accounts.values() if a.account_id is not None}
-    orgs = {a.name: None for a in accounts.values() if a.account_id is None}
-    return seed_for_accounts(plivo=plivo, agentmessage=orgs)
-
-
-def _sandbox_credentials(sb: Any, lane: _Lane) -> Credentials:
-    """Credentials the running sandbox accepts for a lane (its account's, with accounts)."""
-    account = lane.account
-    if account is None:
-        make = entry(lane.provider).sandbox_credentials
-        assert make is not None
-        return make(sb)
-    if account.account_id is not None:
-        return Credentials(account.account_id, Secret(sb.plivo_accounts[account.account_id]))
-    return Credentials(None, Secret(sb.agentmessage_keys[f"org_{account.name}"]))
 
 
 @asynccontextmanager

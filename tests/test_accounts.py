@@ -228,7 +228,7 @@ def test_an_unset_secret_variable_stops_the_run_before_anything_is_read_naming_i
     )
     assert result.exit_code == 2
     assert "'org'" in result.output and "ORG_KEY" in result.output
-    assert not (tmp_path / "in.link.report.csv").exists()
+    assert not (tmp_path / "in.csv.link.accounts.report.csv").exists()
 
 
 def test_account_and_shard_need_the_accounts_file(tmp_path: Path) -> None:

@@ -256,21 +256,22 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Path(dir_okay=False, path_type=Path),
             metavar="PATH",
             help="Results report; .csv (default), .json or .parquet. "
-            "[default: <input>.<command>.report.csv]",
+            "[default: <input>.<command>.<provider>.report.csv beside the input]",
         ),
         click.option(
             "--failures",
             type=click.Path(dir_okay=False, path_type=Path),
             metavar="PATH",
             help="Rows that did not succeed, as input for the next run (.csv). "
-            "[default: <input>.<command>.failed.csv]",
+            "[default: <input>.<command>.<provider>.failed.csv beside the input]",
         ),
         click.option(
             "--journal",
             type=click.Path(dir_okay=False, path_type=Path),
             metavar="PATH",
             help="SQLite journal; the same command with the same journal resumes. "
-            "[default: <input>.<command>.<provider>.journal]",
+            "[default: <input>.<command>.<provider>.journal beside the input; "
+            "<provider>-sandbox with --sandbox, accounts with --accounts]",
         ),
         max_input_option(),
         click.option(
