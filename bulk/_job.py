@@ -938,7 +938,7 @@ def _write_one(job: _Job, frame: pl.DataFrame, path: Path, what: str) -> None:
     is one :class:`ReportError` naming the file (the journal holds every row: the same
     command writes it once the folder is fixed)."""
     try:
-        _report.write(frame, path)
+        _report.write(frame, path, bom=True)  # a CSV with a BOM: Excel reads it as UTF-8
     except OSError as exc:
         kept = f"every row is in the journal {job.journal}; " if _holds_journal(job.spec) else ""
         raise ReportError(
