@@ -27,7 +27,7 @@ import aiohttp
 import anyio
 import polars as pl
 
-from bulk import _names, _report, _sandboxed
+from bulk import _names, _report, _resume, _sandboxed, _why
 from bulk._accounts import Account, accounts_for, check_environment, parse_shard
 from bulk._aio import gather_map
 from bulk._errors import (
@@ -152,6 +152,12 @@ class JobResult:
     #: with ``--accounts``: per account, its ``counts``, ``requests``, ``http_429``,
     #: ``rate_settled`` and ``stopped`` (None, or why that account stopped mid-run)
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the run resumed a journal an earlier run left: what it held and from when (None: no)
+    resumed: str | None = None
+    #: the rows that did not end as asked: counts per reason and the first rows
+    why: _why.Why = field(default_factory=_why.Why)
+    #: change requests sent again (more than the plan said), by why
+    resent: dict[str, int] = field(default_factory=dict)
 
 
 def default_paths(spec: JobSpec) -> tuple[Path, Path, Path]:
@@ -326,6 +332,8 @@ class _Job:
     rows: int = 0
     reported: bool = False  #: the report (and failures file) were written
     input_sha256: str | None = None  #: the input's hash when it was read (None: not read)
+    resumed: str | None = None  #: what an earlier run left in the journal (None: new)
+    why: _why.Why = field(default_factory=_why.Why)  #: rows not ended as asked, and why
 
     @property
     def stats(self) -> Stats:
@@ -641,6 +649,7 @@ async def _run(job: _Job, hooks: _Hooks) -> JobResult:
                 work = list(zip(job.lanes, engines, plans, strict=True))
                 stops = await _execute(job, work, journal)
             result = _result(job, journal, plan, stops)
+            result.resent = dict(sum((e.resent for e in engines), Counter[str]()))
             if stops:
                 raise _stopped_lanes(job, stops, result)
             return result
@@ -683,6 +692,8 @@ def _open_journal(job: _Job, connections: Sequence[_Connection]) -> Journal:
         except JournalError:
             journal.close()
             raise
+        state = [_sandboxed.state_path(job.journal)] if spec.sandbox else []
+        job.resumed = _resume.resumed(journal, [p for p in state if p.exists()])
     job.rows = len(journal.rows)
     return journal
 
@@ -733,6 +744,7 @@ async def _plan(
     calls = {i: _named(engine.plan, lane.name) for i, (engine, lane) in enumerate(lanes)}
     plans = list((await gather_map(calls)).values())
     plan = _merge_plans(plans, [lane.name for lane in job.lanes])
+    plan.resumed = job.resumed
     changed()
     if hooks.on_plan is not None and not job.spec.dry_run:
         # in a worker thread: the callback may prompt on the terminal
@@ -772,6 +784,7 @@ def _merge_plans(plans: Sequence[Plan], names: Sequence[str | None]) -> Plan:
         merged.already += plan.already
         merged.unusable += plan.unusable
         merged.adopted += plan.adopted
+        merged.in_progress += plan.in_progress
         merged.to_unlink += plan.to_unlink
         merged.to_release += plan.to_release
         merged.to_check += plan.to_check
@@ -889,6 +902,8 @@ def _result(
         rows=job.rows,
         rate_settled=job.rate_settled(),
         accounts=job.by_account,
+        resumed=job.resumed,
+        why=job.why,
     )
 
 
@@ -923,6 +938,7 @@ def _write_reports(
     assert loaded is not None
     counts = _report.counts(report)
     job.counts = counts  # the summary's counts, also when the report cannot be written
+    job.why = _why.of(report)
     job.by_account = _per_account(job, report)
     _write_one(job, report, job.report, "report")
     if failures and _has_failures(counts):
@@ -1070,6 +1086,7 @@ async def _status(job: _Job, connections: Sequence[_Connection]) -> JobResult:
         rows=len(records),
         rate_settled=job.rate_settled(),
         accounts=job.by_account,
+        why=job.why,
     )
 
 

@@ -30,6 +30,8 @@ SCHEMA_VERSION = "2"  #: 2: rows gained released_at (a two-step move left its ol
 #: fingerprint keys journals written before them lack: such a journal takes this run's value
 #: (the run it resumes could not record it) instead of being refused as another job's
 ADDED_LATER = frozenset({"account", "validation"})
+#: the meta key of when the journal was started (epoch seconds; not part of the fingerprint)
+CREATED_AT = "created_at"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -145,7 +147,8 @@ class Journal:
             raise JournalError(f"{path}: not a usable bulk journal ({exc})") from None
         wanted = {"schema": SCHEMA_VERSION, **fingerprint}
         if not meta:
-            db.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", sorted(wanted.items()))
+            created = {**wanted, CREATED_AT: repr(time.time())}  # not part of the fingerprint
+            db.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", sorted(created.items()))
             return cls(path, db, {}, new=True)
         if meta.get("schema") != SCHEMA_VERSION:
             db.close()
@@ -171,6 +174,23 @@ class Journal:
             db.close()
             raise
         return cls(path, db, rows, new=not rows)
+
+    def written(self) -> tuple[float, float] | None:
+        """When the job's journal was started and when a row last changed (epoch seconds);
+        None while it holds no row. A journal older than its start's record gives the oldest
+        row's last change as its start."""
+        try:
+            row = self._db.execute(
+                "SELECT (SELECT value FROM meta WHERE key = ?), min(updated_at), max(updated_at)"
+                " FROM rows",
+                (CREATED_AT,),
+            ).fetchone()
+        except sqlite3.Error:
+            return None
+        created, oldest, last = row
+        if last is None:
+            return None
+        return (float(created) if created is not None else float(oldest)), float(last)
 
     def check_lines(self, lines: Iterable[int]) -> None:
         """Raise :class:`JournalError` unless the journal holds a row for exactly these input

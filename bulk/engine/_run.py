@@ -18,7 +18,7 @@ import functools
 import logging
 import math
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -147,6 +147,17 @@ class EngineConfig:
     send_until: float | None = None
 
 
+#: why a change request was sent again (:attr:`Engine.resent`)
+RESENT_WITHOUT_REFUSED = "a batch refused for a number in it, sent again without that number"
+RESENT_TOO_LARGE = "a batch the provider found too large, sent again in smaller batches"
+RESENT_LOST = "a request whose answer was lost or that did not go out, read, then sent again"
+
+#: a row whose change is under way: sent (answer awaited or lost), or accepted and polled
+_UNDER_WAY = frozenset(
+    {State.SENDING, State.SUBMITTED, State.RELEASING, State.RELEASE_SUBMITTED}
+)
+
+
 @dataclass(slots=True)
 class Plan:
     """What the run will do, computed by reading only."""
@@ -162,6 +173,11 @@ class Plan:
     #: rows a previous run left in flight that planning could not read yet: read first
     to_check: list[int] = field(default_factory=list)
     read_requests: int = 0
+    #: rows whose change is under way when sending starts: found in flight at the provider
+    #: (``adopted``), or submitted by an earlier run of the job and still being polled
+    in_progress: int = 0
+    #: what an earlier run of the job left in its journal (None: a new journal)
+    resumed: str | None = None
 
     def link_requests(self, batch: int) -> int:
         return sum(math.ceil(len(lines) / batch) for lines in self.to_link.values())
@@ -209,6 +225,8 @@ class Engine:
         #: HTTP attempts per row as the sender counts them, for the report's ``attempts``
         self._attempts_seen = attempts
         self._resends: dict[int, int] = defaultdict(int)
+        #: change requests sent again, by why (for the summary: more sent than planned)
+        self.resent: Counter[str] = Counter()
         self._campaign_size: dict[str, int] = {}
         self._campaign_next: dict[str, float] = {}
         self._campaign_interval: dict[str, float] = {}
@@ -446,6 +464,7 @@ class Engine:
             elif row.state in IN_FLIGHT:
                 plan.to_check.append(row.line)
         plan.already = sum(1 for r in rows if r.state is State.ALREADY)
+        plan.in_progress = sum(1 for r in rows if r.state in _UNDER_WAY)
 
     # --- looking -----------------------------------------------------------------------------
 
@@ -673,14 +692,20 @@ class Engine:
         self._campaign_size[work.campaign] = self._campaign_size.get(work.campaign, 0) + accepted
         again = [rows[n].line for n in outcome.resend]
         if outcome.too_large is not None:
+            self.resent[RESENT_TOO_LARGE] += 1
+        elif again:
+            self.resent[RESENT_WITHOUT_REFUSED] += 1
+        if outcome.too_large is not None:
             self._halve_batch(len(again), outcome.too_large, outcome.size_limit)
             self._queue_links(work.campaign, self._defer_closed(again))
             return []
         if outcome.lost or outcome.unsent:
             if outcome.lost or not self._window_closed():  # else: deferred below
                 await self.clock.sleep(self.config.resend_delay)
-            again += await self._check([rows[n].line for n in outcome.lost])
-            again += [rows[n].line for n in outcome.unsent if not rows[n].terminal]
+            more = await self._check([rows[n].line for n in outcome.lost])
+            more += [rows[n].line for n in outcome.unsent if not rows[n].terminal]
+            self.resent[RESENT_LOST] += bool(more)
+            again += more
         return self._defer_closed(again)
 
     def _link_changes(
@@ -725,6 +750,7 @@ class Engine:
                 return  # the read decided the row (accepted, failed, or out of rounds)
             if row.terminal or not self._defer_closed([line]):
                 return
+            self.resent[RESENT_LOST] += 1
 
     def _after_unlink(self, outcome: UnlinkOutcome, work: _UnlinkWork) -> Decision:
         if outcome.accepted or outcome.under_way:
