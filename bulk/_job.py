@@ -27,7 +27,7 @@ import aiohttp
 import anyio
 import polars as pl
 
-from bulk import _names, _report, _resume, _sandboxed, _why
+from bulk import _mismatch, _names, _report, _resume, _sandboxed, _why
 from bulk._accounts import Account, accounts_for, check_environment, parse_shard
 from bulk._aio import gather_map
 from bulk._errors import (
@@ -43,6 +43,7 @@ from bulk._errors import (
 )
 from bulk._journal import (
     Journal,
+    JournalMismatch,
     JournalView,
     Ledger,
     RowRecord,
@@ -592,8 +593,16 @@ async def run_job(
 
 @contextmanager
 def _exclusive(job: _Job) -> Iterator[None]:
-    with exclusive(job.journal):
-        yield
+    """Hold the job's journal; a run that ends before its journal exists (a bad input, a
+    refusal before anything was sent) removes the lock file it made, while it still holds it,
+    so nothing of it is left behind."""
+    with exclusive(job.journal) as lock:
+        try:
+            yield
+        finally:
+            if not job.journal.exists():
+                with suppress(OSError):
+                    lock.unlink()
 
 
 def _ensure_open_files(job: _Job) -> None:
@@ -683,7 +692,15 @@ def _open_journal(job: _Job, connections: Sequence[_Connection]) -> Journal:
             {"regions": sorted(spec.regions), "number_type": spec.number_type}
         ),
     }
-    journal = Journal.open(":memory:" if spec.dry_run else job.journal, fingerprint)
+    files = {"input": spec.input, "campaigns": spec.campaigns}
+    state = [_sandboxed.state_path(job.journal)] if spec.sandbox else []
+    state = [p for p in state if p.exists()]  # the sandbox's state, kept beside the journal
+    try:
+        journal = Journal.open(
+            ":memory:" if spec.dry_run else job.journal, fingerprint, _mismatch.notes(files)
+        )
+    except JournalMismatch as exc:
+        raise _mismatch.reworded(exc, job.journal, files, state) from None
     if journal.new:
         journal.seed(seed_records(loaded))
     else:
@@ -692,8 +709,7 @@ def _open_journal(job: _Job, connections: Sequence[_Connection]) -> Journal:
         except JournalError:
             journal.close()
             raise
-        state = [_sandboxed.state_path(job.journal)] if spec.sandbox else []
-        job.resumed = _resume.resumed(journal, [p for p in state if p.exists()])
+        job.resumed = _resume.resumed(journal, state)
     job.rows = len(journal.rows)
     return journal
 

@@ -117,6 +117,17 @@ _UPDATE = (
 )
 
 
+class JournalMismatch(JournalError):
+    """A journal another job wrote: the first fingerprint ``key`` that differs, the journal's
+    ``meta`` (its value there, and the notes kept when it was started), this run's value."""
+
+    def __init__(self, message: str, *, key: str, meta: Mapping[str, str], now: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.meta = dict(meta)
+        self.now = now
+
+
 class Journal:
     """One job's rows. Not thread-safe: used from the event loop's thread only."""
 
@@ -130,8 +141,13 @@ class Journal:
         self._settled = sum(1 for r in rows.values() if r.terminal)
 
     @classmethod
-    def open(cls, path: str | Path, fingerprint: Mapping[str, str]) -> Journal:
-        """Open (or create) the journal at ``path`` for the job described by ``fingerprint``."""
+    def open(
+        cls, path: str | Path, fingerprint: Mapping[str, str], notes: Mapping[str, str] = {}
+    ) -> Journal:
+        """Open (or create) the journal at ``path`` for the job described by ``fingerprint``;
+        a new one also keeps ``notes`` (what a refusal may name later: the input's size and
+        time when the job started), which are not compared. A journal of another job raises
+        :class:`JournalMismatch`."""
         path = Path(path)
         if str(path) != ":memory:":
             _check_writable(path)
@@ -147,7 +163,7 @@ class Journal:
             raise JournalError(f"{path}: not a usable bulk journal ({exc})") from None
         wanted = {"schema": SCHEMA_VERSION, **fingerprint}
         if not meta:
-            created = {**wanted, CREATED_AT: repr(time.time())}  # not part of the fingerprint
+            created = {**notes, **wanted, CREATED_AT: repr(time.time())}  # notes: not compared
             db.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", sorted(created.items()))
             return cls(path, db, {}, new=True)
         if meta.get("schema") != SCHEMA_VERSION:
@@ -162,9 +178,12 @@ class Journal:
                 continue  # a journal older than the key: adopted below, once all else matches
             if meta.get(key) != value:
                 db.close()
-                raise JournalError(
+                raise JournalMismatch(
                     f"{path} belongs to another job ({key}: journal has {meta.get(key)!r}, "
-                    f"this run has {value!r}); use another --journal or delete it to start over"
+                    f"this run has {value!r}); use another --journal or delete it to start over",
+                    key=key,
+                    meta=meta,
+                    now=value,
                 )
         for key in ADDED_LATER & wanted.keys() - meta.keys():
             db.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (key, wanted[key]))

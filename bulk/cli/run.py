@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bulk._errors import AccountsStopped, BulkError
 from bulk._job import EXIT_INTERRUPTED, JobResult, JobSpec, Snapshot, default_paths, run_job
 from bulk._window import parse_send_until
+from bulk.cli._given import check_given
 from bulk.cli._jobfile import job_arguments
 from bulk.cli._options import FiniteFloatRange, max_input_option, refuse_non_finite
 from bulk.cli._shown import inline
@@ -543,6 +544,7 @@ def _launch(name: str, input: Path, kw: dict[str, Any]) -> None:
     _logging(kw["verbose"])
     _warn_secret_options()
     try:
+        check_given(name, kw)
         spec = _spec(name, input, **kw)
     except BulkError as exc:
         click.echo(f"bulk: {exc}", err=True)  # one line, never wrapped

@@ -14,6 +14,7 @@ from rich.table import Table
 from bulk import _names, _report
 from bulk._accounts import accounts_for
 from bulk._errors import BulkError
+from bulk._suggest import refuse_campaign_file
 from bulk.cli._options import max_input_option
 from bulk.cli._shown import cell, visible
 from bulk.inputs import (
@@ -217,6 +218,8 @@ def validate(
             _refuse_overwrite(
                 report, INPUT=input_path, campaigns=campaigns_path, accounts=accounts_path
             )
+        refuse_campaign_file(campaign, "--campaign", "--campaigns")
+        refuse_campaign_file(from_campaign, "--from", "--campaigns")
         accounts = _accounts(accounts_path, account_name)
         loaded = load_rows(
             input_path,
