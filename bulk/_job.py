@@ -155,6 +155,8 @@ class JobResult:
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: the run resumed a journal an earlier run left: what it held and from when (None: no)
     resumed: str | None = None
+    #: rows that had their outcome before this run (in the journal it resumed)
+    settled_before: int = 0
     #: the rows that did not end as asked: counts per reason and the first rows
     why: _why.Why = field(default_factory=_why.Why)
     #: change requests sent again (more than the plan said), by why
@@ -334,6 +336,7 @@ class _Job:
     reported: bool = False  #: the report (and failures file) were written
     input_sha256: str | None = None  #: the input's hash when it was read (None: not read)
     resumed: str | None = None  #: what an earlier run left in the journal (None: new)
+    settled_before: int = 0  #: rows with an outcome in the journal before this run
     why: _why.Why = field(default_factory=_why.Why)  #: rows not ended as asked, and why
 
     @property
@@ -710,6 +713,7 @@ def _open_journal(job: _Job, connections: Sequence[_Connection]) -> Journal:
             journal.close()
             raise
         job.resumed = _resume.resumed(journal, state)
+        job.settled_before = _resume.settled(journal)
     job.rows = len(journal.rows)
     return journal
 
@@ -919,6 +923,7 @@ def _result(
         rate_settled=job.rate_settled(),
         accounts=job.by_account,
         resumed=job.resumed,
+        settled_before=job.settled_before,
         why=job.why,
     )
 

@@ -17,6 +17,11 @@ def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()
 
 
+def settled(journal: Journal) -> int:
+    """Rows of the journal with an outcome (a deferred row is taken up again: none)."""
+    return sum(1 for r in journal.rows.values() if r.terminal and r.state is not State.DEFERRED)
+
+
 def resumed(journal: Journal, also: Sequence[Path] = ()) -> str | None:
     """One paragraph on the journal an earlier run left (None: a new journal): when it was
     started and last written, its rows that had an outcome then (reported as they were), and
@@ -39,4 +44,4 @@ def resumed(journal: Journal, also: Sequence[Path] = ()) -> str | None:
     )
 
 
-__all__ = ["resumed"]
+__all__ = ["resumed", "settled"]

@@ -72,4 +72,6 @@ def test_a_rerun_says_it_replays_the_journal_and_how_to_start_over(tmp_path: Pat
     assert f"Resuming the journal {journal}, started " in again.output
     assert "1 of 1 rows had their outcome already (linked 1)" in again.output
     assert f"To start over instead, delete {journal} and {state}" in again.output
-    assert "Rows that had their outcome before this run are reported as they were" in again.output
+    assert "1 rows had their outcome before this run and are reported as they were" in (
+        again.output
+    )

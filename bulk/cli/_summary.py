@@ -125,9 +125,10 @@ def summary(out: Console, spec: JobSpec, result: JobResult) -> None:
                 _line(out, text)
     where = str(result.failures or result.report or "the report")
     _why(out, result.why, where)
-    if result.resumed:
-        _line(out, "Rows that had their outcome before this run are reported as they were "
-                   f"(the journal {result.journal}; delete it to start over).")
+    if result.settled_before:
+        _line(out, f"{result.settled_before} rows had their outcome before this run and are "
+                   f"reported as they were (the journal {result.journal}; delete it to start "
+                   "over).")
     if result.report:
         _line(out, f"Report: {result.report}")
     if result.failures:
