@@ -303,7 +303,10 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--sandbox",
             is_flag=True,
-            help="Run against an in-process provider sandbox on loopback: no credentials.",
+            help="Run against an in-process provider sandbox on loopback: no credentials. Its "
+            "state is kept beside the journal (its name, ending .sandbox-state.json instead "
+            "of .journal), so the same command resumes an interrupted run; a new journal "
+            "starts it afresh.",
         ),
         click.option("--yes", "-y", is_flag=True, help="Do not ask before sending."),
         click.option(
@@ -453,7 +456,9 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_IN
         finally:
             progress.bar.stop()
     except KeyboardInterrupt:
-        err.print(f"[yellow]Interrupted.[/] {inline(_after_interrupt(spec, started))}")
+        err.print(
+            f"[yellow]Interrupted.[/] {inline(_after_interrupt(spec, started))}", soft_wrap=True
+        )
         # The journal is closed and the report written. A confirmation prompt interrupted
         # mid-question leaves its thread blocked on stdin, which a normal exit would wait for.
         sys.stdout.flush()
