@@ -15,6 +15,7 @@ from contextlib import (
     asynccontextmanager,
     contextmanager,
     nullcontext,
+    suppress,
 )
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ import aiohttp
 import anyio
 import polars as pl
 
-from bulk import _report
+from bulk import _mismatch, _names, _report, _resume, _sandboxed, _why
 from bulk._accounts import Account, accounts_for, check_environment, parse_shard
 from bulk._aio import gather_map
 from bulk._errors import (
@@ -42,6 +43,7 @@ from bulk._errors import (
 )
 from bulk._journal import (
     Journal,
+    JournalMismatch,
     JournalView,
     Ledger,
     RowRecord,
@@ -70,7 +72,6 @@ from bulk.providers import (
     NumberState,
     Provider,
     ProviderEntry,
-    Secret,
     Settlement,
     credentials_from_env,
     entry,
@@ -86,7 +87,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class JobSpec:
-    """Everything a run needs. Paths default to files named after the input in the cwd."""
+    """Everything a run needs. Paths default to files named after the input, beside it."""
 
     command: Command
     input: Path
@@ -153,21 +154,33 @@ class JobResult:
     #: with ``--accounts``: per account, its ``counts``, ``requests``, ``http_429``,
     #: ``rate_settled`` and ``stopped`` (None, or why that account stopped mid-run)
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the run resumed a journal an earlier run left: what it held and from when (None: no)
+    resumed: str | None = None
+    #: rows that had their outcome before this run (in the journal it resumed)
+    settled_before: int = 0
+    #: the rows that did not end as asked: counts per reason and the first rows
+    why: _why.Why = field(default_factory=_why.Why)
+    #: change requests sent again (more than the plan said), by why
+    resent: dict[str, int] = field(default_factory=dict)
 
 
 def default_paths(spec: JobSpec) -> tuple[Path, Path, Path]:
-    """Report, failures file and journal: as given, else named after the input (a shard's
-    carry ``shard-K-of-N``, so the pods of a sharded job never write each other's files)."""
-    stem = f"{spec.input.stem}.{spec.command}"
-    if spec.shard is not None:
-        shard = parse_shard(spec.shard)
-        stem += f".shard-{shard.index}-of-{shard.count}"
-    report = spec.report or Path(f"{stem}.report.csv")
+    """Report, failures file and journal: as given, else named after the input, beside it
+    (:mod:`bulk._names`): ``<input>.<command>.<via>.report.csv``, ``….failed.csv``,
+    ``….journal``; a shard's carry ``shard-K-of-N``, so the pods of a sharded job never write
+    each other's files."""
+    shard = None if spec.shard is None else parse_shard(spec.shard)
+    where = None if shard is None else (shard.index, shard.count)
+    via = "accounts" if spec.accounts is not None else spec.provider
+    stem = _names.run_stem(spec.input, spec.command, via, sandbox=spec.sandbox, shard=where)
+    report = spec.report or _names.named(stem, "report.csv")
     failures = spec.failures or report.with_name(
         report.stem.removesuffix(".report") + ".failed.csv"
     )
-    via = "accounts" if spec.accounts is not None else spec.provider
-    journal = spec.journal or Path(f"{stem}.{via}.journal")
+    journal = spec.journal or _names.named(stem, "journal")
+    if spec.journal is None and not spec.sandbox and not journal.exists():
+        legacy = _names.legacy_journal(spec.input, spec.command, via, where)
+        journal = legacy if legacy.is_file() else journal
     return report, failures, journal
 
 
@@ -313,6 +326,9 @@ class _Job:
     rows: int = 0
     reported: bool = False  #: the report (and failures file) were written
     input_sha256: str | None = None  #: the input's hash when it was read (None: not read)
+    resumed: str | None = None  #: what an earlier run left in the journal (None: new)
+    settled_before: int = 0  #: rows with an outcome in the journal before this run
+    why: _why.Why = field(default_factory=_why.Why)  #: rows not ended as asked, and why
 
     @property
     def stats(self) -> Stats:
@@ -370,16 +386,18 @@ async def _endpoints(job: _Job) -> AsyncIterator[Callable[[_Lane], _Endpoint]]:
     of the accounts file's), or the configured providers."""
     spec = job.spec
     if spec.sandbox:
-        from bulk.sandbox import SandboxConfig, run_sandbox
-
-        seed = _sandbox_seed(job.accounts) if job.accounts is not None else None
         for lane in job.lanes:
             if entry(lane.provider).sandbox_credentials is None:
                 raise ConfigError(f"the sandbox does not simulate {lane.provider}")
-        config = SandboxConfig(settle_min=0.3, settle_max=1.5)
-        async with run_sandbox(config, **({} if seed is None else {"seed": seed})) as sb:
-            defaults = {"poll_interval": 1.0, "settle_timeout": 15.0}
-            yield lambda lane: (sb.base_url, _sandbox_credentials(sb, lane), defaults)
+        resume = job.journal.exists()  # a new journal: the sandbox starts afresh too
+        async with _sandboxed.in_process(
+            job.accounts, job.journal, resume=resume, keep=_holds_journal(spec)
+        ) as sb:
+            yield lambda lane: (
+                sb.base_url,
+                _sandboxed.credentials(sb, lane.provider, lane.account),
+                _sandboxed.DEFAULTS,
+            )
         return
 
     def locate(lane: _Lane) -> _Endpoint:
@@ -390,29 +408,6 @@ async def _endpoints(job: _Job) -> AsyncIterator[Callable[[_Lane], _Endpoint]]:
         return spec.base_url or entry(spec.provider).default_base_url, creds, {}
 
     yield locate
-
-
-def _sandbox_seed(accounts: Mapping[str, Account]) -> Any:
-    """The in-process sandbox's state for an accounts file: each Plivo account under its own
-    auth id, each AgentMessage account an organisation ``org_<name>``."""
-    from bulk.sandbox import seed_for_accounts
-
-    # accounts with an account id are Plivo's (the other provider has none)
-    plivo = {a.account_id: None for a in accounts.values() if a.account_id is not None}
-    orgs = {a.name: None for a in accounts.values() if a.account_id is None}
-    return seed_for_accounts(plivo=plivo, agentmessage=orgs)
-
-
-def _sandbox_credentials(sb: Any, lane: _Lane) -> Credentials:
-    """Credentials the running sandbox accepts for a lane (its account's, with accounts)."""
-    account = lane.account
-    if account is None:
-        make = entry(lane.provider).sandbox_credentials
-        assert make is not None
-        return make(sb)
-    if account.account_id is not None:
-        return Credentials(account.account_id, Secret(sb.plivo_accounts[account.account_id]))
-    return Credentials(None, Secret(sb.agentmessage_keys[f"org_{account.name}"]))
 
 
 @asynccontextmanager
@@ -596,8 +591,16 @@ async def run_job(
 
 @contextmanager
 def _exclusive(job: _Job) -> Iterator[None]:
-    with exclusive(job.journal):
-        yield
+    """Hold the job's journal; a run that ends before its journal exists (a bad input, a
+    refusal before anything was sent) removes the lock file it made, while it still holds it,
+    so nothing of it is left behind."""
+    with exclusive(job.journal) as lock:
+        try:
+            yield
+        finally:
+            if not job.journal.exists():
+                with suppress(OSError):
+                    lock.unlink()
 
 
 def _ensure_open_files(job: _Job) -> None:
@@ -654,6 +657,7 @@ async def _run(job: _Job, hooks: _Hooks) -> JobResult:
                 work = list(zip(job.lanes, engines, plans, strict=True))
                 stops = await _execute(job, work, journal, changed)
             result = _result(job, journal, plan, stops)
+            result.resent = dict(sum((e.resent for e in engines), Counter[str]()))
             if stops:
                 raise _stopped_lanes(job, stops, result)
             return result
@@ -687,7 +691,15 @@ def _open_journal(job: _Job, connections: Sequence[_Connection]) -> Journal:
             {"regions": sorted(spec.regions), "number_type": spec.number_type}
         ),
     }
-    journal = Journal.open(":memory:" if spec.dry_run else job.journal, fingerprint)
+    files = {"input": spec.input, "campaigns": spec.campaigns}
+    state = [_sandboxed.state_path(job.journal)] if spec.sandbox else []
+    state = [p for p in state if p.exists()]  # the sandbox's state, kept beside the journal
+    try:
+        journal = Journal.open(
+            ":memory:" if spec.dry_run else job.journal, fingerprint, _mismatch.notes(files)
+        )
+    except JournalMismatch as exc:
+        raise _mismatch.reworded(exc, job.journal, files, state) from None
     if journal.new:
         journal.seed(seed_records(loaded))
     else:
@@ -696,6 +708,8 @@ def _open_journal(job: _Job, connections: Sequence[_Connection]) -> Journal:
         except JournalError:
             journal.close()
             raise
+        job.resumed = _resume.resumed(journal, state)
+        job.settled_before = _resume.settled(journal)
     job.rows = len(journal.rows)
     return journal
 
@@ -755,6 +769,7 @@ async def _plan(
     calls = {i: _named(engine.plan, lane.name) for i, (engine, lane) in enumerate(lanes)}
     plans = list((await gather_map(calls)).values())
     plan = _merge_plans(plans, [lane.name for lane in job.lanes])
+    plan.resumed = job.resumed
     changed()
     if hooks.on_plan is not None and not job.spec.dry_run:
         # in a worker thread: the callback may prompt on the terminal
@@ -794,6 +809,7 @@ def _merge_plans(plans: Sequence[Plan], names: Sequence[str | None]) -> Plan:
         merged.already += plan.already
         merged.unusable += plan.unusable
         merged.adopted += plan.adopted
+        merged.in_progress += plan.in_progress
         merged.to_unlink += plan.to_unlink
         merged.to_release += plan.to_release
         merged.to_check += plan.to_check
@@ -938,6 +954,9 @@ def _result(
         rows=job.rows,
         rate_settled=job.rate_settled(),
         accounts=job.by_account,
+        resumed=job.resumed,
+        settled_before=job.settled_before,
+        why=job.why,
     )
 
 
@@ -972,6 +991,7 @@ def _write_reports(
     assert loaded is not None
     counts = _report.counts(report)
     job.counts = counts  # the summary's counts, also when the report cannot be written
+    job.why = _why.of(report)
     job.by_account = _per_account(job, report)
     _write_one(job, report, job.report, "report")
     if failures and _has_failures(counts):
@@ -987,7 +1007,7 @@ def _write_one(job: _Job, frame: pl.DataFrame, path: Path, what: str) -> None:
     is one :class:`ReportError` naming the file (the journal holds every row: the same
     command writes it once the folder is fixed)."""
     try:
-        _report.write(frame, path)
+        _report.write(frame, path, bom=True)  # a CSV with a BOM: Excel reads it as UTF-8
     except OSError as exc:
         kept = f"every row is in the journal {job.journal}; " if _holds_journal(job.spec) else ""
         raise ReportError(
@@ -1105,6 +1125,7 @@ async def _status(job: _Job, connections: Sequence[_Connection]) -> JobResult:
         rows=len(records),
         rate_settled=job.rate_settled(),
         accounts=job.by_account,
+        why=job.why,
     )
 
 

@@ -30,6 +30,8 @@ SCHEMA_VERSION = "2"  #: 2: rows gained released_at (a two-step move left its ol
 #: fingerprint keys journals written before them lack: such a journal takes this run's value
 #: (the run it resumes could not record it) instead of being refused as another job's
 ADDED_LATER = frozenset({"account", "validation"})
+#: the meta key of when the journal was started (epoch seconds; not part of the fingerprint)
+CREATED_AT = "created_at"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -115,6 +117,17 @@ _UPDATE = (
 )
 
 
+class JournalMismatch(JournalError):
+    """A journal another job wrote: the first fingerprint ``key`` that differs, the journal's
+    ``meta`` (its value there, and the notes kept when it was started), this run's value."""
+
+    def __init__(self, message: str, *, key: str, meta: Mapping[str, str], now: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.meta = dict(meta)
+        self.now = now
+
+
 class Journal:
     """One job's rows. Not thread-safe: used from the event loop's thread only."""
 
@@ -128,8 +141,13 @@ class Journal:
         self._settled = sum(1 for r in rows.values() if r.terminal)
 
     @classmethod
-    def open(cls, path: str | Path, fingerprint: Mapping[str, str]) -> Journal:
-        """Open (or create) the journal at ``path`` for the job described by ``fingerprint``."""
+    def open(
+        cls, path: str | Path, fingerprint: Mapping[str, str], notes: Mapping[str, str] = {}
+    ) -> Journal:
+        """Open (or create) the journal at ``path`` for the job described by ``fingerprint``;
+        a new one also keeps ``notes`` (what a refusal may name later: the input's size and
+        time when the job started), which are not compared. A journal of another job raises
+        :class:`JournalMismatch`."""
         path = Path(path)
         if str(path) != ":memory:":
             _check_writable(path)
@@ -151,7 +169,8 @@ class Journal:
             raise JournalError(f"{path}: not a usable bulk journal ({exc})") from None
         wanted = {"schema": SCHEMA_VERSION, **fingerprint}
         if not meta:
-            db.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", sorted(wanted.items()))
+            created = {**notes, **wanted, CREATED_AT: repr(time.time())}  # notes: not compared
+            db.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", sorted(created.items()))
             return cls(path, db, {}, new=True)
         if meta.get("schema") != SCHEMA_VERSION:
             db.close()
@@ -165,9 +184,12 @@ class Journal:
                 continue  # a journal older than the key: adopted below, once all else matches
             if meta.get(key) != value:
                 db.close()
-                raise JournalError(
+                raise JournalMismatch(
                     f"{path} belongs to another job ({key}: journal has {meta.get(key)!r}, "
-                    f"this run has {value!r}); use another --journal or delete it to start over"
+                    f"this run has {value!r}); use another --journal or delete it to start over",
+                    key=key,
+                    meta=meta,
+                    now=value,
                 )
         for key in ADDED_LATER & wanted.keys() - meta.keys():
             db.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (key, wanted[key]))
@@ -177,6 +199,23 @@ class Journal:
             db.close()
             raise
         return cls(path, db, rows, new=not rows)
+
+    def written(self) -> tuple[float, float] | None:
+        """When the job's journal was started and when a row last changed (epoch seconds);
+        None while it holds no row. A journal older than its start's record gives the oldest
+        row's last change as its start."""
+        try:
+            row = self._db.execute(
+                "SELECT (SELECT value FROM meta WHERE key = ?), min(updated_at), max(updated_at)"
+                " FROM rows",
+                (CREATED_AT,),
+            ).fetchone()
+        except sqlite3.Error:
+            return None
+        created, oldest, last = row
+        if last is None:
+            return None
+        return (float(created) if created is not None else float(oldest)), float(last)
 
     def check_lines(self, lines: Iterable[int]) -> None:
         """Raise :class:`JournalError` unless the journal holds a row for exactly these input

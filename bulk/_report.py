@@ -56,8 +56,9 @@ OUTCOMES = (
 #: the exit code of a run whose send window (``--send-until``) closed before every row was sent
 EXIT_DEFERRED = 3
 SUCCESS_OUTCOMES = frozenset(s.value for s in SUCCESS)
-#: columns a failures file adds to the input's own; dropped from re-fed input first
-PREVIOUS = ("previous_outcome", "previous_reason")
+#: columns a failures file adds to the input's own (the row's line in the input of the run
+#: that wrote it, its outcome and reason there); dropped from re-fed input first
+PREVIOUS = ("previous_line", "previous_outcome", "previous_reason")
 
 
 def carried(loaded: Loaded) -> Loaded:
@@ -270,6 +271,7 @@ def failures(
         pl.when(left).then(None).otherwise(pl.col("given_from_campaign")).alias("from_campaign"),
         *([pl.col("account")] if "account" in report.columns else []),
         *[pl.col(c) for c in keep],
+        pl.col("line").alias("previous_line"),
         pl.col("outcome").alias("previous_outcome"),
         pl.col("reason").alias("previous_reason"),
     )

@@ -88,6 +88,10 @@ TERMINAL = frozenset(
 SUCCESS = frozenset({State.LINKED, State.UNLINKED, State.MOVED, State.ALREADY})
 #: a change for the row may be at the provider (sent, answer lost or not yet known)
 IN_FLIGHT = frozenset({State.SENDING, State.RELEASING})
+#: a change for the row is under way: sent (its answer awaited or lost), or accepted and polled
+UNDER_WAY = frozenset(
+    {State.SENDING, State.SUBMITTED, State.RELEASING, State.RELEASE_SUBMITTED}
+)
 
 _COMMON: dict[tuple[State, Event], State] = {
     (State.PLANNED, Event.REJECT): State.REJECTED,

@@ -228,7 +228,7 @@ def test_an_unset_secret_variable_stops_the_run_before_anything_is_read_naming_i
     )
     assert result.exit_code == 2
     assert "'org'" in result.output and "ORG_KEY" in result.output
-    assert not (tmp_path / "in.link.report.csv").exists()
+    assert not (tmp_path / "in.csv.link.accounts.report.csv").exists()
 
 
 def test_account_and_shard_need_the_accounts_file(tmp_path: Path) -> None:
@@ -387,7 +387,7 @@ def test_the_per_account_table_fits_80_columns_and_its_rows_add_up_to_the_run() 
 
     from rich.console import Console
 
-    from bulk.cli.run import _accounts_table
+    from bulk.cli._summary import accounts_table
 
     def account(rows: int, **counts: int) -> dict[str, object]:
         return {"rows": rows, "counts": counts, "requests": 1234, "http_429": 12,
@@ -402,7 +402,7 @@ def test_the_per_account_table_fits_80_columns_and_its_rows_add_up_to_the_run() 
         },
     )
     console = Console(width=80, record=True)
-    console.print(_accounts_table(result))  # type: ignore[arg-type]
+    console.print(accounts_table(result))  # type: ignore[arg-type]
     text = console.export_text()
     header = next(line for line in text.splitlines() if "account" in line and "rows" in line)
     for column in ("linked", "already", "failed", "rejected", "unknown", "requests", "429s"):

@@ -4,6 +4,7 @@ Plivo accounts, each with its own credentials and rate limit, over loopback HTTP
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,7 +136,7 @@ def test_two_plivo_accounts_in_one_input_run_side_by_side_each_with_its_own_cred
         env=plivo_env(sb),
     )
     assert result.exit_code == 1, result.output  # the row of an unknown account
-    report = pl.read_csv(tmp_path / "in.link.report.csv", infer_schema=False)
+    report = pl.read_csv(tmp_path / "in.csv.link.accounts.report.csv", infer_schema=False)
     columns = report.columns
     assert columns[columns.index("settled_at") + 1] == "account"
     assert columns.count("account") == 1 and columns[-1] == "store"
@@ -170,7 +171,7 @@ def test_two_plivo_accounts_in_one_input_run_side_by_side_each_with_its_own_cred
 
     # side by side: each account was sending while the other was
     lines = report.select(pl.col("line").cast(pl.Int64), "account").rows()
-    journal = tmp_path / "in.link.accounts.journal"
+    journal = tmp_path / "in.csv.link.accounts.journal"
     east_times = _submissions(journal, [n for n, a in lines if a == "east"])
     west_times = _submissions(journal, [n for n, a in lines if a == "west"])
     assert east_times[0] < west_times[-1] and west_times[0] < east_times[-1]
@@ -182,8 +183,8 @@ def test_two_plivo_accounts_in_one_input_run_side_by_side_each_with_its_own_cred
     assert accounts["north"]["counts"]["rejected"] == 1
     assert accounts["east"]["requests"] > 0 and accounts["west"]["requests"] > 0
     everything = result.output + summary.read_text()
-    everything += (tmp_path / "in.link.report.csv").read_text()
-    everything += (tmp_path / "in.link.accounts.journal").read_bytes().decode("latin-1")
+    everything += (tmp_path / "in.csv.link.accounts.report.csv").read_text()
+    everything += (tmp_path / "in.csv.link.accounts.journal").read_bytes().decode("latin-1")
     for token in plivo_env(sb).values():
         assert token not in everything
 
@@ -243,9 +244,9 @@ def test_shards_0_of_2_and_1_of_2_together_equal_the_unsharded_run(
         )
         # the rejected rows are alpha's (shard 0) or name no account of the file (shard 0)
         assert shard.exit_code == (1 if index == 0 else 0), shard.output
-        parts.append(pl.read_csv(tmp_path / f"in.link.shard-{index}-of-2.report.csv",
-                                 infer_schema=False))
-        assert (tmp_path / f"in.link.shard-{index}-of-2.accounts.journal").exists()
+        stem = tmp_path / f"in.csv.link.accounts-sandbox.shard-{index}-of-2"
+        parts.append(pl.read_csv(f"{stem}.report.csv", infer_schema=False))
+        assert Path(f"{stem}.journal").exists()
     keep = ["line", "number", "e164", "campaign_id", "action", "outcome", "account"]
     union = pl.concat(parts).select(keep).sort(pl.col("line").cast(pl.Int64))
     expected = pl.read_csv(tmp_path / "whole.csv", infer_schema=False).select(keep)
@@ -257,7 +258,8 @@ def test_shards_0_of_2_and_1_of_2_together_equal_the_unsharded_run(
 def test_the_readme_accounts_sample_runs_offline_against_the_sandbox(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    samples = Path(__file__).parent.parent / "samples"
+    samples = tmp_path / "samples"  # a copy: the run writes its outputs beside its input
+    shutil.copytree(Path(__file__).parent.parent / "samples", samples)
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(
         main,
@@ -274,7 +276,9 @@ def test_the_readme_accounts_sample_runs_offline_against_the_sandbox(
         env={"EAST_PLIVO_TOKEN": "", "WEST_PLIVO_TOKEN": ""},  # the sandbox needs none
     )
     assert result.exit_code == 1, result.output
-    report = pl.read_csv(tmp_path / "accounts-onboarding.link.report.csv", infer_schema=False)
+    report = pl.read_csv(
+        samples / "accounts-onboarding.csv.link.accounts-sandbox.report.csv", infer_schema=False
+    )
     by_account = dict(report.group_by("account").agg(pl.col("outcome")).iter_rows())
     # the sandbox's always-failing, never-settling and unowned numbers are in east's range
     assert by_account["west"] == ["linked"] * 60
@@ -378,7 +382,9 @@ def test_too_few_open_files_for_every_accounts_pool_stops_before_sending_or_is_r
     assert done.returncode == code, done.stderr
     if code == 2:
         assert "open files" in done.stderr and "--shard" in done.stderr
-        assert not (tmp_path / "in.link.report.csv").exists()
+        assert not (tmp_path / "in.csv.link.accounts-sandbox.report.csv").exists()
     else:
-        report = pl.read_csv(tmp_path / "in.link.report.csv", infer_schema=False)
+        report = pl.read_csv(
+            tmp_path / "in.csv.link.accounts-sandbox.report.csv", infer_schema=False
+        )
         assert set(report.get_column("outcome")) == {"linked"}

@@ -78,7 +78,7 @@ def test_the_sandbox_serves_an_agentmessage_account_whose_name_has_a_dot(
          "--sandbox", "--yes", "--quiet"],
     )
     assert result.exit_code == 0, result.output
-    report = pl.read_csv(tmp_path / "in.link.report.csv", infer_schema=False)
+    report = pl.read_csv(tmp_path / "in.csv.link.accounts-sandbox.report.csv", infer_schema=False)
     assert report.select("account", "outcome").rows() == [("acme.us", "linked"), ("beta", "linked")]
 
 

@@ -28,7 +28,7 @@ def test_all_valid_exits_0_and_writes_the_default_report(tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     assert "1 rows: 1 valid, 0 rejected" in result.output
     assert "CUOGHIN (marketing)" in result.output
-    report = tmp_path / "numbers.validated.csv"
+    report = tmp_path / "numbers.csv.validate.report.csv"
     assert report.read_bytes().startswith(b"\xef\xbb\xbf")
     frame = pl.read_csv(report, infer_schema=False)
     assert frame.columns[:3] == ["line", "number", "campaign"]
@@ -57,7 +57,7 @@ def test_unusable_file_exits_2_with_a_message_and_no_traceback(tmp_path: Path) -
     assert result.exit_code == 2
     assert "line 2" in result.output
     assert "Traceback" not in result.output
-    assert not (tmp_path / "numbers.validated.csv").exists()
+    assert not (tmp_path / "numbers.csv.validate.report.csv").exists()
 
 
 def test_missing_input_exits_2(tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def test_report_neutralises_formulas_but_not_plain_numbers(tmp_path: Path) -> No
     path, _ = _files(tmp_path, "number,campaign,note\n+14155550100,C,=HYPERLINK(1)\n")
     result = CliRunner().invoke(main, ["validate", str(path)])
     assert result.exit_code == 0, result.output
-    text = (tmp_path / "numbers.validated.csv").read_text(encoding="utf-8-sig")
+    text = (tmp_path / "numbers.csv.validate.report.csv").read_text(encoding="utf-8-sig")
     assert "'=HYPERLINK(1)" in text
     assert ",+14155550100," in text
 

@@ -127,7 +127,7 @@ def test_a_closed_stdout_keeps_the_runs_exit_code(tmp_path: Path) -> None:
     assert proc.returncode == 0, err.decode()
     assert "Traceback" not in err.decode() and "Exception ignored" not in err.decode()
     assert json.loads((tmp_path / "s.json").read_text())["exit_code"] == 0
-    report = pl.read_csv(tmp_path / "in.link.report.csv", infer_schema=False)
+    report = pl.read_csv(tmp_path / "in.csv.link.plivo-sandbox.report.csv", infer_schema=False)
     assert set(report.get_column("outcome")) == {"linked"}
 
 

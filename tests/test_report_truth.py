@@ -176,7 +176,8 @@ def test_a_failures_file_bulk_could_not_read_back_is_refused_before_anything_is_
     )
     assert result.exit_code == 2, result.output
     assert "--failures" in result.output and ".csv" in result.output
-    assert not (tmp_path / name).exists() and not (tmp_path / "in.link.report.csv").exists()
+    assert not (tmp_path / name).exists()
+    assert not (tmp_path / "in.csv.link.plivo-sandbox.report.csv").exists()
     fine = CliRunner().invoke(
         main, ["link", str(src), "--sandbox", "--yes", "--quiet", "--failures", "F.CSV"]
     )

@@ -151,7 +151,7 @@ async def link_all(
 def read_work(path: Path) -> dict[str, list[str]]:
     """``number,campaign`` rows (campaign ids; numbers with or without ``+``), in order."""
     work: dict[str, list[str]] = {}
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         for row in csv.DictReader(handle):
             digits = row["number"].strip().lstrip("+")
             if len(digits) == 10:

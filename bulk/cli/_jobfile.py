@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from bulk._errors import ConfigError
+from bulk._suggest import did_you_mean
 from bulk._toml import SECRET_WORDS, read_toml
 from bulk.cli._options import BaseUrlType
 from bulk.providers import credential_options
@@ -98,6 +99,12 @@ def _arguments(path: Path, key: str, value: Any, option: click.Option) -> list[s
         return [flag, _when(path, value)]
     if isinstance(value, str) and key == "rate" and value.strip().lower() == "auto":
         value = "auto"  # as --rate takes it, in any case
+    elif key == "rate" and (isinstance(value, bool) or not isinstance(value, int | float)):
+        shown = repr(value) if isinstance(value, str) and len(value) <= 20 else _kind(value)
+        raise ConfigError(
+            f"{path}: key 'rate' must be a number (requests per second) or \"auto\", "
+            f"not {shown}"
+        )
     if isinstance(kind, click.types.IntParamType):
         _expect(path, key, value, int)
     elif isinstance(kind, click.types.FloatParamType) and (key, value) != ("rate", "auto"):
@@ -164,7 +171,10 @@ def job_arguments(
         if key == "accounts" and isinstance(value, dict):  # inline [accounts.NAME] tables
             given = ["--accounts", str(path.resolve())]
         elif (option := options.get(key)) is None:
-            raise ConfigError(f"{path}: unknown key {key!r} for 'bulk {name}'")
+            raise ConfigError(
+                f"{path}: unknown key {key!r} for 'bulk {name}'"
+                + did_you_mean(key, [*options, "command", "input"])
+            )
         else:
             given = _arguments(path, key, value, option)
         arguments += [] if key in replaced else given

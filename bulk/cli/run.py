@@ -15,14 +15,13 @@ from typing import Any
 import anyio
 import click
 import stamina
-from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from bulk._errors import AccountsStopped, BulkError
 from bulk._job import EXIT_INTERRUPTED, JobResult, JobSpec, Snapshot, default_paths, run_job
 from bulk._window import parse_send_until
+from bulk.cli._given import check_given
 from bulk.cli._jobfile import job_arguments
 from bulk.cli._options import (
     BaseUrlType,
@@ -30,7 +29,8 @@ from bulk.cli._options import (
     max_input_option,
     refuse_non_finite,
 )
-from bulk.cli._shown import cell, inline
+from bulk.cli._shown import inline
+from bulk.cli._summary import plan_text, summary
 from bulk.engine import Plan
 from bulk.providers import (
     DEFAULT_PROVIDER,
@@ -265,21 +265,22 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Path(dir_okay=False, path_type=Path),
             metavar="PATH",
             help="Results report; .csv (default), .json or .parquet. "
-            "[default: <input>.<command>.report.csv]",
+            "[default: <input>.<command>.<provider>.report.csv beside the input]",
         ),
         click.option(
             "--failures",
             type=click.Path(dir_okay=False, path_type=Path),
             metavar="PATH",
             help="Rows that did not succeed, as input for the next run (.csv). "
-            "[default: <input>.<command>.failed.csv]",
+            "[default: <input>.<command>.<provider>.failed.csv beside the input]",
         ),
         click.option(
             "--journal",
             type=click.Path(dir_okay=False, path_type=Path),
             metavar="PATH",
             help="SQLite journal; the same command with the same journal resumes. "
-            "[default: <input>.<command>.<provider>.journal]",
+            "[default: <input>.<command>.<provider>.journal beside the input; "
+            "<provider>-sandbox with --sandbox, accounts with --accounts]",
         ),
         max_input_option(),
         click.option(
@@ -311,7 +312,10 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--sandbox",
             is_flag=True,
-            help="Run against an in-process provider sandbox on loopback: no credentials.",
+            help="Run against an in-process provider sandbox on loopback: no credentials. Its "
+            "state is kept beside the journal (its name, ending .sandbox-state.json instead "
+            "of .journal), so the same command resumes an interrupted run; a new journal "
+            "starts it afresh.",
         ),
         click.option("--yes", "-y", is_flag=True, help="Do not ask before sending."),
         click.option(
@@ -457,7 +461,9 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_IN
     ask = not (yes or spec.dry_run or spec.sandbox) and sys.stdin.isatty()
 
     def on_plan(plan: Plan) -> bool:
-        err.print(_plan_text(spec, plan))
+        if plan.resumed:
+            err.print(inline(plan.resumed), highlight=False, soft_wrap=not err.is_terminal)
+        err.print(plan_text(spec, plan), highlight=False, soft_wrap=not err.is_terminal)
         if ask and not click.confirm("Send these requests?", default=False, err=True):
             return False
         progress.bar.start()  # the bar runs from the first request sent to the last row settled
@@ -493,7 +499,9 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_IN
             _stopping.append(signal.SIGINT)
             for each in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(each, _terminate_as_interrupt)
-        err.print(f"[yellow]Interrupted.[/] {inline(_after_interrupt(spec, started))}")
+        err.print(
+            f"[yellow]Interrupted.[/] {inline(_after_interrupt(spec, started))}", soft_wrap=True
+        )
         # The journal is closed and the report written. A confirmation prompt interrupted
         # mid-question leaves its thread blocked on stdin, which a normal exit would wait for.
         sys.stdout.flush()
@@ -501,10 +509,10 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_IN
         os._exit(EXIT_INTERRUPTED)
     except BulkError as exc:
         if isinstance(exc, AccountsStopped) and isinstance(exc.result, JobResult):
-            _summary(out, spec, exc.result)  # the other accounts ran to the end
+            summary(out, spec, exc.result)  # the other accounts ran to the end
         err.print(f"[red]bulk: {inline(exc)}[/]", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    _summary(out, spec, result)
+    summary(out, spec, result)
     sys.exit(result.exit_code)
 
 
@@ -595,98 +603,12 @@ async def _call(
             _interrupt.remove(handler)
 
 
-def _plan_text(spec: JobSpec, plan: Plan) -> str:
-    batch = spec.batch_size or entry(spec.provider).default_batch
-    linking = sum(len(v) for v in plan.to_link.values())
-    where = "campaigns" if spec.accounts is None else "campaigns of all accounts"
-    return (
-        f"Plan: {plan.link_requests(batch)} link requests for {linking} numbers in "
-        f"{len(plan.to_link)} {where}, {len(plan.to_unlink)} unlinks, "
-        f"{len(plan.to_release)} two-step moves; {plan.already} already in place, "
-        f"{plan.adopted} already in progress, {plan.unusable} not possible."
-    )
-
-
-def _settled_text(spec: JobSpec, result: JobResult) -> str:
-    """The rate the run ended on, when it was found (``--rate auto``)."""
-    adaptive = spec.rate == "auto" or (
-        spec.rate is None and entry(spec.provider).default_rate_mode == "auto"
-    )
-    if not adaptive or result.rate_settled is None:
-        return ""
-    return f"; rate settled at {result.rate_settled:.1f} req/s (auto)"
-
-
-def _summary(out: Console, spec: JobSpec, result: JobResult) -> None:
-    table = Table(
-        title=f"bulk {spec.command}: {result.rows} rows" + (" (dry run)" if spec.dry_run else ""),
-        show_header=True,
-    )
-    table.add_column("outcome")
-    table.add_column("rows", justify="right")
-    for outcome, n in result.counts.items():
-        if n or outcome in ("failed", "unknown"):
-            table.add_row(outcome, str(n))
-    out.print(table)
-    plan = result.plan
-    if plan is not None and spec.dry_run:
-        out.print(_plan_text(spec, plan) + " Nothing was sent (dry run).")
-    stats = result.stats
-    by_kind = ", ".join(f"{k} {v}" for k, v in sorted(stats.requests.items()))
-    out.print(
-        f"Requests: {stats.total} ({by_kind or 'none'}); 429s: {stats.rate_limited}; "
-        f"retries: {stats.retries}; elapsed {result.elapsed:.1f} s; "
-        f"average rate {stats.effective_rate():.1f} req/s" + _settled_text(spec, result)
-    )
-    if result.accounts:
-        out.print(_accounts_table(result))
-    if result.report:
-        out.print(f"Report: {inline(result.report)}")
-    if result.failures:
-        out.print(f"Rows to retry: {inline(result.failures)}  (re-feed it as INPUT)")
-    if result.journal:
-        out.print(f"Journal: {inline(result.journal)}")
-
-
-def _accounts_table(result: JobResult) -> Table:
-    """Outcomes and requests per account (``--accounts``), and the rows that name no account
-    (rejected before any account could take them) on a line of their own, so the rows add up
-    to the run's. Columns one space apart, so an 80-column terminal shows every header."""
-    shown = [
-        o
-        for o in result.counts
-        if o in ("failed", "unknown") or any(a["counts"].get(o) for a in result.accounts.values())
-    ]
-    table = Table(
-        title="per account", box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False
-    )
-    for column in ("account", "rows", *shown, "requests", "429s", "rate"):
-        table.add_column(column, justify="left" if column == "account" else "right")
-    for name, account in result.accounts.items():
-        rate = account.get("rate_settled")
-        table.add_row(
-            cell(name) + (" (stopped)" if account.get("stopped") else ""),
-            str(account["rows"]),
-            *(str(account["counts"].get(o, 0)) for o in shown),
-            str(account["requests"]),
-            str(account["http_429"]),
-            "-" if rate is None else f"{rate:.1f}/s",
-        )
-    left = {
-        o: n - sum(a["counts"].get(o, 0) for a in result.accounts.values())
-        for o, n in result.counts.items()
-    }
-    if any(left.values()):
-        shown_left = [str(left.get(o, 0)) for o in shown]
-        table.add_row("(none)", str(sum(left.values())), *shown_left, "0", "0", "-")
-    return table
-
-
 def _launch(name: str, input: Path, kw: dict[str, Any]) -> None:
     yes, quiet, interval = kw["yes"], kw["quiet"], kw["progress_interval"]
     _logging(kw["verbose"])
     _warn_secret_options()
     try:
+        check_given(name, kw)
         spec = _spec(name, input, **kw)
     except BulkError as exc:
         click.echo(f"bulk: {exc}", err=True)  # one line, never wrapped

@@ -475,7 +475,11 @@ def _fail(exc: BulkError) -> NoReturn:
 
 
 def banner(base_url: str, auth_id: str, auth_token: str, api_key: str) -> str:
-    """What the command prints once it listens (sandbox-only credentials)."""
+    """What the command prints once it listens (sandbox-only credentials). Every command it
+    shows works as shown from bulk's source folder: the AgentMessage one names AgentMessage's
+    campaigns; poll and settle times suit the sandbox's (a real provider's take minutes), so
+    its never-settling number ends ``unknown`` in seconds, not in an hour."""
+    fast = "--poll-interval 1 --settle-timeout 15"
     return "\n".join(
         [
             f"bulk sandbox listening on {base_url}  (Ctrl-C to stop)",
@@ -487,10 +491,12 @@ def banner(base_url: str, auth_id: str, auth_token: str, api_key: str) -> str:
             "Point bulk at it:",
             f"  export PLIVO_AUTH_ID={auth_id} PLIVO_AUTH_TOKEN={auth_token}",
             f"  export AGENTMESSAGE_API_KEY={api_key}",
-            "  bulk link samples/onboarding.csv --campaigns samples/campaigns.csv "
+            f"  bulk link samples/onboarding.csv --campaigns samples/campaigns.csv {fast} "
             f"--base-url {base_url}",
-            "  bulk link samples/onboarding.csv --campaigns samples/campaigns.csv "
-            f"--provider agentmessage --base-url {base_url}",
+            "  bulk link samples/onboarding.csv --campaigns samples/campaigns-agentmessage.csv "
+            f"--provider agentmessage {fast} --base-url {base_url}",
+            "  (run from bulk's source folder; --poll-interval and --settle-timeout suit the "
+            "sandbox's settle times)",
         ]
     )
 

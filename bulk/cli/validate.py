@@ -11,9 +11,10 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from bulk import _report
+from bulk import _names, _report
 from bulk._accounts import accounts_for
 from bulk._errors import BulkError
+from bulk._suggest import refuse_campaign_file
 from bulk.cli._options import max_input_option
 from bulk.cli._shown import cell, visible
 from bulk.inputs import (
@@ -31,8 +32,9 @@ _EXAMPLES_SHOWN = 10
 
 
 def default_report_path(input_path: Path) -> Path:
-    """``numbers.csv`` -> ``numbers.validated.csv`` beside it."""
-    return input_path.with_name(f"{input_path.stem}.validated.csv")
+    """``numbers.csv`` -> ``numbers.csv.validate.report.csv`` beside it (the scheme of every
+    default output: :mod:`bulk._names`)."""
+    return _names.named(_names.run_stem(input_path, "validate"), "report.csv")
 
 
 def _print_summary(console: Console, loaded: Loaded, summary: Summary) -> None:
@@ -129,7 +131,7 @@ Exit status: 0 every row is valid, 1 some rows are rejected (see the report),
     type=click.Path(path_type=Path),
     help="Where to write one row per input row with line, the original columns, e164, "
     "campaign_id, action, from_campaign, reason and detail. Format by extension: .csv "
-    "(default), .json, .jsonl, .parquet. Default: <INPUT stem>.validated.csv beside INPUT.",
+    "(default), .json, .jsonl, .parquet. Default: <INPUT>.validate.report.csv beside INPUT.",
 )
 @click.option("--no-report", is_flag=True, help="Only print the summary.")
 @click.option(
@@ -216,6 +218,8 @@ def validate(
             _refuse_overwrite(
                 report, INPUT=input_path, campaigns=campaigns_path, accounts=accounts_path
             )
+        refuse_campaign_file(campaign, "--campaign", "--campaigns")
+        refuse_campaign_file(from_campaign, "--from", "--campaigns")
         accounts = _accounts(accounts_path, account_name)
         loaded = load_rows(
             input_path,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
@@ -27,6 +27,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from bulk._journal import Change, Ledger, RowRecord
 from bulk._states import (
     IN_FLIGHT,
+    UNDER_WAY,
     Decision,
     Event,
     State,
@@ -45,6 +46,9 @@ from bulk.engine._survey import (
     survey_wanted,
 )
 from bulk.engine._values import (
+    RESENT_LOST,
+    RESENT_TOO_LARGE,
+    RESENT_WITHOUT_REFUSED,
     EngineConfig,
     Plan,
     _CheckWork,
@@ -89,6 +93,8 @@ class Engine(Poller):
         #: HTTP attempts per row as the sender counts them, for the report's ``attempts``
         self._attempts_seen = attempts
         self._resends: dict[int, int] = defaultdict(int)
+        #: change requests sent again, by why (for the summary: more sent than planned)
+        self.resent: Counter[str] = Counter()
         #: what the engine knows of each campaign it reads (:mod:`bulk.engine._watch`)
         self._watch: defaultdict[str, CampaignWatch] = defaultdict(CampaignWatch)
         #: per campaign, the lines whose numbers this run puts in or takes out of it (a row's
@@ -344,6 +350,7 @@ class Engine(Poller):
             elif row.state in IN_FLIGHT:
                 plan.to_check.append(row.line)
         plan.already = sum(1 for r in rows if r.state is State.ALREADY)
+        plan.in_progress = sum(1 for r in rows if r.state in UNDER_WAY)
 
     # --- looking -----------------------------------------------------------------------------
 
@@ -576,14 +583,20 @@ class Engine(Poller):
         watch.size = (watch.size or 0) + accepted
         again = [rows[n].line for n in outcome.resend]
         if outcome.too_large is not None:
+            self.resent[RESENT_TOO_LARGE] += 1
+        elif again:
+            self.resent[RESENT_WITHOUT_REFUSED] += 1
+        if outcome.too_large is not None:
             self._halve_batch(len(again), outcome.too_large, outcome.size_limit)
             self._queue_links(work.campaign, self._defer_closed(again))
             return []
         if outcome.lost or outcome.unsent:
             if outcome.lost or not self._window_closed():  # else: deferred below
                 await self.clock.sleep(self.config.resend_delay)
-            again += await self._check([rows[n].line for n in outcome.lost])
-            again += [rows[n].line for n in outcome.unsent if not rows[n].terminal]
+            more = await self._check([rows[n].line for n in outcome.lost])
+            more += [rows[n].line for n in outcome.unsent if not rows[n].terminal]
+            self.resent[RESENT_LOST] += bool(more)
+            again += more
         return self._defer_closed(again)
 
     def _link_changes(
@@ -628,6 +641,7 @@ class Engine(Poller):
                 return  # the read decided the row (accepted, failed, or out of rounds)
             if row.terminal or not self._defer_closed([line]):
                 return
+            self.resent[RESENT_LOST] += 1
 
     def _after_unlink(self, outcome: UnlinkOutcome, work: _UnlinkWork) -> Decision:
         if outcome.accepted or outcome.under_way:

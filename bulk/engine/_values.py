@@ -22,6 +22,12 @@ class EngineConfig:
     send_until: float | None = None
 
 
+#: why a change request was sent again (:attr:`Engine.resent`)
+RESENT_WITHOUT_REFUSED = "a batch refused for a number in it, sent again without that number"
+RESENT_TOO_LARGE = "a batch the provider found too large, sent again in smaller batches"
+RESENT_LOST = "a request whose answer was lost or that did not go out, read, then sent again"
+
+
 @dataclass(slots=True)
 class Plan:
     """What the run will do, computed by reading only."""
@@ -37,6 +43,11 @@ class Plan:
     #: rows a previous run left in flight that planning could not read yet: read first
     to_check: list[int] = field(default_factory=list)
     read_requests: int = 0
+    #: rows whose change is under way when sending starts: found in flight at the provider
+    #: (``adopted``), or submitted by an earlier run of the job and still being polled
+    in_progress: int = 0
+    #: what an earlier run of the job left in its journal (None: a new journal)
+    resumed: str | None = None
 
     def link_requests(self, batch: int) -> int:
         return sum(math.ceil(len(lines) / batch) for lines in self.to_link.values())
