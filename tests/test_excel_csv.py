@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from bulk import _sandboxed
 from bulk.cli import main
-from tests.conftest import write_csv
+from tests._helpers import write_csv
 
 BOM = b"\xef\xbb\xbf"
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from bulk import _sandboxed
 from bulk.cli import main
-from tests.conftest import write_csv
+from tests._helpers import write_csv
 
 DIGEST = re.compile(r"[0-9a-f]{16,}")
 

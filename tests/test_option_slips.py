@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from bulk.cli import main
-from tests.conftest import write_csv
+from tests._helpers import write_csv
 
 
 @pytest.mark.parametrize(

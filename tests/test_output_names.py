@@ -12,7 +12,7 @@ from bulk import _sandboxed
 from bulk._job import JobSpec, default_paths
 from bulk.cli import main
 from bulk.cli.validate import default_report_path
-from tests.conftest import write_csv
+from tests._helpers import write_csv
 
 
 def _names(spec: JobSpec) -> set[Path]:

@@ -15,7 +15,7 @@ from bulk._job import JobSpec, Snapshot, run_job
 from bulk._states import State
 from bulk.cli import main
 from bulk.engine import Plan
-from tests.conftest import write_csv
+from tests._helpers import write_csv
 
 NUMBERS = [f"+1206555{n:04d}" for n in range(100, 120)]
 

@@ -17,7 +17,7 @@ from bulk.sandbox import SandboxConfig, SandboxState
 from bulk.sandbox._core import ManualClock
 from bulk.sandbox._persist import state_data
 from bulk.sandbox._seed import apply_state_data, default_seed
-from tests.conftest import write_csv
+from tests._helpers import write_csv
 
 NUMBERS = [f"+1206555{n:04d}" for n in range(100, 130)]
 
