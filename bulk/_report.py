@@ -52,6 +52,7 @@ OUTCOMES = (
     "rejected",
     "unknown",
     "deferred",
+    "drifted",
 )
 #: the exit code of a run whose send window (``--send-until``) closed before every row was sent
 EXIT_DEFERRED = 3

@@ -133,3 +133,14 @@ async def on_loopback(app: web.Application) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+
+
+#: the sandbox endpoints whose requests change a number's campaign
+CHANGE_ENDPOINTS = ("plivo.link", "plivo.unlink", "agentmessage.attach", "agentmessage.detach")
+
+
+def change_requests(sb: ThreadedSandbox) -> int:
+    """How many requests that change something (link, unlink, attach, detach) reached the
+    sandbox, whatever their answer."""
+    endpoints = sb.counters()["endpoints"]
+    return sum(endpoints.get(name, {}).get("requests", 0) for name in CHANGE_ENDPOINTS)

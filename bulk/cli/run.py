@@ -27,6 +27,7 @@ from bulk.cli._jobfile import job_arguments
 from bulk.cli._options import FiniteFloatRange, max_input_option, refuse_non_finite
 from bulk.cli._shown import cell, inline
 from bulk.engine import Plan
+from bulk.plans._cli import plan_out_hooks, plan_out_option
 from bulk.providers import (
     DEFAULT_PROVIDER,
     REGISTRY,
@@ -415,7 +416,14 @@ class _Stdout(Console):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no EPIPE at exit
 
 
-def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_INTERVAL) -> None:
+def _run(
+    spec: JobSpec,
+    *,
+    yes: bool,
+    quiet: bool,
+    interval: float = PROGRESS_INTERVAL,
+    hooks: dict[str, Any] | None = None,
+) -> None:
     err = Console(stderr=True)
     out = _Stdout()
     stamina.instrumentation.set_on_retry_hooks([])  # bulk counts retries itself; no log spam
@@ -445,7 +453,7 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_IN
     try:
         try:
             result = anyio.run(
-                _call, spec, progress, on_plan, keep_sigint_ignored, backend="asyncio"
+                _call, spec, progress, on_plan, keep_sigint_ignored, hooks, backend="asyncio"
             )
         finally:
             progress.bar.stop()
@@ -518,6 +526,7 @@ async def _call(
     progress: _Progress,
     on_plan: Callable[[Plan], bool],
     keep_sigint_ignored: bool = False,
+    hooks: dict[str, Any] | None = None,
 ) -> JobResult:
     handler = signal.getsignal(signal.SIGINT)
     if callable(handler):
@@ -530,6 +539,7 @@ async def _call(
             on_progress=progress.on_progress,
             on_plan=on_plan,
             on_snapshot=progress.on_snapshot,
+            **(hooks or {}),
         )
     finally:
         if callable(handler):
@@ -625,14 +635,16 @@ def _accounts_table(result: JobResult) -> Table:
 
 def _launch(name: str, input: Path, kw: dict[str, Any]) -> None:
     yes, quiet, interval = kw["yes"], kw["quiet"], kw["progress_interval"]
+    plan_out = kw.pop("plan_out", None)
     _logging(kw["verbose"])
     _warn_secret_options()
     try:
         spec = _spec(name, input, **kw)
+        hooks = plan_out_hooks(spec, plan_out)  # --plan-out: a dry run that writes its plan
     except BulkError as exc:
         click.echo(f"bulk: {exc}", err=True)  # one line, never wrapped
         sys.exit(exc.exit_code)
-    _run(spec, yes=yes, quiet=quiet, interval=interval)
+    _run(spec, yes=yes, quiet=quiet, interval=interval, hooks=hooks)
 
 
 def _command(name: str, doc: str) -> click.Command:
@@ -640,7 +652,10 @@ def _command(name: str, doc: str) -> click.Command:
         _launch(name, input, kw)
 
     callback.__doc__ = doc + _COMMON_HELP
-    return click.command(name)(_options(callback))
+    command = _options(callback)
+    if name != "status":
+        command = plan_out_option()(command)
+    return click.command(name)(command)
 
 
 link = _command(
@@ -692,7 +707,7 @@ attaching a new campaign replaces the old one, a move is that one request.
 """
         + _COMMON_HELP
     )
-    command = _options(callback)
+    command = plan_out_option()(_options(callback))
     command = click.option(
         "--to", "target", metavar="ID", help="Destination campaign (id or alias)."
     )(command)
