@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -245,3 +252,37 @@ def test_plan_executed_under_faults_sends_each_change_once(
     if provider == "plivo":  # the plan's batch size: 20 numbers in batches of 4
         status = sb.counters()["endpoints"]["plivo.link"]["status"]
         assert sum(n for code, n in status.items() if code != "429") >= 5
+
+
+def _journal_states(path: Path) -> dict[str, int]:
+    with sqlite3.connect(path) as db:
+        return dict(db.execute("SELECT state, count(*) FROM rows GROUP BY state").fetchall())
+
+
+def test_plan_killed_mid_execute_resumes_and_sends_each_change_once(
+    sandbox_factory: Callable[..., ThreadedSandbox],
+) -> None:
+    sb = sandbox_factory(settle_min=0.2, settle_max=0.8)
+    numbers = [f"+1206555{n:04d}" for n in range(100, 160)]
+    make_plan(sb, "plivo", "link", [f"{n},marketing" for n in numbers], "--batch-size", "1")
+    command = [sys.executable, "-m", "bulk", "execute", "change.json", "--journal", "run.journal"]
+    command += ["--report", "out.csv", "--rate", "25", "--concurrency", "4", "--yes", "--quiet"]
+    command += ["--poll-interval", "0.3", "--settle-timeout", "20"]
+    env = {**os.environ, **sb.env("plivo")}
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(sqlite3.Error):
+            if Path("run.journal").exists():
+                states = _journal_states(Path("run.journal"))
+                if sum(n for s, n in states.items() if s != "planned") >= 15:
+                    break
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert _journal_states(Path("run.journal")).get("planned", 0) > 0  # really mid-way
+    resumed = subprocess.run(command, env=env, capture_output=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stdout.decode() + resumed.stderr.decode()
+    assert set(outcomes().values()) == {"linked"} and len(outcomes()) == len(numbers)
+    assert all(links_of(sb, n) == 1 for n in numbers)
