@@ -66,6 +66,7 @@ from bulk.engine import (
 )
 from bulk.inputs import MAX_INPUT_BYTES, Loaded, load_rows
 from bulk.plans._sight import LaneSight, PlanSight
+from bulk.plans._sync import desired
 from bulk.providers import (
     DEFAULT_PROVIDER,
     Credentials,
@@ -78,8 +79,8 @@ from bulk.providers import (
     entry,
 )
 
-Command = Literal["link", "unlink", "move", "status", "apply"]
-COMMANDS: tuple[str, ...] = ("link", "unlink", "move", "status", "apply")
+Command = Literal["link", "unlink", "move", "status", "apply", "sync"]
+COMMANDS: tuple[str, ...] = ("link", "unlink", "move", "status", "apply", "sync")
 #: the exit code of a run stopped by Ctrl-C or SIGTERM
 EXIT_INTERRUPTED = 130
 
@@ -139,6 +140,9 @@ class JobSpec:
     #: rows given instead of read from ``input`` (``bulk execute``: a plan's rows), with the
     #: hash that identifies them (the journal's fingerprint and the summary keep it)
     preloaded: tuple[Loaded, str] | None = None
+    #: ``bulk sync --prune``: also unlink what the named campaigns hold and the input omits
+    prune: bool = False
+    max_unlink: int = 100  #: ``--max-unlink``: a sync that would unlink more stops first
 
 
 @dataclass(slots=True)
@@ -208,7 +212,7 @@ def load(spec: JobSpec, accounts: Mapping[str, Account] | None = None) -> Loaded
     the whole input as an unsharded run checks it, then only the shard's rows are kept: those
     whose account hashes to it, and in shard 0 the rows whose account is none of the file's
     (see :meth:`Shard.holds_row`)."""
-    action = None if spec.command in ("apply", "status") else spec.command
+    action = None if spec.command in ("apply", "status", "sync") else spec.command
     loaded = load_rows(
         spec.input,
         campaigns_path=spec.campaigns,
@@ -644,6 +648,8 @@ async def _run(job: _Job, hooks: _Hooks) -> JobResult:
             await stack.enter_async_context(_connect(job, lane, locate(lane)))
             for lane in job.lanes
         ]
+        if spec.command == "sync" and spec.preloaded is None:
+            await desired(job, connections)  # the actions that reach the desired membership
         if spec.command == "status":
             result = await _status(job, connections)
             job.counts, job.rows = result.counts, result.rows
@@ -679,6 +685,8 @@ def _open_journal(job: _Job, connections: Sequence[_Connection]) -> Journal:
     spec, loaded, input_sha256 = job.spec, job.loaded, job.input_sha256
     assert loaded is not None and input_sha256 is not None  # both set by _load_steady
     options: dict[str, Any] = {"campaign": spec.campaign, "from": spec.from_campaign}
+    if spec.command == "sync":
+        options["prune"] = spec.prune
     if job.accounts is None:
         options["base_url"] = connections[0].where if connections else "-"
     else:

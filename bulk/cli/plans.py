@@ -13,11 +13,14 @@ from bulk.cli._options import FiniteFloatRange
 from bulk.cli.run import (
     _COMMON_HELP,
     _credential_decorators,
+    _launch,
     _logging,
+    _options,
     _RateType,
     _run,
     _warn_secret_options,
 )
+from bulk.plans._cli import plan_out_option
 from bulk.plans._execute import Settings, parse_age, prepare
 from bulk.providers import credential_options
 
@@ -140,4 +143,47 @@ def _command() -> click.Command:
 
 
 execute = _command()
-COMMANDS = [execute]
+
+_SYNC_DOC = """Make every campaign the input names hold the numbers it lists for it.
+
+\b
+Examples:
+  bulk sync marketing.csv --campaigns campaigns.csv --dry-run
+  bulk sync marketing.csv --campaigns campaigns.csv --prune --plan-out sync.json
+
+The input (number, campaign_id; aliases through --campaigns, accounts through --accounts) is
+the desired membership: a number missing from its campaign is linked; one in another campaign
+the input names is moved (on Plivo an unlink, then a link; on AgentMessage one attach); one
+already there is 'already'. A number in a campaign the input does not name is not taken out
+of it: its row fails, saying where it is. With --prune, every number a named campaign holds
+and the input does not list is unlinked (report rows after the input's, with an empty line);
+more than --max-unlink of them stops the run before anything is sent. Re-feed a sync's
+failures file to 'bulk apply' (it carries each row's action).
+"""
+
+
+def _sync_command() -> click.Command:
+    def callback(input: Path, **kw: Any) -> None:
+        _launch("sync", input, kw)
+
+    callback.__doc__ = _SYNC_DOC + _COMMON_HELP
+    command = plan_out_option()(_options(callback))
+    command = click.option(
+        "--max-unlink",
+        type=click.IntRange(0),
+        default=100,
+        show_default=True,
+        metavar="N",
+        help="With --prune: stop (exit 2, nothing sent) when more than N numbers would be "
+        "unlinked, naming how many in which campaigns.",
+    )(command)
+    command = click.option(
+        "--prune",
+        is_flag=True,
+        help="Also unlink the numbers the named campaigns hold that the input does not list.",
+    )(command)
+    return click.command("sync")(command)
+
+
+sync = _sync_command()
+COMMANDS = [execute, sync]

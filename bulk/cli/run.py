@@ -758,7 +758,7 @@ def run(job: Path, overrides: tuple[str, ...]) -> None:
 
     \b
     A job file (keys are the long options without '--', plus command and input):
-      command = "move"                  # link, unlink, move, status or apply
+      command = "move"                  # link, unlink, move, status, apply or sync
       input = "migration.csv"           # relative paths: from the job file's folder
       campaigns = "campaigns.csv"
       journal = "/var/lib/bulk/migration.journal"
@@ -770,9 +770,10 @@ def run(job: Path, overrides: tuple[str, ...]) -> None:
     never prompts (it implies --yes). Exit codes are those of the command it runs.
     """
     try:
-        command, arguments = job_arguments(
-            job, {c.name or "": c for c in _PIPELINE}, overrides
-        )
+        from bulk.cli.plans import sync  # beside the pipeline (that module imports this one)
+
+        commands = {c.name or "": c for c in [*_PIPELINE, sync]}
+        command, arguments = job_arguments(job, commands, overrides)
     except BulkError as exc:
         click.echo(f"bulk: {exc}", err=True)  # one line, never wrapped
         sys.exit(exc.exit_code)

@@ -36,6 +36,7 @@ from bulk.inputs import Loaded
 from bulk.plans._drift import Drift, drift_of, write_drift
 from bulk.plans._format import drift_path, intent, read_plan
 from bulk.plans._sight import PlanSight
+from bulk.plans._sync import PRUNED
 from bulk.providers import credentials_from_env, entry
 
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -218,6 +219,7 @@ def plan_rows(document: Mapping[str, Any], path: Path) -> Loaded:
             "reason": rejected,
             "detail": [None] * len(rows),
             **({"account": column("account")} if accounts else {}),
+            PRUNED: [bool(r.get("pruned")) for r in rows],
         },
         schema={
             "line": pl.Int64,
@@ -226,6 +228,7 @@ def plan_rows(document: Mapping[str, Any], path: Path) -> Loaded:
                 pl.Utf8,
             ),
             **({"account": pl.Utf8} if accounts else {}),
+            PRUNED: pl.Boolean,
         },
     )
     raw = frame.select(

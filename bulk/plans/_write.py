@@ -11,6 +11,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from bulk import __version__
 from bulk._errors import ConfigError
 from bulk._journal import iso
@@ -25,6 +27,7 @@ from bulk.plans._format import (
     summary_path,
 )
 from bulk.plans._sight import PlanSight
+from bulk.plans._sync import PRUNED
 from bulk.providers import entry
 
 
@@ -58,6 +61,7 @@ def options_of(sight: PlanSight) -> dict[str, Any]:
         "number_type": spec.number_type,
         "account_name": spec.account_name,
         "shard": spec.shard,
+        **({"prune": spec.prune, "max_unlink": spec.max_unlink} if spec.command == "sync" else {}),
     }
 
 
@@ -70,6 +74,9 @@ def document(sight: PlanSight, created: float | None = None) -> dict[str, Any]:
     accounts = "account" in frame.columns
     columns = ["line", "number", "e164", "action", "campaign_id", "from_campaign"]
     at = iso(plan.observed_at) if plan.observed_at else None
+    pruned: set[int] = set()
+    if PRUNED in frame.columns:
+        pruned = set(frame.filter(pl.col(PRUNED)).get_column("line"))
     rows = []
     for line, number, e164, action, campaign, source, *rest in frame.select(
         *columns, *(["account"] if accounts else [])
@@ -101,6 +108,8 @@ def document(sight: PlanSight, created: float | None = None) -> dict[str, Any]:
                 record.reason,
             )
         )
+        if line in pruned:  # bulk sync --prune: not a line of the input
+            rows[-1]["pruned"] = True
     single = sight.lanes[0] if len(sight.lanes) == 1 and not accounts else None
     fallback = "sandbox" if spec.sandbox else spec.base_url or entry(spec.provider).default_base_url
     counts = Counter(str(r["outcome"] or r["do"]) for r in rows)
