@@ -212,7 +212,10 @@ def load(spec: JobSpec, accounts: Mapping[str, Account] | None = None) -> Loaded
     the whole input as an unsharded run checks it, then only the shard's rows are kept: those
     whose account hashes to it, and in shard 0 the rows whose account is none of the file's
     (see :meth:`Shard.holds_row`)."""
-    action = None if spec.command in ("apply", "status", "sync") else spec.command
+    # a sync's rows say where each number belongs: their action, when given, is link
+    action: str | None = "link" if spec.command == "sync" else spec.command
+    if spec.command in ("apply", "status"):
+        action = None
     loaded = load_rows(
         spec.input,
         campaigns_path=spec.campaigns,

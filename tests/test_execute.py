@@ -286,3 +286,17 @@ def test_plan_killed_mid_execute_resumes_and_sends_each_change_once(
     assert resumed.returncode == 0, resumed.stdout.decode() + resumed.stderr.decode()
     assert set(outcomes().values()) == {"linked"} and len(outcomes()) == len(numbers)
     assert all(links_of(sb, n) == 1 for n in numbers)
+
+
+def test_malformed_plan_rows_are_refused_in_one_line(
+    sandbox_factory: Callable[..., ThreadedSandbox],
+) -> None:
+    sb = sandbox_factory()
+    plan = make_plan(sb, "plivo", "link", [f"{NUMBERS[0]},marketing"])
+    document = json.loads(plan.read_text())
+    del document["rows"][0]["line"]
+    document["digest"] = digest_of(document)
+    plan.write_text(json.dumps(document))
+    result = execute(sb, "plivo")
+    assert result.exit_code == 2 and "the plan's rows are malformed" in result.output
+    assert "Traceback" not in result.output and change_requests(sb) == 0

@@ -180,3 +180,15 @@ def test_sync_run_again_keeps_its_first_rows_and_sends_nothing(
     rows = report()
     assert len(rows) == 24 and {r["outcome"] for r in rows[5:]} == {"unlinked"}
     assert rows[2]["action"] == "move" and rows[2]["outcome"] == "moved"
+
+
+def test_sync_rejects_a_row_whose_action_is_not_link(
+    sandbox_factory: Callable[..., ThreadedSandbox],
+) -> None:
+    sb = sandbox_factory()
+    write_csv(Path("x.csv"), "number,campaign_id,action", ["4155550101,CUOGHIN,unlink"])
+    args = ["sync", "x.csv", "--report", "out.csv", "--base-url", sb.base_url, *FAST]
+    result = CliRunner().invoke(main, args, env=sb.env("plivo"))
+    assert result.exit_code == 1, result.output
+    (row,) = report()
+    assert row["outcome"] == "rejected" and change_requests(sb) == 0

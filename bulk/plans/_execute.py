@@ -39,6 +39,8 @@ from bulk.plans._sight import PlanSight
 from bulk.plans._sync import PRUNED
 from bulk.providers import credentials_from_env, entry
 
+#: the commands a plan can be made of (``--plan-out``)
+EXECUTABLE = ("link", "unlink", "move", "apply", "sync")
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -95,6 +97,11 @@ def prepare(path: Path, settings: Settings, now: float | None = None) -> tuple[J
     """The run that executes the plan at ``path``, and its review; :class:`ConfigError`
     (exit 2, one line, nothing sent) when the plan must not run."""
     document = read_plan(path)
+    if document.get("command") not in EXECUTABLE:
+        raise ConfigError(
+            f"{path}: the plan's command {document.get('command')!r} is none of "
+            f"{', '.join(EXECUTABLE)}; nothing was sent"
+        )
     now = time.time() if now is None else now
     age = now - _created(document, path)
     if age > settings.max_plan_age:
@@ -127,10 +134,22 @@ def prepare(path: Path, settings: Settings, now: float | None = None) -> tuple[J
         sandbox=settings.sandbox,
         summary_json=settings.summary_json,
         accounts=accounts,
-        preloaded=(plan_rows(document, path), str(document["digest"])),
+        preloaded=(_rows_or_refuse(document, path), str(document["digest"])),
         **settings.tuning,
     )
     return spec, Review(document, path, settings.skip_drifted)
+
+
+def _rows_or_refuse(document: Mapping[str, Any], path: Path) -> Loaded:
+    """The plan's rows; a plan whose rows are not what ``--plan-out`` writes is refused."""
+    try:
+        loaded = plan_rows(document, path)
+        lines = [int(r["line"]) for r in document["rows"]]
+    except (KeyError, TypeError, ValueError, pl.exceptions.PolarsError):
+        raise ConfigError(f"{path}: the plan's rows are malformed; nothing was sent") from None
+    if len(set(lines)) != len(lines):
+        raise ConfigError(f"{path}: the plan lists a line twice; nothing was sent")
+    return loaded
 
 
 def _base_url(document: Mapping[str, Any], settings: Settings) -> str | None:
