@@ -300,3 +300,17 @@ def test_malformed_plan_rows_are_refused_in_one_line(
     result = execute(sb, "plivo")
     assert result.exit_code == 2 and "the plan's rows are malformed" in result.output
     assert "Traceback" not in result.output and change_requests(sb) == 0
+
+
+def test_a_new_plan_at_the_same_path_runs_after_a_refused_one(
+    sandbox_factory: Callable[..., ThreadedSandbox],
+) -> None:
+    sb = sandbox_factory()
+    make_plan(sb, "plivo", "link", [f"{n},marketing" for n in NUMBERS])
+    link_now(sb, "plivo", NUMBERS[1])
+    assert execute(sb, "plivo").exit_code == 2  # drifted: nothing sent
+    make_plan(sb, "plivo", "link", [f"{n},marketing" for n in NUMBERS])  # reviewed again
+    result = execute(sb, "plivo")
+    assert result.exit_code == 0, result.output
+    assert outcomes() == {NUMBERS[0]: "linked", NUMBERS[1]: "already", NUMBERS[2]: "linked"}
+    assert not Path("change.drift.csv").exists()

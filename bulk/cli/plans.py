@@ -87,7 +87,8 @@ def _decorators() -> list[Any]:
     return [
         click.argument("plan", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
         click.option("--journal", type=path, metavar="PATH",
-                     help="SQLite journal. [default: <plan>.<command>.<provider>.journal]"),
+                     help="SQLite journal. "
+                     "[default: <plan>.<digest>.<command>.<provider>.journal]"),
         click.option("--report", type=path, metavar="PATH",
                      help="Results report. [default: <plan>.<command>.report.csv]"),
         click.option("--failures", type=path, metavar="PATH",

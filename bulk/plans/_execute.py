@@ -130,7 +130,7 @@ def prepare(path: Path, settings: Settings, now: float | None = None) -> tuple[J
         callback_url=options.get("callback_url"),
         report=settings.report,
         failures=settings.failures,
-        journal=settings.journal,
+        journal=settings.journal or _journal_of(path, document, provider, accounts),
         sandbox=settings.sandbox,
         summary_json=settings.summary_json,
         accounts=accounts,
@@ -150,6 +150,18 @@ def _rows_or_refuse(document: Mapping[str, Any], path: Path) -> Loaded:
     if len(set(lines)) != len(lines):
         raise ConfigError(f"{path}: the plan lists a line twice; nothing was sent")
     return loaded
+
+
+def _journal_of(
+    path: Path, document: Mapping[str, Any], provider: str, accounts: Path | None
+) -> Path:
+    """The plan's own journal: named after the plan and its digest
+    (``change.1a2b3c4d.link.plivo.journal``), so the same plan resumes it and a new plan
+    written to the same path starts its own."""
+    digest = str(document["digest"]).removeprefix("sha256:")[:8]
+    via = "accounts" if accounts is not None else provider
+    stem = path.stem if path.suffix else path.name
+    return path.with_name(f"{stem}.{digest}.{document['command']}.{via}.journal")
 
 
 def _base_url(document: Mapping[str, Any], settings: Settings) -> str | None:
