@@ -163,7 +163,8 @@ class Plan:
     to_check: list[int] = field(default_factory=list)
     read_requests: int = 0
     #: per planned row, what planning saw of its number: its state in each campaign it names
-    #: (a reviewed plan's drift check compares these), and when
+    #: (a reviewed plan's drift check compares these), and when; kept when the engine has
+    #: a ``review``
     observed: dict[int, dict[str, NumberState]] = field(default_factory=dict)
     observed_at: float = 0.0
 
@@ -345,8 +346,9 @@ class Engine:
         return plan
 
     def _note(self, plan: Plan, row: RowRecord, exact: NumberState | None) -> None:
-        """What planning saw of a planned row's number, in each campaign it names."""
-        if row.state is State.PLANNED:
+        """What planning saw of a planned row's number, in each campaign it names (only for
+        a review: a plain run keeps no per-row copy)."""
+        if self._review is not None and row.state is State.PLANNED:
             watched, number = self._watched_campaign(row), str(row.e164)
             plan.observed[row.line] = {
                 c: exact if exact is not None and c == watched else seen.get(number, _ABSENT)

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bulk._errors import ConfigError
+from bulk._journal import Change
 from bulk._report import check_folder
+from bulk.engine import Engine, Plan
 from bulk.plans._format import check_plan_path, summary_path
 from bulk.plans._sight import PlanSight
 from bulk.plans._write import write_plan
@@ -48,4 +50,7 @@ def plan_out_hooks(spec: JobSpec, plan_out: Path | None) -> dict[str, Any] | Non
             err=True,
         )
 
-    return {"on_planned": written}
+    def observe(engine: Engine, plan: Plan, changes: list[Change]) -> list[Change]:
+        return changes  # a review that changes nothing: planning keeps what it observed
+
+    return {"on_planned": written, "on_review": observe}
