@@ -314,3 +314,35 @@ def test_a_new_plan_at_the_same_path_runs_after_a_refused_one(
     assert result.exit_code == 0, result.output
     assert outcomes() == {NUMBERS[0]: "linked", NUMBERS[1]: "already", NUMBERS[2]: "linked"}
     assert not Path("change.drift.csv").exists()
+
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+def test_sandbox_plan_executes_in_the_sandbox_only() -> None:
+    src = write_csv(Path("in.csv"), "number,campaign_id", ["4155550103,CUOGHIN"])
+    plan = ["link", str(src), "--sandbox", "--plan-out", "change.json", "-q"]
+    assert CliRunner().invoke(main, plan).exit_code == 0
+    outside = CliRunner().invoke(main, ["execute", "change.json", *FAST])
+    assert outside.exit_code == 2 and "give --sandbox" in outside.output
+    result = CliRunner().invoke(main, ["execute", "change.json", "--sandbox", *FAST])
+    assert result.exit_code == 0, result.output
+    assert Path("change.link.report.csv").exists()
+
+
+def test_plan_of_many_accounts_executes_each_accounts_rows() -> None:
+    rows = ["4155550103,marketing,east", "4155550104,marketing,west"]
+    src = write_csv(Path("in.csv"), "number,campaign,account", rows)
+    accounts = ["--accounts", str(SAMPLES / "accounts.toml")]
+    plan = ["link", str(src), *accounts, "--campaigns", str(SAMPLES / "campaigns-accounts.csv")]
+    made = CliRunner().invoke(main, [*plan, "--sandbox", "--plan-out", "change.json", "-q"])
+    assert made.exit_code == 0, made.output
+    document = json.loads(Path("change.json").read_text())
+    assert document["provider"] == "accounts" and set(document["accounts"]) == {"east", "west"}
+    result = CliRunner().invoke(
+        main, ["execute", "change.json", "--sandbox", "--report", "out.csv", *FAST]
+    )
+    assert result.exit_code == 0, result.output
+    frame = pl.read_csv("out.csv", infer_schema=False)
+    assert frame.get_column("account").to_list() == ["east", "west"]
+    assert set(frame.get_column("outcome")) == {"linked"}
