@@ -60,12 +60,15 @@ from bulk.engine import (
     PauseGate,
     Plan,
     RetryPolicy,
+    Review,
     Stats,
     SystemClock,
     exact_reads,
     survey,
 )
 from bulk.inputs import MAX_INPUT_BYTES, Loaded, load_rows
+from bulk.plans._sight import LaneSight, PlanSight
+from bulk.plans._sync import desired
 from bulk.providers import (
     DEFAULT_PROVIDER,
     Credentials,
@@ -77,8 +80,8 @@ from bulk.providers import (
     entry,
 )
 
-Command = Literal["link", "unlink", "move", "status", "apply"]
-COMMANDS: tuple[str, ...] = ("link", "unlink", "move", "status", "apply")
+Command = Literal["link", "unlink", "move", "status", "apply", "sync"]
+COMMANDS: tuple[str, ...] = ("link", "unlink", "move", "status", "apply", "sync")
 #: the exit code of a run stopped by Ctrl-C or SIGTERM
 EXIT_INTERRUPTED = 130
 
@@ -135,6 +138,12 @@ class JobSpec:
     account_name: str | None = None
     #: ``--shard K/N``: run only the accounts a stable hash of their name puts in shard K
     shard: str | None = None
+    #: rows given instead of read from ``input`` (``bulk execute``: a plan's rows), with the
+    #: hash that identifies them (the journal's fingerprint and the summary keep it)
+    preloaded: tuple[Loaded, str] | None = None
+    #: ``bulk sync --prune``: also unlink what the named campaigns hold and the input omits
+    prune: bool = False
+    max_unlink: int = 100  #: ``--max-unlink``: a sync that would unlink more stops first
 
 
 @dataclass(slots=True)
@@ -199,6 +208,9 @@ def _load_steady(job: _Job) -> Loaded:
     is read (the journal's fingerprint and the summary keep that hash), and one that changed
     in between is refused, since the rows read may match neither version."""
     spec = job.spec
+    if spec.preloaded is not None:
+        job.input_sha256 = spec.preloaded[1]
+        return spec.preloaded[0]
     before = _sha256(spec.input) if spec.input.is_file() else None
     loaded = load(spec, job.every_account)
     job.input_sha256 = _sha256(spec.input)
@@ -213,7 +225,10 @@ def load(spec: JobSpec, accounts: Mapping[str, Account] | None = None) -> Loaded
     the whole input as an unsharded run checks it, then only the shard's rows are kept: those
     whose account hashes to it, and in shard 0 the rows whose account is none of the file's
     (see :meth:`Shard.holds_row`)."""
-    action = None if spec.command in ("apply", "status") else spec.command
+    # a sync's rows say where each number belongs: their action, when given, is link
+    action: str | None = "link" if spec.command == "sync" else spec.command
+    if spec.command in ("apply", "status"):
+        action = None
     loaded = load_rows(
         spec.input,
         campaigns_path=spec.campaigns,
@@ -374,6 +389,8 @@ class _Hooks:
     on_progress: Callable[[int, int], None] | None
     on_plan: Callable[[Plan], bool] | None
     on_snapshot: Callable[[Snapshot], None] | None
+    on_review: Review | None = None
+    on_planned: Callable[[PlanSight], None] | None = None
 
 
 #: where a lane's requests go: (base URL, credentials, defaults the sandbox sets)
@@ -561,19 +578,25 @@ async def run_job(
     on_progress: Callable[[int, int], None] | None = None,
     on_plan: Callable[[Plan], bool] | None = None,
     on_snapshot: Callable[[Snapshot], None] | None = None,
+    on_review: Review | None = None,
+    on_planned: Callable[[PlanSight], None] | None = None,
 ) -> JobResult:
     """Run one job to the end (async). Raises :class:`bulk.BulkError` when it cannot start.
 
     ``on_progress(done, total)`` is called as rows settle; ``on_plan(plan)`` once the plan is
     known and before anything is sent (return False to stop there); ``on_snapshot`` with a
-    :class:`Snapshot` whenever rows change. A run holds its journal exclusively: a second run
-    on the same journal raises :class:`bulk.JournalBusy` (exit 75) before reading anything.
-    With ``spec.summary_json`` the run's summary is written there at the end, also when it is
-    interrupted or stops on an error. With ``spec.accounts``, every account runs side by side
-    (each with its own connection pool, meter and 429 pause) on the one journal.
+    :class:`Snapshot` whenever rows change. ``on_review(engine, plan, changes)`` sees each
+    account's planning decisions before they apply (:class:`bulk.engine.Engine`), and
+    ``on_planned`` what planning saw (:class:`PlanSight`), dry runs too, before ``on_plan``;
+    either may raise a :class:`BulkError` to stop before anything is sent. A run holds its
+    journal exclusively: a second run on the same journal raises :class:`bulk.JournalBusy`
+    (exit 75) before reading anything. With ``spec.summary_json`` the run's summary is
+    written there at the end, also when it is interrupted or stops on an error. With
+    ``spec.accounts``, every account runs side by side (each with its own connection pool,
+    meter and 429 pause) on the one journal.
     """
     job = _start(spec)
-    hooks = _Hooks(on_progress, on_plan, on_snapshot)
+    hooks = _Hooks(on_progress, on_plan, on_snapshot, on_review, on_planned)
     with _exclusive(job) if _holds_journal(spec) else nullcontext():
         try:
             job.loaded = _load_steady(job)
@@ -634,6 +657,8 @@ async def _run(job: _Job, hooks: _Hooks) -> JobResult:
             await stack.enter_async_context(_connect(job, lane, locate(lane)))
             for lane in job.lanes
         ]
+        if spec.command == "sync" and spec.preloaded is None:
+            await desired(job, connections)  # the actions that reach the desired membership
         if spec.command == "status":
             result = await _status(job, connections)
             job.counts, job.rows = result.counts, result.rows
@@ -643,11 +668,12 @@ async def _run(job: _Job, hooks: _Hooks) -> JobResult:
             engines: list[Engine] = []
             changed = _progress(job, journal, hooks, engines)
             engines += [
-                _engine(job, lane, connection, journal, changed)
+                _engine(job, lane, connection, journal, changed, hooks.on_review)
                 for lane, connection in zip(job.lanes, connections, strict=True)
             ]
+            sight = partial(_sight, job, journal, connections)
             try:
-                plan, plans = await _plan(job, engines, changed, hooks)
+                plan, plans = await _plan(job, engines, changed, hooks, sight)
             except anyio.get_cancelled_exc_class():
                 if not spec.dry_run:  # the report so far, as an interrupt while sending writes
                     _finish(job, journal)
@@ -670,6 +696,8 @@ def _open_journal(job: _Job, connections: Sequence[_Connection]) -> Journal:
     spec, loaded, input_sha256 = job.spec, job.loaded, job.input_sha256
     assert loaded is not None and input_sha256 is not None  # both set by _load_steady
     options: dict[str, Any] = {"campaign": spec.campaign, "from": spec.from_campaign}
+    if spec.command == "sync":
+        options["prune"] = spec.prune
     if job.accounts is None:
         options["base_url"] = connections[0].where if connections else "-"
     else:
@@ -741,7 +769,12 @@ def _progress(
 
 
 def _engine(
-    job: _Job, lane: _Lane, connection: _Connection, journal: Journal, changed: Callable[[], None]
+    job: _Job,
+    lane: _Lane,
+    connection: _Connection,
+    journal: Journal,
+    changed: Callable[[], None],
+    review: Review | None = None,
 ) -> Engine:
     """A lane's engine, over its rows of the journal (all of them without accounts)."""
     interval = connection.poll_interval
@@ -755,12 +788,33 @@ def _engine(
     )
     rows: Ledger = journal if lane.account is None else JournalView(journal, lane.lines)
     return Engine(
-        connection.provider, rows, config, on_change=changed, attempts=lane.stats.attempts_by_line
+        connection.provider,
+        rows,
+        config,
+        on_change=changed,
+        attempts=lane.stats.attempts_by_line,
+        review=review,
     )
 
 
+def _sight(
+    job: _Job, journal: Journal, connections: Sequence[_Connection], plan: Plan
+) -> PlanSight:
+    """What planning saw and where each lane's requests would go (``on_planned``)."""
+    assert job.loaded is not None and job.input_sha256 is not None
+    lanes = tuple(
+        LaneSight(lane.name, lane.provider, c.where, c.account, not c.provider.move_in_one_step)
+        for lane, c in zip(job.lanes, connections, strict=True)
+    )
+    return PlanSight(job.spec, job.loaded, journal.rows, plan, job.input_sha256, lanes)
+
+
 async def _plan(
-    job: _Job, engines: Sequence[Engine], changed: Callable[[], None], hooks: _Hooks
+    job: _Job,
+    engines: Sequence[Engine],
+    changed: Callable[[], None],
+    hooks: _Hooks,
+    sight: Callable[[Plan], PlanSight],
 ) -> tuple[Plan, list[Plan]]:
     """Every lane reads its provider's state and decides, side by side (reading only); then
     ``on_plan`` is asked, once, with the plans merged, before anything is sent. The merged
@@ -771,6 +825,8 @@ async def _plan(
     plan = _merge_plans(plans, [lane.name for lane in job.lanes])
     plan.resumed = job.resumed
     changed()
+    if hooks.on_planned is not None:
+        hooks.on_planned(sight(plan))
     if hooks.on_plan is not None and not job.spec.dry_run:
         # in a worker thread: the callback may prompt on the terminal
         if not await anyio.to_thread.run_sync(hooks.on_plan, plan, abandon_on_cancel=True):
@@ -814,6 +870,8 @@ def _merge_plans(plans: Sequence[Plan], names: Sequence[str | None]) -> Plan:
         merged.to_release += plan.to_release
         merged.to_check += plan.to_check
         merged.read_requests += plan.read_requests
+        merged.observed.update(plan.observed)
+        merged.observed_at = max(merged.observed_at, plan.observed_at)
     return merged
 
 

@@ -52,6 +52,7 @@ OUTCOMES = (
     "rejected",
     "unknown",
     "deferred",
+    "drifted",
 )
 #: the exit code of a run whose send window (``--send-until``) closed before every row was sent
 EXIT_DEFERRED = 3
@@ -157,6 +158,10 @@ def build(
         pl.Series("submitted_at", submitted, dtype=pl.Utf8),
         pl.Series("settled_at", settled, dtype=pl.Utf8),
     )
+    if "_bulk_pruned" in frame.columns:  # bulk sync --prune's rows: not the input's lines
+        pruned = frame.get_column("_bulk_pruned").fill_null(False)
+        line = pl.when(pruned).then(None).otherwise(pl.col("line"))
+        report = report.with_columns(line.alias("line"))
     if "account" in frame.columns:  # accounts in use: whose row it is, after settled_at
         report = report.with_columns(frame.get_column("account"))
     extras = [c for c in extra_columns if c not in REPORT_COLUMNS]

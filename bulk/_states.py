@@ -49,6 +49,9 @@ class State(enum.StrEnum):
     REJECTED = "rejected"
     UNKNOWN = "unknown"
     DEFERRED = "deferred"  #: never sent: the send window closed first (a rerun continues it)
+    #: never sent: ``bulk execute --skip-drifted`` found the number no longer as the reviewed
+    #: plan saw it
+    DRIFTED = "drifted"
 
 
 class Event(enum.StrEnum):
@@ -68,6 +71,8 @@ class Event(enum.StrEnum):
     TIME_OUT = "time_out"  #: still unsettled past the deadline, or an unrecognised status
     DEFER = "defer"  #: the send window closed before this row's change went out
     RESUME = "resume"  #: a deferred row, picked up again by a later run of the same job
+    #: ``bulk execute``: the number's state differs from what the reviewed plan observed
+    DRIFT = "drift"
     # ``bulk status``: what a read-only look at the provider found
     SEEN_LINKED = "seen_linked"
     SEEN_ABSENT = "seen_absent"
@@ -83,6 +88,7 @@ TERMINAL = frozenset(
         State.REJECTED,
         State.UNKNOWN,
         State.DEFERRED,
+        State.DRIFTED,
     }
 )
 SUCCESS = frozenset({State.LINKED, State.UNLINKED, State.MOVED, State.ALREADY})
@@ -101,6 +107,7 @@ _COMMON: dict[tuple[State, Event], State] = {
     (State.PLANNED, Event.SEND): State.SENDING,
     (State.PLANNED, Event.DEFER): State.DEFERRED,
     (State.DEFERRED, Event.RESUME): State.PLANNED,
+    (State.PLANNED, Event.DRIFT): State.DRIFTED,
     (State.SENDING, Event.ACCEPT): State.SUBMITTED,
     (State.SENDING, Event.REFUSE): State.FAILED,
     (State.SENDING, Event.LOSE): State.SENDING,

@@ -452,3 +452,14 @@ def adaptive(start: float = 10.0, max_rate: float = 100.0) -> tuple[Meter, Virtu
     clock = VirtualClock()
     gate = PauseGate(rng=random.Random(7), clock=clock)
     return Meter(start, 8, gate=gate, adaptive=True, max_rate=max_rate), clock
+
+
+#: the sandbox endpoints whose requests change a number's campaign
+CHANGE_ENDPOINTS = ("plivo.link", "plivo.unlink", "agentmessage.attach", "agentmessage.detach")
+
+
+def change_requests(sb: ThreadedSandbox) -> int:
+    """How many requests that change something (link, unlink, attach, detach) reached the
+    sandbox, whatever their answer."""
+    endpoints = sb.counters()["endpoints"]
+    return sum(endpoints.get(name, {}).get("requests", 0) for name in CHANGE_ENDPOINTS)

@@ -32,6 +32,7 @@ from bulk.cli._options import (
 from bulk.cli._shown import inline
 from bulk.cli._summary import plan_text, summary
 from bulk.engine import Plan
+from bulk.plans._cli import plan_out_hooks, plan_out_option
 from bulk.providers import (
     DEFAULT_PROVIDER,
     REGISTRY,
@@ -453,7 +454,14 @@ class _Stdout(Console):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no EPIPE at exit
 
 
-def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_INTERVAL) -> None:
+def _run(
+    spec: JobSpec,
+    *,
+    yes: bool,
+    quiet: bool,
+    interval: float = PROGRESS_INTERVAL,
+    hooks: dict[str, Any] | None = None,
+) -> None:
     err = Console(stderr=True)
     out = _Stdout()
     stamina.instrumentation.set_on_retry_hooks([])  # bulk counts retries itself; no log spam
@@ -490,7 +498,7 @@ def _run(spec: JobSpec, *, yes: bool, quiet: bool, interval: float = PROGRESS_IN
     try:
         try:
             result = anyio.run(
-                _call, spec, progress, on_plan, keep_sigint_ignored, backend="asyncio"
+                _call, spec, progress, on_plan, keep_sigint_ignored, hooks, backend="asyncio"
             )
         finally:
             progress.bar.stop()
@@ -583,6 +591,7 @@ async def _call(
     progress: _Progress,
     on_plan: Callable[[Plan], bool],
     keep_sigint_ignored: bool = False,
+    hooks: dict[str, Any] | None = None,
 ) -> JobResult:
     handler = signal.getsignal(signal.SIGINT)
     if callable(handler):
@@ -597,6 +606,7 @@ async def _call(
             on_progress=progress.on_progress,
             on_plan=on_plan,
             on_snapshot=progress.on_snapshot,
+            **(hooks or {}),
         )
     finally:
         if callable(handler):
@@ -605,15 +615,17 @@ async def _call(
 
 def _launch(name: str, input: Path, kw: dict[str, Any]) -> None:
     yes, quiet, interval = kw["yes"], kw["quiet"], kw["progress_interval"]
+    plan_out = kw.pop("plan_out", None)
     _logging(kw["verbose"])
     _warn_secret_options()
     try:
         check_given(name, kw)
         spec = _spec(name, input, **kw)
+        hooks = plan_out_hooks(spec, plan_out)  # --plan-out: a dry run that writes its plan
     except BulkError as exc:
         click.echo(f"bulk: {exc}", err=True)  # one line, never wrapped
         sys.exit(exc.exit_code)
-    _run(spec, yes=yes, quiet=quiet, interval=interval)
+    _run(spec, yes=yes, quiet=quiet, interval=interval, hooks=hooks)
 
 
 def _command(name: str, doc: str) -> click.Command:
@@ -621,7 +633,10 @@ def _command(name: str, doc: str) -> click.Command:
         _launch(name, input, kw)
 
     callback.__doc__ = doc + _COMMON_HELP
-    return click.command(name)(_options(callback))
+    command = _options(callback)
+    if name != "status":
+        command = plan_out_option()(command)
+    return click.command(name)(command)
 
 
 link = _command(
@@ -673,7 +688,7 @@ attaching a new campaign replaces the old one, a move is that one request.
 """
         + _COMMON_HELP
     )
-    command = _options(callback)
+    command = plan_out_option()(_options(callback))
     command = click.option(
         "--to", "target", metavar="ID", help="Destination campaign (id or alias)."
     )(command)
@@ -724,7 +739,7 @@ def run(job: Path, overrides: tuple[str, ...]) -> None:
 
     \b
     A job file (keys are the long options without '--', plus command and input):
-      command = "move"                  # link, unlink, move, status or apply
+      command = "move"                  # link, unlink, move, status, apply or sync
       input = "migration.csv"           # relative paths: from the job file's folder
       campaigns = "campaigns.csv"
       journal = "/var/lib/bulk/migration.journal"
@@ -736,9 +751,10 @@ def run(job: Path, overrides: tuple[str, ...]) -> None:
     never prompts (it implies --yes). Exit codes are those of the command it runs.
     """
     try:
-        command, arguments = job_arguments(
-            job, {c.name or "": c for c in _PIPELINE}, overrides
-        )
+        from bulk.cli.plans import sync  # beside the pipeline (that module imports this one)
+
+        commands = {c.name or "": c for c in [*_PIPELINE, sync]}
+        command, arguments = job_arguments(job, commands, overrides)
     except BulkError as exc:
         click.echo(f"bulk: {exc}", err=True)  # one line, never wrapped
         sys.exit(exc.exit_code)

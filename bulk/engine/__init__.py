@@ -2,7 +2,7 @@
 
 from bulk.engine._http import HttpSender, RetryPolicy, Stats, check_base_url
 from bulk.engine._limits import EvenRate, Meter, MeterClock, MonotonicClock, PauseGate, VirtualClock
-from bulk.engine._run import Engine
+from bulk.engine._run import Engine, Review
 from bulk.engine._survey import Clock, SystemClock, exact_reads, survey
 from bulk.engine._values import EngineConfig, Plan
 
@@ -17,6 +17,7 @@ __all__ = [
     "MonotonicClock",
     "PauseGate",
     "Plan",
+    "Review",
     "RetryPolicy",
     "Stats",
     "SystemClock",

@@ -73,6 +73,9 @@ log = logging.getLogger("bulk.engine")
 
 _ABSENT = NumberState(Settlement.ABSENT)
 
+#: ``review(engine, plan, changes)``: planning's decisions, before they apply
+Review = Callable[["Engine", Plan, list[Change]], list[Change]]
+
 
 class Engine(Poller):
     def __init__(
@@ -84,8 +87,11 @@ class Engine(Poller):
         on_change: Callable[[], None] | None = None,
         attempts: Mapping[int, int] | None = None,
         clock: Clock | None = None,
+        review: Review | None = None,
     ) -> None:
         self.provider = provider
+        #: sees planning's decisions before they apply (may change or refuse them)
+        self._review = review
         self.journal = journal
         self.config = config
         self.clock: Clock = clock or SystemClock()
@@ -188,7 +194,9 @@ class Engine(Poller):
         unresolved = await self._survey(live, plan)
         changes: list[Change] = []
         verify: list[RowRecord] = []
+        plan.observed_at = self.clock.time()
         for row in live:
+            self._note(plan, row, self._read_exactly(row, plan))
             problem = self._plan_problem(row, plan.campaigns, unresolved)
             if problem is not None and row.state in (State.PLANNED, State.RELEASED):
                 changes.append(self._change(row, Decision(Event.PLAN_FAIL, reason=problem)))
@@ -201,14 +209,28 @@ class Engine(Poller):
         exact = await self._exact_states(verify)
         for row in verify:
             if row.line in exact:
+                self._note(plan, row, exact[row.line])
                 decision = self._at_plan(row, plan.members, exact[row.line])
                 if decision.event is not None:
                     changes.append(self._change(row, decision))
+        if self._review is not None:
+            changes = self._review(self, plan, changes)
         self.journal.apply(changes)
         self._queue_plan(plan)
         plan.adopted = sum(1 for c in changes if c.event is Event.ADOPT)
         plan.unusable = sum(1 for c in changes if c.event is Event.PLAN_FAIL)
         return plan
+
+    def _note(self, plan: Plan, row: RowRecord, exact: NumberState | None) -> None:
+        """What planning saw of a planned row's number, in each campaign it names (only for
+        a review: a plain run keeps no per-row copy)."""
+        if self._review is not None and row.state is State.PLANNED:
+            watched, number = self._watched_campaign(row), str(row.e164)
+            plan.observed[row.line] = {
+                c: exact if exact is not None and c == watched else seen.get(number, _ABSENT)
+                for c in self._campaigns_of(row)
+                if (seen := plan.members.get(c)) is not None
+            }
 
     def _resume_deferred(self) -> None:
         """Rows a send window deferred in an earlier run of this job are planned again."""

@@ -48,6 +48,11 @@ class Plan:
     in_progress: int = 0
     #: what an earlier run of the job left in its journal (None: a new journal)
     resumed: str | None = None
+    #: per planned row, what planning saw of its number: its state in each campaign it names
+    #: (a reviewed plan's drift check compares these), and when; kept when the engine has
+    #: a ``review``
+    observed: dict[int, dict[str, NumberState]] = field(default_factory=dict)
+    observed_at: float = 0.0
 
     def link_requests(self, batch: int) -> int:
         return sum(math.ceil(len(lines) / batch) for lines in self.to_link.values())
