@@ -24,9 +24,9 @@ decision that would act on absence asks for an exact single read first (``Decisi
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from bulk.providers._base import NumberState, Settlement
+from bulk.providers._base import UNREADABLE_CAMPAIGN, NumberState, Settlement
 
 # the rule for a number one read shows twice with two statuses lives with NumberState (the
 # providers' parsers apply it while reading); re-exported here with the other decisions
@@ -374,3 +374,69 @@ def release_unconfirmed(from_campaign: str | None, reason: str) -> str:
         f"{reason}; the unlink from {from_campaign} may have landed: the number may be "
         f"unlinked from {from_campaign} and in no campaign"
     )
+
+
+def elsewhere(
+    provider: str,
+    action: str,
+    campaign: str | None,
+    from_campaign: str | None,
+    current: str | None,
+) -> str | None:
+    """A reason to refuse a link or move whose number sits in ``current``, a campaign the
+    row does not name (None: no reason, go on).
+
+    For providers that know each number's campaign (AgentMessage): there an attach replaces
+    the old campaign, so a plain link would silently move the number, and a one-step move
+    would take it out of a campaign the file never mentioned. (Plivo refuses such a link
+    itself; its two-step move checks the old campaign's list.)
+    """
+    if current is None or current == campaign:
+        return None
+    if current == UNREADABLE_CAMPAIGN:
+        return (
+            f"{provider} did not say which campaign the number is in (its "
+            "campaign_id is unreadable): not changed, since an attach would take it out "
+            "of whatever campaign it is in"
+        )
+    if action == "link":
+        return (
+            f"in campaign {current}: linking would move it out of that campaign; "
+            f"use move (from {current}) if that is intended"
+        )
+    if from_campaign and current != from_campaign:
+        return f"in campaign {current}, not in {from_campaign}: not moved"
+    return None
+
+
+#: events that end a row failed or unknown
+_FAILING = frozenset({Event.REFUSE, Event.SETTLE_FAIL, Event.TIME_OUT, Event.PLAN_FAIL})
+
+
+def move_reason(
+    decision: Decision,
+    state: State,
+    released: bool,
+    from_campaign: str | None,
+    to_campaign: str | None,
+) -> str | None:
+    """The reason a decision writes, said so a move's row never hides that its number may be
+    in no campaign: failing after the number left its old campaign (``released``), or an
+    accepted unlink from it never confirmed."""
+    reason = decision.reason
+    if decision.event in _FAILING and released and state is not State.RELEASE_SUBMITTED:
+        # the number left its old campaign and is in none: the reason must say so
+        reason = move_link_failed(from_campaign, to_campaign, reason or "no answer")
+    if decision.event is Event.TIME_OUT and state is State.RELEASE_SUBMITTED:
+        # the unlink was accepted and never confirmed: the number may be in no campaign
+        reason = release_unconfirmed(from_campaign, reason or "no answer")
+    return reason
+
+
+def lost_for_good(state: State, from_campaign: str | None, decision: Decision) -> Decision:
+    """A lost answer's row ending unknown: a release's unlink may have landed, so its reason
+    says the number may be in no campaign."""
+    if state is not State.RELEASING:
+        return decision
+    reason = release_unconfirmed(from_campaign, decision.reason or "answer lost")
+    return replace(decision, reason=reason)

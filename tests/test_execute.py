@@ -327,7 +327,7 @@ def test_sandbox_plan_executes_in_the_sandbox_only() -> None:
     assert outside.exit_code == 2 and "give --sandbox" in outside.output
     result = CliRunner().invoke(main, ["execute", "change.json", "--sandbox", *FAST])
     assert result.exit_code == 0, result.output
-    assert Path("change.link.report.csv").exists()
+    assert Path("change.json.link.plivo-sandbox.report.csv").exists()  # named as any run's
 
 
 def test_plan_of_many_accounts_executes_each_accounts_rows() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from bulk import __version__
-from bulk.cli import plans, run, sandbox, validate
+from bulk.cli import jobs, plans, run, sandbox, validate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -31,7 +31,7 @@ def _register() -> None:
     named = " or ".join([", ".join(titles[:-1]), titles[-1]] if len(titles) > 1 else titles)
     main.help = (main.help or "").replace("{providers}", named)
 
-    for module in (validate, sandbox, run, plans):
+    for module in (validate, sandbox, run, jobs, plans):
         for command in module.COMMANDS:
             main.add_command(command)
 

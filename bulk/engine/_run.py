@@ -19,7 +19,6 @@ import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -33,8 +32,9 @@ from bulk._states import (
     State,
     after_lost_answer,
     at_plan,
-    move_link_failed,
-    release_unconfirmed,
+    elsewhere,
+    lost_for_good,
+    move_reason,
 )
 from bulk.engine._http import send_window
 from bulk.engine._poll import Poller
@@ -58,7 +58,6 @@ from bulk.engine._values import (
 )
 from bulk.engine._watch import CampaignWatch, pages_of
 from bulk.providers._base import (
-    UNREADABLE_CAMPAIGN,
     CampaignCheck,
     LinkOutcome,
     NumberState,
@@ -144,19 +143,9 @@ class Engine(Poller):
 
     def _change(self, row: RowRecord, decision: Decision, attempts: int = 0) -> Change:
         assert decision.event is not None
-        reason = decision.reason
-        failing = decision.event in (
-            Event.REFUSE,
-            Event.SETTLE_FAIL,
-            Event.TIME_OUT,
-            Event.PLAN_FAIL,
+        reason = move_reason(
+            decision, row.state, row.released_at is not None, row.from_campaign, row.campaign_id
         )
-        if failing and row.released_at is not None and row.state is not State.RELEASE_SUBMITTED:
-            # the number left its old campaign and is in none: the reason must say so
-            reason = move_link_failed(row.from_campaign, row.campaign_id, reason or "no answer")
-        if decision.event is Event.TIME_OUT and row.state is State.RELEASE_SUBMITTED:
-            # the unlink was accepted and never confirmed: the number may be in no campaign
-            reason = release_unconfirmed(row.from_campaign, reason or "no answer")
         fields: dict[str, float] = {}
         if decision.stamp:
             fields["submitted_at"] = self.clock.time()
@@ -321,32 +310,14 @@ class Engine(Poller):
         )
 
     def _elsewhere(self, row: RowRecord) -> str | None:
-        """A reason to refuse a row whose number sits in a campaign the row does not name.
-
-        Only for providers that know each number's campaign (AgentMessage): there an attach
-        replaces the old campaign, so a plain link would silently move the number, and a
-        one-step move would take it out of a campaign the file never mentioned. (Plivo
-        refuses such a link itself; its two-step move checks the old campaign's list.)
-        """
+        """A reason to refuse a row whose number sits in a campaign the row does not name
+        (:func:`bulk._states.elsewhere`); only providers that know each number's campaign
+        can tell."""
         if not self.provider.knows_current_campaign or row.action == "unlink":
             return None
         current = self.provider.current_campaign(str(row.e164))
-        if current is None or current == row.campaign_id:
-            return None
-        if current == UNREADABLE_CAMPAIGN:
-            return (
-                f"{self.provider.name} did not say which campaign the number is in (its "
-                "campaign_id is unreadable): not changed, since an attach would take it out "
-                "of whatever campaign it is in"
-            )
-        if row.action == "link":
-            return (
-                f"in campaign {current}: linking would move it out of that campaign; "
-                f"use move (from {current}) if that is intended"
-            )
-        if row.from_campaign and current != row.from_campaign:
-            return f"in campaign {current}, not in {row.from_campaign}: not moved"
-        return None
+        name = self.provider.name
+        return elsewhere(name, row.action, row.campaign_id, row.from_campaign, current)
 
     def _next_step(self, row: RowRecord) -> str | None:
         """The request a row waiting to be sent needs: ``link`` (a link, a one-step move, a
@@ -709,7 +680,7 @@ class Engine(Poller):
                     else:
                         again.append(line)
                 if decision is not None and decision.event is Event.TIME_OUT:
-                    decision = self._lost_for_good(row, decision)
+                    decision = lost_for_good(row.state, row.from_campaign, decision)
                 if decision is not None and decision.event is not None:
                     changes.append(self._change(row, decision))
             self._apply(changes)
@@ -717,15 +688,6 @@ class Engine(Poller):
             if waiting:
                 await self.clock.sleep(self.config.resend_delay)
         return again
-
-    @staticmethod
-    def _lost_for_good(row: RowRecord, decision: Decision) -> Decision:
-        """A lost answer's row ending unknown: a release's unlink may have landed, so its
-        reason says the number may be in no campaign."""
-        if row.state is not State.RELEASING:
-            return decision
-        reason = release_unconfirmed(row.from_campaign, decision.reason or "answer lost")
-        return replace(decision, reason=reason)
 
     def _lost_decision(self, row: RowRecord, seen: NumberState, exact: bool) -> Decision:
         watched = self._watched_campaign(row)

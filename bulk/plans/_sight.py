@@ -12,7 +12,7 @@ from bulk.engine import Plan
 from bulk.inputs import Loaded
 
 if TYPE_CHECKING:
-    from bulk._job import JobSpec
+    from bulk._jobvalues import JobSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from bulk.engine import SystemClock, survey
 from bulk.providers import Provider, Settlement
 
 if TYPE_CHECKING:
-    from bulk._job import _Connection, _Job
+    from bulk._jobvalues import _Connection, _Job
 
 #: the frame's column marking the rows ``--prune`` added (never an input column's name)
 PRUNED = "_bulk_pruned"
