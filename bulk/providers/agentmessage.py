@@ -73,6 +73,7 @@ from urllib.parse import quote
 
 import anyio
 
+from bulk.providers._am_list import list_total
 from bulk.providers._base import (
     UNREADABLE_CAMPAIGN,
     CampaignCheck,
@@ -654,10 +655,12 @@ class AgentMessageProvider:
         return found
 
     async def campaign_glance(self, campaign_id: str) -> Glance:
-        """The first page of the campaign's numbers (AgentMessage sends no counts)."""
+        """The first page of the campaign's numbers (AgentMessage sends no counts; the list's
+        ``meta.total``, when sent, tells the campaign's size)."""
         verdict = await self._read(list_numbers_request(campaign_id=campaign_id))
         members = self.directory.members(campaign_id, page_items(verdict))
-        return Glance(members, None, whole=verdict.next_cursor is None, cursor=verdict.next_cursor)
+        whole, cursor = verdict.next_cursor is None, verdict.next_cursor
+        return Glance(members, None, whole=whole, cursor=cursor, total=list_total(verdict))
 
     async def resolve(self, numbers: Sequence[str]) -> dict[str, str]:
         if not numbers:
