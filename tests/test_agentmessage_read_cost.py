@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from bulk._journal import Journal, RowRecord
@@ -15,7 +16,7 @@ from bulk.engine import EngineConfig
 from bulk.engine._run import Engine
 from bulk.engine._survey import glance_size
 from bulk.providers import Request, Response, Verdict
-from bulk.providers.agentmessage import PAGE_SIZE, AgentMessageProvider
+from bulk.providers.agentmessage import NOT_OWNED, PAGE_SIZE, AgentMessageProvider
 from bulk.testing import LoopClock, run_in_virtual_time
 
 CAMPAIGN = "4f1c2d3e-0000-4000-8000-00000000cafe"
@@ -25,10 +26,12 @@ class Organisation:
     """Phone-number resources in memory, listed newest first with cursors; every request
     counted by endpoint. ``totals``: whether list envelopes fill ``meta.total``."""
 
-    def __init__(self, others: int, *, totals: bool = True) -> None:
+    def __init__(self, others: int, ours: Sequence[str] = (), *, totals: bool = True) -> None:
         self.totals = totals
         self.asked: Counter[str] = Counter()
-        self.resources: list[dict[str, Any]] = [
+        # ours in no campaign, the oldest (on the list's last pages), then the others
+        self.resources: list[dict[str, Any]] = [self._resource(n, None, None) for n in ours]
+        self.resources += [
             self._resource(f"+1999{i:07d}", CAMPAIGN, "active") for i in range(others)
         ]
 
@@ -41,14 +44,13 @@ class Organisation:
             "carrier_line_option_status": status,
         }
 
-    def own(self, numbers: list[str]) -> None:
-        self.resources.extend(self._resource(n, None, None) for n in numbers)
-
     def _list(self, params: dict[str, str]) -> dict[str, Any]:
+        search = params.get("search", "").lstrip("+")
         wanted = [
             r
             for r in reversed(self.resources)
-            if "campaign_id" not in params or r["campaign_id"] == params["campaign_id"]
+            if ("campaign_id" not in params or r["campaign_id"] == params["campaign_id"])
+            and search in r["number"]
         ]
         start = int(params.get("cursor", "0"))
         limit = int(params.get("limit", "20"))
@@ -66,8 +68,8 @@ class Organisation:
         return {"success": True, "error": None, "meta": None, "data": found}
 
     async def send(self, request: Request, classify_: Any) -> Verdict:
-        self.asked[request.endpoint] += 1
         params = dict(request.params or {})
+        self.asked["search" if "search" in params else request.endpoint] += 1
         if request.method == "GET" and request.path == "/v1/phone-numbers":
             body = self._list(params)
         elif request.method == "GET":
@@ -107,20 +109,36 @@ def test_a_list_without_a_total_leaves_the_size_unknown() -> None:
 
 
 def test_five_rows_into_a_big_campaign_read_five_numbers_not_every_page() -> None:
-    org = Organisation(4000)  # 40 pages of 100
     ours = [f"+1415555{i:04d}" for i in range(5)]
-    org.own(ours)
+    org = Organisation(4000, ours)  # 40 pages of 100
     asked = run_in_virtual_time(_plan, org, ours)
-    # the organisation's list maps numbers to ids (41 pages); then the campaign's first page
-    # and one read per row, where paging the campaign would cost 40 pages
-    assert asked["get"] == 5
-    assert asked["list"] == 41 + 1
+    # the organisation's first page (its size), one search per row to map it to its id;
+    # then the campaign's first page and one read per row, where paging the organisation
+    # and the campaign would cost 41 + 40 pages
+    assert asked == {"list": 2, "search": 5, "get": 5}
 
 
-def test_without_a_total_the_campaign_is_paged_as_before() -> None:
-    org = Organisation(4000, totals=False)
+def test_without_a_total_the_organisation_and_the_campaign_are_paged() -> None:
     ours = [f"+1415555{i:04d}" for i in range(5)]
-    org.own(ours)
+    org = Organisation(4000, ours, totals=False)
     asked = run_in_virtual_time(_plan, org, ours)
-    assert asked["get"] == 0
-    assert asked["list"] == 41 + 40
+    assert asked == {"list": 41 + 40}
+
+
+def test_a_number_no_search_finds_is_refused_only_after_the_whole_organisation_is_read() -> None:
+    ours = [f"+1415555{i:04d}" for i in range(3)]
+    org = Organisation(4000, ours)
+    provider = AgentMessageProvider(org.send)
+    stranger = "+12125550100"
+    unresolved = run_in_virtual_time(provider.resolve, [*ours, stranger])
+    assert unresolved == {stranger: NOT_OWNED}
+    # the first page, the searches, then every page: a search is no proof of absence
+    assert org.asked == {"list": 1 + 40, "search": 4}
+
+
+def test_a_job_as_big_as_the_organisation_pages_it_instead_of_searching() -> None:
+    ours = [f"+1415555{i:04d}" for i in range(5)]
+    org = Organisation(300, ours)  # 3 pages
+    provider = AgentMessageProvider(org.send)
+    assert run_in_virtual_time(provider.resolve, ours) == {}
+    assert org.asked == {"list": 4}

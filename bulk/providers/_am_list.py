@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from bulk.providers._base import Verdict
 
 
@@ -16,4 +18,15 @@ def list_total(verdict: Verdict) -> int | None:
     return total
 
 
-__all__ = ["list_total"]
+def search_instead(numbers: int, total: int | None, page_size: int) -> bool:
+    """After the organisation's first page: find ``numbers`` (not on it) by one search each
+    rather than by reading the ``total``'s remaining pages? Only when that is fewer requests
+    (a search that comes back empty sends the read through every page anyway), and never
+    without a total to compare with."""
+    if total is None or numbers <= 0:
+        return False
+    remaining = math.ceil(total / max(1, page_size)) - 1
+    return numbers < remaining
+
+
+__all__ = ["list_total", "search_instead"]
