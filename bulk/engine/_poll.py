@@ -363,6 +363,11 @@ class Poller:
         watch = self._watch[campaign]
         floor = self._poll_interval
         ceiling = fast_ceiling(floor, self._poll_max_interval)
+        budget = None if watch.unseen_since is None else self._unseen_budget(campaign, rows)
+        if budget is not None and share >= 1.0:
+            # counts showed settles the next whole read will confirm: glance no more often
+            # than the budget they may wait needs (within the back-off ceiling)
+            ceiling = max(ceiling, min(self._poll_max_interval, budget))
         looks = watch.looks
         if not looks:  # at its newest submission, everything the campaign awaits was pending
             looks.append((max(r.submitted_at or now for r in rows), float(len(rows))))
@@ -385,8 +390,7 @@ class Poller:
         if estimate is None:
             estimate = fall_wait(looks, share, floor=floor, ceiling=ceiling)
         wait = interval if estimate is None else estimate
-        if watch.unseen_since is not None:
-            budget = self._unseen_budget(campaign, rows)
+        if watch.unseen_since is not None and budget is not None:
             wait = min(wait, max(floor, watch.unseen_since + budget - now))
         return wait
 
