@@ -393,13 +393,19 @@ async def settle(rig: Rig, campaign: str, number: str, want: Settlement) -> Numb
             await anyio.sleep(0.05)
 
 
-async def test_resolve_pages_the_whole_organisation_once_by_cursor(rig: Rig) -> None:
+async def test_resolve_searches_a_few_numbers_and_pages_the_organisation_once_by_cursor(
+    rig: Rig,
+) -> None:
     numbers = [MARKETING_NUMBER, "+13035550199", "+15125550199", FREE_NUMBER]
     assert await rig.provider.resolve(numbers) == {}
-    # the default organisation owns 1,199 numbers: 12 pages of at most 100
-    assert rig.stats.requests["list"] == 12 == rig.served("list_numbers")
+    # the default organisation owns 1,199 numbers (12 pages of at most 100): its first page,
+    # then one search per number is cheaper
+    assert rig.stats.requests["list"] == 1 + 4 == rig.served("list_numbers")
+    # a number no search finds: every page is read before it is refused, once
+    assert await rig.provider.resolve([OTHER_ORG_NUMBER]) == {OTHER_ORG_NUMBER: NOT_OWNED}
+    assert rig.stats.requests["list"] == 5 + 1 + 1 + 11 == rig.served("list_numbers")
     assert await rig.provider.resolve(["+16175550123"]) == {}
-    assert rig.stats.requests["list"] == 12  # cached: no search per number, no second pass
+    assert rig.stats.requests["list"] == 18  # cached: no search per number, no second pass
 
 
 async def test_a_number_of_another_organisation_is_refused_without_any_mutating_request(
@@ -569,7 +575,10 @@ async def test_429_pauses_every_sender_for_retry_after_then_succeeds() -> None:
     )
     async with rig_for(config) as rig:
         started = time.monotonic()
-        assert await rig.provider.resolve([FREE_NUMBER, "+15125550199"]) == {}
+        # a number of another organisation: no search finds it, every page is read
+        assert await rig.provider.resolve([FREE_NUMBER, OTHER_ORG_NUMBER]) == {
+            OTHER_ORG_NUMBER: NOT_OWNED
+        }
         elapsed = time.monotonic() - started
         assert rig.stats.rate_limited >= 1
         assert rig.served("list_numbers") > 8

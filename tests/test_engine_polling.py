@@ -9,7 +9,7 @@ import statistics
 import time
 
 from bulk.engine import EngineConfig
-from bulk.engine._watch import read_after_glance, slow_after, slow_wait
+from bulk.engine._watch import read_after_glance, slow_after, slow_wait, unseen_budget
 from bulk.testing import EngineRun, MemoryProvider, run_engine, run_in_virtual_time
 
 CAMPAIGN = "CBIG"
@@ -125,13 +125,26 @@ def test_a_slow_lane_read_waits_twice_as_long_each_time_up_to_the_ceiling() -> N
 
 
 def test_counts_time_a_whole_read_but_never_hold_a_settle_back_past_the_budget() -> None:
-    args = {"awaited": 100, "glances": 1, "pages": 150, "budget": 4.0}
+    args = {"glances": 1, "pages": 150, "budget": 4.0}
     # nothing settled unseen: wait
     assert not read_after_glance(100, (0, 0), unseen_for=None, **args)
-    # half settled: read now
-    assert read_after_glance(50, (0, 0), unseen_for=0.5, **args)
+    # half settled, just now: the counts time the read, wait for the rest
+    assert not read_after_glance(50, (0, 0), unseen_for=0.5, **args)
     # a few settled, stuck ones keep the count up: read once the budget is spent
     assert not read_after_glance(95, (0, 0), unseen_for=1.0, **args)
     assert read_after_glance(95, (0, 0), unseen_for=4.0, **args)
     # nothing of ours pending: read
     assert read_after_glance(0, (0, 0), unseen_for=None, **args)
+    # the glances cost a whole read: read whatever the counts say
+    assert read_after_glance(95, (0, 0), unseen_for=None, **{**args, "glances": 150})
+
+
+def test_a_settle_may_go_unread_a_few_poll_intervals_or_a_few_times_its_own_duration() -> None:
+    # settles within seconds: the fast ceiling (4 poll intervals)
+    assert unseen_budget(0.5, 4.0, None) == 2.0
+    assert unseen_budget(0.5, 4.0, 0.4) == 2.0
+    assert unseen_budget(30.0, 240.0, 1.5) == 120.0
+    # settles after 20 s: three times that, so a tidy campaign waits for its last settle
+    assert unseen_budget(1.0, 8.0, 20.0) == 60.0
+    # a submission newer than the settle tells nothing
+    assert unseen_budget(1.0, 8.0, -3.0) == 4.0

@@ -26,6 +26,7 @@ from bulk.engine._watch import (
     read_after_glance,
     slow_after,
     slow_wait,
+    unseen_budget,
 )
 from bulk.providers._base import Glance, NumberState, Provider, ProviderUnavailable, Settlement
 
@@ -285,15 +286,13 @@ class Poller:
                 newest = max((r.submitted_at or now) for r in fast)
                 watch.unseen_since = previous_look if previous_look is not None else newest
         unseen_for = None if watch.unseen_since is None else now - watch.unseen_since
-        budget = fast_ceiling(self._poll_interval, self._poll_max_interval)
         if read_after_glance(
             pending,
             (len(seen), still),
-            awaited=len(fast),
             glances=watch.glances,
             pages=self._pages(campaign),
             unseen_for=unseen_for,
-            budget=budget,
+            budget=self._unseen_budget(campaign, fast),
         ):
             rows = fast + slow
             try:
@@ -358,11 +357,17 @@ class Poller:
         are likely settled: by the settle times seen in this run (:func:`next_read_in`, half
         only), else by the rate their count fell (:func:`fall_wait`); until either can say,
         the fixed back-off (:func:`back_off`). Always within ``poll_interval`` and the fast
-        ceiling, and never later than a settle the counts showed may stay unseen."""
+        ceiling, and never later than a settle the counts showed may stay unread
+        (:meth:`_unseen_budget`)."""
         now = self.clock.time()
         watch = self._watch[campaign]
         floor = self._poll_interval
         ceiling = fast_ceiling(floor, self._poll_max_interval)
+        budget = None if watch.unseen_since is None else self._unseen_budget(campaign, rows)
+        if budget is not None and share >= 1.0:
+            # counts showed settles the next whole read will confirm: glance no more often
+            # than the budget they may wait needs (within the back-off ceiling)
+            ceiling = max(ceiling, min(self._poll_max_interval, budget))
         looks = watch.looks
         if not looks:  # at its newest submission, everything the campaign awaits was pending
             looks.append((max(r.submitted_at or now for r in rows), float(len(rows))))
@@ -385,9 +390,18 @@ class Poller:
         if estimate is None:
             estimate = fall_wait(looks, share, floor=floor, ceiling=ceiling)
         wait = interval if estimate is None else estimate
-        if watch.unseen_since is not None:
-            wait = min(wait, max(floor, watch.unseen_since + ceiling - now))
+        if watch.unseen_since is not None and budget is not None:
+            wait = min(wait, max(floor, watch.unseen_since + budget - now))
         return wait
+
+    def _unseen_budget(self, campaign: str, rows: list[RowRecord]) -> float:
+        """How long a settle the campaign's counts showed may go unread
+        (:func:`unseen_budget`), by how long after the newest of ``rows`` was submitted the
+        look before it was."""
+        since = self._watch[campaign].unseen_since
+        stamps = [r.submitted_at for r in rows if r.submitted_at is not None]
+        settled_after = None if since is None or not stamps else since - max(stamps)
+        return unseen_budget(self._poll_interval, self._poll_max_interval, settled_after)
 
     def _unread(
         self, due: list[RowRecord], decisions: Mapping[int, Decision] | None

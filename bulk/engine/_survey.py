@@ -69,11 +69,13 @@ class CampaignSurvey:
 
 def glance_size(glance: Glance) -> int | None:
     """How many numbers a campaign holds, as its first page tells: the whole list when the
-    page was all of it, else its counts' sum (None without counts)."""
+    page was all of it, else its counts' sum, else the list's total (None without either)."""
     if glance.whole:
         return len(glance.members)
     if glance.counts is not None:
         return max(len(glance.members), sum(glance.counts.values()))
+    if glance.total is not None:
+        return max(len(glance.members), glance.total)
     return None
 
 

@@ -9,8 +9,9 @@ Two lanes per campaign:
 
 * the **fast lane**: rows whose wait is still within the settle times seen in this run. They
   are read together, the cheaper way (one read per number, or the campaign's paged list), and
-  a settled one is known within a few poll intervals: a glance's counts may *time* a read
-  (read now: some of ours settled), never hold it back past :func:`fast_ceiling`;
+  a glance's counts *time* the whole read (read once every one of ours settled), and never
+  hold a settle they showed back past :func:`unseen_budget` (a few poll intervals, or a
+  few times the settle's own duration when settles take long);
 * the **slow lane**: rows that have waited well past every settle seen (:func:`slow_after`).
   Each is read alone, rarely (:func:`slow_wait`), until it settles or its deadline; it no
   longer sets the pace of the fast lane, and its pending count no longer makes a glance's
@@ -94,11 +95,22 @@ def fast_ceiling(poll_interval: float, poll_max_interval: float) -> float:
     return max(poll_interval, min(poll_max_interval, FAST_INTERVALS * poll_interval))
 
 
+def unseen_budget(
+    poll_interval: float, poll_max_interval: float, settled_after: float | None
+) -> float:
+    """How long a settle the counts showed may go unread: the fast ceiling, or
+    :data:`SLOW_FACTOR` times ``settled_after`` (how long after its submission the first
+    unread settle happened, at the least) when that is longer. Settles that take a minute
+    wait for the campaign's last one (one whole read confirms them all, as the counts time
+    it); settles that take seconds are read within a few poll intervals."""
+    ceiling = fast_ceiling(poll_interval, poll_max_interval)
+    return max(ceiling, SLOW_FACTOR * max(0.0, settled_after or 0.0))
+
+
 def read_after_glance(
     pending: int | None,
     first_page: tuple[int, int],
     *,
-    awaited: int,
     glances: int,
     pages: int,
     unseen_for: float | None,
@@ -108,18 +120,19 @@ def read_after_glance(
 
     ``pending``: how many of the fast lane's rows the counts say are still pending (None:
     no counts); ``first_page``: the awaited rows the first page showed, and how many of those
-    are pending; ``awaited``: the fast lane's rows the campaign awaits; ``unseen_for``: how
-    long ago the first settle no read has decided happened at the latest (None: none, or no
-    counts to tell). Every page is read once nothing of ours is pending, once at least half
-    of it has settled, once a settle has gone unseen for ``budget``, or once the glances
-    have cost as much as a whole read (the counts are hints); without counts, by the first
-    page (all of ours there settled, or none of ours there).
+    are pending; ``unseen_for``: how long ago the first settle no read has decided happened
+    at the latest (None: none, or no counts to tell). With counts, every page is read once
+    nothing of ours is pending (one whole read confirms the lot) or once a settle has gone
+    unread for ``budget`` (:func:`unseen_budget`: numbers that stay pending no longer keep
+    the settled ones waiting); without counts, by the first page (all of ours there
+    settled, or none of ours there). Once the glances have cost as much as a whole read,
+    every page is read anyway (the counts are hints).
     """
     if glances >= pages:
         return True
     if pending is None:
         seen, still = first_page
         return seen == 0 or still == 0
-    if pending <= 0 or 2 * pending <= awaited:
+    if pending <= 0:
         return True
     return unseen_for is not None and unseen_for >= budget

@@ -154,6 +154,9 @@ class Glance:
     #: the campaign the page's body names, when the provider's list names it (Plivo's does):
     #: a page naming the campaign asked for shows it exists and this account may read it
     names: str | None = None
+    #: how many numbers the whole list holds, when the page's answer says (AgentMessage's
+    #: ``meta.total``); a hint of the cost of reading every page, like ``counts``
+    total: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

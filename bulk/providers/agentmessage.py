@@ -16,9 +16,11 @@ adapter that hands requests to the engine's ``send``.
 
 Numbers are addressed by resource id. :class:`Directory` is the pure, synchronous picture of
 the organisation (number -> id, campaign and carrier status; campaigns that refuse every
-attach); :meth:`AgentMessageProvider.resolve` fills it by paging the organisation's whole
-number list once (100 per page, following ``meta.next_cursor`` until it is null, whatever a
-page's length). Numbers the organisation does not own are refused before any change.
+attach); :meth:`AgentMessageProvider.resolve` fills it from the organisation's number list:
+its first page, then one ``search`` per number when that is cheaper than the remaining pages
+(``meta.total`` says), else every page once (100 per page, following ``meta.next_cursor``
+until it is null, whatever a page's length). Numbers the organisation does not own are refused
+before any change, and only once every page has been read.
 
 Choices where the wire is not documented:
 
@@ -64,15 +66,19 @@ Choices where the wire is not documented:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from typing import Any
 from urllib.parse import quote
 
 import anyio
 
+from bulk._aio import gather_map
+from bulk.providers._am_list import list_total, search_instead
 from bulk.providers._base import (
     UNREADABLE_CAMPAIGN,
     CampaignCheck,
@@ -139,11 +145,17 @@ def _page_params(limit: int, cursor: str | None) -> dict[str, str]:
 
 
 def list_numbers_request(
-    cursor: str | None = None, *, campaign_id: str | None = None, limit: int = PAGE_SIZE
+    cursor: str | None = None,
+    *,
+    campaign_id: str | None = None,
+    search: str | None = None,
+    limit: int = PAGE_SIZE,
 ) -> Request:
     params = _page_params(limit, cursor)
     if campaign_id is not None:
         params["campaign_id"] = campaign_id
+    if search is not None:
+        params["search"] = search
     return Request("GET", "/v1/phone-numbers", "list", params=params)
 
 
@@ -356,6 +368,12 @@ def _item_key(item: Mapping[str, Any]) -> str:
     return json.dumps(item, sort_keys=True, default=str)
 
 
+def _item_number(item: Mapping[str, Any]) -> str | None:
+    """A list item's number in E.164, when it names one."""
+    number = item.get("number")
+    return to_e164(number) if isinstance(number, str) and number else None
+
+
 def _next_cursor(request: Request, response: Response, envelope: Mapping[str, Any]) -> str | None:
     """The cursor of the next page, where each list keeps it: a number list in
     ``meta.next_cursor``, the campaign list in the ``X-Next-Cursor`` header. None on the last
@@ -564,7 +582,8 @@ class AgentMessageProvider:
     page_size = PAGE_SIZE
     move_in_one_step = True  # attaching another campaign replaces the old one
     default_rate = DEFAULT_RATE
-    #: ``resolve`` pages the whole organisation, so each number's campaign is known
+    #: ``resolve`` reads each number's resource (a search or the whole list), so each
+    #: number's campaign is known
     knows_current_campaign = True
 
     def __init__(self, send: Send) -> None:
@@ -584,15 +603,17 @@ class AgentMessageProvider:
             )
         return verdict
 
-    async def _pages(self, first: Request, cursor: str | None = None) -> list[Mapping[str, Any]]:
+    async def _pages(
+        self, first: Request, cursor: str | None = None, before: Sequence[Mapping[str, Any]] = ()
+    ) -> list[Mapping[str, Any]]:
         """Every item of a cursor-paged list, following each answer's ``next_cursor``
-        (from ``cursor`` when given: the pages before it were read already). A cursor seen
-        twice, or a page whose items were all read already (a list ignoring its cursor, under
-        fresh ones), is no usable answer: such a list would be paged forever."""
+        (from ``cursor`` when given: the pages before it, ``before``, were read already). A
+        cursor seen twice, or a page whose items were all read already (a list ignoring its
+        cursor, under fresh ones), is no usable answer: such a list would be paged forever."""
         found: list[Mapping[str, Any]] = []
         request: Request = first
         seen: set[str] = set()
-        read: set[str] = set()
+        read: set[str] = {_item_key(i) for i in before}
         if cursor is not None:
             seen.add(cursor)
             request = replace(request, params={**(request.params or {}), "cursor": cursor})
@@ -612,11 +633,37 @@ class AgentMessageProvider:
             seen.add(cursor)
             request = replace(request, params={**(request.params or {}), "cursor": cursor})
 
-    async def _list_organisation(self) -> None:
+    async def _find(self, numbers: Sequence[str]) -> None:
+        """Learn the numbers' resources, the cheaper way: the organisation's first page
+        (its ``meta.total`` tells the organisation's size), then one ``search`` per number
+        not on it when that costs fewer requests than the remaining pages, else every page.
+        Only a resource for the very number counts as found; a number no search finds
+        sends bulk through every page (a search's silence is no proof the number is not
+        the organisation's), after which the organisation is known whole."""
         async with self._list_lock:
-            if not self.directory.listed:
-                self.directory.learn_all(await self._pages(list_numbers_request()))
-                self.directory.listed = True
+            missing = [n for n in dict.fromkeys(numbers) if n not in self.directory.numbers]
+            if self.directory.listed or not missing:
+                return
+            first = await self._read(list_numbers_request())
+            items = page_items(first)
+            if first.next_cursor is not None:
+                shown = {_item_number(i) for i in items}
+                rest = [n for n in missing if n not in shown]
+                if search_instead(len(rest), list_total(first), PAGE_SIZE):
+                    found = await gather_map(
+                        {n: functools.partial(self._search, n) for n in rest}
+                    )
+                    if all(found.values()):
+                        self.directory.learn_all([*items, *chain(*found.values())])
+                        return
+                items += await self._pages(list_numbers_request(), first.next_cursor, items)
+            self.directory.learn_all(items)
+            self.directory.listed = True
+
+    async def _search(self, number: str) -> list[Mapping[str, Any]]:
+        """The organisation's resources for exactly ``number`` (a filtered list, paged)."""
+        items = await self._pages(list_numbers_request(search=number.lstrip("+")))
+        return [i for i in items if _item_number(i) == number]
 
     async def _campaign_list(self) -> Mapping[str, Mapping[str, Any]]:
         async with self._campaign_lock:
@@ -654,15 +701,17 @@ class AgentMessageProvider:
         return found
 
     async def campaign_glance(self, campaign_id: str) -> Glance:
-        """The first page of the campaign's numbers (AgentMessage sends no counts)."""
+        """The first page of the campaign's numbers (AgentMessage sends no counts; the list's
+        ``meta.total``, when sent, tells the campaign's size)."""
         verdict = await self._read(list_numbers_request(campaign_id=campaign_id))
         members = self.directory.members(campaign_id, page_items(verdict))
-        return Glance(members, None, whole=verdict.next_cursor is None, cursor=verdict.next_cursor)
+        whole, cursor = verdict.next_cursor is None, verdict.next_cursor
+        return Glance(members, None, whole=whole, cursor=cursor, total=list_total(verdict))
 
     async def resolve(self, numbers: Sequence[str]) -> dict[str, str]:
         if not numbers:
             return {}
-        await self._list_organisation()
+        await self._find(numbers)
         return self.directory.unowned(numbers)
 
     def current_campaign(self, number: str) -> str | None:
@@ -671,7 +720,7 @@ class AgentMessageProvider:
 
     async def _record(self, number: str) -> NumberRecord | None:
         if number not in self.directory.numbers and not self.directory.listed:
-            await self._list_organisation()
+            await self._find([number])
         return self.directory.numbers.get(number)
 
     async def number_state(self, campaign_id: str, number: str, line: int) -> NumberState:
