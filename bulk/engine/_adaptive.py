@@ -166,8 +166,9 @@ class AdaptiveRate(EvenRate):
       of what bulk was sending and CUBIC climbs back to ``PLATEAU`` of it within seconds,
       then probes beyond (the AWS SDKs' curve, levelling off a little under the rate that
       drew the 429). When two cuts come at about one rate (``SAME``) the limit is held: the
-      next cut goes straight back to the plateau, which it leaves only slowly (``HOLD``), so
-      a short window's whole-second Retry-After is paid rarely.
+      next cut goes straight back to the plateau, which it leaves only slowly, back to the
+      rate cut at in ``HOLD`` seconds (a short window's whole-second Retry-After is paid
+      rarely); ``HOLD`` seconds with no 429 and the limit has risen: CUBIC probes on.
     - A 429 for a request that left before the last cut carries no news (it was in flight),
       and 429s in a row with no answer between them are one event: neither cuts again.
       While a refusal lasts the rate is at most ``start``, and after every pause the bucket
@@ -182,8 +183,8 @@ class AdaptiveRate(EvenRate):
     BETA = 0.7  #: share of the sending rate kept after a 429 with no window learned
     C = 0.4  #: CUBIC's scale with no window learned, requests/s per s**3 (AWS SDKs: 0.4)
     PLATEAU = 0.9  #: where CUBIC levels off with no window learned, share of the sending rate
-    HOLD = 20.0  #: seconds at and past the plateau back to the rate cut at, once two cuts
-    #: came at about one rate (a limit, held: no 429 every few seconds)
+    HOLD = 30.0  #: seconds from the plateau back to the rate cut at, once two cuts came at
+    #: about one rate (a limit, held: no 429 every few seconds); then CUBIC probes on
     SAME = 0.2  #: two cuts at rates this close (a share of the first) found the same limit
     HEADROOM = 0.97  #: share of the window's share paced at once it is known
     MARGIN = 2.0  #: requests kept free in the window besides (the bucket's spare unit, jitter)
@@ -290,8 +291,10 @@ class AdaptiveRate(EvenRate):
             curve = self.start * 2 ** (t / self.DOUBLING)
         elif self.window.rate is not None:
             curve = self._target() * (1 + self.PROBE * (t / self._scale) ** 3)
-        elif self._held:  # the plateau, then past it to the rate cut at in HOLD seconds
+        elif self._held and t < self.HOLD:  # the plateau, then past it: the rate cut at
             curve = self._w_max * (1 + (1 / self.PLATEAU - 1) * (t / self.HOLD) ** 3)
+        elif self._held:  # HOLD seconds without a 429: the limit rose, CUBIC probes on
+            curve = self._w_max / self.PLATEAU + self.C * (t - self.HOLD) ** 3
         else:
             curve = self._w_max + self.C * (t - self._k) ** 3
         new = min(curve, self.max_rate, max(self.rate, 2 * self.sending(now)))
