@@ -18,6 +18,7 @@ import click
 from bulk._errors import BulkError, ConfigError
 from bulk.cli._options import FiniteFloatRange
 from bulk.sandbox import (
+    RATE_SHAPES,
     FaultConfig,
     SandboxConfig,
     Seed,
@@ -260,6 +261,18 @@ RATE = FiniteFloatRange(0.0, 1.0)
     help="Retry-After seconds AgentMessage sends with its 429. Example: 5",
 )
 @click.option(
+    "--rate-shape",
+    type=click.Choice(RATE_SHAPES),
+    default="sliding",
+    show_default=True,
+    help="The shape of every account's rate limit (N/SECONDS above), unless the state file "
+    "gives an account its own rate_shape: 'sliding' admits at most N in any SECONDS; "
+    "'fixed' at most N per window fixed on the clock (the count starts again at each "
+    "boundary); 'bucket' a token bucket of N tokens refilled at N per SECONDS (a burst of N, "
+    "then that rate). The sandbox's shapes, not a provider's published behaviour. "
+    "Example: --rate-shape bucket",
+)
+@click.option(
     "--time-factor",
     default=1.0,
     show_default=True,
@@ -382,6 +395,7 @@ class _Options:
     agentmessage_orgs: int
     agentmessage_rate_limit: str
     agentmessage_retry_after: int
+    rate_shape: str
     time_factor: float
     strict: bool
     unlink_while_pending: UnlinkWhilePending | None
@@ -432,6 +446,7 @@ def _sandbox_config(opts: _Options) -> SandboxConfig:
             agentmessage_rate_limit=am_limit,
             agentmessage_rate_window=am_window,
             agentmessage_retry_after=opts.agentmessage_retry_after,
+            rate_shape=opts.rate_shape,
             time_factor=opts.time_factor,
             state_file=opts.state_file,
             faults=faults,

@@ -25,7 +25,7 @@ from bulk.sandbox._config import (
     SandboxConfig,
     Switches,
 )
-from bulk.sandbox._core import ManualClock, SystemClock
+from bulk.sandbox._core import RATE_SHAPES, ManualClock, SystemClock
 from bulk.sandbox._numbers import agentmessage_number_id, to_e164
 from bulk.sandbox._sandbox import SANDBOX_KEY, Sandbox
 from bulk.sandbox._seed import (
@@ -57,6 +57,7 @@ __all__ = [
     "ENDPOINTS",
     "OTHER_ORG_AGENTMESSAGE_KEY",
     "PLIVO_ENDPOINTS",
+    "RATE_SHAPES",
     "READONLY_AGENTMESSAGE_KEY",
     "SANDBOX_KEY",
     "UNKNOWN_ACCOUNT",

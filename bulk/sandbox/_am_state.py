@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bulk.sandbox._config import Switches
-from bulk.sandbox._core import Clock, Counters, Op, Settler, SlidingWindow, iso
+from bulk.sandbox._core import Clock, Counters, Op, RateLimiter, Settler, iso, rate_limiter
 from bulk.sandbox._numbers import agentmessage_number_id, to_e164
 from bulk.sandbox._seed import DEFAULT_ORG, AMSeed, is_uuid
 
@@ -133,6 +133,7 @@ class AgentMessageState:
         rate_limit: int,
         rate_window: float,
         switches: Switches | None = None,
+        rate_shape: str = "sliding",
     ) -> None:
         self.switches = switches or Switches()  # read at each request: settable at runtime
         self._settler = settler
@@ -142,9 +143,11 @@ class AgentMessageState:
         self._rate_limit = rate_limit
         self._rate_window = rate_window
         self.rate_limits = dict(seed.rate_limits)  # org -> its own limit
+        self.rate_shapes = dict(seed.rate_shapes)  # org -> its own limit's shape
+        self._rate_shape = rate_shape
         self.keys = {k.key: ApiKey(k.key, k.org_id, frozenset(k.scopes)) for k in seed.keys}
         self.own_all = seed.own_all  # the default org owns every valid-looking US number
-        self.rates: dict[str, SlidingWindow] = {}
+        self.rates: dict[str, RateLimiter] = {}
         self.last_event: dict[str, str] = {}
         self.campaigns: dict[str, AMCampaign] = {}
         self.org_campaigns: dict[str, list[AMCampaign]] = {}
@@ -211,11 +214,16 @@ class AgentMessageState:
         """The organization's own limit, else the configured one."""
         return self.rate_limits.get(org_id, self._rate_limit)
 
-    def rate(self, org_id: str) -> SlidingWindow:
+    def rate_shape(self, org_id: str) -> str:
+        """The shape of the organization's own limit, else the configured one."""
+        return self.rate_shapes.get(org_id, self._rate_shape)
+
+    def rate(self, org_id: str) -> RateLimiter:
         window = self.rates.get(org_id)
         if window is None:
-            window = self.rates[org_id] = SlidingWindow(self.rate_limit(org_id),
-                                                        self._rate_window)
+            window = self.rates[org_id] = rate_limiter(
+                self.rate_shape(org_id), self.rate_limit(org_id), self._rate_window
+            )
         return window
 
     def org_ids(self) -> list[str]:
@@ -371,6 +379,7 @@ class AgentMessageState:
             "orgs": {
                 org: {
                     "rate_limit": self.rate_limit(org),
+                    "rate_shape": self.rate_shape(org),
                     "keys": [
                         {"key": k.key, "scopes": sorted(k.scopes)}
                         for k in self.keys.values()

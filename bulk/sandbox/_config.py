@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from bulk.sandbox._core import RATE_SHAPES
+
 #: Endpoint names used by counters and by :attr:`FaultConfig.endpoints`.
 PLIVO_ENDPOINTS = ("plivo.link", "plivo.list", "plivo.get", "plivo.unlink", "plivo.campaign")
 AGENTMESSAGE_ENDPOINTS = (
@@ -201,6 +203,9 @@ class SandboxConfig:
     agentmessage_rate_limit: int = 100
     agentmessage_rate_window: float = 10.0
     agentmessage_retry_after: int = 1
+    #: the shape of every account's limit unless its seed names one: ``sliding`` (window),
+    #: ``fixed`` (window) or ``bucket`` (token bucket), see WIRE.md *Limit shapes*
+    rate_shape: str = "sliding"
     time_factor: float = 1.0
     state_file: Path | None = None
     faults: FaultConfig = field(default_factory=FaultConfig)
@@ -233,6 +238,9 @@ class SandboxConfig:
             # it goes on the wire as Retry-After, published as whole seconds
             raise ValueError(f"agentmessage_retry_after must be a whole number of seconds >= 0, "
                              f"got {retry_after!r}")
+        if self.rate_shape not in RATE_SHAPES:
+            raise ValueError(f"rate_shape must be one of {list(RATE_SHAPES)}, "
+                             f"got {self.rate_shape!r}")
         if self.time_factor < 0:
             raise ValueError("time_factor must be >= 0")
         if self.state_file is not None and not isinstance(self.state_file, Path):

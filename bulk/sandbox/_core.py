@@ -1,5 +1,5 @@
 """Pure building blocks of the sandbox state: clock, settle draws, pending operations,
-sliding-window rate limits and counters. No aiohttp here."""
+rate limits (sliding or fixed windows, token buckets) and counters. No aiohttp here."""
 
 from __future__ import annotations
 
@@ -196,11 +196,17 @@ class Scheduler:
         return len(self._heap)
 
 
+#: the shapes a sandbox rate limit can take (``--rate-shape``)
+RATE_SHAPES = ("sliding", "fixed", "bucket")
+
+
 class SlidingWindow:
     """At most ``limit`` admitted requests in any ``window`` seconds (0 = unlimited).
 
     :attr:`peak` is the most requests it ever held admitted within one window (kept for an
     unlimited ``limit`` too; 0 when ``window`` is 0)."""
+
+    shape = "sliding"
 
     def __init__(self, limit: int, window: float) -> None:
         self.limit = limit
@@ -218,6 +224,96 @@ class SlidingWindow:
         self._times.append(now)
         self.peak = max(self.peak, len(self._times))
         return True
+
+    def room_in(self, now: float) -> float:
+        """Seconds from ``now`` until a request would be admitted (0: now)."""
+        if self.window <= 0 or not 0 < self.limit <= len(self._times):
+            return 0.0
+        return max(0.0, self._times[-self.limit] + self.window - now)
+
+
+class FixedWindow:
+    """At most ``limit`` admitted requests per window of ``window`` seconds, the windows
+    fixed on the clock (``[k * window, (k + 1) * window)``): the count starts again at each
+    boundary, so up to ``2 * limit`` can pass within one window's length across it."""
+
+    shape = "fixed"
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self.peak = 0
+        self._index = -1
+        self._count = 0
+
+    def try_acquire(self, now: float) -> bool:
+        if self.window <= 0:
+            return True
+        index = int(now // self.window)
+        if index != self._index:
+            self._index, self._count = index, 0
+        if 0 < self.limit <= self._count:
+            return False
+        self._count += 1
+        self.peak = max(self.peak, self._count)
+        return True
+
+    def room_in(self, now: float) -> float:
+        if self.window <= 0 or int(now // self.window) != self._index:
+            return 0.0
+        if not 0 < self.limit <= self._count:
+            return 0.0
+        return max(0.0, (self._index + 1) * self.window - now)
+
+
+class TokenBucket:
+    """A bucket of ``limit`` tokens, full at first, refilled at ``limit / window`` tokens a
+    second; each admitted request takes one: a burst of ``limit``, then the refill rate."""
+
+    shape = "bucket"
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self.peak = 0
+        self._tokens = float(limit)
+        self._at: float | None = None
+
+    def _refill(self, now: float) -> None:
+        if self._at is not None and now > self._at:
+            self._tokens = min(self.limit, self._tokens + (now - self._at) * self.limit
+                               / self.window)
+        self._at = now if self._at is None else max(self._at, now)
+
+    def try_acquire(self, now: float) -> bool:
+        if self.window <= 0 or self.limit <= 0:
+            return True
+        self._refill(now)
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        self.peak = max(self.peak, self.limit - int(self._tokens))
+        return True
+
+    def room_in(self, now: float) -> float:
+        if self.window <= 0 or self.limit <= 0:
+            return 0.0
+        self._refill(now)
+        return max(0.0, (1.0 - self._tokens) * self.window / self.limit)
+
+
+RateLimiter = SlidingWindow | FixedWindow | TokenBucket
+
+
+def rate_limiter(shape: str, limit: int, window: float) -> RateLimiter:
+    """The sandbox's limit of that shape (one of :data:`RATE_SHAPES`)."""
+    if shape == "fixed":
+        return FixedWindow(limit, window)
+    if shape == "bucket":
+        return TokenBucket(limit, window)
+    if shape == "sliding":
+        return SlidingWindow(limit, window)
+    raise ValueError(f"rate shape must be one of {list(RATE_SHAPES)}, got {shape!r}")
 
 
 ACCEPTED_KINDS = ("link", "unlink", "attach", "detach")

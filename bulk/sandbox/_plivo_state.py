@@ -8,7 +8,7 @@ from itertools import islice
 from typing import Any
 
 from bulk.sandbox._config import Switches
-from bulk.sandbox._core import Callback, Clock, Counters, Op, Settler, SlidingWindow
+from bulk.sandbox._core import Callback, Clock, Counters, Op, Settler, rate_limiter
 from bulk.sandbox._numbers import digits, to_e164
 from bulk.sandbox._seed import PLIVO_STATUSES, PlivoSeed
 
@@ -76,6 +76,7 @@ class PlivoState:
         rate_window: float,
         switches: Switches | None = None,
         max_batch: int = MAX_LINK_BATCH,
+        rate_shape: str = "sliding",
     ) -> None:
         self.max_batch = max_batch
         self.switches = switches or Switches()  # read at each request: settable at runtime
@@ -93,7 +94,7 @@ class PlivoState:
         self._counters = counters
         self._clock = clock
         self._schedule = schedule
-        self.rate = SlidingWindow(rate_limit, rate_window)
+        self.rate = rate_limiter(seed.rate_shape or rate_shape, rate_limit, rate_window)
         for number, cid, status in seed.links:
             self._add(PlivoLink(number, cid, status))
 
@@ -271,6 +272,7 @@ class PlivoState:
         return {
             "auth_id": self.auth_id,
             "rate_limit": self.rate.limit,
+            "rate_shape": self.rate.shape,
             "unowned": sorted(self.unowned),
             "campaigns": {
                 cid: {

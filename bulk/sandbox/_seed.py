@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bulk.sandbox._core import RATE_SHAPES
 from bulk.sandbox._numbers import number_range, to_e164
 
 DEFAULT_PLIVO_AUTH_ID = "MASANDBOXAUTHID00001"
@@ -65,6 +66,8 @@ class PlivoSeed:
     links: list[tuple[str, str, str]] = field(default_factory=list)  # (e164, campaign, status)
     #: requests per ``SandboxConfig.plivo_rate_window``; None: ``SandboxConfig.plivo_rate_limit``
     rate_limit: int | None = None
+    #: the shape of its limit (``sliding``, ``fixed``, ``bucket``); None: the configured one
+    rate_shape: str | None = None
 
 
 @dataclass
@@ -103,6 +106,8 @@ class AMSeed:
     #: org id -> requests per ``SandboxConfig.agentmessage_rate_window``; an org not named here
     #: has ``SandboxConfig.agentmessage_rate_limit``
     rate_limits: dict[str, int] = field(default_factory=dict)
+    #: org id -> the shape of its limit; an org not named here has ``SandboxConfig.rate_shape``
+    rate_shapes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -241,8 +246,15 @@ def _rate_limit(value: object, where: str) -> int:
     return value
 
 
+def _rate_shape(value: object, where: str) -> str:
+    if value not in RATE_SHAPES:
+        raise StateFileError(f"{where}.rate_shape must be one of {list(RATE_SHAPES)}")
+    return str(value)
+
+
 def _apply_plivo(p: PlivoSeed, d: dict[str, Any], where: str) -> None:
-    unknown = set(d) - {"auth_id", "auth_token", "rate_limit", "campaigns", "unowned", "links"}
+    unknown = set(d) - {"auth_id", "auth_token", "rate_limit", "rate_shape", "campaigns",
+                        "unowned", "links"}
     if unknown:
         raise StateFileError(f"{where}: unknown keys {sorted(unknown)}")
     if "auth_id" in d:
@@ -257,6 +269,8 @@ def _apply_plivo(p: PlivoSeed, d: dict[str, Any], where: str) -> None:
         p.auth_token = d["auth_token"]
     if "rate_limit" in d:
         p.rate_limit = _rate_limit(d["rate_limit"], where)
+    if "rate_shape" in d:
+        p.rate_shape = _rate_shape(d["rate_shape"], where)
     if "campaigns" in d:
         p.links = []  # the default links belong to the default campaigns
         p.campaigns = [_plivo_campaign(raw, f"{where}.campaigns[{i}]")
@@ -353,17 +367,18 @@ def _apply_am(a: AMSeed, d: dict[str, Any]) -> None:
                  str(att.get("campaign_id")), str(status))
             )
     if "orgs" in d:
-        a.rate_limits = _am_orgs(_list(d, "orgs", "agentmessage"))
+        a.rate_limits, a.rate_shapes = _am_orgs(_list(d, "orgs", "agentmessage"))
 
 
-def _am_orgs(entries: list[Any]) -> dict[str, int]:
-    """``orgs``: per-organization settings; today its ``rate_limit``."""
+def _am_orgs(entries: list[Any]) -> tuple[dict[str, int], dict[str, str]]:
+    """``orgs``: per-organization settings: its ``rate_limit`` and ``rate_shape``."""
     limits: dict[str, int] = {}
+    shapes: dict[str, str] = {}
     named: set[str] = set()
     for i, raw in enumerate(entries):
         where = f"agentmessage.orgs[{i}]"
         org = _obj(raw, where)
-        unknown = set(org) - {"org", "rate_limit"}
+        unknown = set(org) - {"org", "rate_limit", "rate_shape"}
         if unknown:
             raise StateFileError(f"{where}: unknown keys {sorted(unknown)}")
         org_id = org.get("org")
@@ -374,7 +389,9 @@ def _am_orgs(entries: list[Any]) -> dict[str, int]:
         named.add(org_id)
         if "rate_limit" in org:
             limits[org_id] = _rate_limit(org["rate_limit"], where)
-    return limits
+        if "rate_shape" in org:
+            shapes[org_id] = _rate_shape(org["rate_shape"], where)
+    return limits, shapes
 
 
 def _am_key(raw: object, where: str) -> AMKeySeed:

@@ -14,9 +14,9 @@ from bulk.sandbox._core import (
     Clock,
     Counters,
     Op,
+    RateLimiter,
     Scheduler,
     Settler,
-    SlidingWindow,
     SystemClock,
 )
 from bulk.sandbox._plivo_state import PlivoState
@@ -77,6 +77,7 @@ class SandboxState:
                 rate_window=config.plivo_rate_window,
                 switches=switches,
                 max_batch=config.plivo_max_batch,
+                rate_shape=config.rate_shape,
             )
             for account in seed.plivo_accounts
         }
@@ -91,6 +92,7 @@ class SandboxState:
             rate_limit=config.agentmessage_rate_limit,
             rate_window=config.agentmessage_rate_window,
             switches=switches,
+            rate_shape=config.rate_shape,
         )
 
     def now(self) -> float:
@@ -124,7 +126,7 @@ class SandboxState:
         """:meth:`Counters.to_dict` plus ``accounts``: per Plivo account and AgentMessage
         organization (and ``unknown``), its requests, 401s, 429s and the peak of its window."""
         report = self.counters.to_dict()
-        limits: dict[str, tuple[SlidingWindow | None, int, float]] = {
+        limits: dict[str, tuple[RateLimiter | None, int, float]] = {
             auth_id: (account.rate, account.rate.limit, self.config.plivo_rate_window)
             for auth_id, account in self.plivo_accounts.items()
         }
