@@ -19,15 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from bulk._accounts import Account
+from bulk._defaults import SANDBOX
 from bulk._errors import ConfigError
 from bulk.providers import Credentials, Secret, entry
 
 #: seconds between two saves of the sandbox's state while a run goes
 SAVE_INTERVAL = 2.0
-#: how fast the in-process sandbox settles a change (seconds, uniform)
-SETTLE = (0.3, 1.5)
-#: the run's defaults under --sandbox (its changes settle in seconds, not minutes)
-DEFAULTS = {"poll_interval": 1.0, "settle_timeout": 15.0}
+#: how fast the in-process sandbox settles a change (seconds, uniform): the sandbox profile's
+SETTLE = SANDBOX.settle
 
 
 def state_path(journal: Path) -> Path:
@@ -108,4 +107,4 @@ async def in_process(
                 save()
 
 
-__all__ = ["DEFAULTS", "credentials", "in_process", "seed_for", "state_path"]
+__all__ = ["SETTLE", "credentials", "in_process", "seed_for", "state_path"]
