@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from bulk import _defaults
 from bulk._errors import BulkError
 from bulk.cli._options import FiniteFloatRange
 from bulk.cli._run_options import COMMON_HELP, RateType, credential_decorators, options
@@ -164,7 +165,7 @@ def _sync_command() -> click.Command:
     command = click.option(
         "--max-unlink",
         type=click.IntRange(0),
-        default=100,
+        default=_defaults.MAX_UNLINK,
         show_default=True,
         metavar="N",
         help="With --prune: stop (exit 2, nothing sent) when more than N numbers would be "
