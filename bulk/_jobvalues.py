@@ -1,7 +1,8 @@
-"""A job's values: what a run is asked to do (:class:`JobSpec`), what it gives back
-(:class:`JobResult`), and the run as it goes (its lanes, their connections, the job).
+"""A job's values: what a run is asked to do (:class:`JobSpec`) and what it gives back
+(:class:`JobResult`, with an :class:`AccountResult` per account).
 
-Plain data: the job's steps (:mod:`bulk._job`) and the plans' (:mod:`bulk.plans`) read them."""
+Plain data: the job's steps (:mod:`bulk._job`) and the plans' (:mod:`bulk.plans`) read them.
+Every default comes from :mod:`bulk._defaults`."""
 
 from __future__ import annotations
 
@@ -10,19 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from bulk import _why
-from bulk._accounts import Account
-from bulk.engine import (
-    Meter,
-    Plan,
-    RetryPolicy,
-    Stats,
-)
+from bulk import _defaults, _why
+from bulk.engine import Plan, Stats
 from bulk.inputs import MAX_INPUT_BYTES, Loaded
-from bulk.providers import (
-    DEFAULT_PROVIDER,
-    Provider,
-)
+from bulk.providers import DEFAULT_PROVIDER
 
 Command = Literal["link", "unlink", "move", "status", "apply", "sync"]
 COMMANDS: tuple[str, ...] = ("link", "unlink", "move", "status", "apply", "sync")
@@ -48,26 +40,27 @@ class JobSpec:
     #: requests per second (fixed), "auto" (found: starts at the provider's default rate,
     #: rises while requests succeed, cut on each 429), or None: the provider's default mode
     rate: float | Literal["auto"] | None = None
-    max_rate: float = 100.0  #: the ceiling of ``rate="auto"``
-    concurrency: int = 8
+    max_rate: float = _defaults.MAX_RATE  #: the ceiling of ``rate="auto"``
+    concurrency: int = _defaults.CONCURRENCY
     batch_size: int | None = None
     poll_interval: float | None = None
     settle_timeout: float | None = None
-    timeout: float = 30.0
-    attempts: int = 5
-    backoff_base: float = 1.0  #: first pause after a 429 with no Retry-After (doubles per 429)
+    timeout: float = _defaults.TIMEOUT
+    attempts: int = _defaults.ATTEMPTS
+    #: first pause after a 429 with no Retry-After (doubles per 429)
+    backoff_base: float = _defaults.BACKOFF_BASE
     #: seconds of nothing but 429s from an account's provider after which that account stops
     #: (:attr:`RetryPolicy.max_refused`)
-    max_refused: float = RetryPolicy().max_refused
+    max_refused: float = _defaults.MAX_REFUSED
     #: wait before reading a number whose change's answer was lost (or resending an unsent one)
-    resend_delay: float = 5.0
+    resend_delay: float = _defaults.RESEND_DELAY
     report: Path | None = None
     failures: Path | None = None
     journal: Path | None = None
     dry_run: bool = False
     sandbox: bool = False
-    regions: Sequence[str] = ("US",)
-    number_type: str = "either"
+    regions: Sequence[str] = _defaults.REGIONS
+    number_type: str = _defaults.NUMBER_TYPE
     callback_url: str | None = None
     #: epoch seconds after which no new change is sent (``--send-until``); None: no window
     send_until: float | None = None
@@ -85,7 +78,32 @@ class JobSpec:
     preloaded: tuple[Loaded, str] | None = None
     #: ``bulk sync --prune``: also unlink what the named campaigns hold and the input omits
     prune: bool = False
-    max_unlink: int = 100  #: ``--max-unlink``: a sync that would unlink more stops first
+    #: ``--max-unlink``: a sync that would unlink more stops first
+    max_unlink: int = _defaults.MAX_UNLINK
+
+
+@dataclass(frozen=True, slots=True)
+class AccountResult:
+    """What one account of an accounts file did (``--accounts``)."""
+
+    rows: int
+    counts: dict[str, int]  #: rows per outcome
+    requests: int
+    http_429: int
+    #: the rate its lane ended on, requests per second (None: no limit, or no lane)
+    rate_settled: float | None = None
+    stopped: str | None = None  #: why its lane stopped mid-run (None: it ran to the end)
+
+    def to_json(self) -> dict[str, Any]:
+        """Its entry in the run's ``--summary-json`` (these keys are a public contract)."""
+        return {
+            "rows": self.rows,
+            "counts": self.counts,
+            "requests": self.requests,
+            "http_429": self.http_429,
+            "rate_settled": self.rate_settled,
+            "stopped": self.stopped,
+        }
 
 
 @dataclass(slots=True)
@@ -102,9 +120,8 @@ class JobResult:
     #: the rate the run ended on, requests per second: the fixed rate, or the adaptive
     #: limiter's fill rate when the run ended (None: no limit, never connected, or accounts)
     rate_settled: float | None = None
-    #: with ``--accounts``: per account, its ``counts``, ``requests``, ``http_429``,
-    #: ``rate_settled`` and ``stopped`` (None, or why that account stopped mid-run)
-    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: with ``--accounts``: what each account did, by name
+    accounts: dict[str, AccountResult] = field(default_factory=dict)
     #: the run resumed a journal an earlier run left: what it held and from when (None: no)
     resumed: str | None = None
     #: rows that had their outcome before this run (in the journal it resumed)
@@ -113,78 +130,3 @@ class JobResult:
     why: _why.Why = field(default_factory=_why.Why)
     #: change requests sent again (more than the plan said), by why
     resent: dict[str, int] = field(default_factory=dict)
-
-
-
-
-@dataclass(slots=True)
-class _Lane:
-    """One account's share of a run: its rows, how to reach it, and what it sent. A run
-    without ``--accounts`` has one lane, named None, configured by the spec alone."""
-
-    name: str | None
-    provider: str
-    account: Account | None
-    lines: list[int] = field(default_factory=list)
-    stats: Stats = field(default_factory=Stats)
-    meter: Meter | None = None  #: set once connected: its rate is the lane's settled rate
-
-    def option(self, key: str, given: Any) -> Any:
-        """The account's own setting (``rate``, ``concurrency``, ...), else the run's."""
-        own = None if self.account is None else getattr(self.account, key)
-        return given if own is None else own
-
-
-@dataclass(slots=True)
-class _Connection:
-    """A provider ready to call, and what the journal's fingerprint records of where it is."""
-
-    provider: Provider
-    rate: float  #: the starting rate
-    meter: Meter
-    where: str  #: the base URL, or ``sandbox``
-    account: str | None  #: the provider's account id (Plivo's auth id; not secret), if any
-    poll_interval: float
-    settle_timeout: float
-    concurrency: int
-
-
-@dataclass(slots=True)
-class _Job:
-    """One run as it goes: what the report, the result and the summary are made of."""
-
-    spec: JobSpec
-    report: Path
-    failures: Path
-    journal: Path
-    started: float  #: monotonic
-    started_at: float  #: epoch seconds
-    accounts: dict[str, Account] | None = None  #: this shard's accounts, in file order
-    #: every account of the accounts file (the shard's and the others'): rows are checked
-    #: against these, so every shard checks them as an unsharded run does
-    every_account: dict[str, Account] | None = None
-    lanes: list[_Lane] = field(default_factory=list)
-    loaded: Loaded | None = None
-    counts: dict[str, int] | None = None
-    by_account: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: accounts whose lane stopped mid-run (the others ran to the end): account -> why
-    stopped: dict[str, str] = field(default_factory=dict)
-    rows: int = 0
-    reported: bool = False  #: the report (and failures file) were written
-    input_sha256: str | None = None  #: the input's hash when it was read (None: not read)
-    resumed: str | None = None  #: what an earlier run left in the journal (None: new)
-    settled_before: int = 0  #: rows with an outcome in the journal before this run
-    why: _why.Why = field(default_factory=_why.Why)  #: rows not ended as asked, and why
-
-    @property
-    def stats(self) -> Stats:
-        """What went over the wire, all lanes together."""
-        if len(self.lanes) == 1:
-            return self.lanes[0].stats
-        return Stats.merged(lane.stats for lane in self.lanes)
-
-    def rate_settled(self) -> float | None:
-        if len(self.lanes) != 1 or self.lanes[0].meter is None:
-            return None
-        return self.lanes[0].meter.current_rate
-

@@ -19,15 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from bulk._accounts import Account
+from bulk._defaults import SANDBOX
 from bulk._errors import ConfigError
-from bulk.providers import Credentials, Secret, entry
+from bulk.providers import Credentials, entry
 
 #: seconds between two saves of the sandbox's state while a run goes
 SAVE_INTERVAL = 2.0
-#: how fast the in-process sandbox settles a change (seconds, uniform)
-SETTLE = (0.3, 1.5)
-#: the run's defaults under --sandbox (its changes settle in seconds, not minutes)
-DEFAULTS = {"poll_interval": 1.0, "settle_timeout": 15.0}
+#: how fast the in-process sandbox settles a change (seconds, uniform): the sandbox profile's
+SETTLE = SANDBOX.settle
 
 
 def state_path(journal: Path) -> Path:
@@ -43,10 +42,18 @@ def seed_for(accounts: Mapping[str, Account] | None) -> Any:
         return None
     from bulk.sandbox import seed_for_accounts
 
-    # accounts with an account id are Plivo's (the other provider has none)
-    plivo = {a.account_id: None for a in accounts.values() if a.account_id is not None}
-    orgs = {a.name: None for a in accounts.values() if a.account_id is None}
-    return seed_for_accounts(plivo=plivo, agentmessage=orgs)
+    by_provider: dict[str, Any] = {}  # seed_for_accounts takes one keyword per provider
+    for account in accounts.values():  # each provider says where its accounts are seeded
+        by_provider.setdefault(account.provider, {})[_key(account)] = None
+    return seed_for_accounts(**by_provider)
+
+
+def _key(account: Account) -> str:
+    """The key the sandbox seeds an account under, as its provider says."""
+    key = entry(account.provider).sandbox_account_key
+    if key is None:
+        raise ConfigError(f"the sandbox does not simulate accounts of {account.provider}")
+    return key(account.name, account.account_id)
 
 
 def credentials(sb: Any, provider: str, account: Account | None) -> Credentials:
@@ -55,9 +62,9 @@ def credentials(sb: Any, provider: str, account: Account | None) -> Credentials:
         make = entry(provider).sandbox_credentials
         assert make is not None
         return make(sb)
-    if account.account_id is not None:
-        return Credentials(account.account_id, Secret(sb.plivo_accounts[account.account_id]))
-    return Credentials(None, Secret(sb.agentmessage_keys[f"org_{account.name}"]))
+    lookup = entry(provider).sandbox_account_credentials
+    assert lookup is not None  # as _key, which seeded the account, checked
+    return lookup(sb, _key(account))
 
 
 def _saved(path: Path) -> Any:
@@ -108,4 +115,4 @@ async def in_process(
                 save()
 
 
-__all__ = ["DEFAULTS", "credentials", "in_process", "seed_for", "state_path"]
+__all__ = ["SETTLE", "credentials", "in_process", "seed_for", "state_path"]

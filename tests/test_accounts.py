@@ -387,18 +387,18 @@ def test_the_per_account_table_fits_80_columns_and_its_rows_add_up_to_the_run() 
 
     from rich.console import Console
 
+    from bulk._jobvalues import AccountResult
     from bulk.cli._summary import accounts_table
 
-    def account(rows: int, **counts: int) -> dict[str, object]:
-        return {"rows": rows, "counts": counts, "requests": 1234, "http_429": 12,
-                "rate_settled": 58.0}
+    def account(rows: int, rate: float | None = 58.0, **counts: int) -> AccountResult:
+        return AccountResult(rows, counts, requests=1234, http_429=12, rate_settled=rate)
 
     result = SimpleNamespace(
         counts={"linked": 117, "already": 3, "failed": 2, "rejected": 2, "unknown": 1},
         accounts={
             "east-coast": account(63, linked=57, already=3, failed=2, unknown=1),
             "west": account(60, linked=60),
-            "north": {**account(1, rejected=1), "rate_settled": None},
+            "north": account(1, None, rejected=1),
         },
     )
     console = Console(width=80, record=True)

@@ -12,7 +12,7 @@ from rich.console import Console
 from bulk._job import JobSpec, Snapshot
 from bulk._journal import RowRecord
 from bulk._states import State
-from bulk.cli.run import _Progress
+from bulk.cli._progress import ProgressOutput as _Progress
 from bulk.engine import Stats
 
 

@@ -12,7 +12,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from bulk._job import JobResult, JobSpec
+from bulk._defaults import adaptive
+from bulk._jobvalues import JobResult, JobSpec
 from bulk._report import EXIT_DEFERRED, SUCCESS_OUTCOMES
 from bulk._why import Why
 from bulk.cli._shown import cell, visible
@@ -40,10 +41,8 @@ def _line(out: Console, text: str) -> None:
 
 def _settled_text(spec: JobSpec, result: JobResult) -> str:
     """The rate the run ended on, when it was found (``--rate auto``)."""
-    adaptive = spec.rate == "auto" or (
-        spec.rate is None and entry(spec.provider).default_rate_mode == "auto"
-    )
-    if not adaptive or result.rate_settled is None:
+    found = adaptive(spec.rate, entry(spec.provider).default_rate_mode)
+    if not found or result.rate_settled is None:
         return ""
     return f"; rate settled at {result.rate_settled:.1f} req/s (auto)"
 
@@ -144,14 +143,14 @@ def _shown_outcomes(result: JobResult) -> list[str]:
     return [
         o
         for o in result.counts
-        if o in ("failed", "unknown") or any(a["counts"].get(o) for a in result.accounts.values())
+        if o in ("failed", "unknown") or any(a.counts.get(o) for a in result.accounts.values())
     ]
 
 
 def _left(result: JobResult) -> dict[str, int]:
     """Rows no account holds (rejected before any account could take them), per outcome."""
     return {
-        o: n - sum(a["counts"].get(o, 0) for a in result.accounts.values())
+        o: n - sum(a.counts.get(o, 0) for a in result.accounts.values())
         for o, n in result.counts.items()
     }
 
@@ -161,12 +160,12 @@ def accounts_lines(result: JobResult) -> list[str]:
     shown = _shown_outcomes(result)
     lines = ["per account:"]
     for name, account in result.accounts.items():
-        rate = account.get("rate_settled")
-        counts = ", ".join(f"{o} {account['counts'].get(o, 0)}" for o in shown)
-        stopped = " (stopped)" if account.get("stopped") else ""
+        rate = account.rate_settled
+        counts = ", ".join(f"{o} {account.counts.get(o, 0)}" for o in shown)
+        stopped = " (stopped)" if account.stopped else ""
         lines.append(
-            f"  {name}{stopped}: rows {account['rows']}, {counts}, requests "
-            f"{account['requests']}, 429s {account['http_429']}, rate "
+            f"  {name}{stopped}: rows {account.rows}, {counts}, requests "
+            f"{account.requests}, 429s {account.http_429}, rate "
             + ("-" if rate is None else f"{rate:.1f}/s")
         )
     left = _left(result)
@@ -185,13 +184,13 @@ def accounts_table(result: JobResult) -> Table:
     for column in ("account", "rows", *shown, "requests", "429s", "rate"):
         table.add_column(column, justify="left" if column == "account" else "right")
     for name, account in result.accounts.items():
-        rate = account.get("rate_settled")
+        rate = account.rate_settled
         table.add_row(
-            cell(name) + (" (stopped)" if account.get("stopped") else ""),
-            str(account["rows"]),
-            *(str(account["counts"].get(o, 0)) for o in shown),
-            str(account["requests"]),
-            str(account["http_429"]),
+            cell(name) + (" (stopped)" if account.stopped else ""),
+            str(account.rows),
+            *(str(account.counts.get(o, 0)) for o in shown),
+            str(account.requests),
+            str(account.http_429),
             "-" if rate is None else f"{rate:.1f}/s",
         )
     left = _left(result)

@@ -8,18 +8,11 @@ from typing import Any
 
 import click
 
+from bulk import _defaults
 from bulk._errors import BulkError
 from bulk.cli._options import FiniteFloatRange
-from bulk.cli.run import (
-    _COMMON_HELP,
-    _credential_decorators,
-    _launch,
-    _logging,
-    _options,
-    _RateType,
-    _run,
-    _warn_secret_options,
-)
+from bulk.cli._run_options import COMMON_HELP, RateType, credential_decorators, options
+from bulk.cli.run import _launch, _logging, _run, _warn_secret_options
 from bulk.plans._cli import plan_out_option
 from bulk.plans._execute import Settings, parse_age, prepare
 from bulk.providers import credential_options
@@ -107,8 +100,8 @@ def _decorators() -> list[Any]:
                      help="Rows that drifted end 'drifted' (exit 1); send the others."),
         click.option("--max-plan-age", default="24h", show_default=True, metavar="AGE",
                      help="Refuse a plan older than this (90m, 24h, 2d)."),
-        *_credential_decorators(),
-        click.option("--rate", type=_RateType(), metavar="REQ_PER_S|auto",
+        *credential_decorators(),
+        click.option("--rate", type=RateType(), metavar="REQ_PER_S|auto",
                      help="Requests per second (as for link)."),
         click.option("--max-rate", type=FiniteFloatRange(min=0.01), metavar="REQ_PER_S",
                      help="The highest rate --rate auto may reach."),
@@ -136,7 +129,7 @@ def _command() -> click.Command:
     def callback(plan: Path, **kw: Any) -> None:
         _execute(plan, **kw)
 
-    callback.__doc__ = _DOC + _COMMON_HELP
+    callback.__doc__ = _DOC + COMMON_HELP
     command: Any = callback
     for decorator in reversed(_decorators()):
         command = decorator(command)
@@ -167,12 +160,12 @@ def _sync_command() -> click.Command:
     def callback(input: Path, **kw: Any) -> None:
         _launch("sync", input, kw)
 
-    callback.__doc__ = _SYNC_DOC + _COMMON_HELP
-    command = plan_out_option()(_options(callback))
+    callback.__doc__ = _SYNC_DOC + COMMON_HELP
+    command = plan_out_option()(options(callback))
     command = click.option(
         "--max-unlink",
         type=click.IntRange(0),
-        default=100,
+        default=_defaults.MAX_UNLINK,
         show_default=True,
         metavar="N",
         help="With --prune: stop (exit 2, nothing sent) when more than N numbers would be "

@@ -37,6 +37,7 @@ import aiohttp
 import stamina
 from yarl import URL
 
+from bulk import _defaults
 from bulk._errors import AuthenticationError, ConfigError, Throttled
 from bulk.engine._limits import Meter
 from bulk.engine._redact import Redactor, secrets_in
@@ -65,7 +66,7 @@ def send_window(closed: Callable[[], bool] | None) -> Iterator[None]:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    attempts: int = 5  #: tries for 5xx, timeouts, resets and unreadable bodies
+    attempts: int = _defaults.ATTEMPTS  #: tries for 5xx, timeouts, resets and unreadable bodies
     wait_initial: float = 0.5
     wait_max: float = 10.0
     wait_jitter: float = 0.5
@@ -78,8 +79,8 @@ class RetryPolicy:
     #: that account's lane (its unfinished rows resume later). The gate is shared, so
     #: each try pays a pause of its own; without this a provider answering every request
     #: ``Retry-After: 299`` held 40 reads for 50 tries each: 166 hours
-    max_refused: float = 900.0
-    timeout: float = 30.0  #: seconds for one request, connect to last byte
+    max_refused: float = _defaults.MAX_REFUSED
+    timeout: float = _defaults.TIMEOUT  #: seconds for one request, connect to last byte
 
 
 @dataclass(slots=True)

@@ -5,18 +5,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from bulk._defaults import PRODUCTION, RESEND_DELAY
 from bulk.providers._base import CampaignCheck, NumberState
 
 
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
-    poll_interval: float = 30.0  #: first poll this long after a submission; rounds start here
+    #: first poll this long after a submission; rounds start here
+    poll_interval: float = PRODUCTION.poll_interval
     poll_max_interval: float = 300.0  #: rounds back off up to this
-    settle_timeout: float = 3600.0  #: a row unsettled this long after submission is unknown
+    #: a row unsettled this long after submission is unknown
+    settle_timeout: float = PRODUCTION.settle_timeout
     workers: int = 16  #: concurrent senders (the meter's cap applies below them)
     #: wait before reading (or resending) after a request got no usable answer: a change
     #: whose answer was lost may still be landing
-    resend_delay: float = 5.0
+    resend_delay: float = RESEND_DELAY
     #: epoch seconds after which no new change is sent (rows not sent end ``deferred``);
     #: a two-step move already released still gets its link
     send_until: float | None = None

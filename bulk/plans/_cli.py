@@ -17,7 +17,7 @@ from bulk.plans._sight import PlanSight
 from bulk.plans._write import write_plan
 
 if TYPE_CHECKING:
-    from bulk._job import JobSpec
+    from bulk._jobvalues import JobSpec
 
 
 def plan_out_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -28,7 +28,7 @@ import polars as pl
 
 from bulk._accounts import accounts_for
 from bulk._errors import ConfigError
-from bulk._job import JobSpec
+from bulk._jobvalues import JobSpec
 from bulk._journal import Change
 from bulk._states import Event, next_state
 from bulk.engine import Engine, Plan

@@ -28,7 +28,9 @@ from bulk.engine import SystemClock, survey
 from bulk.providers import Provider, Settlement
 
 if TYPE_CHECKING:
-    from bulk._jobvalues import _Connection, _Job
+    from bulk._jobvalues import JobSpec
+    from bulk._lanes import Connection, Lane
+    from bulk.inputs import Loaded
 
 #: the frame's column marking the rows ``--prune`` added (never an input column's name)
 PRUNED = "_bulk_pruned"
@@ -75,14 +77,18 @@ async def _lane_actions(
     return moves, unlinks
 
 
-async def desired(job: _Job, connections: Sequence[_Connection]) -> None:
-    """Turn the sync input into the rows that reach it (see the module's docstring),
-    rewriting ``job.loaded`` and each lane's lines; :class:`ConfigError` past
-    ``--max-unlink``."""
-    spec, loaded = job.spec, job.loaded
-    assert loaded is not None
+async def desired(
+    spec: JobSpec,
+    journal: Path,
+    loaded: Loaded,
+    lanes: Sequence[Lane],
+    connections: Sequence[Connection],
+) -> tuple[Loaded, list[Lane]]:
+    """The sync input turned into the rows that reach it (see the module's docstring), and
+    the lanes with the lines ``--prune`` added; :class:`ConfigError` past ``--max-unlink``.
+    ``journal``: the run's, whose rows a resumed sync keeps."""
     frame = loaded.frame
-    resumed = None if spec.dry_run else _journal_rows(job.journal)
+    resumed = None if spec.dry_run else _journal_rows(journal)
     moves: dict[int, str] = {}
     added: list[tuple[int, str, str, str | None]] = []  # line, number, campaign, lane name
     next_line = int(frame.get_column("line").max() or 1) + 1  # type: ignore[arg-type]
@@ -93,11 +99,11 @@ async def desired(job: _Job, connections: Sequence[_Connection]) -> None:
             if action == "move" and source is not None
         }
         input_lines = set(frame.get_column("line").to_list())
-        lane_of = _lane_of_campaign(job)
-        for line, number, campaign in _journal_pruned(job.journal, input_lines):
+        lane_of = _lane_of_campaign(loaded, lanes)
+        for line, number, campaign in _journal_pruned(journal, input_lines):
             added.append((line, number, campaign, lane_of.get(campaign)))
     else:
-        for lane, connection in zip(job.lanes, connections, strict=True):
+        for lane, connection in zip(lanes, connections, strict=True):
             lines = set(lane.lines)
             rows = [
                 (line, str(e164), str(campaign))
@@ -112,19 +118,17 @@ async def desired(job: _Job, connections: Sequence[_Connection]) -> None:
                 added.append((next_line, number, campaign, lane.name))
                 next_line += 1
         _check_unlinks(added, spec.max_unlink)
-    job.loaded = _rewritten(loaded, moves, added)
-    by_name = {lane.name: lane for lane in job.lanes}
+    extra: dict[str | None, list[int]] = {}
     for line, _, _, name in added:
-        by_name[name].lines.append(line)
+        extra.setdefault(name, []).append(line)
+    grown = [replace(lane, lines=(*lane.lines, *extra.get(lane.name, ()))) for lane in lanes]
+    return _rewritten(loaded, moves, added), grown
 
 
-def _lane_of_campaign(job: _Job) -> dict[str, str | None]:
+def _lane_of_campaign(loaded: Loaded, lanes: Sequence[Lane]) -> dict[str, str | None]:
     """Each named campaign's account (the lane whose rows name it)."""
-    assert job.loaded is not None
-    campaigns = dict(job.loaded.frame.select("line", "campaign_id").iter_rows())
-    return {
-        str(campaigns[line]): lane.name for lane in reversed(job.lanes) for line in lane.lines
-    }
+    campaigns = dict(loaded.frame.select("line", "campaign_id").iter_rows())
+    return {str(campaigns[line]): lane.name for lane in reversed(lanes) for line in lane.lines}
 
 
 def _check_unlinks(added: Sequence[tuple[int, str, str, str | None]], most: int) -> None:

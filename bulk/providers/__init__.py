@@ -91,6 +91,11 @@ class ProviderEntry:
     default_rate_mode: Literal["fixed", "auto"] = "fixed"
     #: the running sandbox (:class:`bulk.sandbox.Sandbox`) -> credentials it accepts
     sandbox_credentials: Callable[[Any], Credentials] | None = None
+    #: an account of an accounts file under ``--sandbox``: (its name, its account id) -> the
+    #: key the sandbox seeds it under (``seed_for_accounts(<provider name>={key: None})``)
+    sandbox_account_key: Callable[[str, str | None], str] | None = None
+    #: (the running sandbox, that key) -> the credentials the sandbox accepts for it
+    sandbox_account_credentials: Callable[[Any, str], Credentials] | None = None
 
     @property
     def env(self) -> tuple[str | None, str | None]:
@@ -196,6 +201,9 @@ def _plivo() -> ProviderEntry:
     def sandbox(sb: Any) -> Credentials:
         return Credentials(sb.plivo_auth_id, Secret(sb.plivo_auth_token))
 
+    def sandbox_account(sb: Any, auth_id: str) -> Credentials:
+        return Credentials(auth_id, Secret(sb.plivo_accounts[auth_id]))
+
     return ProviderEntry(
         name="plivo",
         title="Plivo",
@@ -221,8 +229,11 @@ def _plivo() -> ProviderEntry:
         headers=headers,
         create=create,
         default_batch=plivo.DEFAULT_BATCH_SIZE,
-        default_rate=plivo.DEFAULT_RATE,
+        default_rate=plivo.PlivoProvider.default_rate,
         sandbox_credentials=sandbox,
+        # each account of an accounts file is its own auth id in the sandbox
+        sandbox_account_key=lambda name, account_id: str(account_id),
+        sandbox_account_credentials=sandbox_account,
     )
 
 
@@ -243,6 +254,9 @@ def _agentmessage() -> ProviderEntry:
     def sandbox(sb: Any) -> Credentials:
         return Credentials(None, Secret(sb.agentmessage_api_key))
 
+    def sandbox_account(sb: Any, name: str) -> Credentials:
+        return Credentials(None, Secret(sb.agentmessage_keys[f"org_{name}"]))
+
     return ProviderEntry(
         name="agentmessage",
         title="AgentMessage",
@@ -260,9 +274,12 @@ def _agentmessage() -> ProviderEntry:
         headers=headers,
         create=create,
         default_batch=agentmessage.AgentMessageProvider.max_batch,
-        default_rate=agentmessage.DEFAULT_RATE,
+        default_rate=agentmessage.AgentMessageProvider.default_rate,
         default_rate_mode="auto",  # its rate limit is not published
         sandbox_credentials=sandbox,
+        # each account of an accounts file is an organisation org_<name> in the sandbox
+        sandbox_account_key=lambda name, account_id: name,
+        sandbox_account_credentials=sandbox_account,
     )
 
 
