@@ -136,6 +136,14 @@ def seen_twice(first: NumberState, second: NumberState) -> NumberState:
     return NumberState(Settlement.PENDING, " and ".join(sorted(raws)))
 
 
+def merge_seen(found: dict[str, NumberState], more: Mapping[str, NumberState]) -> None:
+    """Add ``more`` to ``found``; a number in both with two states settles nothing
+    (:func:`seen_twice`), whichever entry or page came last."""
+    for number, state in more.items():
+        known = found.get(number)
+        found[number] = state if known is None else seen_twice(known, state)
+
+
 @dataclass(frozen=True, slots=True)
 class Glance:
     """One request's look at a campaign: the first page of its list, and the campaign's counts
@@ -310,5 +318,7 @@ __all__ = [
     "UnlinkOutcome",
     "Verdict",
     "check_then_list",
+    "merge_seen",
+    "seen_twice",
     "unanswered",
 ]

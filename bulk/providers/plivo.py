@@ -64,7 +64,7 @@ from bulk.providers._base import (
     Settlement,
     UnlinkOutcome,
     Verdict,
-    seen_twice,
+    merge_seen,
     unanswered,
 )
 from bulk.providers._text import describe_unreadable, json_or_none, retry_after_seconds
@@ -252,14 +252,6 @@ def parse_numbers_page(body: Any) -> dict[str, NumberState]:
         settlement = STATUS_SETTLEMENT.get(status, Settlement.UNRECOGNISED)
         merge_seen(result, {from_wire(entry["number"]): NumberState(settlement, status or None)})
     return result
-
-
-def merge_seen(found: dict[str, NumberState], more: dict[str, NumberState]) -> None:
-    """Add ``more`` to ``found``; a number in both with two statuses settles nothing
-    (:func:`bulk.providers._base.seen_twice`), whichever entry or page came last."""
-    for number, state in more.items():
-        known = found.get(number)
-        found[number] = state if known is None else seen_twice(known, state)
 
 
 def names_another_campaign(body: Any, campaign_id: str) -> bool:
