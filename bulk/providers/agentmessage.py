@@ -123,6 +123,7 @@ from bulk.providers._base import (
     Settlement,
     UnlinkOutcome,
     Verdict,
+    WindowClosed,
     check_then_list,
     merge_seen,
 )
@@ -297,11 +298,17 @@ class AgentMessageProvider:
     # -- changes -----------------------------------------------------------------------------
 
     async def link(
-        self, campaign_id: str, numbers: Sequence[str], lines: Sequence[int]
+        self,
+        campaign_id: str,
+        numbers: Sequence[str],
+        lines: Sequence[int],
+        *,
+        window_closed: WindowClosed | None = None,
     ) -> LinkOutcome:
         total = LinkOutcome()
         for i, number in enumerate(numbers):
-            outcome = await self._attach(campaign_id, number, lines[i] if i < len(lines) else 0)
+            line = lines[i] if i < len(lines) else 0
+            outcome = await self._attach(campaign_id, number, line, window_closed)
             total.accepted += outcome.accepted
             total.under_way += outcome.under_way
             total.refused.update(outcome.refused)
@@ -309,13 +316,16 @@ class AgentMessageProvider:
             total.unsent.update(outcome.unsent)
         return total
 
-    async def _attach(self, campaign_id: str, number: str, line: int) -> LinkOutcome:
+    async def _attach(
+        self, campaign_id: str, number: str, line: int, window_closed: WindowClosed | None
+    ) -> LinkOutcome:
         record = await self._record(number)
         if record is None or number in self.directory.ambiguous:
             return LinkOutcome(refused={number: AMBIGUOUS if record else NOT_OWNED})
         if campaign_id in self.directory.blocked:
             return LinkOutcome(refused={number: self.directory.blocked[campaign_id]})
-        verdict = await self._send(attach_request(record.id, campaign_id, line=line), classify)
+        request = attach_request(record.id, campaign_id, line=line)
+        verdict = await self._send(request, classify, window_closed=window_closed)
         if verdict.kind is Kind.OK and (resource := resource_of(verdict)) is not None:
             if not self.directory.about(resource, number):
                 return LinkOutcome(lost={number: f"the attach was {OTHER_RESOURCE}"})
@@ -323,7 +333,9 @@ class AgentMessageProvider:
         self.directory.note_refusal(campaign_id, verdict)
         return link_outcome(number, campaign_id, verdict)
 
-    async def unlink(self, campaign_id: str, number: str, line: int) -> UnlinkOutcome:
+    async def unlink(
+        self, campaign_id: str, number: str, line: int, *, window_closed: WindowClosed | None = None
+    ) -> UnlinkOutcome:
         record = await self._record(number)
         if record is None or number in self.directory.ambiguous:
             return UnlinkOutcome(refused=AMBIGUOUS if record else NOT_OWNED)
@@ -347,7 +359,8 @@ class AgentMessageProvider:
                 )
             if state.settlement is Settlement.ABSENT:
                 return UnlinkOutcome(absent=True)
-        verdict = await self._send(detach_request(record.id, line=line), classify)
+        request = detach_request(record.id, line=line)
+        verdict = await self._send(request, classify, window_closed=window_closed)
         if verdict.kind is Kind.OK and (resource := resource_of(verdict)) is not None:
             if not self.directory.about(resource, number):
                 return UnlinkOutcome(lost=f"the detach was {OTHER_RESOURCE}")

@@ -64,6 +64,7 @@ from bulk.providers._base import (
     Settlement,
     UnlinkOutcome,
     Verdict,
+    WindowClosed,
     merge_seen,
     unanswered,
 )
@@ -518,18 +519,24 @@ class PlivoProvider:
         return None
 
     async def link(
-        self, campaign_id: str, numbers: Sequence[str], lines: Sequence[int]
+        self,
+        campaign_id: str,
+        numbers: Sequence[str],
+        lines: Sequence[int],
+        *,
+        window_closed: WindowClosed | None = None,
     ) -> LinkOutcome:
         request = link_request(
             self._auth_id, campaign_id, numbers, lines=lines, url=self._callback_url
         )
-        return link_outcome(numbers, await self._send(request, classify))
+        verdict = await self._send(request, classify, window_closed=window_closed)
+        return link_outcome(numbers, verdict)
 
-    async def unlink(self, campaign_id: str, number: str, line: int) -> UnlinkOutcome:
-        verdict = await self._send(
-            unlink_request(self._auth_id, campaign_id, number, line=line), classify
-        )
-        return unlink_outcome(verdict)
+    async def unlink(
+        self, campaign_id: str, number: str, line: int, *, window_closed: WindowClosed | None = None
+    ) -> UnlinkOutcome:
+        request = unlink_request(self._auth_id, campaign_id, number, line=line)
+        return unlink_outcome(await self._send(request, classify, window_closed=window_closed))
 
     async def number_state(self, campaign_id: str, number: str, line: int) -> NumberState:
         verdict = await self._send(
