@@ -279,12 +279,6 @@ def summary_counts(body: Any) -> dict[Settlement, int] | None:
     return counts
 
 
-def summary_total(body: Any) -> int | None:
-    """The campaign's size from ``phone_numbers_summary`` (status -> count), when present."""
-    counts = summary_counts(body)
-    return None if counts is None else sum(counts.values())
-
-
 def size_limit(text: str) -> int | None:
     """The maximum a size refusal names (``A maximum of 100 numbers ...``), if any."""
     found = _SIZE_LIMIT.search(text)
