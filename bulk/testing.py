@@ -50,9 +50,14 @@ from bulk.providers._base import (
     ProviderUnavailable,
     Settlement,
     UnlinkOutcome,
+    WindowClosed,
 )
 
 T = TypeVar("T")
+
+#: why a change whose turn came after the send window closed was not sent (as the HTTP
+#: sender says it)
+_WINDOW_CLOSED_REASON = "not sent: the send window closed"
 
 #: the wall-clock time virtual time starts at (2025-01-01T00:00:00Z)
 EPOCH = 1_735_689_600.0
@@ -199,13 +204,27 @@ class MemoryProvider:
     async def _request(self, kind: str) -> float:
         """Count the request; it is answered after ``latency``, and no sooner than ``1 /
         rate`` after the one before (requests queue as behind a meter)."""
-        self.requests[kind] += 1
+        sent = await self._change(kind, None)
+        assert sent is not None
+        return sent
+
+    async def _change(self, kind: str, window_closed: WindowClosed | None) -> float | None:
+        """:meth:`_request` for a change: given ``window_closed``, it is asked when the
+        request's turn comes (as the HTTP sender asks when the meter grants the slot); once
+        true the change is not sent (None: not counted, never lands)."""
         now = self.clock.monotonic()
         wait = self.latency
         if self.rate:
             start = max(now, self._next_slot)
             self._next_slot = start + 1.0 / self.rate
             wait += start - now
+        if window_closed is not None:
+            if wait > self.latency:
+                await anyio.sleep(wait - self.latency)  # in line for its turn
+                wait = self.latency
+            if window_closed():
+                return None
+        self.requests[kind] += 1
         if wait > 0:
             await anyio.sleep(wait)
         return self.clock.monotonic()
@@ -288,9 +307,16 @@ class MemoryProvider:
         return {}
 
     async def link(
-        self, campaign_id: str, numbers: Sequence[str], lines: Sequence[int]
+        self,
+        campaign_id: str,
+        numbers: Sequence[str],
+        lines: Sequence[int],
+        *,
+        window_closed: WindowClosed | None = None,
     ) -> LinkOutcome:
-        now = await self._request("link")
+        now = await self._change("link", window_closed)
+        if now is None:
+            return LinkOutcome(unsent=dict.fromkeys(numbers, _WINDOW_CLOSED_REASON))
         outcome = LinkOutcome()
         entries = self._entries(campaign_id, now)
         for number in numbers:
@@ -304,8 +330,12 @@ class MemoryProvider:
                 outcome.accepted.append(number)
         return outcome
 
-    async def unlink(self, campaign_id: str, number: str, line: int) -> UnlinkOutcome:
-        now = await self._request("unlink")
+    async def unlink(
+        self, campaign_id: str, number: str, line: int, *, window_closed: WindowClosed | None = None
+    ) -> UnlinkOutcome:
+        now = await self._change("unlink", window_closed)
+        if now is None:
+            return UnlinkOutcome(unsent=_WINDOW_CLOSED_REASON)
         entry = self._entries(campaign_id, now).get(number)
         if entry is None:
             return UnlinkOutcome(absent=True)

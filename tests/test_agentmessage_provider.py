@@ -292,7 +292,12 @@ def test_provider_declares_its_protocol_constants() -> None:
 def scripted(answers: list[Response], sent: list[Request] | None = None) -> Send:
     queue = list(answers)
 
-    async def send(request: Request, classify: Callable[[Request, Response], Verdict]) -> Verdict:
+    async def send(
+        request: Request,
+        classify: Callable[[Request, Response], Verdict],
+        *,
+        window_closed: Callable[[], bool] | None = None,
+    ) -> Verdict:
         if sent is not None:
             sent.append(request)
         return classify(request, queue.pop(0))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bulk._journal import Journal, RowRecord
@@ -67,7 +67,9 @@ class Organisation:
         found = next(r for r in self.resources if r["id"] == number_id)
         return {"success": True, "error": None, "meta": None, "data": found}
 
-    async def send(self, request: Request, classify_: Any) -> Verdict:
+    async def send(
+        self, request: Request, classify_: Any, *, window_closed: Callable[[], bool] | None = None
+    ) -> Verdict:
         params = dict(request.params or {})
         self.asked["search" if "search" in params else request.endpoint] += 1
         if request.method == "GET" and request.path == "/v1/phone-numbers":

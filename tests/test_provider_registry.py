@@ -31,6 +31,7 @@ from bulk.providers import (
     Settlement,
     UnlinkOutcome,
     Verdict,
+    WindowClosed,
     check_then_list,
 )
 from tests._helpers import write_csv
@@ -140,7 +141,12 @@ class FakeProvider:
         return {}
 
     async def link(
-        self, campaign_id: str, numbers: Sequence[str], lines: Sequence[int]
+        self,
+        campaign_id: str,
+        numbers: Sequence[str],
+        lines: Sequence[int],
+        *,
+        window_closed: WindowClosed | None = None,
     ) -> LinkOutcome:
         request = Request(
             "POST",
@@ -149,13 +155,15 @@ class FakeProvider:
             json={"numbers": list(numbers)},
             lines=tuple(lines),
         )
-        verdict = await self._send(request, classify)
+        verdict = await self._send(request, classify, window_closed=window_closed)
         if verdict.kind is Kind.OK:
             return LinkOutcome(accepted=list(numbers))
         lost = dict.fromkeys(numbers, verdict.reason or "no answer")
         return LinkOutcome(lost=lost) if verdict.may_have_landed else LinkOutcome(unsent=lost)
 
-    async def unlink(self, campaign_id: str, number: str, line: int) -> UnlinkOutcome:
+    async def unlink(
+        self, campaign_id: str, number: str, line: int, *, window_closed: WindowClosed | None = None
+    ) -> UnlinkOutcome:
         return UnlinkOutcome(refused="the toy API cannot unlink")
 
     async def number_state(self, campaign_id: str, number: str, line: int) -> NumberState:

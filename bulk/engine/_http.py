@@ -26,9 +26,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from ipaddress import ip_address
 from urllib.parse import unquote, urlsplit
@@ -41,28 +39,11 @@ from bulk import _defaults
 from bulk._errors import AuthenticationError, ConfigError, Throttled
 from bulk.engine._limits import Meter
 from bulk.engine._redact import Redactor, secrets_in
-from bulk.providers._base import Kind, Request, Response, Verdict
+from bulk.providers._base import Kind, Request, Response, Verdict, WindowClosed
 
 #: one line per HTTP try: method, path, status or failure, milliseconds. Never headers,
 #: query values or bodies, so no credential can reach a log.
 log = logging.getLogger("bulk.http")
-
-#: set by the engine around a new change's send (``--send-until``): true once the window has
-#: closed. Asked again when the meter grants the slot: a request can wait there for a long
-#: time (a low rate, a 429 pause), and a change must not leave after the window closed.
-_WINDOW_CLOSED: ContextVar[Callable[[], bool] | None] = ContextVar("window_closed", default=None)
-
-
-@contextmanager
-def send_window(closed: Callable[[], bool] | None) -> Iterator[None]:
-    """Within this block (this task and tasks it starts), change requests are not sent once
-    ``closed()`` is true: they come back ``NO_ANSWER`` that surely did not land."""
-    token = _WINDOW_CLOSED.set(closed)
-    try:
-        yield
-    finally:
-        _WINDOW_CLOSED.reset(token)
-
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
@@ -240,7 +221,11 @@ class HttpSender:
         self._timeout = aiohttp.ClientTimeout(total=self.policy.timeout)
 
     async def __call__(
-        self, request: Request, classify: Callable[[Request, Response], Verdict]
+        self,
+        request: Request,
+        classify: Callable[[Request, Response], Verdict],
+        *,
+        window_closed: WindowClosed | None = None,
     ) -> Verdict:
         """One request to its end: a classified verdict, or ``NO_ANSWER``.
 
@@ -249,6 +234,11 @@ class HttpSender:
         connection was refused; a 429): after a try that may have landed it comes back at
         once as ``NO_ANSWER`` with ``may_have_landed``, and the engine reads the number's
         state before anything else. Resending it blind could change the number twice.
+
+        ``window_closed`` (the engine's ``--send-until``): a change is not sent once it is
+        true, asked each time the meter grants the request its slot (it can wait there for a
+        long time: a low rate, a 429 pause); it comes back ``NO_ANSWER`` that surely did not
+        land. Reads ignore it.
         """
         unsafe = unsafe_path(request.path)
         if unsafe is not None:  # never sent: the path would not address what was meant
@@ -260,7 +250,7 @@ class HttpSender:
             )
         # the first try goes out without a retry context: most requests need no other, and
         # building one costs about a tenth of the client's CPU at a thousand requests a second
-        first = await self._until_not_rate_limited(request, classify)
+        first = await self._until_not_rate_limited(request, classify, window_closed)
         if first.kind is not Kind.TRANSIENT:
             return first
         landed = False
@@ -278,7 +268,9 @@ class HttpSender:
                         verdict = first  # that try, as stamina's first: it waits, then retries
                     else:
                         self.stats.retries += 1
-                        verdict = await self._until_not_rate_limited(request, classify)
+                        verdict = await self._until_not_rate_limited(
+                            request, classify, window_closed
+                        )
                     if verdict.kind is Kind.TRANSIENT:
                         landed = landed or verdict.may_have_landed
                         if request.changes_state and verdict.may_have_landed:
@@ -292,13 +284,16 @@ class HttpSender:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _until_not_rate_limited(
-        self, request: Request, classify: Callable[[Request, Response], Verdict]
+        self,
+        request: Request,
+        classify: Callable[[Request, Response], Verdict],
+        window_closed: WindowClosed | None,
     ) -> Verdict:
         meter = self._meter
         for _ in range(self.policy.max_rate_limited):
             if meter.refused_for() > self.policy.max_refused:
                 raise self._refused_too_long()  # not even waiting at the gate
-            verdict, sent_at = await self._once(request, classify)
+            verdict, sent_at = await self._once(request, classify, window_closed)
             if verdict.kind is not Kind.RATE_LIMITED:
                 if verdict.kind not in (Kind.TRANSIENT, Kind.NO_ANSWER):  # NO_ANSWER: not sent
                     meter.answered(sent_at)
@@ -336,20 +331,25 @@ class HttpSender:
         )
 
     async def _once(
-        self, request: Request, classify: Callable[[Request, Response], Verdict]
+        self,
+        request: Request,
+        classify: Callable[[Request, Response], Verdict],
+        window_closed: WindowClosed | None,
     ) -> tuple[Verdict, float]:
         """One try: its verdict, and when it left (on the meter's clock)."""
         try:
-            return await self._metered(request, classify)
+            return await self._metered(request, classify, window_closed)
         finally:  # the slot has closed: its busy time is counted
             self.stats.busy_seconds = self._meter.busy_seconds
 
     async def _metered(
-        self, request: Request, classify: Callable[[Request, Response], Verdict]
+        self,
+        request: Request,
+        classify: Callable[[Request, Response], Verdict],
+        window_closed: WindowClosed | None,
     ) -> tuple[Verdict, float]:
         async with self._meter.slot() as sent_at:
-            closed = _WINDOW_CLOSED.get()
-            if request.changes_state and closed is not None and closed():
+            if request.changes_state and window_closed is not None and window_closed():
                 reason = "not sent: the send window closed"
                 return Verdict(Kind.NO_ANSWER, reason=reason, may_have_landed=False), sent_at
             if self._meter.refused_for() > self.policy.max_refused:

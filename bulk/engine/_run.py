@@ -36,7 +36,6 @@ from bulk._states import (
     lost_for_good,
     move_reason,
 )
-from bulk.engine._http import send_window
 from bulk.engine._poll import Poller
 from bulk.engine._survey import (
     RESEND_ROUNDS,
@@ -564,8 +563,10 @@ class Engine(Poller):
         before = self._attempts_so_far(pending)
         try:
             self._apply([Change(line, Event.SEND) for line in pending])
-            with send_window(self._window_closed if fresh else None):
-                outcome = await self.provider.link(work.campaign, list(rows), pending)
+            closed = self._window_closed if fresh else None
+            outcome = await self.provider.link(
+                work.campaign, list(rows), pending, window_closed=closed
+            )
         finally:
             if probing:
                 self._batch_known = True
@@ -622,8 +623,9 @@ class Engine(Poller):
             row = self.journal.get(line)
             self._apply([Change(line, Event.RELEASE if work.release else Event.SEND)])
             before = self._attempts_so_far([line])
-            with send_window(self._window_closed):
-                outcome = await self.provider.unlink(work.campaign, str(row.e164), line)
+            outcome = await self.provider.unlink(
+                work.campaign, str(row.e164), line, window_closed=self._window_closed
+            )
             decision = self._after_unlink(outcome, work)
             self._apply([self._change(row, decision, attempts=self._attempts_since(before, line))])
             if decision.event in (Event.ACCEPT, Event.REFUSE, Event.TIME_OUT):

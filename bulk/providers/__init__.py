@@ -23,6 +23,7 @@ from bulk.providers._base import (
     Settlement,
     UnlinkOutcome,
     Verdict,
+    WindowClosed,
     check_then_list,
 )
 
@@ -307,6 +308,7 @@ __all__ = [
     "Settlement",
     "UnlinkOutcome",
     "Verdict",
+    "WindowClosed",
     "check_then_list",
     "clean_credential",
     "credential_options",

@@ -136,6 +136,14 @@ def seen_twice(first: NumberState, second: NumberState) -> NumberState:
     return NumberState(Settlement.PENDING, " and ".join(sorted(raws)))
 
 
+def merge_seen(found: dict[str, NumberState], more: Mapping[str, NumberState]) -> None:
+    """Add ``more`` to ``found``; a number in both with two states settles nothing
+    (:func:`seen_twice`), whichever entry or page came last."""
+    for number, state in more.items():
+        known = found.get(number)
+        found[number] = state if known is None else seen_twice(known, state)
+
+
 @dataclass(frozen=True, slots=True)
 class Glance:
     """One request's look at a campaign: the first page of its list, and the campaign's counts
@@ -205,11 +213,23 @@ class UnlinkOutcome:
     unsent: str | None = None  #: surely not sent, or not sent by choice (a read failed first)
 
 
+#: the engine's send window (``--send-until``) as a predicate: true once it has closed. A
+#: change handed one is not sent once it is true, asked again when the request's turn comes
+#: (it may wait long at a low rate or a 429 pause): it comes back surely unsent
+WindowClosed = Callable[[], bool]
+
+
 class Send(Protocol):
-    """The engine's HTTP adapter: send a request, retrying and rate limiting as needed."""
+    """The engine's HTTP adapter: send a request, retrying and rate limiting as needed. A
+    change request given ``window_closed`` is not sent once it is true (``NO_ANSWER`` that
+    surely did not land); reads ignore it."""
 
     def __call__(
-        self, request: Request, classify: Callable[[Request, Response], Verdict]
+        self,
+        request: Request,
+        classify: Callable[[Request, Response], Verdict],
+        *,
+        window_closed: WindowClosed | None = None,
     ) -> Awaitable[Verdict]: ...
 
 
@@ -268,10 +288,23 @@ class Provider(Protocol):
         ...
 
     async def link(
-        self, campaign_id: str, numbers: Sequence[str], lines: Sequence[int]
-    ) -> LinkOutcome: ...
+        self,
+        campaign_id: str,
+        numbers: Sequence[str],
+        lines: Sequence[int],
+        *,
+        window_closed: WindowClosed | None = None,
+    ) -> LinkOutcome:
+        """Link the numbers (``lines``: their rows). ``window_closed`` goes to each change
+        request's :class:`Send`: a change whose turn comes once it is true is not sent (the
+        numbers come back ``unsent``)."""
+        ...
 
-    async def unlink(self, campaign_id: str, number: str, line: int) -> UnlinkOutcome: ...
+    async def unlink(
+        self, campaign_id: str, number: str, line: int, *, window_closed: WindowClosed | None = None
+    ) -> UnlinkOutcome:
+        """Unlink the number; ``window_closed`` as for :meth:`link`."""
+        ...
 
     async def number_state(self, campaign_id: str, number: str, line: int) -> NumberState:
         """The number's state in the campaign from a single, exact read (absence is proof)."""
@@ -309,6 +342,9 @@ __all__ = [
     "Settlement",
     "UnlinkOutcome",
     "Verdict",
+    "WindowClosed",
     "check_then_list",
+    "merge_seen",
+    "seen_twice",
     "unanswered",
 ]

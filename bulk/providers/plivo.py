@@ -64,7 +64,8 @@ from bulk.providers._base import (
     Settlement,
     UnlinkOutcome,
     Verdict,
-    seen_twice,
+    WindowClosed,
+    merge_seen,
     unanswered,
 )
 from bulk.providers._text import describe_unreadable, json_or_none, retry_after_seconds
@@ -254,14 +255,6 @@ def parse_numbers_page(body: Any) -> dict[str, NumberState]:
     return result
 
 
-def merge_seen(found: dict[str, NumberState], more: dict[str, NumberState]) -> None:
-    """Add ``more`` to ``found``; a number in both with two statuses settles nothing
-    (:func:`bulk.providers._base.seen_twice`), whichever entry or page came last."""
-    for number, state in more.items():
-        known = found.get(number)
-        found[number] = state if known is None else seen_twice(known, state)
-
-
 def names_another_campaign(body: Any, campaign_id: str) -> bool:
     """True when a list or read body's ``campaign_id`` names a campaign other than the one
     asked about: its ``phone_numbers`` say nothing about this campaign (a cache or proxy
@@ -284,12 +277,6 @@ def summary_counts(body: Any) -> dict[Settlement, int] | None:
         settlement = STATUS_SETTLEMENT.get(str(status).upper(), Settlement.UNRECOGNISED)
         counts[settlement] = counts.get(settlement, 0) + count
     return counts
-
-
-def summary_total(body: Any) -> int | None:
-    """The campaign's size from ``phone_numbers_summary`` (status -> count), when present."""
-    counts = summary_counts(body)
-    return None if counts is None else sum(counts.values())
 
 
 def size_limit(text: str) -> int | None:
@@ -526,18 +513,24 @@ class PlivoProvider:
         return None
 
     async def link(
-        self, campaign_id: str, numbers: Sequence[str], lines: Sequence[int]
+        self,
+        campaign_id: str,
+        numbers: Sequence[str],
+        lines: Sequence[int],
+        *,
+        window_closed: WindowClosed | None = None,
     ) -> LinkOutcome:
         request = link_request(
             self._auth_id, campaign_id, numbers, lines=lines, url=self._callback_url
         )
-        return link_outcome(numbers, await self._send(request, classify))
+        verdict = await self._send(request, classify, window_closed=window_closed)
+        return link_outcome(numbers, verdict)
 
-    async def unlink(self, campaign_id: str, number: str, line: int) -> UnlinkOutcome:
-        verdict = await self._send(
-            unlink_request(self._auth_id, campaign_id, number, line=line), classify
-        )
-        return unlink_outcome(verdict)
+    async def unlink(
+        self, campaign_id: str, number: str, line: int, *, window_closed: WindowClosed | None = None
+    ) -> UnlinkOutcome:
+        request = unlink_request(self._auth_id, campaign_id, number, line=line)
+        return unlink_outcome(await self._send(request, classify, window_closed=window_closed))
 
     async def number_state(self, campaign_id: str, number: str, line: int) -> NumberState:
         verdict = await self._send(
