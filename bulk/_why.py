@@ -23,7 +23,7 @@ _LONGEST = 90
 class Row:
     """One row that did not end as asked."""
 
-    line: int
+    line: int | None  #: None: a row bulk added (a number ``sync --prune`` takes out)
     number: str
     outcome: str
     reason: str
@@ -62,7 +62,9 @@ def of(report: pl.DataFrame, shown: int = SHOWN) -> Why:
     for line, number, outcome, reason in rows:
         counts[(outcome, reason_key(reason))] += 1
         if len(why.first) < shown:
-            why.first.append(Row(int(line), str(number or ""), outcome, reason or ""))
+            why.first.append(
+                Row(None if line is None else int(line), str(number or ""), outcome, reason or "")
+            )
     why.reasons = dict(counts.most_common())
     return why
 

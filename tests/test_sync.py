@@ -192,3 +192,20 @@ def test_sync_rejects_a_row_whose_action_is_not_link(
     assert result.exit_code == 1, result.output
     (row,) = report()
     assert row["outcome"] == "rejected" and change_requests(sb) == 0
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_pruned_rows_that_do_not_end_as_asked_are_reported_with_no_line(
+    provider: str, sandbox_factory: Callable[..., ThreadedSandbox]
+) -> None:
+    # every unlink is reset before it is answered: the pruned rows end unknown, and the run
+    # still writes its report and failures file, naming them without a line
+    endpoint = "plivo.unlink" if provider == "plivo" else "agentmessage.detach"
+    sb = sandbox_factory(faults={"reset_rate": 1.0, "endpoints": [endpoint]})
+    result = sync(sb, provider, "--prune", "--max-unlink", "19", "--attempts", "1")
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert result.exit_code == 1, result.output
+    pruned = [r for r in report() if r["line"] is None]
+    assert len(pruned) == 19 and {r["outcome"] for r in pruned} == {"unknown"}
+    failures = pl.read_csv(Path("out.failed.csv"), infer_schema=False)
+    assert failures.height >= 19

@@ -74,7 +74,8 @@ def _why(out: Console, why: Why, everything: str) -> None:
     more = f" (all {why.total} are in {everything})" if why.total > len(why.first) else ""
     _line(out, f"First of them{more}:")
     for row in why.first:
-        _line(out, f"  line {row.line}: {row.number!r} {row.outcome}: {row.reason}")
+        where = "pruned" if row.line is None else f"line {row.line}"
+        _line(out, f"  {where}: {row.number!r} {row.outcome}: {row.reason}")
 
 
 def _resent(out: Console, result: JobResult) -> None:
