@@ -83,9 +83,11 @@ def _decorators() -> list[Any]:
                      help="SQLite journal. "
                      "[default: <plan>.<digest>.<command>.<provider>.journal]"),
         click.option("--report", type=path, metavar="PATH",
-                     help="Results report. [default: <plan>.<command>.report.csv]"),
+                     help="Results report. "
+                     "[default: <plan file name>.<command>.<provider>.report.csv, beside it]"),
         click.option("--failures", type=path, metavar="PATH",
-                     help="Rows that did not succeed. [default: <plan>.<command>.failed.csv]"),
+                     help="Rows that did not succeed. "
+                     "[default: <plan file name>.<command>.<provider>.failed.csv]"),
         click.option("--summary-json", type=path, metavar="PATH",
                      help="Write a JSON summary of the run here at the end."),
         click.option("--base-url", metavar="URL",
