@@ -27,7 +27,7 @@ import polars as pl
 from bulk._errors import ConfigError
 from bulk._journal import RowRecord, iso
 from bulk._states import EXIT_DEFERRED as EXIT_DEFERRED
-from bulk._states import SUCCESS, State, outcome
+from bulk._states import SUCCESS, State, final_outcome
 from bulk._states import exit_code as exit_code
 from bulk.inputs import BASE_COLUMNS, Loaded
 from bulk.inputs._csvsafe import neutralise_frame
@@ -95,12 +95,12 @@ def carried(loaded: Loaded) -> Loaded:
 
 
 def outcome_of(row: RowRecord, stopped: str | None = None) -> tuple[str, str | None]:
-    """A row's outcome and reason (:func:`bulk._states.outcome`); a row not yet terminal
+    """A row's outcome and reason (:func:`bulk._states.final_outcome`); a row not yet terminal
     (interrupted) is unknown.
 
     ``stopped`` is why the run ended early (an error), for the rows it left unfinished.
     """
-    state, reason = outcome(
+    state, reason = final_outcome(
         row.state,
         row.reason,
         released=row.released_at is not None,

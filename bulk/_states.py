@@ -7,6 +7,15 @@ decision's event through :data:`TABLES` and refuses anything the table does not 
 bug cannot move a row from ``failed`` back to ``sending`` or report an unsettled number as a
 success.
 
+The decisions, in a row's order: at planning (:func:`unusable`, :func:`elsewhere`,
+:func:`at_plan`); at the send window (:func:`at_window`); from a change request's answer
+(:func:`after_link`, :func:`after_unlink`, with the rounds a row may take: :func:`unsent`,
+:func:`out_of_rounds`); after a lost answer (:func:`after_lost_answer`, :func:`after_check`);
+while polling (:func:`while_polling`, :func:`while_unread`); for ``bulk status``
+(:func:`status_of`, :func:`status_look`); the reasons a two-step move's row gives
+(:func:`move_reason`); and at the end, each row's outcome (:func:`final_outcome`) and the
+run's exit code (:func:`exit_code`).
+
 Two-step moves (a provider whose ``move_in_one_step`` is False, like Plivo) first release the
 number from its old campaign (``releasing`` → ``release_submitted`` → ``released``) and only
 then link it to the new one, so a number is never linked to two campaigns at once.
@@ -609,7 +618,7 @@ def at_window(state: State, now: float, until: float | None) -> Decision:
 # --- a run's ending --------------------------------------------------------------------------
 
 
-def outcome(
+def final_outcome(
     state: State,
     reason: str | None,
     *,
