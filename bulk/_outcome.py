@@ -17,6 +17,7 @@ from bulk._jobvalues import AccountResult, JobResult
 from bulk._journal import Journal
 from bulk._lanes import Lane, rate_settled, stats_of
 from bulk._paths import Job, holds_journal
+from bulk._states import exit_code
 from bulk.engine import Plan, Stats
 from bulk.inputs import Loaded
 
@@ -166,16 +167,12 @@ def result_of(
         counts = _report.counts_of(journal.rows.values())
         tally = Tally(counts, _why.Why(), {})
         known.tally = tally
-        # rows still to send count ``unknown`` (not done); rows the plan already knows
-        # cannot succeed (refused by validation, or failed at planning) make it 1
-        code = 1 if counts["rejected"] or counts["failed"] else 0
     else:
         tally = finish(job, loaded, journal, known, stopped=reasons, stopped_accounts=stopped)
         counts = tally.counts
-        code = _report.exit_code(counts)
     return JobResult(
         counts=counts,
-        exit_code=code,
+        exit_code=exit_code(counts, dry_run=spec.dry_run),
         report=None if spec.dry_run else job.report,
         failures=None if spec.dry_run or not has_failures(counts) else job.failures,
         journal=None if spec.dry_run else job.journal,

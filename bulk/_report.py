@@ -26,7 +26,9 @@ import polars as pl
 
 from bulk._errors import ConfigError
 from bulk._journal import RowRecord, iso
-from bulk._states import SUCCESS, TERMINAL, State
+from bulk._states import EXIT_DEFERRED as EXIT_DEFERRED
+from bulk._states import SUCCESS, State, final_outcome
+from bulk._states import exit_code as exit_code
 from bulk.inputs import BASE_COLUMNS, Loaded
 from bulk.inputs._csvsafe import neutralise_frame
 
@@ -54,8 +56,6 @@ OUTCOMES = (
     "deferred",
     "drifted",
 )
-#: the exit code of a run whose send window (``--send-until``) closed before every row was sent
-EXIT_DEFERRED = 3
 SUCCESS_OUTCOMES = frozenset(s.value for s in SUCCESS)
 #: columns a failures file adds to the input's own (the row's line in the input of the run
 #: that wrote it, its outcome and reason there); dropped from re-fed input first
@@ -95,19 +95,20 @@ def carried(loaded: Loaded) -> Loaded:
 
 
 def outcome_of(row: RowRecord, stopped: str | None = None) -> tuple[str, str | None]:
-    """A row's outcome and reason; a row not yet terminal (interrupted) is unknown.
+    """A row's outcome and reason (:func:`bulk._states.final_outcome`); a row not yet terminal
+    (interrupted) is unknown.
 
     ``stopped`` is why the run ended early (an error), for the rows it left unfinished.
     """
-    if row.state in TERMINAL:
-        return row.state.value, row.reason
-    where = f"interrupted while {row.state.value}"
-    if row.released_at is not None:
-        where += f" (unlinked from {row.from_campaign}, not yet linked to {row.campaign_id})"
-    if stopped is not None:
-        where = f"the run stopped while {row.state.value}: {stopped}"
-    hint = "run the same command again to resume"
-    return "unknown", f"{where}; {hint}" + (f" (last: {row.reason})" if row.reason else "")
+    state, reason = final_outcome(
+        row.state,
+        row.reason,
+        released=row.released_at is not None,
+        from_campaign=row.from_campaign,
+        campaign=row.campaign_id,
+        stopped=stopped,
+    )
+    return state.value, reason
 
 
 def build(
@@ -291,16 +292,6 @@ def counts_of(rows: Iterable[RowRecord]) -> dict[str, int]:
     """Rows per outcome, from journal records (no report frame needed)."""
     got = Counter(outcome_of(row)[0] for row in rows)
     return {o: got.get(o, 0) for o in OUTCOMES}
-
-
-def exit_code(outcome_counts: Mapping[str, int]) -> int:
-    """0 when every row succeeded (linked, unlinked, moved, already); 3 when some row was
-    deferred by the send window (run again to continue: that comes before other failures,
-    which the next run's exit code still reports); else 1."""
-    if outcome_counts.get("deferred"):
-        return EXIT_DEFERRED
-    bad = sum(n for o, n in outcome_counts.items() if o not in SUCCESS_OUTCOMES)
-    return 1 if bad else 0
 
 
 __all__ = [

@@ -7,6 +7,15 @@ decision's event through :data:`TABLES` and refuses anything the table does not 
 bug cannot move a row from ``failed`` back to ``sending`` or report an unsettled number as a
 success.
 
+The decisions, in a row's order: at planning (:func:`unusable`, :func:`elsewhere`,
+:func:`at_plan`); at the send window (:func:`at_window`); from a change request's answer
+(:func:`after_link`, :func:`after_unlink`, with the rounds a row may take: :func:`unsent`,
+:func:`out_of_rounds`); after a lost answer (:func:`after_lost_answer`, :func:`after_check`);
+while polling (:func:`while_polling`, :func:`while_unread`); for ``bulk status``
+(:func:`status_of`, :func:`status_look`); the reasons a two-step move's row gives
+(:func:`move_reason`); and at the end, each row's outcome (:func:`final_outcome`) and the
+run's exit code (:func:`exit_code`).
+
 Two-step moves (a provider whose ``move_in_one_step`` is False, like Plivo) first release the
 number from its old campaign (``releasing`` → ``release_submitted`` → ``released``) and only
 then link it to the new one, so a number is never linked to two campaigns at once.
@@ -24,9 +33,18 @@ decision that would act on absence asks for an exact single read first (``Decisi
 from __future__ import annotations
 
 import enum
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from bulk.providers._base import UNREADABLE_CAMPAIGN, NumberState, Settlement
+from bulk.providers._base import (
+    UNREADABLE_CAMPAIGN,
+    CampaignCheck,
+    LinkOutcome,
+    NumberState,
+    Settlement,
+    UnlinkOutcome,
+)
 
 # the rule for a number one read shows twice with two statuses lives with NumberState (the
 # providers' parsers apply it while reading); re-exported here with the other decisions
@@ -187,6 +205,9 @@ class Decision:
     provider_status: str | None = None
     stamp: bool = False  #: set ``submitted_at`` now (the row starts waiting to settle)
     verify: bool = False
+    #: the row used one of its rounds (sent again, or read again after a lost answer); a row
+    #: past its rounds ends ``unknown`` (:func:`out_of_rounds`)
+    spends_round: bool = False
 
 
 WAIT = Decision()
@@ -360,6 +381,28 @@ def status_of(campaign: str, observed: NumberState) -> Decision:
     )
 
 
+#: ``bulk status``: a number absent from its campaign's list whose exact read got no answer
+ABSENCE_UNCONFIRMED = (
+    "absent from the campaign's list, and the single read that would confirm it got no "
+    "usable answer"
+)
+
+
+def status_look(
+    campaign: str, observed: NumberState | None, *, listed: bool, why_not: str | None = None
+) -> Decision:
+    """``bulk status``: a row's outcome from its campaign's survey. ``listed`` False: the
+    campaign could not be read or used (``why_not`` says why), and the row fails. Else
+    ``observed`` is the number's state (an exact read where the list did not show it,
+    :func:`status_of`), or None when the exact read that would confirm an absence got no
+    usable answer: ``unknown``, since absence in a list is only a hint."""
+    if not listed:
+        return Decision(Event.PLAN_FAIL, reason=why_not)
+    if observed is None:
+        return Decision(Event.TIME_OUT, reason=ABSENCE_UNCONFIRMED)
+    return status_of(campaign, observed)
+
+
 def move_link_failed(from_campaign: str | None, to_campaign: str | None, reason: str) -> str:
     """The reason for a two-step move whose release settled but whose link did not: the
     number is in *no* campaign now, and the report must say so."""
@@ -440,3 +483,182 @@ def lost_for_good(state: State, from_campaign: str | None, decision: Decision) -
         return decision
     reason = release_unconfirmed(from_campaign, decision.reason or "answer lost")
     return replace(decision, reason=reason)
+
+
+def unusable(
+    state: State, checks: Sequence[tuple[str, CampaignCheck | None]], unresolved: str | None
+) -> Decision:
+    """Planning: a row none of whose requests can work fails now (``PLAN_FAIL``): one of its
+    campaigns (``checks``: each campaign it names and what its check found, None if not
+    checked) cannot be used, or its number could not be resolved (``unresolved``: why).
+    Only rows still waiting to be sent (planned, or a move released) fail so; others ``WAIT``."""
+    if state not in (State.PLANNED, State.RELEASED):
+        return WAIT
+    for campaign, check in checks:
+        if check is not None and not check.usable:
+            reason = check.reason or f"campaign {campaign} cannot be used"
+            return Decision(Event.PLAN_FAIL, reason=reason)
+    if unresolved is not None:
+        return Decision(Event.PLAN_FAIL, reason=unresolved)
+    return WAIT
+
+
+# --- answers to change requests, and the rounds a row may take ---------------------------
+
+
+def out_of_rounds(rounds: int, limit: int) -> bool:
+    """A row that has already used ``rounds`` of its ``limit`` rounds (sent again after going
+    out unsent, or read again after a lost answer) may take no more: it ends ``unknown``."""
+    return rounds >= limit
+
+
+def unsent(reason: str | None, rounds: int, limit: int) -> Decision:
+    """A change that surely did not go out (never connected, throttled throughout, or held
+    back because a read failed first): send it again, spending a round; a row out of rounds
+    (:func:`out_of_rounds`) ends ``unknown`` instead, with the same reason."""
+    event = Event.TIME_OUT if out_of_rounds(rounds, limit) else Event.REQUEUE
+    return Decision(event, reason=reason, spends_round=True)
+
+
+def after_link(
+    outcome: LinkOutcome, rounds: Mapping[str, int], limit: int
+) -> list[tuple[str, Decision]]:
+    """Each number's decision from one link (or attach) request's answer, in the order the
+    journal applies them: accepted or already under way → accept and poll; refused for
+    itself → fails with the provider's text; refused for another number of the batch →
+    send again (no round spent); answer lost → ``LOSE`` (read before anything); surely
+    unsent → :func:`unsent` (``rounds``: the rounds each number has used so far)."""
+    decided: list[tuple[str, Decision]] = [
+        *((n, Decision(Event.ACCEPT, stamp=True)) for n in outcome.accepted),
+        *((n, Decision(Event.ACCEPT, stamp=True)) for n in outcome.under_way),
+        *((n, Decision(Event.REFUSE, reason=r)) for n, r in outcome.refused.items()),
+        *((n, Decision(Event.REQUEUE)) for n in outcome.resend),
+        *((n, Decision(Event.LOSE, reason=f"answer lost: {r}")) for n, r in outcome.lost.items()),
+    ]
+    decided += [(n, unsent(r, rounds.get(n, 0), limit)) for n, r in outcome.unsent.items()]
+    return decided
+
+
+def after_unlink(
+    outcome: UnlinkOutcome, campaign: str, release: bool, rounds: int, limit: int
+) -> Decision:
+    """A row's decision from one unlink (or detach) request's answer; ``release``: the
+    request is a two-step move's unlink from its old campaign ``campaign``.
+
+    Accepted or already under way → accept and poll. Not in the campaign → accept too (the
+    poller confirms), saying so. Refused → fails; a release's refusal says the number was
+    not moved. Answer lost → ``LOSE``. Surely unsent → :func:`unsent`."""
+    if outcome.accepted or outcome.under_way:
+        return Decision(Event.ACCEPT, stamp=True)
+    if outcome.absent:
+        note = f"not in {campaign} when released" if release else None
+        note = note or f"not linked to {campaign} when unlinked"
+        return Decision(Event.ACCEPT, reason=note, stamp=True)
+    if outcome.refused is not None:
+        reason = outcome.refused
+        if release:
+            reason = f"unlink from {campaign} failed, not moved: {reason}"
+        return Decision(Event.REFUSE, reason=reason)
+    if outcome.lost is not None:
+        return Decision(Event.LOSE, reason=f"answer lost: {outcome.lost}")
+    return unsent(outcome.unsent, rounds, limit)
+
+
+#: the reason of a row whose answer was lost and whose number no read could show
+UNREAD_AFTER_LOST = "answer lost, and the number could not be read to learn its fate"
+
+
+def after_check(
+    state: State,
+    from_campaign: str | None,
+    decided: Decision | None,
+    rounds: int,
+    limit: int,
+) -> Decision:
+    """A row in flight after a lost answer, once a look decided it (``decided``: the look's
+    :func:`after_lost_answer`; None when its number could not be read).
+
+    Unread → a round spent, read again later; out of rounds (:func:`out_of_rounds`) it ends
+    ``unknown``. Not done → send again, spending a round; out of rounds, ``unknown``. Every
+    ``unknown`` here passes through :func:`lost_for_good` (a release's may have landed)."""
+    if decided is None:
+        if not out_of_rounds(rounds, limit):
+            return Decision(spends_round=True)
+        decided = Decision(Event.TIME_OUT, reason=UNREAD_AFTER_LOST, spends_round=True)
+    elif decided.event is Event.REQUEUE:
+        if out_of_rounds(rounds, limit):
+            decided = Decision(Event.TIME_OUT, reason=decided.reason, spends_round=True)
+        else:
+            decided = replace(decided, spends_round=True)
+    if decided.event is Event.TIME_OUT:
+        decided = lost_for_good(state, from_campaign, decided)
+    return decided
+
+
+# --- the send window -----------------------------------------------------------------------
+
+
+def window_closed(now: float, until: float | None) -> bool:
+    """Whether the send window (``--send-until``, epoch seconds; None: no window) has closed."""
+    return until is not None and now >= until
+
+
+def at_window(state: State, now: float, until: float | None) -> Decision:
+    """A row about to be sent, once the send window closed: a planned row is deferred (never
+    sent; a rerun continues it); a two-step move already released still gets its link, so
+    a number is never left between campaigns. ``WAIT`` means: send it."""
+    if not window_closed(now, until) or state is not State.PLANNED:
+        return WAIT
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(until))
+    return Decision(
+        Event.DEFER, reason=f"not sent: the send window closed at {stamp}; run again to continue"
+    )
+
+
+# --- a run's ending --------------------------------------------------------------------------
+
+
+def final_outcome(
+    state: State,
+    reason: str | None,
+    *,
+    released: bool = False,
+    from_campaign: str | None = None,
+    campaign: str | None = None,
+    stopped: str | None = None,
+) -> tuple[State, str | None]:
+    """A row's outcome in the report and its reason: a terminal row's own; a row not yet
+    terminal (the run was interrupted, or ``stopped``: why it ended early) is ``unknown``,
+    saying where it stopped (a released move: unlinked from ``from_campaign``, not yet
+    linked to ``campaign``) and how to resume."""
+    if state in TERMINAL:
+        return state, reason
+    where = f"interrupted while {state.value}"
+    if released:
+        where += f" (unlinked from {from_campaign}, not yet linked to {campaign})"
+    if stopped is not None:
+        where = f"the run stopped while {state.value}: {stopped}"
+    hint = "run the same command again to resume"
+    return State.UNKNOWN, f"{where}; {hint}" + (f" (last: {reason})" if reason else "")
+
+
+#: the exit code of a run whose send window (``--send-until``) closed before every row was sent
+EXIT_DEFERRED = 3
+
+
+def exit_code(outcome_counts: Mapping[str, int], *, dry_run: bool = False) -> int:
+    """A run's exit code from its rows per outcome: 0 when every row succeeded (linked,
+    unlinked, moved, already); 3 when some row was deferred by the send window (run again to
+    continue: that comes before other failures, which the next run's exit code still
+    reports); else 1.
+
+    A dry run (``dry_run``) plans only: its rows still to send count ``unknown`` (not done),
+    so only the rows the plan already knows cannot succeed (rejected by validation, failed
+    at planning) make it 1."""
+    if dry_run:
+        return 1 if outcome_counts.get("rejected") or outcome_counts.get("failed") else 0
+    if outcome_counts.get("deferred"):
+        return EXIT_DEFERRED
+    success = {s.value for s in SUCCESS}
+    bad = sum(n for o, n in outcome_counts.items() if o not in success)
+    return 1 if bad else 0

@@ -16,7 +16,7 @@ from bulk._lanes import Connection, Lane, rate_settled, stats_of
 from bulk._load import seed_records
 from bulk._outcome import SoFar, write_reports
 from bulk._paths import Job
-from bulk._states import Decision, Event, State, next_state, status_of
+from bulk._states import Decision, State, exit_code, next_state, status_look
 from bulk.engine import SystemClock, exact_reads, survey
 from bulk.inputs import Loaded
 from bulk.providers import Provider
@@ -43,7 +43,7 @@ async def status(
     known.rows = len(records)
     return JobResult(
         counts=tally.counts,
-        exit_code=_report.exit_code(tally.counts),
+        exit_code=exit_code(tally.counts),
         report=job.report,
         failures=None,
         journal=None,
@@ -74,19 +74,11 @@ async def _status_of(records: Sequence[RowRecord], provider: Provider, delay: fl
     for record in looking:
         campaign = str(record.campaign_id)
         check, members = surveyed[campaign]
-        if members is None:
-            decision = Decision(Event.PLAN_FAIL, reason=check.reason)
-        elif record.line in exact:
-            decision = status_of(campaign, exact[record.line])
-        elif record.line in unconfirmed:
-            decision = Decision(
-                Event.TIME_OUT,
-                reason="absent from the campaign's list, and "
-                "the single read that would confirm it got no usable answer",
-            )
-        else:
-            decision = status_of(campaign, members[str(record.e164)])
-        _observe(record, decision)
+        seen = None
+        if members is not None and record.line not in unconfirmed:
+            seen = exact[record.line] if record.line in exact else members[str(record.e164)]
+        listed = members is not None
+        _observe(record, status_look(campaign, seen, listed=listed, why_not=check.reason))
 
 
 def _observe(record: RowRecord, decision: Decision) -> None:

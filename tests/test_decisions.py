@@ -9,21 +9,43 @@ from __future__ import annotations
 import json
 
 from bulk._states import (
+    EXIT_DEFERRED,
+    TERMINAL,
+    Decision,
     Event,
     State,
+    after_check,
+    after_link,
     after_lost_answer,
+    after_unlink,
     at_plan,
+    at_window,
+    exit_code,
+    final_outcome,
     move_link_failed,
     next_state,
     release_unconfirmed,
     seen_twice,
+    status_look,
     status_of,
+    unsent,
+    unusable,
     while_polling,
     while_unread,
+    window_closed,
 )
 from bulk.providers import agentmessage as am
 from bulk.providers import plivo
-from bulk.providers._base import Kind, NumberState, Request, Response, Settlement
+from bulk.providers._base import (
+    CampaignCheck,
+    Kind,
+    LinkOutcome,
+    NumberState,
+    Request,
+    Response,
+    Settlement,
+    UnlinkOutcome,
+)
 
 ABSENT = NumberState(Settlement.ABSENT)
 GET = plivo.get_request("MA" + "X" * 18, "CUOGHIN", "+14155550100")
@@ -194,3 +216,172 @@ def test_a_release_never_confirmed_says_the_number_may_be_in_no_campaign() -> No
     for event in (Event.TIME_OUT,):
         assert next_state("move", State.RELEASE_SUBMITTED, event) is State.UNKNOWN
         assert next_state("move", State.RELEASING, event) is State.UNKNOWN
+
+
+def test_a_link_answer_decides_each_number_accepted_refused_resent_lost_or_unsent() -> None:
+    answer = LinkOutcome(
+        accepted=["+1a"],
+        under_way=["+1b"],
+        refused={"+1c": "invalid number"},
+        resend=["+1d"],
+        lost={"+1e": "reset"},
+        unsent={"+1f": "never connected"},
+    )
+    decided = dict(after_link(answer, {"+1f": 0}, 3))
+    assert [n for n, _ in after_link(answer, {}, 3)] == ["+1a", "+1b", "+1c", "+1d", "+1e", "+1f"]
+    assert decided["+1a"] == decided["+1b"] == Decision(Event.ACCEPT, stamp=True)
+    assert decided["+1c"] == Decision(Event.REFUSE, reason="invalid number")
+    assert decided["+1d"] == Decision(Event.REQUEUE)  # refused for another number: no round
+    assert decided["+1e"] == Decision(Event.LOSE, reason="answer lost: reset")
+    assert decided["+1f"] == Decision(Event.REQUEUE, reason="never connected", spends_round=True)
+
+
+def test_a_number_unsent_round_after_round_ends_unknown_once_its_rounds_are_spent() -> None:
+    answer = LinkOutcome(unsent={"+1a": "throttled throughout"})
+    assert dict(after_link(answer, {"+1a": 2}, 3))["+1a"].event is Event.REQUEUE
+    out = dict(after_link(answer, {"+1a": 3}, 3))["+1a"]
+    assert out == Decision(Event.TIME_OUT, reason="throttled throughout", spends_round=True)
+    assert next_state("link", State.SENDING, Event.TIME_OUT) is State.UNKNOWN
+    assert unsent("x", 0, 0).event is Event.TIME_OUT  # no rounds at all: unknown at once
+
+
+def test_an_unlink_answer_accepts_refuses_loses_or_sends_again() -> None:
+    accepted = Decision(Event.ACCEPT, stamp=True)
+    assert after_unlink(UnlinkOutcome(accepted=True), "C", False, 0, 3) == accepted
+    assert after_unlink(UnlinkOutcome(under_way=True), "C", False, 0, 3) == accepted
+    refused = after_unlink(UnlinkOutcome(refused="HTTP 400"), "C", False, 0, 3)
+    assert refused == Decision(Event.REFUSE, reason="HTTP 400")
+    lost = after_unlink(UnlinkOutcome(lost="timeout"), "C", False, 0, 3)
+    assert lost == Decision(Event.LOSE, reason="answer lost: timeout")
+    again = after_unlink(UnlinkOutcome(unsent="a read failed first"), "C", False, 1, 3)
+    assert again.event is Event.REQUEUE and again.spends_round
+    out = after_unlink(UnlinkOutcome(unsent="a read failed first"), "C", False, 3, 3)
+    assert out.event is Event.TIME_OUT and out.reason == "a read failed first"
+
+
+def test_an_unlink_of_a_number_not_in_the_campaign_is_accepted_and_says_so() -> None:
+    plain = after_unlink(UnlinkOutcome(absent=True), "C", False, 0, 3)
+    assert plain == Decision(Event.ACCEPT, reason="not linked to C when unlinked", stamp=True)
+    release = after_unlink(UnlinkOutcome(absent=True), "A", True, 0, 3)
+    assert release.event is Event.ACCEPT and release.reason == "not in A when released"
+
+
+def test_a_refused_release_says_the_number_was_not_moved() -> None:
+    decision = after_unlink(UnlinkOutcome(refused="HTTP 403"), "A", True, 0, 3)
+    assert decision == Decision(Event.REFUSE, reason="unlink from A failed, not moved: HTTP 403")
+    assert next_state("move", State.RELEASING, Event.REFUSE) is State.FAILED
+
+
+def test_a_lost_answer_whose_number_cannot_be_read_is_read_again_then_ends_unknown() -> None:
+    waiting = after_check(State.SENDING, None, None, 2, 3)
+    assert waiting == Decision(spends_round=True)  # no event: read again later
+    out = after_check(State.SENDING, None, None, 3, 3)
+    assert out.event is Event.TIME_OUT and out.spends_round
+    assert "could not be read to learn its fate" in (out.reason or "")
+
+
+def test_a_lost_answer_read_as_not_done_is_sent_again_until_its_rounds_are_spent() -> None:
+    not_done = Decision(Event.REQUEUE, reason="not in C after a lost answer")
+    again = after_check(State.SENDING, None, not_done, 0, 3)
+    assert again.event is Event.REQUEUE and again.spends_round
+    out = after_check(State.SENDING, None, not_done, 3, 3)
+    assert out == Decision(Event.TIME_OUT, reason="not in C after a lost answer", spends_round=True)
+
+
+def test_a_lost_answer_read_as_under_way_or_failed_stands_and_spends_no_round() -> None:
+    for decided in (Decision(Event.ACCEPT, stamp=True), Decision(Event.SETTLE_FAIL, reason="x")):
+        assert after_check(State.SENDING, None, decided, 3, 3) == decided
+
+
+def test_a_lost_release_ending_unknown_says_the_number_may_be_in_no_campaign() -> None:
+    out = after_check(State.RELEASING, "A", None, 3, 3)
+    assert out.event is Event.TIME_OUT
+    assert "may be unlinked from A and in no campaign" in (out.reason or "")
+    not_done = Decision(Event.REQUEUE, reason="still in A after a lost answer")
+    assert "in no campaign" in (after_check(State.RELEASING, "A", not_done, 3, 3).reason or "")
+
+
+def test_a_row_fails_at_planning_when_its_campaign_is_unusable_or_its_number_unresolved() -> None:
+    bad = CampaignCheck("C", usable=False, reason="campaign C is rejected")
+    nameless = CampaignCheck("D", usable=False)
+    good = CampaignCheck("B", usable=True)
+    assert unusable(State.PLANNED, [("B", good), ("C", bad)], None) == Decision(
+        Event.PLAN_FAIL, reason="campaign C is rejected"
+    )
+    assert unusable(State.RELEASED, [("D", nameless)], None).reason == ("campaign D cannot be used")
+    assert unusable(State.PLANNED, [("B", good), ("X", None)], "no such number").reason == (
+        "no such number"
+    )
+    assert unusable(State.PLANNED, [("B", good)], None).event is None
+
+
+def test_a_row_already_sent_never_fails_at_planning_for_its_campaign() -> None:
+    bad = CampaignCheck("C", usable=False, reason="gone")
+    for state in (State.SENDING, State.SUBMITTED, State.RELEASING, State.RELEASE_SUBMITTED):
+        assert unusable(state, [("C", bad)], "unresolved").event is None, state
+
+
+def test_the_send_window_closes_at_its_time_and_defers_only_planned_rows() -> None:
+    assert not window_closed(99.0, 100.0) and window_closed(100.0, 100.0)
+    assert not window_closed(1e12, None)  # no window: never closed
+    deferred = at_window(State.PLANNED, 100.0, 100.0)
+    assert deferred.event is Event.DEFER
+    assert (deferred.reason or "").startswith("not sent: the send window closed at ")
+    assert (deferred.reason or "").endswith("; run again to continue")
+    assert next_state("link", State.PLANNED, Event.DEFER) is State.DEFERRED
+    assert at_window(State.PLANNED, 99.0, 100.0).event is None  # still open: send
+    # a move already released still gets its link: never left between campaigns
+    assert at_window(State.RELEASED, 100.0, 100.0).event is None
+
+
+def test_bulk_status_fails_a_row_whose_campaign_cannot_be_read() -> None:
+    decision = status_look("C", None, listed=False, why_not="campaign C not found")
+    assert decision == Decision(Event.PLAN_FAIL, reason="campaign C not found")
+    assert next_state("status", State.PLANNED, Event.PLAN_FAIL) is State.FAILED
+
+
+def test_bulk_status_calls_an_absence_no_read_confirmed_unknown() -> None:
+    decision = status_look("C", None, listed=True)
+    assert decision.event is Event.TIME_OUT
+    assert "single read that would confirm it got no usable answer" in (decision.reason or "")
+    assert next_state("status", State.PLANNED, Event.TIME_OUT) is State.UNKNOWN
+    assert status_look("C", ABSENT, listed=True) == status_of("C", ABSENT)
+
+
+def test_a_terminal_row_keeps_its_outcome_and_reason() -> None:
+    for state in TERMINAL:
+        assert final_outcome(state, "why") == (state, "why")
+
+
+def test_an_unfinished_row_is_unknown_saying_where_it_stopped_and_how_to_resume() -> None:
+    state, reason = final_outcome(State.SUBMITTED, "queued")
+    assert state is State.UNKNOWN
+    assert reason == (
+        "interrupted while submitted; run the same command again to resume (last: queued)"
+    )
+    _, stopped = final_outcome(State.PLANNED, None, stopped="account a1: HTTP 401")
+    assert stopped == (
+        "the run stopped while planned: account a1: HTTP 401; run the same command again to resume"
+    )
+
+
+def test_an_interrupted_released_move_says_it_left_its_old_campaign() -> None:
+    _, reason = final_outcome(State.RELEASED, None, released=True, from_campaign="A", campaign="B")
+    assert (reason or "").startswith(
+        "interrupted while released (unlinked from A, not yet linked to B); "
+    )
+
+
+def test_the_exit_code_is_0_on_success_3_when_deferred_else_1() -> None:
+    assert exit_code({"linked": 2, "already": 1, "moved": 1, "unlinked": 1, "failed": 0}) == 0
+    assert exit_code({"linked": 2, "failed": 1}) == 1
+    assert exit_code({"linked": 2, "unknown": 1}) == 1
+    assert exit_code({"deferred": 1, "failed": 1}) == EXIT_DEFERRED == 3
+
+
+def test_a_dry_runs_exit_code_counts_only_what_the_plan_knows_cannot_succeed() -> None:
+    # rows still to send count unknown (not done): not a failure of a dry run
+    assert exit_code({"unknown": 5, "already": 1, "rejected": 0}, dry_run=True) == 0
+    assert exit_code({"unknown": 5, "rejected": 1}, dry_run=True) == 1
+    assert exit_code({"unknown": 5, "failed": 1}, dry_run=True) == 1
+    assert exit_code({"unknown": 5}, dry_run=False) == 1

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from bulk._aio import gather_map
 from bulk._journal import Change, Ledger, RowRecord
-from bulk._states import Decision, Event, State, while_polling, while_unread
+from bulk._states import WAIT, Decision, Event, State, while_polling, while_unread
 from bulk.engine._survey import Clock
 from bulk.engine._timing import back_off, fall_wait, next_read_in
 from bulk.engine._values import EngineConfig
@@ -313,7 +313,7 @@ class Poller:
             for line, state in seen.items()
         }
         # rows the glance did not show were not looked for: they wait, they are not unread
-        waiting = {r.line: Decision() for r in due}
+        waiting = {r.line: WAIT for r in due}
         return waiting | {k: d for k, d in decisions.items() if not d.verify}, max(0, pending), 1.0
 
     def _glance_first(self, campaign: str, due: list[RowRecord], rows: list[RowRecord]) -> bool:

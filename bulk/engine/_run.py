@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
@@ -27,14 +26,20 @@ from bulk._journal import Change, Ledger, RowRecord
 from bulk._states import (
     IN_FLIGHT,
     UNDER_WAY,
+    WAIT,
     Decision,
     Event,
     State,
+    after_check,
+    after_link,
     after_lost_answer,
+    after_unlink,
     at_plan,
+    at_window,
     elsewhere,
-    lost_for_good,
     move_reason,
+    unusable,
+    window_closed,
 )
 from bulk.engine._poll import Poller
 from bulk.engine._survey import (
@@ -57,13 +62,11 @@ from bulk.engine._values import (
 )
 from bulk.engine._watch import CampaignWatch, pages_of
 from bulk.providers._base import (
-    CampaignCheck,
     LinkOutcome,
     NumberState,
     Provider,
     ProviderUnavailable,
     Settlement,
-    UnlinkOutcome,
 )
 
 #: the engine's own decisions worth a line under ``--verbose`` (a batch halved, ...)
@@ -168,9 +171,11 @@ class Engine(Poller):
         if not self._active:
             self._done.set()
 
-    def _out_of_rounds(self, line: int) -> bool:
-        self._resends[line] += 1
-        return self._resends[line] > RESEND_ROUNDS
+    def _spent(self, line: int, decision: Decision) -> Decision:
+        """Count the round a decision spent for the row (:func:`bulk._states.out_of_rounds`)."""
+        if decision.spends_round:
+            self._resends[line] += 1
+        return decision
 
     # --- planning ---------------------------------------------------------------------------
 
@@ -185,9 +190,11 @@ class Engine(Poller):
         plan.observed_at = self.clock.time()
         for row in live:
             self._note(plan, row, self._read_exactly(row, plan))
-            problem = self._plan_problem(row, plan.campaigns, unresolved)
-            if problem is not None and row.state in (State.PLANNED, State.RELEASED):
-                changes.append(self._change(row, Decision(Event.PLAN_FAIL, reason=problem)))
+            checks = [(c, plan.campaigns.get(c)) for c in self._campaigns_of(row)]
+            why = unresolved.get(row.e164) if row.e164 is not None else None
+            problem = unusable(row.state, checks, why)
+            if problem.event is not None:
+                changes.append(self._change(row, problem))
                 continue
             decision = self._at_plan(row, plan.members, self._read_exactly(row, plan))
             if decision.verify:
@@ -263,17 +270,6 @@ class Engine(Poller):
             return None
         return plan.members.get(watched, {}).get(number, _ABSENT)
 
-    def _plan_problem(
-        self, row: RowRecord, campaigns: dict[str, CampaignCheck], unresolved: dict[str, str]
-    ) -> str | None:
-        for campaign in self._campaigns_of(row):
-            check = campaigns.get(campaign)
-            if check is not None and not check.usable:
-                return check.reason or f"campaign {campaign} cannot be used"
-        if row.e164 in unresolved:
-            return unresolved[row.e164]
-        return None
-
     def _at_plan(
         self,
         row: RowRecord,
@@ -290,7 +286,7 @@ class Engine(Poller):
                 row.action, row.state is State.RELEASING, watched, seen, exact=exact is not None
             )
         if row.state is not State.PLANNED:
-            return Decision()  # submitted: the poller; released: the senders
+            return WAIT  # submitted: the poller; released: the senders
         elsewhere = self._elsewhere(row)
         if elsewhere is not None:
             return Decision(Event.PLAN_FAIL, reason=elsewhere)
@@ -498,19 +494,18 @@ class Engine(Poller):
             self._work_send.send_nowait(work)
 
     def _window_closed(self) -> bool:
-        until = self.config.send_until
-        return until is not None and self.clock.time() >= until
+        return window_closed(self.clock.time(), self.config.send_until)
 
     def _defer_closed(self, lines: Sequence[int]) -> list[int]:
-        """Past the send window, planned rows are deferred; returns the rows still to send
-        (a two-step move already released still gets its link: never left between)."""
-        if not self._window_closed():
+        """Past the send window, the rows :func:`bulk._states.at_window` defers; returns the
+        rows still to send."""
+        now, until = self.clock.time(), self.config.send_until
+        if not window_closed(now, until):
             return list(lines)
-        until = self.config.send_until or 0.0
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(until))
-        deferred = {line for line in lines if self.journal.get(line).state is State.PLANNED}
-        reason = f"not sent: the send window closed at {stamp}; run again to continue"
-        self._apply([Change(line, Event.DEFER, reason=reason) for line in sorted(deferred)])
+        rows = {line: self.journal.get(line) for line in lines}
+        decided = {line: at_window(row.state, now, until) for line, row in rows.items()}
+        deferred = sorted(line for line, d in decided.items() if d.event is Event.DEFER)
+        self._apply([self._change(rows[line], decided[line]) for line in deferred])
         return [line for line in lines if line not in deferred]
 
     def _attempts_so_far(self, lines: Iterable[int]) -> dict[int, int]:
@@ -596,23 +591,16 @@ class Engine(Poller):
     def _link_changes(
         self, outcome: LinkOutcome, rows: Mapping[str, RowRecord], before: dict[int, int]
     ) -> list[Change]:
-        """The journal changes one link request's outcome makes, number by number."""
-        decided: list[tuple[str, Decision]] = [
-            *((n, Decision(Event.ACCEPT, stamp=True)) for n in outcome.accepted),
-            *((n, Decision(Event.ACCEPT, stamp=True)) for n in outcome.under_way),
-            *((n, Decision(Event.REFUSE, reason=r)) for n, r in outcome.refused.items()),
-            *((n, Decision(Event.REQUEUE)) for n in outcome.resend),
-            *(
-                (n, Decision(Event.LOSE, reason=f"answer lost: {r}"))
-                for n, r in outcome.lost.items()
-            ),
-        ]
-        for n, reason in outcome.unsent.items():
-            out = self._out_of_rounds(rows[n].line)
-            decided.append((n, Decision(Event.TIME_OUT if out else Event.REQUEUE, reason=reason)))
+        """The journal changes one link request's outcome makes, number by number
+        (:func:`bulk._states.after_link`)."""
+        rounds = {n: self._resends[rows[n].line] for n in outcome.unsent}
         return [
-            self._change(rows[n], d, attempts=self._attempts_since(before, rows[n].line))
-            for n, d in decided
+            self._change(
+                rows[n],
+                self._spent(rows[n].line, d),
+                attempts=self._attempts_since(before, rows[n].line),
+            )
+            for n, d in after_link(outcome, rounds, RESEND_ROUNDS)
         ]
 
     async def _unlink(self, work: _UnlinkWork) -> None:
@@ -626,7 +614,9 @@ class Engine(Poller):
             outcome = await self.provider.unlink(
                 work.campaign, str(row.e164), line, window_closed=self._window_closed
             )
-            decision = self._after_unlink(outcome, work)
+            rounds = self._resends[line]
+            decision = after_unlink(outcome, work.campaign, work.release, rounds, RESEND_ROUNDS)
+            self._spent(line, decision)
             self._apply([self._change(row, decision, attempts=self._attempts_since(before, line))])
             if decision.event in (Event.ACCEPT, Event.REFUSE, Event.TIME_OUT):
                 return
@@ -637,23 +627,6 @@ class Engine(Poller):
             if row.terminal or not self._defer_closed([line]):
                 return
             self.resent[RESENT_LOST] += 1
-
-    def _after_unlink(self, outcome: UnlinkOutcome, work: _UnlinkWork) -> Decision:
-        if outcome.accepted or outcome.under_way:
-            return Decision(Event.ACCEPT, stamp=True)
-        if outcome.absent:
-            note = f"not in {work.campaign} when released" if work.release else None
-            note = note or f"not linked to {work.campaign} when unlinked"
-            return Decision(Event.ACCEPT, reason=note, stamp=True)
-        if outcome.refused is not None:
-            reason = outcome.refused
-            if work.release:
-                reason = f"unlink from {work.campaign} failed, not moved: {reason}"
-            return Decision(Event.REFUSE, reason=reason)
-        if outcome.lost is not None:
-            return Decision(Event.LOSE, reason=f"answer lost: {outcome.lost}")
-        out = self._out_of_rounds(work.line)
-        return Decision(Event.TIME_OUT if out else Event.REQUEUE, reason=outcome.unsent)
 
     async def _check(self, lines: list[int]) -> list[int]:
         """Rows whose change may have landed: read each, then decide (accept, fail, or send
@@ -672,18 +645,14 @@ class Engine(Poller):
             changes = []
             for line in waiting:
                 row = self.journal.get(line)
-                decision = decided.get(line)
-                if decision is None and self._out_of_rounds(line):
-                    reason = "answer lost, and the number could not be read to learn its fate"
-                    decision = Decision(Event.TIME_OUT, reason=reason)
-                if decision is not None and decision.event is Event.REQUEUE:
-                    if self._out_of_rounds(line):
-                        decision = Decision(Event.TIME_OUT, reason=decision.reason)
-                    else:
-                        again.append(line)
-                if decision is not None and decision.event is Event.TIME_OUT:
-                    decision = lost_for_good(row.state, row.from_campaign, decision)
-                if decision is not None and decision.event is not None:
+                rounds = self._resends[line]
+                decision = after_check(
+                    row.state, row.from_campaign, decided.get(line), rounds, RESEND_ROUNDS
+                )
+                self._spent(line, decision)
+                if decision.event is Event.REQUEUE:
+                    again.append(line)
+                if decision.event is not None:
                     changes.append(self._change(row, decision))
             self._apply(changes)
             waiting = [line for line in waiting if self.journal.get(line).state in IN_FLIGHT]
