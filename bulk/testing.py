@@ -5,8 +5,9 @@ Three pieces, each usable alone:
 * :func:`run_in_virtual_time` runs an async function on an asyncio event loop whose clock
   jumps: whenever no task is ready, time moves at once to the next timer. An hour of polling
   takes milliseconds, and ``anyio.sleep`` and the engine's waits need no patching.
-* :class:`LoopClock` is the engine's clock (``time()`` and ``sleep()``) and the meters'
-  (``monotonic()``) read from the running loop: on a virtual-time loop, virtual time.
+* :class:`LoopClock` (from :mod:`bulk._clock`) is a :class:`bulk._clock.Clock` read from the
+  running loop: on a virtual-time loop, virtual time, for the engine, the meters and
+  aiolimiter alike.
 * :class:`MemoryProvider` speaks :class:`bulk.providers.Provider` from memory, the way Plivo
   does (paged lists of 20 with counts, single reads, batched links), with a settle time per
   number (``None``: never settles), other numbers already in each campaign (some stuck
@@ -39,6 +40,7 @@ from typing import Any, TypeVar
 import anyio
 
 from bulk._aio import gather_map
+from bulk._clock import EPOCH, LoopClock
 from bulk._journal import Journal, RowRecord
 from bulk.engine._run import Engine
 from bulk.engine._values import EngineConfig, Plan
@@ -54,8 +56,6 @@ from bulk.providers._base import (
 
 T = TypeVar("T")
 
-#: the wall-clock time virtual time starts at (2025-01-01T00:00:00Z)
-EPOCH = 1_735_689_600.0
 
 
 # --- virtual time ---------------------------------------------------------------------------
@@ -93,23 +93,6 @@ def run_in_virtual_time(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     return anyio.run(
         fn, *args, backend="asyncio", backend_options={"loop_factory": VirtualTimeLoop}
     )
-
-
-class LoopClock:
-    """The running event loop's time: the engine's clock (wall seconds from :data:`EPOCH`
-    on a virtual-time loop) and a meter's (``monotonic``)."""
-
-    def __init__(self, epoch: float = EPOCH) -> None:
-        self._epoch = epoch
-
-    def monotonic(self) -> float:
-        return asyncio.get_running_loop().time()
-
-    def time(self) -> float:
-        return self._epoch + self.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await anyio.sleep(max(0.0, seconds))
 
 
 # --- the in-memory provider -----------------------------------------------------------------
