@@ -5,8 +5,9 @@ Three pieces, each usable alone:
 * :func:`run_in_virtual_time` runs an async function on an asyncio event loop whose clock
   jumps: whenever no task is ready, time moves at once to the next timer. An hour of polling
   takes milliseconds, and ``anyio.sleep`` and the engine's waits need no patching.
-* :class:`LoopClock` is the engine's clock (``time()`` and ``sleep()``) and the meters'
-  (``monotonic()``) read from the running loop: on a virtual-time loop, virtual time.
+* :class:`LoopClock` (from :mod:`bulk._clock`) is a :class:`bulk._clock.Clock` read from the
+  running loop: on a virtual-time loop, virtual time, for the engine, the meters and
+  aiolimiter alike.
 * :class:`MemoryProvider` speaks :class:`bulk.providers.Provider` from memory, the way Plivo
   does (paged lists of 20 with counts, single reads, batched links), with a settle time per
   number (``None``: never settles), other numbers already in each campaign (some stuck
@@ -28,17 +29,19 @@ the result tells when each row became known and what it cost::
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import math
 import selectors
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 import anyio
 
 from bulk._aio import gather_map
+from bulk._clock import EPOCH, LoopClock
 from bulk._journal import Journal, RowRecord
 from bulk.engine._run import Engine
 from bulk.engine._values import EngineConfig, Plan
@@ -54,13 +57,11 @@ from bulk.providers._base import (
 )
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 #: why a change whose turn came after the send window closed was not sent (as the HTTP
 #: sender says it)
 _WINDOW_CLOSED_REASON = "not sent: the send window closed"
-
-#: the wall-clock time virtual time starts at (2025-01-01T00:00:00Z)
-EPOCH = 1_735_689_600.0
 
 
 # --- virtual time ---------------------------------------------------------------------------
@@ -89,8 +90,22 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._jump = _JumpSelector()
         super().__init__(self._jump)
 
+    #: the least a timer waits: real time always moves between setting a timer and its
+    #: firing, and code that sets one for "now" again each time it fires (aiolimiter, when
+    #: float rounding leaves its bucket a hair over full) must see time move, not spin
+    TICK = 1e-8
+
     def time(self) -> float:
         return self._jump.now
+
+    def call_at(
+        self,
+        when: float,
+        callback: Callable[[Unpack[Ts]], object],
+        *args: *Ts,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.TimerHandle:
+        return super().call_at(max(when, self.time() + self.TICK), callback, *args, context=context)
 
 
 def run_in_virtual_time(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
@@ -98,23 +113,6 @@ def run_in_virtual_time(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     return anyio.run(
         fn, *args, backend="asyncio", backend_options={"loop_factory": VirtualTimeLoop}
     )
-
-
-class LoopClock:
-    """The running event loop's time: the engine's clock (wall seconds from :data:`EPOCH`
-    on a virtual-time loop) and a meter's (``monotonic``)."""
-
-    def __init__(self, epoch: float = EPOCH) -> None:
-        self._epoch = epoch
-
-    def monotonic(self) -> float:
-        return asyncio.get_running_loop().time()
-
-    def time(self) -> float:
-        return self._epoch + self.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await anyio.sleep(max(0.0, seconds))
 
 
 # --- the in-memory provider -----------------------------------------------------------------

@@ -13,8 +13,7 @@ from bulk import _sandboxed
 from bulk._job import JobSpec, Snapshot, default_paths, run_job
 from bulk._sandboxed import state_path
 from bulk._states import State
-from bulk.sandbox import SandboxConfig, SandboxState
-from bulk.sandbox._core import ManualClock
+from bulk.sandbox import ManualClock, SandboxConfig, SandboxState
 from bulk.sandbox._persist import state_data
 from bulk.sandbox._seed import apply_state_data, default_seed
 from tests._helpers import write_csv

@@ -39,8 +39,8 @@ RetryAfter = Literal["none", "exact", "ceil"]
 class SimClock:
     """Virtual time for every task of one :meth:`run`: ``sleep`` waits until the time
     reaches its wake-up; the time jumps to the earliest wake-up as soon as no task can run
-    (the event loop's ready queue is empty). Serves both :class:`~bulk.engine.MeterClock`
-    and the engine's wall clock protocol."""
+    (the event loop's ready queue is empty). A :class:`bulk._clock.Clock` (``time()``
+    reads the same number as ``monotonic()``)."""
 
     def __init__(self, start: float = 1000.0) -> None:
         self._now = start

@@ -32,6 +32,7 @@ from typing import Any
 
 import anyio
 
+from bulk._clock import wall_at
 from bulk._job import JobSpec, run_job
 from bulk.sandbox import SandboxConfig, run_sandbox
 from bulk.sandbox._seed import DEFAULT_PLIVO_AUTH_ID, DEFAULT_PLIVO_AUTH_TOKEN, Seed, default_seed
@@ -137,7 +138,7 @@ async def _measure(shape: Shape, work: Path) -> Figures:
         def noted(number: str, now: float, **kw: Any) -> tuple[float | None, bool]:
             settle_at, failed = draw(number, now, **kw)  # each link's settle, on the wall clock
             if settle_at is not None:
-                settles[number] = sb.state.clock.wall(settle_at).timestamp()
+                settles[number] = wall_at(sb.state.clock, settle_at).timestamp()
             return settle_at, failed
 
         settler.draw = noted  # type: ignore[method-assign]

@@ -9,7 +9,8 @@ import bisect
 import math
 from collections import deque
 
-from bulk.engine._rate import REAL_CLOCK, EvenRate, MeterClock
+from bulk._clock import REAL_CLOCK, Clock
+from bulk.engine._rate import EvenRate
 
 
 class SlidingWindowModel:
@@ -177,7 +178,7 @@ class AdaptiveRate(EvenRate):
 
     Built on :class:`EvenRate` rather than aiolimiter: aiolimiter's ``AsyncLimiter`` fixes its
     rate when built; the bucket here is the same (capacity 2, primed at first use, at most
-    rate*W + 2 in any window W) and runs on any :class:`MeterClock`, the real one included.
+    rate*W + 2 in any window W) and runs on any :class:`~bulk._clock.Clock`, the real one included.
     """
 
     BETA = 0.7  #: share of the sending rate kept after a 429 with no window learned
@@ -207,7 +208,7 @@ class AdaptiveRate(EvenRate):
     #: short storm of 429s in a row is over by then), then ever more sparsely
     MIN_SPAN = 0.25  #: ... and at least this, else it is not
 
-    def __init__(self, start: float, max_rate: float, clock: MeterClock = REAL_CLOCK) -> None:
+    def __init__(self, start: float, max_rate: float, clock: Clock = REAL_CLOCK) -> None:
         if max_rate <= 0:
             raise ValueError("max_rate must be positive")
         super().__init__(min(start, max_rate), clock)
@@ -249,6 +250,15 @@ class AdaptiveRate(EvenRate):
         pace probes above it)."""
         known = self.window.rate
         return self.rate if known is None else min(self.rate, known)
+
+    @property
+    def adaptive(self) -> bool:
+        return True
+
+    @property
+    def current_rate(self) -> float:
+        """:attr:`settled`: where the rate stands for a report."""
+        return self.settled
 
     @property
     def resume_rate(self) -> float:

@@ -6,12 +6,14 @@ concurrency cap, pause gate, rate limiter, pause gate again (a 429 may have arri
 waited for the limiter). The sender tells the meter how each request was answered
 (:meth:`Meter.answered`, :meth:`Meter.rate_limited`): an adaptive limiter moves its rate on
 that (learning the provider's sliding window from the answers: :class:`SlidingWindowModel`,
-in :mod:`bulk.engine._adaptive`), and the gate sizes its pause. The clocks and the evenly
-spaced limiters live in :mod:`bulk.engine._rate`; this module re-exports them.
+in :mod:`bulk.engine._adaptive`), and the gate sizes its pause. The limiters share one
+interface (:class:`~bulk.engine._rate.Limiter`), so the meter never asks which one it holds;
+they live in :mod:`bulk.engine._rate`, the clocks in :mod:`bulk._clock`; this module
+re-exports both.
 
-Time comes from a :class:`MeterClock` (``monotonic()`` and ``async sleep()``), the real one
-unless another is given: tests drive the meters on a :class:`VirtualClock` and assert on its
-time, which a loaded machine cannot stretch.
+Time comes from a :class:`~bulk._clock.Clock` (``monotonic()`` and ``async sleep()`` here),
+the real one unless another is given: tests drive the meters on a :class:`VirtualClock`, or
+on a virtual-time event loop, and assert on its time, which a loaded machine cannot stretch.
 """
 
 
@@ -22,27 +24,23 @@ from contextlib import asynccontextmanager
 
 import anyio
 
+from bulk._clock import REAL_CLOCK, Clock, VirtualClock
 from bulk.engine._adaptive import AdaptiveRate, SlidingWindowModel
-from bulk.engine._rate import (
-    REAL_CLOCK,
-    AioRate,
-    EvenRate,
-    MeterClock,
-    MonotonicClock,
-    VirtualClock,
-)
+from bulk.engine._rate import AioRate, EvenRate, Limiter, MeterClock, MonotonicClock, fixed_rate
 
 __all__ = [
     "REAL_CLOCK",
     "AdaptiveRate",
     "AioRate",
     "EvenRate",
+    "Limiter",
     "Meter",
     "MeterClock",
     "MonotonicClock",
     "PauseGate",
     "SlidingWindowModel",
     "VirtualClock",
+    "fixed_rate",
 ]
 
 
@@ -66,7 +64,7 @@ class PauseGate:
         base: float = 1.0,
         cap: float = 30.0,
         rng: random.Random | None = None,
-        clock: MeterClock = REAL_CLOCK,
+        clock: Clock = REAL_CLOCK,
     ) -> None:
         self.clock = clock
         self._resume_at = 0.0
@@ -130,7 +128,7 @@ class Meter:
         concurrency: int,
         *,
         gate: PauseGate | None = None,
-        clock: MeterClock | None = None,
+        clock: Clock | None = None,
         adaptive: bool = False,
         max_rate: float = 100.0,
     ) -> None:
@@ -138,7 +136,7 @@ class Meter:
         ``adaptive`` the rate starts at ``rate`` and moves (never above ``max_rate``)."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        self.clock: MeterClock = clock or (gate.clock if gate is not None else REAL_CLOCK)
+        self.clock: Clock = clock or (gate.clock if gate is not None else REAL_CLOCK)
         self._cap = anyio.CapacityLimiter(concurrency)
         self.gate = gate or PauseGate(clock=self.clock)
         self.concurrency = concurrency
@@ -153,16 +151,16 @@ class Meter:
     def set_rate(
         self, rate: float | None, *, adaptive: bool = False, max_rate: float = 100.0
     ) -> None:
-        """Requests per second (None or 0: unlimited), evenly spaced: aiolimiter on the real
-        clock (:class:`AioRate`), :class:`EvenRate` on any other; with ``adaptive``, an
-        :class:`AdaptiveRate` starting at ``rate``. Set before the first request."""
-        self._limiter: AioRate | EvenRate | None = None
+        """Requests per second (None or 0: unlimited), evenly spaced: :func:`fixed_rate`
+        (aiolimiter on a clock that follows the event loop, :class:`EvenRate` on any other);
+        with ``adaptive``, an :class:`AdaptiveRate` starting at ``rate``. Set before the
+        first request."""
+        self._limiter: Limiter | None = None
         if rate and adaptive:
             self._limiter = AdaptiveRate(rate, max_rate, self.clock)
         elif rate:
-            real = self.clock is REAL_CLOCK
-            self._limiter = AioRate(rate) if real else EvenRate(rate, self.clock)
-        self.adaptive = isinstance(self._limiter, AdaptiveRate)
+            self._limiter = fixed_rate(rate, self.clock)
+        self.adaptive = self._limiter is not None and self._limiter.adaptive
         self.rate = self._limiter.rate if self._limiter is not None else rate
 
     @property
@@ -170,16 +168,14 @@ class Meter:
         """Requests per second now: the fixed rate, or where the adaptive one stands (at the
         end of a run, the rate it settled on: see :attr:`AdaptiveRate.settled`). None:
         unlimited."""
-        if isinstance(self._limiter, AdaptiveRate):
-            return self._limiter.settled
-        return self._limiter.rate if self._limiter is not None else None
+        return self._limiter.current_rate if self._limiter is not None else None
 
     def answered(self, sent_at: float | None = None) -> None:
         """A request (that left at ``sent_at``) was answered and not throttled: the 429
         streak ends, the rate may rise."""
         self._refused_since = None
         self.gate.clear_streak(sent_at)
-        if isinstance(self._limiter, AdaptiveRate):
+        if self._limiter is not None:
             self._limiter.on_success(sent_at)
 
     def refused_for(self) -> float:
@@ -196,16 +192,14 @@ class Meter:
         if self._refused_since is None:
             self._refused_since = self.clock.monotonic()
         limiter = self._limiter
-        rate = self.current_rate
-        full_for = 0.0
-        if isinstance(limiter, AdaptiveRate):
-            limiter.on_throttle(sent_at, retry_after)
-            rate = limiter.resume_rate  # not the probes' rate: the pace to come back to
-            full_for = limiter.full_for()
-        step = 1.0 / rate if rate else None
-        delay = self.gate.pause(retry_after, sent_at=sent_at, step=step, full_for=full_for)
-        if isinstance(limiter, AdaptiveRate):
-            limiter.hold_until(self.clock.monotonic() + self.gate.paused_for())
+        if limiter is None:
+            return self.gate.pause(retry_after, sent_at=sent_at)
+        limiter.on_throttle(sent_at, retry_after)
+        rate = limiter.resume_rate  # adaptive: not the probes' rate, the pace to come back to
+        delay = self.gate.pause(
+            retry_after, sent_at=sent_at, step=1.0 / rate, full_for=limiter.full_for()
+        )
+        limiter.hold_until(self.clock.monotonic() + self.gate.paused_for())
         return delay
 
     @asynccontextmanager
@@ -223,7 +217,7 @@ class Meter:
                     if self.gate.paused_for() <= 0:
                         break
                 left = self.clock.monotonic()
-                if isinstance(self._limiter, AdaptiveRate):
+                if self._limiter is not None:
                     self._limiter.departed(left)
                 yield left
         finally:

@@ -1,69 +1,139 @@
-"""Clocks and evenly spaced rate limiters: :class:`EvenRate` on any :class:`MeterClock`,
-:class:`AioRate` (aiolimiter) on the real one. The meters in :mod:`bulk.engine._limits` and
-the adaptive rate in :mod:`bulk.engine._adaptive` build on them."""
+"""The meters' rate limiters behind one small interface (:class:`Limiter`), in aiometer's
+spirit: the meter (:class:`~bulk.engine._limits.Meter`) waits on ``acquire()`` and tells the
+limiter how each request went through hooks that a fixed rate ignores, so it never asks which
+limiter it holds.
+
+Two evenly spaced fixed-rate limiters keep one bound (at most rate*W + 2 requests in any
+window of W seconds, no start burst):
+
+* :class:`AioRate`, aiolimiter's ``AsyncLimiter`` (the design card's limiter): the one that
+  ships for a fixed ``--rate``. aiolimiter reads the running event loop's time and sleeps on
+  the loop's timers, so it paces on any clock whose time *is* the loop's
+  (:func:`~bulk._clock.follows_loop`: the real clock, or a :class:`~bulk._clock.LoopClock`);
+  the tests run it on a virtual-time event loop (:func:`bulk.testing.run_in_virtual_time`),
+  where it paces exactly as in production, only faster.
+* :class:`EvenRate`, the same leaky bucket kept on any :class:`~bulk._clock.Clock`: for the
+  clocks aiolimiter cannot read (a :class:`~bulk._clock.VirtualClock` that jumps per sleep,
+  the benchmarks' ``SimClock``), and the base of :class:`~bulk.engine._adaptive.AdaptiveRate`
+  (``--rate auto``), whose rate moves between departures, which aiolimiter's fixed
+  ``max_rate / time_period`` does not allow. The adaptive rate ships on the real clock and is
+  tested on the virtual ones: it is the same class either way.
+
+:func:`fixed_rate` picks between the two; the clocks live in :mod:`bulk._clock` (re-exported
+here under the meters' older names).
+"""
 
 from __future__ import annotations
 
-import time
 from typing import Protocol
 
 import anyio
-import anyio.lowlevel
 from aiolimiter import AsyncLimiter
 
+from bulk._clock import REAL_CLOCK, Clock, SystemClock, VirtualClock, follows_loop
 
-class MeterClock(Protocol):
-    """Where the meters read the time and wait. (The engine's ``Clock`` in ``_run`` reads
-    wall time instead; both clocks below serve both protocols, so one can drive a test.)"""
+#: the meters' clock protocol: the one :class:`~bulk._clock.Clock`
+MeterClock = Clock
+#: the real clock, by the meters' older name
+MonotonicClock = SystemClock
 
-    def monotonic(self) -> float: ...
-
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class MonotonicClock:
-    """The real clock: ``time.monotonic`` and the event loop's sleep."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def time(self) -> float:
-        return time.time()
-
-    async def sleep(self, seconds: float) -> None:
-        await anyio.sleep(seconds)
+__all__ = [
+    "REAL_CLOCK",
+    "AioRate",
+    "EvenRate",
+    "FixedHooks",
+    "Limiter",
+    "MeterClock",
+    "MonotonicClock",
+    "VirtualClock",
+    "fixed_rate",
+]
 
 
-#: the clock of every meter not given another
-REAL_CLOCK: MeterClock = MonotonicClock()
+class Limiter(Protocol):
+    """What a meter needs of a rate limiter: a turn (``acquire``), where the rate stands,
+    and hooks for how requests went (a fixed rate ignores them)."""
+
+    @property
+    def rate(self) -> float:
+        """The pace requests leave at now (requests per second)."""
+        ...
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether the rate moves with the answers (``--rate auto``)."""
+        ...
+
+    @property
+    def current_rate(self) -> float:
+        """The rate to report: the fixed rate, or the one an adaptive rate settled on."""
+        ...
+
+    @property
+    def resume_rate(self) -> float:
+        """The rate to come back to after a 429 (sizes the pause gate's first step)."""
+        ...
+
+    async def acquire(self) -> None:
+        """Wait for the next request's turn."""
+        ...
+
+    def departed(self, at: float) -> None:
+        """A request left at ``at``."""
+        ...
+
+    def on_success(self, sent_at: float | None = None) -> None:
+        """A request that left at ``sent_at`` was answered and not throttled."""
+        ...
+
+    def on_throttle(self, sent_at: float | None = None, retry_after: float | None = None) -> bool:
+        """A 429 for a request that left at ``sent_at``; True when the rate was cut."""
+        ...
+
+    def full_for(self) -> float:
+        """How long from now the provider's window stays full (0 or less: no idea)."""
+        ...
+
+    def hold_until(self, at: float) -> None:
+        """No departure before ``at`` (the pause gate's reopening)."""
+        ...
 
 
-class VirtualClock:
-    """A clock whose time moves only when a task sleeps on it (for tests).
+class FixedHooks:
+    """The :class:`Limiter` hooks of a fixed rate: the rate is ``self.rate`` throughout, and
+    how requests went changes nothing (the pause gate alone answers a 429)."""
 
-    ``sleep(s)`` moves the time forward by ``s`` at once, plus ``lag``: the late wake-ups of
-    an event loop under load. It fits code where one task sleeps at a time (the rate limiter
-    lets its waiters through one by one) or where sleepers wait for the same instant (the
-    pause gate: the first sleeper moves the time there, the others find the gate open).
-    """
+    rate: float
 
-    def __init__(self, start: float = 1000.0, *, lag: float = 0.0) -> None:
-        self._now = start
-        self.lag = lag
+    @property
+    def adaptive(self) -> bool:
+        return False
 
-    def monotonic(self) -> float:
-        return self._now
+    @property
+    def current_rate(self) -> float:
+        return self.rate
 
-    def time(self) -> float:
-        return self._now
+    @property
+    def resume_rate(self) -> float:
+        return self.rate
 
-    async def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self._now += seconds + self.lag
-        await anyio.lowlevel.checkpoint()  # other tasks still run
+    def departed(self, at: float) -> None:
+        pass
+
+    def on_success(self, sent_at: float | None = None) -> None:
+        pass
+
+    def on_throttle(self, sent_at: float | None = None, retry_after: float | None = None) -> bool:
+        return False
+
+    def full_for(self) -> float:
+        return 0.0
+
+    def hold_until(self, at: float) -> None:
+        pass
 
 
-class EvenRate:
+class EvenRate(FixedHooks):
     """Requests leave evenly spaced, ``rate`` per second, from the very first one.
 
     A leaky bucket of capacity 2, primed with one unit at first use: requests leave evenly
@@ -76,7 +146,7 @@ class EvenRate:
     at most one unit is in it, and adds one. Waiters take their turn in arrival order.
     """
 
-    def __init__(self, rate: float, clock: MeterClock = REAL_CLOCK) -> None:
+    def __init__(self, rate: float, clock: Clock = REAL_CLOCK) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
@@ -102,11 +172,12 @@ class EvenRate:
             self._empty_at = max(self._empty_at, now) + self._interval
 
 
-class AioRate:
-    """The same bucket on the real clock, as aiolimiter keeps it (the design card's limiter):
+class AioRate(FixedHooks):
+    """The same bucket as aiolimiter keeps it (the design card's limiter):
     ``AsyncLimiter(2, 2 / rate)`` primed with one unit at first use, so there is no start
     burst and the spare unit absorbs wake-up lag. aiolimiter reads the event loop's own time,
-    so it serves the real clock only; :class:`EvenRate` is its clock-driven twin, and both
+    so it serves the clocks that follow the loop (the real one, a
+    :class:`~bulk._clock.LoopClock`); :class:`EvenRate` is its twin on any clock, and both
     keep the same bound (at most rate*W + 2 in any window W)."""
 
     def __init__(self, rate: float) -> None:
@@ -121,3 +192,9 @@ class AioRate:
             self._primed = True
             await self._limiter.acquire()  # the priming unit: no start burst
         await self._limiter.acquire()
+
+
+def fixed_rate(rate: float, clock: Clock = REAL_CLOCK) -> AioRate | EvenRate:
+    """A fixed, evenly spaced ``rate`` on ``clock``: aiolimiter (:class:`AioRate`) wherever
+    the clock's time is the event loop's, :class:`EvenRate` on any other clock."""
+    return AioRate(rate) if follows_loop(clock) else EvenRate(rate, clock)

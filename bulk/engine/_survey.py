@@ -1,20 +1,19 @@
 """Planning's reads: each campaign's check and the numbers a run needs from it, by the cheaper
 way (its paged list, or one read per number), and the exact single reads that prove absence.
 
-The clock protocol every engine wait goes through lives here too (:class:`Clock`).
+Every engine wait goes through the one clock protocol, :class:`bulk._clock.Clock`
+(re-exported here for the engine's modules).
 """
 
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
-
-import anyio
 
 from bulk._aio import gather_map
+from bulk._clock import Clock as Clock
+from bulk._clock import SystemClock as SystemClock
 from bulk._errors import ProviderUnreachable
 from bulk._journal import RowRecord
 from bulk.engine._watch import read_by_number
@@ -30,24 +29,6 @@ from bulk.providers._base import (
 #: after a read showed that a lost answer's change had not landed, before the row ends as
 #: ``unknown``; also how many rounds planning's reads get
 RESEND_ROUNDS = 3
-
-
-class Clock(Protocol):
-    """Where the engine gets time: wall-clock stamps for the journal, and its waits."""
-
-    def time(self) -> float: ...
-
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """The real clock."""
-
-    def time(self) -> float:
-        return time.time()
-
-    async def sleep(self, seconds: float) -> None:
-        await anyio.sleep(seconds)
 
 
 Survey = dict[str, tuple[CampaignCheck, dict[str, NumberState] | None]]

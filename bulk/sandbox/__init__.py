@@ -14,6 +14,7 @@ with its own credentials, campaigns and rate limit::
 
 from __future__ import annotations
 
+from bulk._clock import ManualClock, SystemClock
 from bulk.sandbox._app import build_app, run_sandbox
 from bulk.sandbox._callbacks import sign_v2
 from bulk.sandbox._client import AdminClient
@@ -25,7 +26,7 @@ from bulk.sandbox._config import (
     SandboxConfig,
     Switches,
 )
-from bulk.sandbox._core import RATE_SHAPES, ManualClock, SystemClock
+from bulk.sandbox._core import RATE_SHAPES
 from bulk.sandbox._numbers import agentmessage_number_id, to_e164
 from bulk.sandbox._sandbox import SANDBOX_KEY, Sandbox
 from bulk.sandbox._seed import (

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bulk._clock import Clock, wall_at
 from bulk.sandbox._config import Switches
-from bulk.sandbox._core import Clock, Counters, Op, RateLimiter, Settler, iso, rate_limiter
+from bulk.sandbox._core import Counters, Op, RateLimiter, Settler, iso, rate_limiter
 from bulk.sandbox._numbers import agentmessage_number_id, to_e164
 from bulk.sandbox._seed import DEFAULT_ORG, AMSeed, is_uuid
 
@@ -245,7 +246,7 @@ class AgentMessageState:
         if search and self.own_all and org_id == DEFAULT_ORG:
             e164 = to_e164(search.strip())
             if e164 is not None and (org_id, e164) not in self.owned:
-                self._create(e164, org_id, iso(self._clock.wall(self._clock.now())), "local",
+                self._create(e164, org_id, iso(wall_at(self._clock)), "local",
                              True)
         needle = search.strip().lstrip("+") if search else None
         items: list[AMNumber] = []
@@ -323,7 +324,7 @@ class AgentMessageState:
         settle_at, failed = self._settler.draw(resource.number, now, can_fail=kind == "attach")
         op = Op("agentmessage", kind, resource.number, campaign_id, now, settle_at, failed,
                 request_id, account=resource.org_id)
-        stamp = iso(self._clock.wall(now))
+        stamp = iso(wall_at(self._clock, now))
         resource.campaign_id = campaign_id
         resource.carrier_line_option_status = "pending"
         resource.carrier_line_option_propagated_at = None
@@ -339,7 +340,7 @@ class AgentMessageState:
         if resource is None or resource.op is not op:
             return False
         assert op.settle_at is not None
-        stamp = iso(self._clock.wall(op.settle_at))
+        stamp = iso(wall_at(self._clock, op.settle_at))
         if op.kind == "attach":
             resource.carrier_line_option_status = "failed" if op.failed else "active"
         else:

@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
+from bulk._clock import Clock
 from bulk.sandbox import _admin, _agentmessage, _plivo
 from bulk.sandbox._config import SandboxConfig
-from bulk.sandbox._core import Clock
 from bulk.sandbox._sandbox import SANDBOX_KEY, Sandbox, new_request_id
 from bulk.sandbox._seed import Seed
 

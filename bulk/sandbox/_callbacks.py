@@ -14,7 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 from yarl import URL
 
-from bulk.sandbox._core import Clock, Op, iso
+from bulk._clock import Clock, wall_at
+from bulk.sandbox._core import Op, iso
 from bulk.sandbox._numbers import digits
 
 #: Seconds between attempts, before scaling by ``time_factor``: the first attempt goes at
@@ -40,7 +41,7 @@ def payload(op: Op, status: str, clock: Clock) -> dict[str, str]:
         "number": digits(op.number),
         "operation": op.kind,
         "status": status,
-        "timestamp": iso(clock.wall(clock.now())),
+        "timestamp": iso(wall_at(clock)),
     }
 
 
@@ -121,7 +122,7 @@ class CallbackDispatcher:
             "number": op.number,
             "status": status,
             "attempt": attempt,
-            "at": iso(self._clock.wall(self._clock.now())),
+            "at": iso(wall_at(self._clock)),
             "http_status": None,
             "error": None,
         }

@@ -1,100 +1,15 @@
-"""Pure building blocks of the sandbox state: clock, settle draws, pending operations,
+"""Pure building blocks of the sandbox state: settle draws, pending operations,
 rate limits (sliding or fixed windows, token buckets) and counters. No aiohttp here."""
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import itertools
 import random
-import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
-
-
-class Clock(Protocol):
-    """A monotonic clock plus the wall time of any of its readings; the sandbox's own waits
-    (latency, hangs, callback retries) sleep on it."""
-
-    def now(self) -> float: ...
-
-    def wall(self, t: float) -> datetime: ...
-
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """``time.monotonic`` anchored to the wall clock at construction."""
-
-    def __init__(self) -> None:
-        self._mono0 = time.monotonic()
-        self._wall0 = datetime.now(UTC)
-
-    def now(self) -> float:
-        return time.monotonic()
-
-    def wall(self, t: float) -> datetime:
-        return self._wall0 + timedelta(seconds=t - self._mono0)
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
-class ManualClock:
-    """A clock that only moves when told to (for tests).
-
-    A task sleeping on it wakes when :meth:`advance` has moved the time past its wake-up time,
-    however long that takes in real time: a test decides when a latency or a hang is over.
-    """
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self._t = start
-        self._wall0 = datetime(2025, 1, 1, tzinfo=UTC)
-        self._t0 = start
-        self._sleepers: list[tuple[float, asyncio.Event]] = []
-        self._fell_asleep = asyncio.Event()
-
-    def now(self) -> float:
-        return self._t
-
-    def advance(self, seconds: float) -> None:
-        self._t += seconds
-        for wake, event in self._sleepers:
-            if self._due(wake):
-                event.set()
-
-    def _due(self, wake: float) -> bool:
-        # a nanosecond of slack: advancing 0.55 then 0.05 must wake a sleep of 0.6
-        return wake <= self._t + 1e-9
-
-    @property
-    def sleeping(self) -> int:
-        """How many tasks are asleep on this clock (not yet woken by :meth:`advance`)."""
-        return sum(1 for wake, _ in self._sleepers if not self._due(wake))
-
-    async def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        entry = (self._t + seconds, asyncio.Event())
-        self._sleepers.append(entry)
-        self._fell_asleep.set()
-        try:
-            await entry[1].wait()
-        finally:
-            self._sleepers.remove(entry)
-
-    async def until_sleeping(self, count: int = 1, *, limit: float = 10.0) -> None:
-        """Wait (in real time, at most ``limit`` seconds) until ``count`` tasks sleep on it."""
-        async with asyncio.timeout(limit):
-            while self.sleeping < count:
-                self._fell_asleep.clear()
-                await self._fell_asleep.wait()
-
-    def wall(self, t: float) -> datetime:
-        return self._wall0 + timedelta(seconds=t - self._t0)
+from datetime import UTC, datetime
+from typing import Any
 
 
 def iso(dt: datetime) -> str:

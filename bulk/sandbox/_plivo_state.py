@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
+from bulk._clock import Clock
 from bulk.sandbox._config import Switches
-from bulk.sandbox._core import Callback, Clock, Counters, Op, Settler, rate_limiter
+from bulk.sandbox._core import Callback, Counters, Op, Settler, rate_limiter
 from bulk.sandbox._numbers import digits, to_e164
 from bulk.sandbox._seed import PLIVO_STATUSES, PlivoSeed
 

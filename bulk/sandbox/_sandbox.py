@@ -11,9 +11,10 @@ from typing import Any
 
 from aiohttp import web
 
+from bulk._clock import Clock
 from bulk.sandbox._callbacks import CallbackDispatcher
 from bulk.sandbox._config import FaultConfig, SandboxConfig, Switches
-from bulk.sandbox._core import Clock, Op
+from bulk.sandbox._core import Op
 from bulk.sandbox._faults import FaultInjector, execute
 from bulk.sandbox._seed import ALL_SCOPES, DEFAULT_AGENTMESSAGE_KEY, DEFAULT_ORG, Seed
 from bulk.sandbox._state import SandboxState

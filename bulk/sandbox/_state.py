@@ -7,17 +7,16 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from bulk._clock import Clock, SystemClock
 from bulk.sandbox._am_state import AgentMessageState
 from bulk.sandbox._config import SandboxConfig, Switches
 from bulk.sandbox._core import (
     AccountCounter,
-    Clock,
     Counters,
     Op,
     RateLimiter,
     Scheduler,
     Settler,
-    SystemClock,
 )
 from bulk.sandbox._plivo_state import PlivoState
 from bulk.sandbox._seed import Seed, check_seed, load_seed
@@ -96,11 +95,11 @@ class SandboxState:
         )
 
     def now(self) -> float:
-        return self.clock.now()
+        return self.clock.monotonic()
 
     def advance(self, now: float | None = None) -> list[Op]:
         """Apply every operation due by ``now``; returns those that changed something."""
-        now = self.clock.now() if now is None else now
+        now = self.clock.monotonic() if now is None else now
         settled = []
         for op in self.scheduler.due(now):
             target: PlivoState | AgentMessageState | None = (
