@@ -21,6 +21,8 @@ from bulk.engine._timing import back_off, fall_wait, next_read_in
 from bulk.engine._values import EngineConfig
 from bulk.engine._watch import (
     CampaignWatch,
+    confirm_wait,
+    count_stalled,
     fast_ceiling,
     pages_of,
     read_after_glance,
@@ -286,6 +288,7 @@ class Poller:
                 newest = max((r.submitted_at or now) for r in fast)
                 watch.unseen_since = previous_look if previous_look is not None else newest
         unseen_for = None if watch.unseen_since is None else now - watch.unseen_since
+        stalled = pending is not None and count_stalled(watch.looks, pending, ours=len(fast))
         if read_after_glance(
             pending,
             (len(seen), still),
@@ -293,6 +296,7 @@ class Poller:
             pages=self._pages(campaign),
             unseen_for=unseen_for,
             budget=self._unseen_budget(campaign, fast),
+            stalled=stalled,
         ):
             rows = fast + slow
             try:
@@ -371,7 +375,8 @@ class Poller:
         looks = watch.looks
         if not looks:  # at its newest submission, everything the campaign awaits was pending
             looks.append((max(r.submitted_at or now for r in rows), float(len(rows))))
-        fell = pending is not None and pending < looks[-1][1]
+        previous = looks[-1][1]
+        fell = pending is not None and pending < previous
         if pending is not None:
             looks.append((now, pending))
             del looks[:-3]
@@ -392,6 +397,10 @@ class Poller:
         wait = interval if estimate is None else estimate
         if watch.unseen_since is not None and budget is not None:
             wait = min(wait, max(floor, watch.unseen_since + budget - now))
+            if share >= 1.0 and pending is not None:
+                # most of ours settled at once, a few left: look again soon to tell stuck from slow
+                confirm = confirm_wait(pending, previous, len(rows), poll_interval=floor)
+                wait = wait if confirm is None else min(wait, confirm)
         return wait
 
     def _unseen_budget(self, campaign: str, rows: list[RowRecord]) -> float:

@@ -16,6 +16,12 @@ Two lanes per campaign:
   Each is read alone, rarely (:func:`slow_wait`), until it settles or its deadline; it no
   longer sets the pace of the fast lane, and its pending count no longer makes a glance's
   counts say "nothing of yours settled".
+
+A glance's counts that stop falling while only a few of ours are pending
+(:func:`count_stalled`) say the rest look stuck: the campaign is read whole at once, so the
+settled rows are known without waiting out the budget, and the stuck ones go on to the slow
+lane. When most of ours settled between two looks and only a few are left, the look that
+tells stuck from slow comes half a poll interval later (:func:`confirm_wait`).
 """
 
 from __future__ import annotations
@@ -33,6 +39,12 @@ SLOW_MIN_INTERVALS = 4.0
 #: the fast lane is read at least every this many poll intervals (so a row that settled is
 #: known within about twice that: the look that sees it, and the read it times)
 FAST_INTERVALS = 4.0
+#: a pending count of ours that stops falling at no more than this share of the fast lane
+#: (at least one number) says the rest look stuck
+STALLED_SHARE = 0.1
+#: once the count has fallen to a few of ours, the look that tells stuck from slow comes
+#: this share of a poll interval later
+CONFIRM_SHARE = 0.5
 
 
 @dataclass(slots=True)
@@ -107,6 +119,37 @@ def unseen_budget(
     return max(ceiling, SLOW_FACTOR * max(0.0, settled_after or 0.0))
 
 
+def count_stalled(looks: Sequence[tuple[float, float]], pending: float, *, ours: int) -> bool:
+    """Do the counts say the numbers of ours still pending look stuck? ``looks``: the earlier
+    looks' ``(time, pending)``, oldest first; ``pending``: how many of the ``ours`` fast-lane
+    rows this look's counts say are pending. Yes when the count did not fall since the last
+    look and what is left is at most :data:`STALLED_SHARE` of ours (at least one number):
+    the settles have stopped, not slowed, and waiting longer confirms nothing more."""
+    if not looks or pending <= 0:
+        return False
+    return pending >= looks[-1][1] and _few(pending, ours)
+
+
+def _few(pending: float, ours: int) -> bool:
+    return 0 < pending <= max(1.0, STALLED_SHARE * ours)
+
+
+def confirm_wait(
+    pending: float, previous: float, ours: int, *, poll_interval: float
+) -> float | None:
+    """The wait before the look that tells whether the few numbers of ours still pending are
+    stuck (:func:`count_stalled`), when most of the ``ours`` fast-lane rows settled between
+    the last look (``previous`` pending) and this one (``pending``) and only a few, at most
+    :data:`STALLED_SHARE`, are left: settles that short beside the poll interval leave the
+    rest settled by then or stuck, so :data:`CONFIRM_SHARE` of a poll interval tells which,
+    and the settled rows beside stuck ones are known within about one and a half poll
+    intervals. None otherwise: the ordinary timing applies (a count falling over several
+    looks is timed by its fall)."""
+    if not _few(pending, ours) or previous - pending < ours / 2:
+        return None
+    return CONFIRM_SHARE * poll_interval
+
+
 def read_after_glance(
     pending: int | None,
     first_page: tuple[int, int],
@@ -115,6 +158,7 @@ def read_after_glance(
     pages: int,
     unseen_for: float | None,
     budget: float,
+    stalled: bool = False,
 ) -> bool:
     """After a glance (one request): read every page now?
 
@@ -124,9 +168,10 @@ def read_after_glance(
     at the latest (None: none, or no counts to tell). With counts, every page is read once
     nothing of ours is pending (one whole read confirms the lot) or once a settle has gone
     unread for ``budget`` (:func:`unseen_budget`: numbers that stay pending no longer keep
-    the settled ones waiting); without counts, by the first page (all of ours there
-    settled, or none of ours there). Once the glances have cost as much as a whole read,
-    every page is read anyway (the counts are hints).
+    the settled ones waiting), or at once when a settle went unread and the count has
+    ``stalled`` (:func:`count_stalled`: the rest look stuck); without counts, by the first
+    page (all of ours there settled, or none of ours there). Once the glances have cost as
+    much as a whole read, every page is read anyway (the counts are hints).
     """
     if glances >= pages:
         return True
@@ -135,4 +180,4 @@ def read_after_glance(
         return seen == 0 or still == 0
     if pending <= 0:
         return True
-    return unseen_for is not None and unseen_for >= budget
+    return unseen_for is not None and (stalled or unseen_for >= budget)
