@@ -24,6 +24,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -148,7 +149,11 @@ def onboarding(
         _wait_ready(base)
         with tempfile.TemporaryDirectory() as tmp:
             summary = Path(tmp) / "summary.json"
-            command = [sys.executable, "-m", "bulk", "link", str(SAMPLES / "onboarding.csv"),
+            # a copy in the run's own folder: a run's outputs (journal included) are written
+            # beside its input, and each run must start a job of its own, not resume the last
+            rows = Path(tmp) / "onboarding.csv"
+            shutil.copyfile(SAMPLES / "onboarding.csv", rows)
+            command = [sys.executable, "-m", "bulk", "link", str(rows),
                        "--campaigns", str(SAMPLES / "campaigns-agentmessage.csv"),
                        "--provider", "agentmessage", "--base-url", base, "--yes",
                        "--poll-interval", "1", "--settle-timeout", "15",
