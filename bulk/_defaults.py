@@ -26,6 +26,10 @@ BACKOFF_BASE = 1.0
 MAX_REFUSED = 900.0
 #: ``--resend-delay``: wait before reading a number whose change's answer was lost
 RESEND_DELAY = 5.0
+#: how many times a row's change is sent again after a send that surely did not land, or
+#: after a read showed that a lost answer's change had not landed, before the row ends as
+#: ``unknown``; also how many rounds planning's reads get (``--attempts`` is per request)
+RESEND_ROUNDS = 3
 #: ``--region``: the allowed number regions
 REGIONS: tuple[str, ...] = ("US",)
 #: ``--number-type``: which US number types are accepted
@@ -106,6 +110,7 @@ __all__ = [
     "PRODUCTION",
     "REGIONS",
     "RESEND_DELAY",
+    "RESEND_ROUNDS",
     "SANDBOX",
     "TIMEOUT",
     "SandboxProfile",

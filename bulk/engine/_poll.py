@@ -14,9 +14,9 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from bulk._aio import gather_map
+from bulk._clock import Clock
 from bulk._journal import Change, Ledger, RowRecord
 from bulk._states import WAIT, Decision, Event, State, while_polling, while_unread
-from bulk.engine._survey import Clock
 from bulk.engine._timing import back_off, fall_wait, next_read_in
 from bulk.engine._values import EngineConfig
 from bulk.engine._watch import (

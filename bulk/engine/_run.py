@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from bulk._clock import Clock, SystemClock
+from bulk._defaults import RESEND_ROUNDS
 from bulk._journal import Change, Ledger, RowRecord
 from bulk._states import (
     IN_FLIGHT,
@@ -43,9 +45,6 @@ from bulk._states import (
 )
 from bulk.engine._poll import Poller
 from bulk.engine._survey import (
-    RESEND_ROUNDS,
-    Clock,
-    SystemClock,
     exact_reads,
     survey_wanted,
 )

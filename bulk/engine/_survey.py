@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from bulk._aio import gather_map
 from bulk._clock import Clock as Clock
 from bulk._clock import SystemClock as SystemClock
+from bulk._defaults import RESEND_ROUNDS as RESEND_ROUNDS
 from bulk._errors import ProviderUnreachable
 from bulk._journal import RowRecord
 from bulk.engine._watch import read_by_number
@@ -24,12 +25,6 @@ from bulk.providers._base import (
     Provider,
     ProviderUnavailable,
 )
-
-#: how many times a row's change is sent again after a send that surely did not land, or
-#: after a read showed that a lost answer's change had not landed, before the row ends as
-#: ``unknown``; also how many rounds planning's reads get
-RESEND_ROUNDS = 3
-
 
 Survey = dict[str, tuple[CampaignCheck, dict[str, NumberState] | None]]
 
