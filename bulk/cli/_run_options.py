@@ -215,7 +215,7 @@ def options(func: Callable[..., Any]) -> Callable[..., Any]:
             type=click.IntRange(1, 20),
             default=_defaults.ATTEMPTS,
             show_default=True,
-            help="Tries per read for 5xx, timeouts, resets and unreadable bodies. A change "
+            help="Tries per request for 5xx, timeouts, resets and unreadable bodies. A change "
             "(link, unlink) whose answer was lost is never resent blind: its number is read "
             f"after --resend-delay and the change sent again at most {_defaults.RESEND_ROUNDS} "
             "times, then the row ends unknown.",
