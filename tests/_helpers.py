@@ -292,13 +292,14 @@ def behind_proxy(
     after: Callable[[str, str, bytes, int, bytes], web.Response | None] = (
         lambda method, path, body, status, answer: None
     ),
+    headers: Callable[[dict[str, str]], dict[str, str]] = lambda sent: sent,
 ) -> Iterator[ThreadedSandbox]:
     """The sandbox behind a loopback proxy that passes everything through, except that each
     request's path and query go through ``path`` and each Plivo list page's JSON body (a GET
     of ``.../Number/...`` answered 200) through ``page`` (called with the request's path).
     ``before`` (method, path, request body) may answer a request itself, which then never
     reaches the sandbox; ``after`` (the same, then the sandbox's status and body) may replace
-    the sandbox's answer."""
+    the sandbox's answer; ``headers`` rewrites the headers sent on (Host already left out)."""
     ready = threading.Event()
     holder: dict[str, Any] = {}
 
@@ -308,13 +309,13 @@ def behind_proxy(
         async with aiohttp.ClientSession(auto_decompress=False) as session:
 
             async def forward(request: web.Request) -> web.Response:
-                headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+                sent_on = headers({k: v for k, v in request.headers.items() if k.lower() != "host"})
                 sent = await request.read()
                 if (own := before(request.method, request.path, sent)) is not None:
                     return own
                 async with session.request(
                     request.method, sb.base_url + path(request.path_qs),
-                    data=sent, headers=headers, allow_redirects=False,
+                    data=sent, headers=sent_on, allow_redirects=False,
                 ) as answer:
                     body, status = await answer.read(), answer.status
                     kind = answer.headers.get("Content-Type", "application/json")

@@ -239,7 +239,7 @@ def test_no_source_test_or_note_of_the_package_speaks_of_history() -> None:
 
 
 def test_the_history_pattern_catches_issue_and_finding_numbers_and_spares_plain_words() -> None:
-    for dated in ("Finding 10 of iss" "ue 9", "iss" "ues 12 and 13", "made this ses" "sion"):
+    for dated in ("Find" "ing 10 of iss" "ue 9", "iss" "ues 12 and 13", "made this ses" "sion"):
         assert HISTORY.search(dated), dated
     for plain in ("an issue with the file", "findings are reported", "a session of its own"):
         assert not HISTORY.search(plain), plain

@@ -6,20 +6,15 @@ references."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import itertools
 import json
 import re
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-import aiohttp
 import polars as pl
 import pytest
 from aiohttp import web
@@ -28,7 +23,7 @@ from click.testing import CliRunner
 from bulk.cli import main
 from bulk.engine._redact import Redactor, secrets_in
 from bulk.providers._base import Response
-from tests._helpers import ThreadedSandbox, write_csv
+from tests._helpers import ThreadedSandbox, behind_proxy, write_csv
 
 AM_MARKETING = "4f1c2d3e-0000-4000-8000-000000000001"
 
@@ -88,52 +83,20 @@ def test_ordinary_text_with_escapes_is_left_as_it_was() -> None:
     assert Redactor(secrets_in(headers))(Response(400, {}, body)).body == body
 
 
-@contextmanager
 def echoing(sb: ThreadedSandbox, authorization: str,
-            answer: Callable[[str, str, int], web.Response | None]) -> Iterator[ThreadedSandbox]:
+            answer: Callable[[str, str, int], web.Response | None]) -> Any:
     """A fake provider on loopback in front of the sandbox: every request goes to the sandbox
     with ``authorization`` (the sandbox's own credentials) in place of the one bulk sent,
     except that ``answer(method, path, n)`` (n counts the requests so far) may answer it."""
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
     count = itertools.count()
 
-    async def serve() -> None:
-        stop = asyncio.Event()
-        holder["loop"], holder["stop"] = asyncio.get_running_loop(), stop
-        async with aiohttp.ClientSession(auto_decompress=False) as session:
+    def swap(sent: dict[str, str]) -> dict[str, str]:
+        kept = {k: v for k, v in sent.items() if k.lower() != "authorization"}
+        return {**kept, "Authorization": authorization}
 
-            async def forward(request: web.Request) -> web.Response:
-                sent = await request.read()
-                if (own := answer(request.method, request.path, next(count))) is not None:
-                    return own
-                headers = {k: v for k, v in request.headers.items()
-                           if k.lower() not in ("host", "authorization")}
-                headers["Authorization"] = authorization
-                async with session.request(request.method, sb.base_url + request.path_qs,
-                                           data=sent, headers=headers) as got:
-                    kind = got.headers.get("Content-Type", "application/json")
-                    return web.Response(body=await got.read(), status=got.status,
-                                        headers={"Content-Type": kind})
-
-            app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", forward)
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", 0).start()
-            holder["url"] = f"http://127.0.0.1:{runner.addresses[0][1]}"
-            ready.set()
-            await stop.wait()
-            await runner.cleanup()
-
-    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    try:
-        yield replace(sb, base_url=holder["url"])
-    finally:
-        holder["loop"].call_soon_threadsafe(holder["stop"].set)
-        thread.join(10)
+    return behind_proxy(
+        sb, before=lambda method, path, body: answer(method, path, next(count)), headers=swap
+    )
 
 
 def _plivo_token(auth_id: str) -> str:
