@@ -303,8 +303,9 @@ def options(func: Callable[..., Any]) -> Callable[..., Any]:
             "--verbose",
             "-v",
             is_flag=True,
-            help="Log every HTTP try to stderr: method, path, status, milliseconds "
-            "(never headers or bodies, so never a credential).",
+            help="Log every HTTP try to stderr: method, path, status, what bulk made of the "
+            "answer (ok, transient, throttled, ...), milliseconds (never headers or bodies, so "
+            "never a credential).",
         ),
         click.option(
             "--send-until",
