@@ -131,7 +131,8 @@ Exit status: 0 every row is valid, 1 some rows are rejected (see the report),
     type=click.Path(path_type=Path),
     help="Where to write one row per input row with line, the original columns, e164, "
     "campaign_id, action, from_campaign, reason and detail. Format by extension: .csv "
-    "(default), .json, .jsonl or .ndjson (JSON lines), .parquet. Default: <INPUT>.validate.report.csv beside INPUT.",
+    "(default), .json, .jsonl or .ndjson (JSON lines), .parquet. "
+    "Default: <INPUT>.validate.report.csv beside INPUT.",
 )
 @click.option("--no-report", is_flag=True, help="Only print the summary.")
 @click.option(
@@ -202,9 +203,10 @@ def validate(
 ) -> None:
     """Check INPUT offline (no network) and report every row.
 
-    Reads the CSV (UTF-8, UTF-16 with a BOM, or Windows-1252; comma, semicolon or tab), finds the number column
-    (number, phone, phone number, tn, did, msisdn, e164), normalises each number to E.164,
-    and checks it is a valid US 10DLC-capable number; then checks each row's campaign and
+    Reads the CSV (UTF-8, UTF-16 with a BOM, or Windows-1252; comma, semicolon or tab), finds
+    the number column (number, phone, phone number, tn, did, msisdn, e164), normalises each
+    number to E.164, and checks it is a valid US 10DLC-capable number; then checks each row's
+    campaign and
     action, and finds duplicates and conflicts across rows. Prints a summary and writes a
     report with one row per input row.
     """
