@@ -206,9 +206,8 @@ def validate(
     Reads the CSV (UTF-8, UTF-16 with a BOM, or Windows-1252; comma, semicolon or tab), finds
     the number column (number, phone, phone number, tn, did, msisdn, e164), normalises each
     number to E.164, and checks it is a valid US 10DLC-capable number; then checks each row's
-    campaign and
-    action, and finds duplicates and conflicts across rows. Prints a summary and writes a
-    report with one row per input row.
+    campaign and action, and finds duplicates and conflicts across rows. Prints a summary and
+    writes a report with one row per input row.
     """
     report = None if no_report else (report_path or default_report_path(input_path))
     try:
