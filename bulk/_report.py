@@ -196,6 +196,10 @@ def check_folder(path: Path, what: str) -> None:
     folder that is a file or where no file can be created (see :func:`check_path`)."""
     if path.is_dir():
         raise ConfigError(f"{what} {path}: is a directory; give a file name")
+    if path.exists() and not path.is_file():
+        # a device, a FIFO, a socket: renaming a report over it would replace the node
+        raise ConfigError(f"{what} {path}: is not a regular file; give a file name")
+    path = _through_links(path)
     folder = path.absolute().parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent  # missing folders are created when the report is written
@@ -219,9 +223,10 @@ def write(frame: pl.DataFrame, path: str | Path, *, bom: bool = False) -> Path:
 
     The one writer of every report and failures file. It writes a temporary file beside the
     target and renames it into place, so a reader never sees half a report and a failed write
-    leaves the previous file as it was.
+    leaves the previous file as it was. A symlink is written through: the file it names is
+    replaced (or made) and the link stays.
     """
-    path = Path(path)
+    path = _through_links(Path(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
@@ -243,6 +248,12 @@ def write(frame: pl.DataFrame, path: str | Path, *, bom: bool = False) -> Path:
     finally:
         temp.unlink(missing_ok=True)
     return path
+
+
+def _through_links(path: Path) -> Path:
+    """The file a report path names: the target of its symlinks (made if it dangles), else
+    the path itself."""
+    return path.resolve() if path.is_symlink() else path
 
 
 def failures(
