@@ -20,27 +20,16 @@ from click.testing import CliRunner
 
 from bulk.cli import main
 from bulk.plans._format import digest_of
-from tests._helpers import ThreadedSandbox, change_requests, write_csv
+from tests._helpers import (
+    CAMPAIGNS,
+    FAST,
+    PROVIDERS,
+    ThreadedSandbox,
+    campaigns_file,
+    change_requests,
+    write_csv,
+)
 
-PROVIDERS = ["plivo", "agentmessage"]
-CAMPAIGNS = {
-    "plivo": {"marketing": "CUOGHIN", "alerts": "CRIGC80", "legacy": "CMIGOLD"},
-    "agentmessage": {
-        "marketing": "4f1c2d3e-0000-4000-8000-000000000001",
-        "alerts": "4f1c2d3e-0000-4000-8000-000000000002",
-        "legacy": "4f1c2d3e-0000-4000-8000-000000000003",
-    },
-}
-FAST = [
-    "--poll-interval", "0.2",
-    "--settle-timeout", "4",
-    "--timeout", "0.5",
-    "--backoff-base", "0.05",
-    "--resend-delay", "0.3",
-    "--concurrency", "4",
-    "--yes",
-    "--quiet",
-]  # fmt: skip
 NUMBERS = ["+14155550103", "+14155550104", "+14155550105"]
 
 
@@ -54,16 +43,11 @@ def cli(sb: ThreadedSandbox, provider: str, args: list[str], **env: str) -> Any:
     return CliRunner().invoke(main, [*args, *rate], env={**sb.env(provider), **env})
 
 
-def campaigns_file(provider: str) -> Path:
-    rows = [f"{cid},{alias}" for alias, cid in CAMPAIGNS[provider].items()]
-    return write_csv(Path("campaigns.csv"), "campaign_id,alias", rows)
-
-
 def make_plan(
     sb: ThreadedSandbox, provider: str, command: str, rows: list[str], *extra: str
 ) -> Path:
     src = write_csv(Path("in.csv"), "number,campaign", rows)
-    args = [command, str(src), "--campaigns", str(campaigns_file(provider)), "-q"]
+    args = [command, str(src), "--campaigns", str(campaigns_file(Path("."), provider)), "-q"]
     args += ["--provider", provider, "--base-url", sb.base_url, "--plan-out", "change.json"]
     result = cli(sb, provider, [*args, *extra])
     assert result.exit_code in (0, 1), result.output

@@ -13,27 +13,19 @@ from click.testing import CliRunner
 from bulk._errors import ConfigError
 from bulk.cli import main
 from bulk.plans._format import digest_of, drift_path, read_plan, summary_path
-from tests._helpers import ThreadedSandbox, change_requests, write_csv
-
-PROVIDERS = ["plivo", "agentmessage"]
-CAMPAIGNS = {
-    "plivo": {"marketing": "CUOGHIN", "alerts": "CRIGC80", "legacy": "CMIGOLD"},
-    "agentmessage": {
-        "marketing": "4f1c2d3e-0000-4000-8000-000000000001",
-        "alerts": "4f1c2d3e-0000-4000-8000-000000000002",
-        "legacy": "4f1c2d3e-0000-4000-8000-000000000003",
-    },
-}
+from tests._helpers import (
+    CAMPAIGNS,
+    PROVIDERS,
+    ThreadedSandbox,
+    campaigns_file,
+    change_requests,
+    write_csv,
+)
 
 
 @pytest.fixture(autouse=True)
 def _work_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-
-
-def campaigns_file(tmp_path: Path, provider: str) -> Path:
-    rows = [f"{cid},{alias}" for alias, cid in CAMPAIGNS[provider].items()]
-    return write_csv(tmp_path / "campaigns.csv", "campaign_id,alias", rows)
 
 
 def plan_out(

@@ -12,17 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from bulk.cli import main
-from tests._helpers import ThreadedSandbox, change_requests, write_csv
+from tests._helpers import CAMPAIGNS, PROVIDERS, ThreadedSandbox, change_requests, write_csv
 
-PROVIDERS = ["plivo", "agentmessage"]
-CAMPAIGNS = {
-    "plivo": {"marketing": "CUOGHIN", "alerts": "CRIGC80", "legacy": "CMIGOLD"},
-    "agentmessage": {
-        "marketing": "4f1c2d3e-0000-4000-8000-000000000001",
-        "alerts": "4f1c2d3e-0000-4000-8000-000000000002",
-        "legacy": "4f1c2d3e-0000-4000-8000-000000000003",
-    },
-}
 FAST = [
     "--poll-interval", "0.2",
     "--settle-timeout", "4",
