@@ -25,8 +25,14 @@ from bulk.providers import Credentials, entry
 
 #: seconds between two saves of the sandbox's state while a run goes
 SAVE_INTERVAL = 2.0
-#: how fast the in-process sandbox settles a change (seconds, uniform): the sandbox profile's
-SETTLE = SANDBOX.settle
+#: how fast the in-process sandbox settles a change (seconds, uniform): the sandbox profile's,
+#: unless a test has set its own through :func:`bulk.testing.sandbox_settle`
+_settle: list[tuple[float, float]] = [SANDBOX.settle]
+
+
+def set_settle(settle: tuple[float, float] | None) -> None:
+    """The testing switch behind :func:`bulk.testing.sandbox_settle` (None: the profile's)."""
+    _settle[0] = SANDBOX.settle if settle is None else settle
 
 
 def state_path(journal: Path) -> Path:
@@ -93,7 +99,8 @@ async def in_process(
 
     path = state_path(journal)
     seed = _saved(path) if resume and path.is_file() else seed_for(accounts)
-    config = SandboxConfig(settle_min=SETTLE[0], settle_max=SETTLE[1])
+    low, high = _settle[0]
+    config = SandboxConfig(settle_min=low, settle_max=high)
     async with run_sandbox(config, **({} if seed is None else {"seed": seed})) as sb:
 
         def save() -> None:
@@ -115,4 +122,4 @@ async def in_process(
                 save()
 
 
-__all__ = ["SETTLE", "credentials", "in_process", "seed_for", "state_path"]
+__all__ = ["credentials", "in_process", "seed_for", "set_settle", "state_path"]

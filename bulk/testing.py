@@ -34,7 +34,8 @@ import functools
 import math
 import selectors
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, TypeVarTuple, Unpack
 
@@ -43,6 +44,7 @@ import anyio
 from bulk._aio import gather_map
 from bulk._clock import EPOCH, LoopClock
 from bulk._journal import Journal, RowRecord
+from bulk._sandboxed import set_settle
 from bulk.engine._run import Engine
 from bulk.engine._values import EngineConfig, Plan
 from bulk.providers._base import (
@@ -412,6 +414,18 @@ async def run_engine(
     return result
 
 
+@contextmanager
+def sandbox_settle(low: float, high: float) -> Iterator[None]:
+    """A testing switch, as stamina's ``set_testing`` is: while the block runs, the
+    in-process sandbox of ``--sandbox`` runs settles each change in ``low``..``high``
+    seconds instead of the sandbox profile's, so a test of a whole run need not wait."""
+    set_settle((low, high))
+    try:
+        yield
+    finally:
+        set_settle(None)
+
+
 __all__ = [
     "EPOCH",
     "EngineRun",
@@ -421,4 +435,5 @@ __all__ = [
     "VirtualTimeLoop",
     "run_engine",
     "run_in_virtual_time",
+    "sandbox_settle",
 ]

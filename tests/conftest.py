@@ -10,6 +10,7 @@ import pytest
 import stamina
 
 from bulk.sandbox import FaultConfig, SandboxConfig
+from bulk.testing import sandbox_settle
 from tests._helpers import ThreadedSandbox, threaded_sandbox
 
 
@@ -44,3 +45,10 @@ def no_retry_waits() -> Iterator[None]:
     stamina.set_testing(False)
 
 
+
+
+@pytest.fixture
+def quick_sandbox() -> Iterator[None]:
+    """``--sandbox`` runs settle each change in 0.05-0.1 s (bulk.testing's switch)."""
+    with sandbox_settle(0.05, 0.1):
+        yield

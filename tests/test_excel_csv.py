@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bulk import _sandboxed
 from bulk.cli import main
 from tests._helpers import write_csv
 
@@ -16,8 +15,9 @@ BOM = b"\xef\xbb\xbf"
 
 
 @pytest.fixture(autouse=True)
-def _fast_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_sandboxed, "SETTLE", (0.05, 0.1))
+def _fast_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quick_sandbox: None
+) -> None:
     monkeypatch.chdir(tmp_path)
 
 

@@ -8,15 +8,13 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from bulk import _sandboxed
 from bulk.cli import main
 from tests._helpers import write_csv
 
 
 def test_the_failures_file_carries_the_original_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quick_sandbox: None
 ) -> None:
-    monkeypatch.setattr(_sandboxed, "SETTLE", (0.05, 0.1))
     monkeypatch.chdir(tmp_path)
     source = write_csv(
         tmp_path / "in.csv", "number,campaign",

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bulk import _sandboxed
 from bulk._job import JobSpec, default_paths
 from bulk.cli import main
 from bulk.cli.validate import default_report_path
@@ -70,9 +69,8 @@ def test_a_journal_named_the_earlier_way_in_the_current_folder_is_resumed(
 
 
 def test_the_same_input_through_both_sandboxed_providers_leaves_both_reports(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quick_sandbox: None
 ) -> None:
-    monkeypatch.setattr(_sandboxed, "SETTLE", (0.05, 0.1))
     source = write_csv(tmp_path / "in.csv", "number,campaign", ["+14155550105,marketing"])
     plivo = tmp_path / "campaigns.csv"
     plivo.write_text("campaign_id,alias\nCUOGHIN,marketing\n", encoding="utf-8")

@@ -10,7 +10,6 @@ import anyio
 import pytest
 from click.testing import CliRunner
 
-from bulk import _sandboxed
 from bulk._job import JobSpec, Snapshot, run_job
 from bulk._states import State
 from bulk.cli import main
@@ -21,8 +20,9 @@ NUMBERS = [f"+1206555{n:04d}" for n in range(100, 120)]
 
 
 @pytest.fixture(autouse=True)
-def _fast_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_sandboxed, "SETTLE", (0.05, 0.1))
+def _fast_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quick_sandbox: None
+) -> None:
     monkeypatch.chdir(tmp_path)
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import anyio
 import pytest
 
-from bulk import _sandboxed
 from bulk._job import JobSpec, Snapshot, default_paths, run_job
 from bulk._sandboxed import state_path
 from bulk._states import State
@@ -22,9 +21,10 @@ NUMBERS = [f"+1206555{n:04d}" for n in range(100, 130)]
 
 
 @pytest.fixture(autouse=True)
-def _fast_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _fast_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quick_sandbox: None
+) -> None:
     """Changes settle in a tenth of a second; the outputs go to the test's folder."""
-    monkeypatch.setattr(_sandboxed, "SETTLE", (0.05, 0.1))
     monkeypatch.chdir(tmp_path)
 
 
@@ -93,3 +93,13 @@ def test_saved_state_settles_what_is_under_way_and_keeps_what_never_settles() ->
     assert links["+14155550143"].status == "PROCESSING"  # a number that never settles
     assert "+14155550100" not in links  # its unlink was under way
     assert restored.snapshot()["agentmessage"] == state.snapshot()["agentmessage"]
+
+
+def test_the_testing_switch_sets_the_in_process_sandbox_settle_and_restores_it() -> None:
+    from bulk import _sandboxed
+    from bulk.testing import sandbox_settle
+
+    profile = _sandboxed._settle[0]
+    with sandbox_settle(0.01, 0.02):
+        assert _sandboxed._settle[0] == (0.01, 0.02)
+    assert _sandboxed._settle[0] == profile
