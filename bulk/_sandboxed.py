@@ -30,9 +30,12 @@ SAVE_INTERVAL = 2.0
 _settle: list[tuple[float, float]] = [SANDBOX.settle]
 
 
-def set_settle(settle: tuple[float, float] | None) -> None:
-    """The testing switch behind :func:`bulk.testing.sandbox_settle` (None: the profile's)."""
+def set_settle(settle: tuple[float, float] | None) -> tuple[float, float]:
+    """The testing switch behind :func:`bulk.testing.sandbox_settle` (None: the profile's);
+    returns the settle times it replaced."""
+    previous = _settle[0]
     _settle[0] = SANDBOX.settle if settle is None else settle
+    return previous
 
 
 def state_path(journal: Path) -> Path:

@@ -419,11 +419,11 @@ def sandbox_settle(low: float, high: float) -> Iterator[None]:
     """A testing switch, as stamina's ``set_testing`` is: while the block runs, the
     in-process sandbox of ``--sandbox`` runs settles each change in ``low``..``high``
     seconds instead of the sandbox profile's, so a test of a whole run need not wait."""
-    set_settle((low, high))
+    previous = set_settle((low, high))
     try:
         yield
     finally:
-        set_settle(None)
+        set_settle(previous)
 
 
 __all__ = [
