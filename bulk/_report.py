@@ -19,6 +19,7 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 
@@ -248,6 +249,21 @@ def write(frame: pl.DataFrame, path: str | Path, *, bom: bool = False) -> Path:
     finally:
         temp.unlink(missing_ok=True)
     return path
+
+
+def write_text(path: Path, text: str, what: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` (its missing folders made, as a
+    report's are), then rename it over ``path``; :class:`ConfigError` naming ``what`` (the
+    summary, the plan) when it cannot be written."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        with suppress(OSError):  # its folder may be gone, or no folder at all
+            temporary.unlink(missing_ok=True)
+        raise ConfigError(f"{path}: cannot write {what} ({exc.strerror or exc})") from None
 
 
 def _through_links(path: Path) -> Path:

@@ -17,7 +17,6 @@ import os
 import re
 import stat
 import sys
-from contextlib import suppress
 from pathlib import Path
 
 from bulk import _report
@@ -83,18 +82,4 @@ def write_summary(path: Path, text: str) -> None:
         except OSError as exc:
             raise ConfigError(f"{path}: cannot write the summary ({exc.strerror})") from None
         return
-    _atomic_write(_target(path), text)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` (its missing folders made, as a
-    report's are), then rename it over ``path``."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError as exc:
-        with suppress(OSError):  # its folder may be gone, or no folder at all
-            temporary.unlink(missing_ok=True)
-        raise ConfigError(f"{path}: cannot write the summary ({exc.strerror})") from None
+    _report.write_text(_target(path), text, "the summary")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -14,8 +13,8 @@ from typing import Any
 import polars as pl
 
 from bulk import __version__
-from bulk._errors import ConfigError
 from bulk._journal import iso
+from bulk._report import write_text
 from bulk.plans._format import (
     FORMAT,
     VERSION,
@@ -150,17 +149,6 @@ def write_plan(path: Path, sight: PlanSight) -> dict[str, Any]:
     place); the plan's document."""
     check_plan_path(path)
     plan = document(sight)
-    _atomic(path, json.dumps(plan, indent=1, ensure_ascii=False) + "\n")
-    _atomic(summary_path(path), markdown(plan, path.name))
+    write_text(path, json.dumps(plan, indent=1, ensure_ascii=False) + "\n", "the plan")
+    write_text(summary_path(path), markdown(plan, path.name), "the plan")
     return plan
-
-
-def _atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise ConfigError(f"{path}: cannot write the plan ({exc.strerror or exc})") from None
