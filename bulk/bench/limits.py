@@ -1,8 +1,8 @@
 """Benchmark: ``--rate auto`` against undocumented limits of every shape.
 
-    python -m bulk.bench.limits [--seeds 3] [--no-sandbox]
+    python -m bulk.bench.limits [--seeds 3] [--no-sandbox] [--only shapes,storms,shapes-e2e]
 
-Two sections, each saying how it was measured:
+Three sections, each saying how it was measured:
 
 1. **Shapes, in virtual time.** The real :class:`~bulk.engine.Meter` and its adaptive rate
    (8 senders, 20-60 ms per request, ``--rate auto`` from AgentMessage's 9.5/s up to 100/s)
@@ -16,6 +16,12 @@ Two sections, each saying how it was measured:
    sandbox`` (its default 100/10 s limit), calm and under short 429 storms with Retry-After
    (``--burst-429-rate 0.02 --burst-429-length 4``), and ``--rate 9.5`` under the same
    storms: wall seconds and the storm-over-calm ratio. About three minutes.
+3. **Each shape end to end, in real time** (:mod:`bulk.bench.shapes`): ``bulk link`` of
+   1,200-1,700 generated numbers on AgentMessage (default ``--rate auto``) against ``bulk
+   sandbox --rate-shape ...`` per shape of section 1, and a limit changed mid-run through
+   ``POST /_sandbox/rate-limit``: the share of the limit while sending (requests the sandbox
+   admitted over what the limit admits at its steady rate), the share of 429s, wall seconds.
+   About five minutes.
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bulk.bench._limitsim import Provider, run
+from bulk.bench.shapes import sandbox, shapes_e2e
 from bulk.sandbox import DEFAULT_AGENTMESSAGE_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,24 +114,6 @@ def shapes(seeds: int) -> dict[str, tuple[float, float]]:
     return results
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_ready(base: str, limit: float = 20.0) -> None:
-    deadline = time.monotonic() + limit
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/_sandbox/counters?numbers=0", timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 def _counters(base: str) -> dict[str, object]:
     with urllib.request.urlopen(f"{base}/_sandbox/counters?numbers=0", timeout=5) as r:
         data: dict[str, object] = json.load(r)
@@ -138,15 +126,10 @@ def onboarding(
     """One ``bulk link`` of the onboarding sample on AgentMessage against a fresh ``bulk
     sandbox`` (storms or calm): wall seconds (infinite: not finished within ``limit``), and
     bulk's summary."""
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    sandbox = [sys.executable, "-m", "bulk", "sandbox", "--port", str(port),
-               "--settle", "0.3:1.5", "--seed", str(seed)]
+    options = ["--settle", "0.3:1.5", "--seed", str(seed)]
     if storms:
-        sandbox += ["--burst-429-rate", "0.02", "--burst-429-length", "4"]
-    server = subprocess.Popen(sandbox, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_ready(base)
+        options += ["--burst-429-rate", "0.02", "--burst-429-length", "4"]
+    with sandbox(options) as base:
         with tempfile.TemporaryDirectory() as tmp:
             summary = Path(tmp) / "summary.json"
             # a copy in the run's own folder: a run's outputs (journal included) are written
@@ -171,9 +154,6 @@ def onboarding(
             data: dict[str, object] = json.loads(summary.read_text())
             data["sandbox"] = _counters(base)["totals"]
             return wall, data
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def storm_mix(repeat: int = 1) -> dict[str, float]:
@@ -207,14 +187,35 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--seeds", type=int, default=3, help="seeds per shape (default 3)")
     parser.add_argument("--no-sandbox", action="store_true",
-                        help="skip the real-time section against the sandbox")
+                        help="skip the real-time sections against the sandbox (2 and 3)")
     parser.add_argument("--repeat", type=int, default=1,
-                        help="runs per line of the real-time section (default 1)")
+                        help="runs per line of the storm mix (default 1)")
+    parser.add_argument("--only", type=_sections, default=SECTIONS, metavar="SECTIONS",
+                        help="comma-separated sections to run: " + ", ".join(SECTIONS)
+                        + " (default: all)")
     args = parser.parse_args(argv)
-    shapes(max(1, args.seeds))
-    if not args.no_sandbox:
+    chosen = [x for x in args.only if not (args.no_sandbox and x in REAL_TIME)]
+    if "shapes" in chosen:
+        shapes(max(1, args.seeds))
+    if "storms" in chosen:
         storm_mix(max(1, args.repeat))
+    if "shapes-e2e" in chosen:
+        shapes_e2e()
     return 0
+
+
+#: the sections, in their order: virtual time, the storm mix, each shape end to end
+SECTIONS = ("shapes", "storms", "shapes-e2e")
+REAL_TIME = ("storms", "shapes-e2e")
+
+
+def _sections(text: str) -> tuple[str, ...]:
+    names = tuple(x.strip() for x in text.split(",") if x.strip())
+    unknown = sorted(set(names) - set(SECTIONS))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown sections {unknown}; known: "
+                                         + ", ".join(SECTIONS))
+    return names
 
 
 if __name__ == "__main__":

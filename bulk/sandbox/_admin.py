@@ -70,6 +70,32 @@ async def post_switches(request: web.Request) -> web.Response:
     return web.json_response(switches.to_dict())
 
 
+async def post_rate_limit(request: web.Request) -> web.Response:
+    """``{"account": <Plivo auth id or AgentMessage org id>, "rate_limit": N}``: that
+    account's limit from now on (0: none), until a reset."""
+    sb = request.app[SANDBOX_KEY]
+    ok, body = await read_json(request)
+    if not ok or not isinstance(body, dict):
+        return web.json_response({"error": "expected a JSON object with account and rate_limit"},
+                                 status=400)
+    unknown = set(body) - {"account", "rate_limit"}
+    if unknown:
+        return web.json_response({"error": f"unknown keys: {sorted(unknown)}; known: "
+                                           "['account', 'rate_limit']"}, status=400)
+    account, limit = body.get("account"), body.get("rate_limit")
+    if not isinstance(account, str) or not account:
+        return web.json_response({"error": "account must be a Plivo auth id or an AgentMessage "
+                                           "organization id"}, status=400)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        return web.json_response({"error": "rate_limit must be an integer >= 0 (0: no limit)"},
+                                 status=400)
+    try:
+        return web.json_response(sb.state.set_rate_limit(account, limit))
+    except KeyError:
+        return web.json_response({"error": f"no account or organization {account!r}"},
+                                 status=404)
+
+
 async def get_callbacks(request: web.Request) -> web.Response:
     sb = request.app[SANDBOX_KEY]
     return web.json_response({"attempts": sb.callbacks.log})
@@ -84,3 +110,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(PREFIX + "/callbacks", get_callbacks)
     app.router.add_get(PREFIX + "/switches", get_switches)
     app.router.add_post(PREFIX + "/switches", post_switches)
+    app.router.add_post(PREFIX + "/rate-limit", post_rate_limit)

@@ -227,6 +227,13 @@ class AgentMessageState:
             )
         return window
 
+    def set_rate_limit(self, org_id: str, limit: int) -> None:
+        """The organization's limit from now on (its window keeps the requests it admitted)."""
+        self.rate_limits[org_id] = limit
+        window = self.rates.get(org_id)
+        if window is not None:
+            window.set_limit(limit, self._clock.monotonic())
+
     def org_ids(self) -> list[str]:
         """Every organization a key or a seeded rate limit names, sorted."""
         return sorted({k.org_id for k in self.keys.values()} | set(self.rate_limits))

@@ -42,3 +42,8 @@ class AdminClient:
 
     def set_switches(self, switches: dict[str, Any]) -> Any:
         return self.call("switches", switches)
+
+    def set_rate_limit(self, account: str, limit: int) -> Any:
+        """An account's (Plivo auth id) or organization's (AgentMessage org id) limit from now
+        on, until a reset (``POST /_sandbox/rate-limit``)."""
+        return self.call("rate-limit", {"account": account, "rate_limit": limit})

@@ -146,6 +146,10 @@ class SlidingWindow:
             return 0.0
         return max(0.0, self._times[-self.limit] + self.window - now)
 
+    def set_limit(self, limit: int, now: float) -> None:
+        """A new limit from ``now``: the requests already admitted count against it."""
+        self.limit = limit
+
 
 class FixedWindow:
     """At most ``limit`` admitted requests per window of ``window`` seconds, the windows
@@ -179,6 +183,10 @@ class FixedWindow:
         if not 0 < self.limit <= self._count:
             return 0.0
         return max(0.0, (self._index + 1) * self.window - now)
+
+    def set_limit(self, limit: int, now: float) -> None:
+        """A new limit from ``now``: the requests admitted in this window count against it."""
+        self.limit = limit
 
 
 class TokenBucket:
@@ -215,6 +223,13 @@ class TokenBucket:
             return 0.0
         self._refill(now)
         return max(0.0, (1.0 - self._tokens) * self.window / self.limit)
+
+    def set_limit(self, limit: int, now: float) -> None:
+        """A new size and refill rate from ``now``: the tokens left, at most the new size (a
+        bucket that had no limit starts full)."""
+        self._refill(now)
+        self._tokens = float(limit) if self.limit <= 0 else min(self._tokens, float(limit))
+        self.limit = limit
 
 
 RateLimiter = SlidingWindow | FixedWindow | TokenBucket

@@ -121,6 +121,24 @@ class SandboxState:
             account.switches = switches
         self.agentmessage.switches = switches
 
+    def set_rate_limit(self, account: str, limit: int) -> dict[str, Any]:
+        """A Plivo account's (by auth id) or an AgentMessage organization's limit from now on,
+        until :meth:`reset`: the requests its window already admitted count against the new
+        one. Its ``account``, ``rate_limit``, ``rate_window`` and ``rate_shape``;
+        :class:`KeyError` when no account or organization has that id."""
+        plivo = self.plivo_accounts.get(account)
+        if plivo is not None:
+            plivo.rate.set_limit(limit, self.now())
+            window, shape = self.config.plivo_rate_window, plivo.rate.shape
+        elif account in self.agentmessage.org_ids():
+            self.agentmessage.set_rate_limit(account, limit)
+            window = self.config.agentmessage_rate_window
+            shape = self.agentmessage.rate_shape(account)
+        else:
+            raise KeyError(account)
+        return {"account": account, "rate_limit": limit, "rate_window": window,
+                "rate_shape": shape}
+
     def counters_report(self) -> dict[str, Any]:
         """:meth:`Counters.to_dict` plus ``accounts``: per Plivo account and AgentMessage
         organization (and ``unknown``), its requests, 401s, 429s and the peak of its window."""
