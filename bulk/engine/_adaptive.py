@@ -19,8 +19,9 @@ class SlidingWindowModel:
 
     It is learned from one refusal that lasted (:meth:`learn`): while the window was full,
     every probe was refused; when one got through, the oldest request in the window had aged
-    out. Which request that was shows in the departures: only one can have waited longer
-    than the refusal lasted (the first of the run, or the first after a longer lull), so
+    out. Which request that was shows in the departures: one that waited longer than the
+    refusal lasted (the first of the run, or the first after a lull or a pause of bulk's
+    own; of several, the latest: the shortest window that explains the refusal), so
     ``share`` is the count from it to the refusal, and W lies between the age the last
     refused probe proved and the age at the first request through.
 
@@ -115,10 +116,14 @@ class SlidingWindowModel:
             for i in range(end)
             if self.times[i] - (self.times[i - 1] if i else self._dropped) > lasted
         ]
-        if len(anchors) != 1:
+        if not anchors:
             return False
-        oldest = self.times[anchors[0]]
-        self.share = end - anchors[0]
+        # several (a lull, or a pause of bulk's own, before the refusal): each fits what was
+        # seen; the one admitting the fewest requests per second is paced by, and the answers
+        # to come narrow it
+        anchor = anchors[-1]
+        oldest = self.times[anchor]
+        self.share = end - anchor
         self.lo, self.hi = last - oldest, through - oldest
         return True
 
@@ -141,27 +146,34 @@ class AdaptiveRate(EvenRate):
       seconds while requests succeed (slow start), never above ``max_rate`` nor above twice
       what bulk actually sends (a run waiting for numbers to settle banks no rate it never
       tried).
-    - **The first refusal** ends slow start. If it lasts (the ramp filled a long window,
-      which then admits nothing until its oldest request ages out), bulk probes it one
-      request at a time (``PROBE_RATE``): at ``Retry-After`` for as long as a short storm of
-      429s lasts (``STORM`` 429s), then ever more sparsely: each probe when the window would
-      be :meth:`_grow` times the age the last refused probe proved, at most ``PROBE_GAP``
-      after the last, and none later than ``HORIZON`` after the first request (a refusal
-      outlasting the longest window learnable is a storm). The first probe through teaches
-      the window (:class:`SlidingWindowModel`): how many of bulk's requests it holds, and
-      bounds on how long it is that every later answer narrows. A refusal over within a
-      storm's length teaches nothing (a storm looks the same).
+    - **The first refusal** ends slow start, unless it was short (through within ``SHORT`` seconds,
+      or a storm's few 429s): a storm of 429s in slow start is not about the rate, so slow start
+      goes on where it was (:meth:`_resume_ramp`), up to ``RESUMES`` times, and not when it came
+      with as many of bulk's requests in the last ``SPAN`` as an earlier one at the most ever
+      answered (a short window's limit). If it lasts (the ramp filled a long window, which then
+      admits nothing until its oldest request ages out), bulk probes it one request at a time
+      (``PROBE_RATE``): at ``Retry-After`` for as long as a short storm of 429s lasts (``STORM``
+      429s) and for ``DENSE`` seconds (two storms back to back), then ever more sparsely: each probe
+      when the window would be :meth:`_grow` times the age the last refused probe proved, at most
+      ``PROBE_GAP`` after the last, and none later than ``HORIZON`` after the first request (a
+      refusal outlasting the longest window learnable is a storm). The first probe through teaches
+      the window (:class:`SlidingWindowModel`): how many of bulk's requests it holds, and bounds on
+      how long it is that every later answer narrows. A refusal over within a storm's length teaches
+      nothing (a storm looks the same).
     - **With the window learned** bulk paces at what it admits (``HEADROOM`` of its share
       less ``MARGIN`` requests, over a length ``POS`` of the way from its lower to its upper
       bound), pauses after a 429 until the oldest of its requests in the window ages out (at
       least ``Retry-After``), and probes above that rate on a cubic of the time since the
       last 429 (``PROBE`` above it ``PROBE_AFTER`` windows later; ``PROBE_AFTER_FIRST``
       until a 429 the window explains confirms it).
-    - **A stray 429** (the learned window held fewer than its share of bulk's requests: a
-      storm, or other software on the account) cuts nothing and teaches nothing: Retry-After
-      is honoured, and the pace goes on. Only a stray 429 back within ``STRAY_GAP`` of bulk's
-      requests after the last one ended means others take part of the window: the share
-      shrinks (to what bulk had in it, by at most ``YIELD`` at a time) and bulk yields.
+    - **A stray 429** (the learned window held fewer than its share of bulk's requests: a storm, or
+      other software on the account) cuts nothing and teaches nothing: Retry-After is honoured, and
+      the pace goes on, catching up first (:meth:`acquire`): what the pause held back leaves at
+      once, up to the pace's worth of the window, so a storm's 429s cost one pause for several and
+      the window's room is not lost. 429s for requests that left with those that ended the stray
+      refusal are the same storm. Only a stray 429 back within ``STRAY_GAP`` of bulk's requests
+      after the last one ended means others take part of the window: the share shrinks (to what bulk
+      had in it, by at most ``YIELD`` at a time) and bulk yields.
     - **With no window learned** (the first refusal was short: a window of a second or two,
       or a storm of 429s that was not about bulk's rate), a 429 cuts the rate to ``BETA``
       of what bulk was sending and CUBIC climbs back to ``PLATEAU`` of it within seconds,
@@ -178,12 +190,13 @@ class AdaptiveRate(EvenRate):
 
     Built on :class:`EvenRate` rather than aiolimiter: aiolimiter's ``AsyncLimiter`` fixes its
     rate when built; the bucket here is the same (capacity 2, primed at first use, at most
-    rate*W + 2 in any window W) and runs on any :class:`~bulk._clock.Clock`, the real one included.
+    rate*W + 2 in any window W, but for a catch-up after a stray refusal, which the learned
+    window bounds instead) and runs on any :class:`~bulk._clock.Clock`, the real one included.
     """
 
     BETA = 0.7  #: share of the sending rate kept after a 429 with no window learned
     C = 0.4  #: CUBIC's scale with no window learned, requests/s per s**3 (AWS SDKs: 0.4)
-    PLATEAU = 0.9  #: where CUBIC levels off with no window learned, share of the sending rate
+    PLATEAU = 0.93  #: where CUBIC levels off with no window learned, share of the sending rate
     HOLD = 30.0  #: seconds from the plateau back to the rate cut at, once two cuts came at
     #: about one rate (a limit, held: no 429 every few seconds); then CUBIC probes on
     SAME = 0.2  #: two cuts at rates this close (a share of the first) found the same limit
@@ -204,9 +217,14 @@ class AdaptiveRate(EvenRate):
     FILL_HORIZON = 60.0  #: a refusal this long after the first request is no first fill
     SPAN = 1.0  #: seconds over which the sending rate is measured
     STRAY_GAP = 5  #: a stray refusal after fewer of bulk's departures than this recurs
+    DENSE = 20.0  #: ... and for this many seconds: storms may come back to back, and a
+    #: storm striking sparse probes would teach a window as long as the storm lasts
     STORM = 5  #: a lasting first refusal is probed at Retry-After until this many 429s (a
     #: short storm of 429s in a row is over by then), then ever more sparsely
     MIN_SPAN = 0.25  #: ... and at least this, else it is not
+    RESUMES = 2  #: slow start goes on after this many short refusals at most
+    SHORT = 1.5  #: seconds from a refusal to the first request through it, at most, for a
+    #: refusal in slow start to be taken for a storm of 429s (a Retry-After of a second)
 
     def __init__(self, start: float, max_rate: float, clock: Clock = REAL_CLOCK) -> None:
         if max_rate <= 0:
@@ -236,6 +254,12 @@ class AdaptiveRate(EvenRate):
         self._confirmed = False  #: a refusal the learned window explains has come
         self._cut_rate = -math.inf  #: the sending rate at the last cut (no window learned)
         self._held = False  #: the last two cuts came at about one rate: a limit held
+        self._catch_up = False  #: a stray refusal's pause: send what it held back (acquire)
+        self._after_stray = False  #: the last refusal to end was a stray one
+        self._ramp: float | None = None  #: slow start's rate when the refusal open cut it
+        self._ramp_load = -1  #: bulk's requests in the last SPAN at that refusal
+        self._ramp_loads: list[int] = []  #: those at the short slow-start refusals so far
+        self._peak_load = 0  #: the most of bulk's requests in one SPAN answered so far
         self.strays = 0
 
     @property
@@ -291,6 +315,9 @@ class AdaptiveRate(EvenRate):
         now = self._clock.monotonic()
         if sent_at is not None:
             self.window.answered(sent_at)
+            if self._slow_start:
+                load = self.window.count(sent_at - self.SPAN, sent_at + self.window.SLACK)
+                self._peak_load = max(self._peak_load, load)
         if self._episode is not None:
             at = now if sent_at is None else sent_at
             if at < self._episode[0]:
@@ -320,6 +347,12 @@ class AdaptiveRate(EvenRate):
         at = now if sent_at is None else sent_at
         stray = self.window.share is not None and not self.window.explains(at)
         fresh = at >= self._cut_at and self._episode is None
+        if stray and fresh and self._after_stray and at <= self._stray_at:
+            # it left before the request that ended the last stray refusal (or with it): the
+            # same storm (a storm refuses the first requests to arrive, a full window the
+            # last), no news of others in the window
+            self.window.refused(at, shrink=False)
+            return False
         if stray and fresh:
             # the learned window had room: a storm, or others taking part of the limit; a
             # stray refusal is paused for, and yielded to only when it comes back at once
@@ -329,11 +362,14 @@ class AdaptiveRate(EvenRate):
                 self.window.refused(at, shrink=False)
                 self._episode = (at, at)
                 self._stray = True
+                self._catch_up = True
                 self.strays += 1
                 return False
         # a stray refusal back at once: others take part of the window, and bulk yields
         # what it had not in it then (once: the probes that follow find it emptier)
         self.window.refused(at, shrink=stray and fresh)
+        if fresh:
+            self._catch_up = False
         if not fresh:
             if self._episode is not None:
                 self._episode = (self._episode[0], max(self._episode[1], at))
@@ -346,7 +382,12 @@ class AdaptiveRate(EvenRate):
         self._cut_at = self._epoch = now
         self.cuts += 1
         young = self._first is not None and at - self._first <= self.FILL_HORIZON
-        self._filling, self._slow_start = self._slow_start and young, False
+        self._ramp = self.rate if self._slow_start else None
+        self._ramp_load = self.window.count(at - self.SPAN, at + self.window.SLACK)
+        # a lasting refusal while no window is learned (in slow start, or after storms ended
+        # it) may be a window filling: its probes may teach it
+        self._filling = (self._slow_start or self.window.rate is None) and young
+        self._slow_start = False
         if self.window.rate is not None:
             self._confirmed = True  # a refusal the learned window explains
             self._after = self._target()
@@ -373,6 +414,7 @@ class AdaptiveRate(EvenRate):
         first, last = self._episode
         self._episode = None
         self._resumed = now
+        self._after_stray = self._stray
         if self._stray:  # nothing was cut: the pace goes on
             self._stray = False
             self._stray_at = through
@@ -384,6 +426,8 @@ class AdaptiveRate(EvenRate):
         if self._filling and lasted and not storm:
             self.window.learn(first, last, through)
         self._filling = False
+        if self._resume_ramp(storm or (not lasted and through - first <= self.SHORT), now):
+            return
         if self.window.rate is not None:
             self._epoch = now
             self._after = self._target()
@@ -391,12 +435,80 @@ class AdaptiveRate(EvenRate):
             self._scale = after * self.window.hi
         self._set(max(self.floor, min(self._after, self.max_rate)))
 
-    def _target(self) -> float:
-        """The rate the learned window admits, less the headroom."""
+    def _resume_ramp(self, short: bool, now: float) -> bool:
+        """A short refusal in slow start (over within a storm's length) may be a storm of
+        429s or a short window's limit: slow start goes on where it was, unless it came with
+        as many of bulk's requests in the last ``SPAN`` as were ever answered (a storm may
+        strike at any load; a short window's limit at the most it admits), the same count as
+        an earlier such refusal (a limit shows the same count each time). True when slow
+        start goes on."""
+        ramp, self._ramp = self._ramp, None
+        if ramp is None or not short or self.window.rate is not None:
+            return False
+        load = self._ramp_load
+        full = load >= (1 - self.SAME) * self._peak_load
+        same = full and any(abs(load - seen) <= self.SAME * seen for seen in self._ramp_loads
+                            if seen >= 0)
+        self._ramp_loads.append(load if full else -1)
+        if same or len(self._ramp_loads) > self.RESUMES:
+            return False
+        self._slow_start = True
+        self._epoch = now - self.DOUBLING * math.log2(max(1.0, ramp / self.start))
+        self._set(ramp)
+        return True
+
+    async def acquire(self) -> None:
+        """The even pace, and with the window learned, the window's room too:
+
+        - no request leaves while bulk's departures within the window's length (the one it
+          paces by) number the pace's worth of it (``rate`` times that length): what a
+          pause held back and a catch-up sent is not stacked on by the pace;
+        - after a stray refusal's pause (a storm of 429s, the window had room), requests
+          leave at once until the window holds its pace's worth again: the pause's share of
+          the window is sent late instead of lost, and a storm's remaining 429s are paid
+          with one pause for several instead of one each.
+        """
+        m = self.window
+        if m.share is None:
+            await super().acquire()
+            return
+        async with self._turn:
+            while True:
+                now = self._clock.monotonic()
+                if m.share is None:  # forgotten while this request waited
+                    break
+                length = self._length()
+                cap = max(1, math.floor(self.rate * length))
+                if len(m.times) < cap:
+                    break
+                wait = m.times[-cap] + length - now
+                if wait <= 0:
+                    break
+                self._catch_up = False  # the window holds its pace's worth again
+                await self._clock.sleep(wait)
+            room = m.share is not None and m.count(now - length, now + m.SLACK) < self._room()
+            if self._catch_up and room:
+                if self._empty_at is None:
+                    self._empty_at = now
+                return
+            if self._empty_at is None:
+                self._empty_at = now + self._interval  # the priming unit: no start burst
+            wait = self._empty_at - self._interval - now
+            if wait > 0:
+                await self._clock.sleep(wait)
+                now = self._clock.monotonic()
+            self._empty_at = max(self._empty_at, now) + self._interval
+
+    def _room(self) -> float:
+        """How many of bulk's requests the learned window holds, less the headroom: what a
+        catch-up fills it to (never the probes' rate above it)."""
         m = self.window
         assert m.share is not None
-        share = max(1.0, m.share * self.HEADROOM - self.MARGIN)
-        return share / self._length()
+        return max(1.0, m.share * self.HEADROOM - self.MARGIN)
+
+    def _target(self) -> float:
+        """The rate the learned window admits, less the headroom."""
+        return self._room() / self._length()
 
     def _length(self) -> float:
         """The window's length bulk paces by: ``POS`` of the way into its bounds."""
@@ -428,6 +540,10 @@ class AdaptiveRate(EvenRate):
             return 0.0
         if self._costly and self._refusals < self.STORM:
             return 0.0  # as long as a storm: each probe when Retry-After says
+        if self._costly and last - first < self.DENSE:
+            # as long as two storms back to back: each probe when Retry-After says, and no
+            # later (the gate's doubling is for a provider that keeps saying "now")
+            return self.window.SLACK
         # ever more sparsely, but never more than PROBE_GAP apart: a storm of 429s striking
         # the probes must not multiply the wait
         probe = last + min(self.PROBE_GAP, (last - first_at) * (self._grow(first) - 1))
