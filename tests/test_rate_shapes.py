@@ -41,6 +41,19 @@ def test_auto_rate_uses_most_of_a_limit_of_any_shape_with_few_429s(
     assert out.refused_share <= 0.03
 
 
+@pytest.mark.parametrize(("limit", "window"), [(300, 10.0), (100, 10.0)])
+def test_a_learned_window_whose_429s_say_retry_after_1_is_used_after_each_pause(
+    limit: int, window: float
+) -> None:
+    """The sandbox's AgentMessage answers every 429 with ``Retry-After: 1`` whatever the
+    window. After a 429 the window explains, bulk waits until its oldest request ages out,
+    then goes on at the window's pace; it must not wait until the window has drained to the
+    probes' rate, which held a 300-per-10-s window at 72 %."""
+    provider = Provider("sliding", limit, window, retry_after=1.0)
+    out = run(provider, duration=60.0)
+    assert out.share(provider) >= 0.85
+
+
 def test_a_limit_that_drops_mid_run_is_followed_down_and_one_that_rises_up() -> None:
     provider = Provider("sliding", 30, 1.0, retry_after="ceil", changes=((60.0, 15), (120.0, 40)))
     out = run(provider, duration=240.0)

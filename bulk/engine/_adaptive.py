@@ -478,7 +478,8 @@ class AdaptiveRate(EvenRate):
                 if m.share is None:  # forgotten while this request waited
                     break
                 length = self._length()
-                cap = max(1, math.floor(self.rate * length))
+                # the pace's worth (the window's, while a refusal holds the rate at its probes')
+                cap = max(1, math.floor(max(self.rate, self._target()) * length))
                 if len(m.times) < cap:
                     break
                 wait = m.times[-cap] + length - now
