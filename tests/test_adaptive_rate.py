@@ -56,13 +56,20 @@ async def test_a_storm_of_429s_in_slow_start_is_one_cut_and_the_rate_is_back_at_
     """A short refusal in slow start may be a storm (not about the rate): slow start goes on
     from where it was as soon as a request gets through."""
     meter, _ = adaptive(start=40.0, max_rate=40.0)
-    await drive(meter, 200, lambda now: True)
-    storm = iter([False] * 5)
-    _, during, throttled = await drive(meter, 1, lambda now: next(storm, True))
+    during, throttled = await clean_then_storm(meter, 5)
     limiter = meter._limiter
     assert throttled == 5
     assert isinstance(limiter, AdaptiveRate) and limiter.cuts == 1
     assert during[-1] == pytest.approx(40.0)
+
+
+async def clean_then_storm(meter: Meter, length: int) -> tuple[list[float], int]:
+    """200 requests answered, then a storm of ``length`` 429s in a row until one request
+    gets through: the rates after each answer of the storm, and its 429s."""
+    await drive(meter, 200, lambda now: True)
+    storm = iter([False] * length)
+    _, during, throttled = await drive(meter, 1, lambda now: next(storm, True))
+    return during, throttled
 
 
 async def test_a_second_short_refusal_at_the_same_load_is_a_limit_cut_once_then_recovered(
@@ -70,12 +77,8 @@ async def test_a_second_short_refusal_at_the_same_load_is_a_limit_cut_once_then_
     """The same count of bulk's requests in the last second at two short refusals: a short
     window's limit, not a storm. One cut, not 0.7 ** 5, then held under it."""
     meter, clock = adaptive(start=40.0, max_rate=40.0)
-    await drive(meter, 200, lambda now: True)
-    first = iter([False] * 5)
-    await drive(meter, 1, lambda now: next(first, True))
-    await drive(meter, 200, lambda now: True)
-    storm = iter([False] * 5)
-    _, during, throttled = await drive(meter, 1, lambda now: next(storm, True))
+    await clean_then_storm(meter, 5)
+    during, throttled = await clean_then_storm(meter, 5)
     limiter = meter._limiter
     assert throttled == 5
     assert isinstance(limiter, AdaptiveRate) and limiter.cuts == 2

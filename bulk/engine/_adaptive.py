@@ -492,13 +492,7 @@ class AdaptiveRate(EvenRate):
                 if self._empty_at is None:
                     self._empty_at = now
                 return
-            if self._empty_at is None:
-                self._empty_at = now + self._interval  # the priming unit: no start burst
-            wait = self._empty_at - self._interval - now
-            if wait > 0:
-                await self._clock.sleep(wait)
-                now = self._clock.monotonic()
-            self._empty_at = max(self._empty_at, now) + self._interval
+            await self._pace(now)
 
     def _room(self) -> float:
         """How many of bulk's requests the learned window holds, less the headroom: what a

@@ -162,14 +162,18 @@ class EvenRate(FixedHooks):
 
     async def acquire(self) -> None:
         async with self._turn:
+            await self._pace(self._clock.monotonic())
+
+    async def _pace(self, now: float) -> None:
+        """The bucket's step for one request at ``now`` (its turn held): wait until at most
+        one unit is in it, and add one."""
+        if self._empty_at is None:
+            self._empty_at = now + self._interval  # the priming unit: no start burst
+        wait = self._empty_at - self._interval - now
+        if wait > 0:
+            await self._clock.sleep(wait)
             now = self._clock.monotonic()
-            if self._empty_at is None:
-                self._empty_at = now + self._interval  # the priming unit: no start burst
-            wait = self._empty_at - self._interval - now
-            if wait > 0:
-                await self._clock.sleep(wait)
-                now = self._clock.monotonic()
-            self._empty_at = max(self._empty_at, now) + self._interval
+        self._empty_at = max(self._empty_at, now) + self._interval
 
 
 class AioRate(FixedHooks):
