@@ -20,6 +20,7 @@ from bulk._paths import Job
 from bulk.engine import Engine, EngineConfig, Plan, Review
 from bulk.inputs import Loaded
 from bulk.plans._sight import LaneSight, PlanSight
+from bulk.providers import entry
 
 
 def fingerprint(job: Job, input_sha256: str, connections: Sequence[Connection]) -> dict[str, Any]:
@@ -118,7 +119,8 @@ def sight_of(
 ) -> PlanSight:
     """What planning saw and where each lane's requests would go (``on_planned``)."""
     seen = tuple(
-        LaneSight(lane.name, lane.provider, c.where, c.account, not c.provider.move_in_one_step)
+        LaneSight(lane.name, lane.provider, c.where, c.account, not c.provider.move_in_one_step,
+                  lane.settings.batch_size or entry(lane.provider).default_batch)
         for lane, c in zip(lanes, connections, strict=True)
     )
     return PlanSight(job.spec, read.loaded, journal.rows, plan, read.sha256, seen)

@@ -330,3 +330,20 @@ def test_plan_of_many_accounts_executes_each_accounts_rows() -> None:
     frame = pl.read_csv("out.csv", infer_schema=False)
     assert frame.get_column("account").to_list() == ["east", "west"]
     assert set(frame.get_column("outcome")) == {"linked"}
+
+
+def test_plan_records_each_accounts_own_batch_size_in_effect() -> None:
+    """An account's own ``batch-size`` is what its lane sends with; the plan the reviewer
+    reads must say so, not the run's default for every account."""
+    toml = (SAMPLES / "accounts.toml").read_text()
+    own = toml.replace("concurrency = 4", "concurrency = 4\nbatch-size = 5")
+    Path("accounts.toml").write_text(own)
+    rows = ["4155550103,marketing,east", "4155550104,marketing,west"]
+    src = write_csv(Path("in.csv"), "number,campaign,account", rows)
+    plan = ["link", str(src), "--accounts", "accounts.toml",
+            "--campaigns", str(SAMPLES / "campaigns-accounts.csv")]
+    made = CliRunner().invoke(main, [*plan, "--sandbox", "--plan-out", "change.json", "-q"])
+    assert made.exit_code == 0, made.output
+    in_effect = json.loads(Path("change.json").read_text())["options"]["batch_size_in_effect"]
+    assert in_effect["west"] == 5
+    assert in_effect["east"] != 5  # the provider's default, the run having none

@@ -24,6 +24,8 @@ class LaneSight:
     where: str  #: the base URL, or ``sandbox``
     account: str | None  #: the provider's account id (never a secret), if it has one
     two_step: bool  #: a move goes out as an unlink, then a link
+    batch_size: int  #: numbers per link request it sends with (its own, the run's, or the
+    #: provider's default)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,10 +46,7 @@ def _iso_ms(ts: float) -> str:
 def options_of(sight: PlanSight) -> dict[str, Any]:
     """The options that shape the requests (and which rows are valid)."""
     spec = sight.spec
-    batch = {
-        lane.name or lane.provider: spec.batch_size or entry(lane.provider).default_batch
-        for lane in sight.lanes
-    }
+    batch = {lane.name or lane.provider: lane.batch_size for lane in sight.lanes}
     return {
         "campaign": spec.campaign,
         "from_campaign": spec.from_campaign,
