@@ -200,3 +200,23 @@ def test_pruned_rows_that_do_not_end_as_asked_are_reported_with_no_line(
     assert len(pruned) == 19 and {r["outcome"] for r in pruned} == {"unknown"}
     failures = pl.read_csv(Path("out.failed.csv"), infer_schema=False)
     assert failures.height >= 19
+
+
+def test_a_pruned_rows_drift_is_written_with_no_line_as_its_report_row(
+    sandbox_factory: Callable[..., ThreadedSandbox],
+) -> None:
+    """A pruned number is not a line of the input: its drift line is empty, as in the
+    report, not the plan's internal row number."""
+    sb = sandbox_factory()
+    planned = sync(sb, "plivo", "--prune", "--max-unlink", "19", "--plan-out", "sync.json")
+    assert planned.exit_code == 0, planned.output
+    write_csv(Path("gone.csv"), "number,campaign", ["2125550129,legacy"])
+    gone = ["unlink", "gone.csv", "--campaigns", "campaigns.csv", "--report", "gone.report.csv",
+            "--provider", "plivo", "--base-url", sb.base_url, *FAST]
+    assert CliRunner().invoke(main, gone, env=sb.env("plivo")).exit_code == 0
+    execute = ["execute", "sync.json", "--report", "out.csv", *FAST]
+    result = CliRunner().invoke(main, execute, env=sb.env("plivo"))
+    assert result.exit_code == 2, result.output
+    drift = pl.read_csv("sync.drift.csv", infer_schema=False).to_dicts()
+    assert [r["number"] for r in drift] == ["+12125550129"]
+    assert drift[0]["line"] is None

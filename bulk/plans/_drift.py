@@ -19,11 +19,22 @@ from bulk.providers import NumberState
 class Drift:
     """One row that drifted: what the plan saw (and would do), and what is there now."""
 
-    line: int
+    line: int  #: the plan's row (a pruned number's is past the input's lines)
     number: str | None
     account: str | None
     planned: str
     now: str
+    pruned: bool = False  #: ``bulk sync --prune``: not a line of the input
+
+    @property
+    def where(self) -> str:
+        """How a person finds the row: its input line, or that it was pruned."""
+        return "a number pruned from its campaign" if self.pruned else f"line {self.line}"
+
+    @property
+    def order(self) -> tuple[bool, int]:
+        """Input lines first, in order, then pruned numbers."""
+        return self.pruned, self.line
 
     @property
     def reason(self) -> str:
@@ -53,14 +64,16 @@ def drift_of(
         planned.get("account"),
         _said(before, planned.get("request"), planned.get("outcome")),
         _said(after, now.request, now.outcome),
+        pruned=bool(planned.get("pruned")),
     )
 
 
 def write_drift(path: Path, drifts: Sequence[Drift]) -> None:
-    """``PLAN.drift.csv``: line, number, (account,) what the plan saw, what is there now."""
-    ordered = sorted(drifts, key=lambda d: d.line)
+    """``PLAN.drift.csv``: line (empty for a pruned number), number, (account,) what the plan
+    saw, what is there now."""
+    ordered = sorted(drifts, key=lambda d: d.order)
     columns: dict[str, list[Any]] = {
-        "line": [d.line for d in ordered],
+        "line": [None if d.pruned else d.line for d in ordered],  # as the report has it
         "number": [d.number for d in ordered],
     }
     if any(d.account for d in ordered):

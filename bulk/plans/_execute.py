@@ -336,9 +336,9 @@ class Review:
         write_drift(target, self.drifts)
         if self.skip_drifted:
             return
-        first = min(self.drifts, key=lambda d: d.line)
+        first = min(self.drifts, key=lambda d: d.order)
         raise ConfigError(
-            f"{len(self.drifts)} row(s) drifted since the plan was made (line {first.line}, "
+            f"{len(self.drifts)} row(s) drifted since the plan was made ({first.where}, "
             f"{first.number}: the plan saw {first.planned}, now {first.now}); nothing was "
             f"sent; see {target}. Make and review a new plan, or give --skip-drifted to send "
             "the others"
