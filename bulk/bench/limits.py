@@ -36,14 +36,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bulk.bench._limitsim import Provider, run
 from bulk.bench.shapes import sandbox, shapes_e2e
-from bulk.sandbox import DEFAULT_AGENTMESSAGE_KEY
+from bulk.sandbox import DEFAULT_AGENTMESSAGE_KEY, AdminClient
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
@@ -116,12 +115,6 @@ def shapes(seeds: int) -> dict[str, tuple[float, float]]:
     return results
 
 
-def _counters(base: str) -> dict[str, object]:
-    with urllib.request.urlopen(f"{base}/_sandbox/counters?numbers=0", timeout=5) as r:
-        data: dict[str, object] = json.load(r)
-        return data
-
-
 def onboarding(
     storms: bool, rate: str | None, seed: int = 1, limit: float = 600.0
 ) -> tuple[float, dict[str, object]]:
@@ -154,7 +147,7 @@ def onboarding(
                 return math.inf, {}  # not finished in ``limit`` seconds
             wall = time.monotonic() - started
             data: dict[str, object] = json.loads(summary.read_text())
-            data["sandbox"] = _counters(base)["totals"]
+            data["sandbox"] = AdminClient(base, timeout=5).counters(numbers=False)["totals"]
             return wall, data
 
 

@@ -40,7 +40,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,8 +93,8 @@ def wait_ready(base: str, limit: float = 20.0) -> None:
     deadline = time.monotonic() + limit
     while True:
         try:
-            with urllib.request.urlopen(f"{base}/_sandbox/counters?numbers=0", timeout=1):
-                return
+            AdminClient(base, timeout=1).counters(numbers=False)
+            return
         except OSError:
             if time.monotonic() > deadline:
                 raise
@@ -138,8 +137,7 @@ class Watcher:
 
     def read(self) -> Reading:
         before = time.monotonic()
-        with urllib.request.urlopen(f"{self.base}/_sandbox/counters?numbers=0", timeout=5) as r:
-            data: dict[str, Any] = json.load(r)
+        data: dict[str, Any] = AdminClient(self.base, timeout=5).counters(numbers=False)
         org = data["accounts"][ORG]
         attaches = data["endpoints"].get("agentmessage.attach", {}).get("requests", 0)
         reading = Reading((before + time.monotonic()) / 2, org["requests"],

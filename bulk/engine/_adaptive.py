@@ -111,17 +111,16 @@ class SlidingWindowModel:
         before it waited longer than the refusal lasted. True when learned."""
         end = bisect.bisect_left(self.times, first)
         lasted = last - first
-        anchors = [
-            i
-            for i in range(end)
-            if self.times[i] - (self.times[i - 1] if i else self._dropped) > lasted
-        ]
-        if not anchors:
+        # the latest that waited longer than the refusal lasted: of several (a lull, or a
+        # pause of bulk's own, before the refusal), each fits what was seen; the latest is the
+        # shortest window that explains it, and the answers to come narrow it
+        anchor = next(
+            (i for i in reversed(range(end))
+             if self.times[i] - (self.times[i - 1] if i else self._dropped) > lasted),
+            None,
+        )
+        if anchor is None:
             return False
-        # several (a lull, or a pause of bulk's own, before the refusal): each fits what was
-        # seen; the one admitting the fewest requests per second is paced by, and the answers
-        # to come narrow it
-        anchor = anchors[-1]
         oldest = self.times[anchor]
         self.share = end - anchor
         self.lo, self.hi = last - oldest, through - oldest
@@ -475,8 +474,6 @@ class AdaptiveRate(EvenRate):
         async with self._turn:
             while True:
                 now = self._clock.monotonic()
-                if m.share is None:  # forgotten while this request waited
-                    break
                 length = self._length()
                 # the pace's worth (the window's, while a refusal holds the rate at its probes')
                 cap = max(1, math.floor(max(self.rate, self._target()) * length))
@@ -487,8 +484,7 @@ class AdaptiveRate(EvenRate):
                     break
                 self._catch_up = False  # the window holds its pace's worth again
                 await self._clock.sleep(wait)
-            room = m.share is not None and m.count(now - length, now + m.SLACK) < self._room()
-            if self._catch_up and room:
+            if self._catch_up and m.count(now - length, now + m.SLACK) < self._room():
                 if self._empty_at is None:
                     self._empty_at = now
                 return
